@@ -1,0 +1,12 @@
+//! sluice-aws: what sluice needs from AWS, as narrow port traits, and the AWS SDK adapters
+//! behind them. Nothing else in sluice talks to the SDK.
+
+pub mod clock;
+pub mod cloudwatch;
+#[cfg(feature = "fake")]
+pub mod fake;
+pub mod lambda;
+pub mod ports;
+pub mod runtime;
+
+pub use ports::{AlarmReader, AwsError, AwsErrorKind, FunctionStore};

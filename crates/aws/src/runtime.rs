@@ -1,0 +1,71 @@
+//! The glue every phase binary shares: stable error names for Step Functions, one tracing
+//! span per invocation carrying the deployment id, and the Lambda runtime loop.
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+use sluice_core::Error;
+use std::future::Future;
+use tracing::Instrument;
+
+/// A phase's error as Lambda reports it: `errorType` is the catalog name, which Step Functions
+/// uses as the error name in Retry and Catch.
+#[derive(Debug)]
+pub struct PhaseError(pub Error);
+
+impl From<PhaseError> for Diagnostic {
+    fn from(e: PhaseError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.0.name.as_str().to_string(),
+            error_message: e.0.message,
+        }
+    }
+}
+
+/// Runs `handler` for every invocation until the runtime stops.
+pub async fn run<F, Fut>(phase: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Value) -> Fut,
+    Fut: Future<Output = Result<Value, Error>>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let id = event
+            .payload
+            .get("deploymentId")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_string();
+        let span = tracing::info_span!("phase", phase, deployment_id = %id);
+        let fut = handler(event.payload);
+        async move {
+            match fut.await {
+                Ok(v) => {
+                    let status = v.get("status").and_then(|s| s.as_str()).unwrap_or("-").to_string();
+                    tracing::info!(status, "done");
+                    Ok(v)
+                }
+                Err(e) => {
+                    tracing::warn!(error = e.name.as_str(), message = %e.message, "failed");
+                    Err(PhaseError(e))
+                }
+            }
+        }
+        .instrument(span)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::ErrorName;
+
+    #[test]
+    fn every_catalog_error_keeps_its_name_on_the_wire() {
+        for name in ErrorName::ALL {
+            let d: Diagnostic = PhaseError(Error::new(name, "why")).into();
+            assert_eq!(d.error_type, name.as_str());
+            assert_eq!(d.error_message, "why");
+        }
+    }
+}

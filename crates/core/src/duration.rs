@@ -1,0 +1,101 @@
+//! Human durations as the request writes them: "90s", "10m", "1h", "1h30m".
+
+/// Parses a duration into whole seconds. Units: s, m, h; at least one part; no zero-length
+/// parts like "m"; at most 30 days, so sums cannot overflow.
+pub fn parse_seconds(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("is empty; write a duration like \"30s\", \"10m\" or \"1h\"".into());
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    let mut parts = 0;
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+            if digits.len() > 9 {
+                return Err(format!("\"{text}\" is too long"));
+            }
+            continue;
+        }
+        let unit = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => {
+                return Err(format!(
+                    "\"{text}\" has '{ch}'; use a number with s, m or h, like \"30s\", \"10m\", \"1h30m\""
+                ));
+            }
+        };
+        if digits.is_empty() {
+            return Err(format!("\"{text}\" has a unit without a number"));
+        }
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("\"{text}\" is not a duration"))?;
+        total += n * unit;
+        digits.clear();
+        parts += 1;
+    }
+    if !digits.is_empty() {
+        return Err(format!(
+            "\"{text}\" has no unit; write \"{digits}s\", \"{digits}m\" or \"{digits}h\""
+        ));
+    }
+    if parts == 0 {
+        return Err(format!("\"{text}\" is not a duration"));
+    }
+    if total > 30 * 24 * 3600 {
+        return Err(format!("\"{text}\" is longer than 30 days"));
+    }
+    Ok(total)
+}
+
+/// Formats seconds the way the request writes them, for messages and plans.
+pub fn format_seconds(seconds: u64) -> String {
+    if seconds == 0 {
+        return "0s".into();
+    }
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_combinations() {
+        assert_eq!(parse_seconds("45s"), Ok(45));
+        assert_eq!(parse_seconds("10m"), Ok(600));
+        assert_eq!(parse_seconds("2h"), Ok(7200));
+        assert_eq!(parse_seconds("1h30m"), Ok(5400));
+        assert_eq!(parse_seconds(" 0s "), Ok(0));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_duration() {
+        for bad in ["", "10", "m", "10x", "1.5m", "-1s", "10 m", "31d", "9999999999s"] {
+            assert!(parse_seconds(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(parse_seconds("10").unwrap_err().contains("\"10s\""));
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for s in [0, 1, 59, 60, 61, 3600, 3661, 5400, 86400] {
+            assert_eq!(parse_seconds(&format_seconds(s)), Ok(s));
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! Strategies (SAM/CodeDeploy presets, canary, linear, explicit steps) and the plan they make.
+
+use crate::duration::{format_seconds, parse_seconds};
+use crate::weight::Weight;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest total bake of one deployment.
+pub const MAX_TOTAL_BAKE_SECONDS: u64 = 7 * 24 * 3600;
+/// Most steps in one plan.
+pub const MAX_STEPS: usize = 100;
+
+/// One traffic increment: set the new version's weight, then watch it for `bake_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Step {
+    pub weight: Weight,
+    pub bake_seconds: u64,
+}
+
+/// An ordered list of steps whose weights rise strictly and end at 100 %.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Plan(Vec<Step>);
+
+impl Plan {
+    /// Checks the invariants every plan keeps; every constructor goes through here.
+    pub fn new(steps: Vec<Step>) -> Result<Plan, String> {
+        if steps.is_empty() {
+            return Err("has no steps".into());
+        }
+        if steps.len() > MAX_STEPS {
+            return Err(format!(
+                "has {} steps; at most {MAX_STEPS} are allowed",
+                steps.len()
+            ));
+        }
+        for (i, pair) in steps.windows(2).enumerate() {
+            if pair[1].weight <= pair[0].weight {
+                return Err(format!(
+                    "step {} ({}) does not rise above step {} ({}); weights must rise strictly",
+                    i + 2,
+                    pair[1].weight,
+                    i + 1,
+                    pair[0].weight
+                ));
+            }
+        }
+        for (i, step) in steps.iter().enumerate() {
+            let last = i + 1 == steps.len();
+            let h = step.weight.hundredths();
+            if !last && !(100..=9900).contains(&h) {
+                return Err(format!(
+                    "step {} is {}; every step before the last must be between 1% and 99%",
+                    i + 1,
+                    step.weight
+                ));
+            }
+            if last && !step.weight.is_full() {
+                return Err(format!(
+                    "the last step is {}; a plan must end at 100%",
+                    step.weight
+                ));
+            }
+        }
+        let total: u64 = steps.iter().map(|s| s.bake_seconds).sum();
+        if total > MAX_TOTAL_BAKE_SECONDS {
+            return Err(format!(
+                "bakes for {} in all; at most 7 days (168h) are allowed",
+                format_seconds(total)
+            ));
+        }
+        Ok(Plan(steps))
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn total_bake_seconds(&self) -> u64 {
+        self.0.iter().map(|s| s.bake_seconds).sum()
+    }
+
+    /// "10% for 5m, then 100%".
+    pub fn describe(&self) -> String {
+        self.0
+            .iter()
+            .map(|s| {
+                if s.bake_seconds > 0 {
+                    format!("{} for {}", s.weight, format_seconds(s.bake_seconds))
+                } else {
+                    s.weight.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", then ")
+    }
+}
+
+impl<'de> Deserialize<'de> for Plan {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Plan, D::Error> {
+        Plan::new(Vec::<Step>::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How traffic moves to the new version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    /// `percent` for `interval_seconds`, then 100 %.
+    Canary { percent: Weight, interval_seconds: u64 },
+    /// +`percent` every `interval_seconds` until 100 %.
+    Linear { percent: Weight, interval_seconds: u64 },
+    /// Exactly these steps.
+    Steps(Vec<Step>),
+    /// 100 % at once.
+    AllAtOnce,
+}
+
+/// The SAM / CodeDeploy predefined configurations (codedeploy-semantics.md).
+pub const PRESETS: [&str; 9] = [
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+    "AllAtOnce",
+];
+
+const LONG_PREFIX: &str = "CodeDeployDefault.Lambda";
+
+impl Strategy {
+    /// A preset by its SAM short name or its CodeDeploy long name.
+    pub fn preset(name: &str) -> Option<Strategy> {
+        let short = name.strip_prefix(LONG_PREFIX).unwrap_or(name);
+        let ten = Weight::from_hundredths(1000)?;
+        Some(match short {
+            "Canary10Percent5Minutes" => Strategy::Canary {
+                percent: ten,
+                interval_seconds: 300,
+            },
+            "Canary10Percent10Minutes" => Strategy::Canary {
+                percent: ten,
+                interval_seconds: 600,
+            },
+            "Canary10Percent15Minutes" => Strategy::Canary {
+                percent: ten,
+                interval_seconds: 900,
+            },
+            "Canary10Percent30Minutes" => Strategy::Canary {
+                percent: ten,
+                interval_seconds: 1800,
+            },
+            "Linear10PercentEvery1Minute" => Strategy::Linear {
+                percent: ten,
+                interval_seconds: 60,
+            },
+            "Linear10PercentEvery2Minutes" => Strategy::Linear {
+                percent: ten,
+                interval_seconds: 120,
+            },
+            "Linear10PercentEvery3Minutes" => Strategy::Linear {
+                percent: ten,
+                interval_seconds: 180,
+            },
+            "Linear10PercentEvery10Minutes" => Strategy::Linear {
+                percent: ten,
+                interval_seconds: 600,
+            },
+            "AllAtOnce" => Strategy::AllAtOnce,
+            _ => return None,
+        })
+    }
+
+    /// Reads the request's `strategy` value; errors name the field path under `strategy`.
+    pub fn from_json(value: &Value) -> Result<Strategy, (String, String)> {
+        let err = |path: &str, reason: String| (format!("strategy{path}"), reason);
+        match value {
+            Value::String(name) => Strategy::preset(name).ok_or_else(|| {
+                err(
+                    "",
+                    format!(
+                        "unknown preset \"{name}\"; use one of {} (or the CodeDeployDefault.Lambda... long name), \
+                         or {{\"canary\": ...}}, {{\"linear\": ...}}, {{\"steps\": [...]}}",
+                        PRESETS.join(", ")
+                    ),
+                )
+            }),
+            Value::Object(map) => {
+                if map.len() != 1 {
+                    return Err(err(
+                        "",
+                        "must have exactly one of \"canary\", \"linear\" or \"steps\"".into(),
+                    ));
+                }
+                let (kind, body) = map.iter().next().ok_or_else(|| err("", "is empty".into()))?;
+                match kind.as_str() {
+                    "canary" | "linear" => {
+                        let path = format!(".{kind}");
+                        let obj = body
+                            .as_object()
+                            .ok_or_else(|| err(&path, "must be an object {\"percent\": P, \"interval\": \"10m\"}".into()))?;
+                        if let Some(unknown) = obj.keys().find(|k| *k != "percent" && *k != "interval") {
+                            return Err(err(&format!("{path}.{unknown}"), "unknown field; expected \"percent\" and \"interval\"".into()));
+                        }
+                        let percent = obj
+                            .get("percent")
+                            .ok_or_else(|| err(&format!("{path}.percent"), "is missing".into()))
+                            .and_then(|p| step_percent(p).map_err(|r| err(&format!("{path}.percent"), r)))?;
+                        let interval_seconds = obj
+                            .get("interval")
+                            .ok_or_else(|| err(&format!("{path}.interval"), "is missing".into()))
+                            .and_then(|i| duration(i).map_err(|r| err(&format!("{path}.interval"), r)))?;
+                        if interval_seconds == 0 {
+                            return Err(err(&format!("{path}.interval"), "must be at least 1s".into()));
+                        }
+                        Ok(if kind == "canary" {
+                            Strategy::Canary { percent, interval_seconds }
+                        } else {
+                            Strategy::Linear { percent, interval_seconds }
+                        })
+                    }
+                    "steps" => {
+                        let list = body
+                            .as_array()
+                            .ok_or_else(|| err(".steps", "must be a list of {\"weight\": P, \"bake\": \"5m\"}".into()))?;
+                        let mut steps = Vec::with_capacity(list.len());
+                        for (i, item) in list.iter().enumerate() {
+                            let path = format!(".steps[{i}]");
+                            let obj = item
+                                .as_object()
+                                .ok_or_else(|| err(&path, "must be an object {\"weight\": P, \"bake\": \"5m\"}".into()))?;
+                            if let Some(unknown) = obj.keys().find(|k| *k != "weight" && *k != "bake") {
+                                return Err(err(&format!("{path}.{unknown}"), "unknown field; expected \"weight\" and \"bake\"".into()));
+                            }
+                            let weight = obj
+                                .get("weight")
+                                .ok_or_else(|| err(&format!("{path}.weight"), "is missing".into()))
+                                .and_then(|w| percent(w).map_err(|r| err(&format!("{path}.weight"), r)))?;
+                            let bake_seconds = match obj.get("bake") {
+                                None => 0,
+                                Some(b) => duration(b).map_err(|r| err(&format!("{path}.bake"), r))?,
+                            };
+                            steps.push(Step { weight, bake_seconds });
+                        }
+                        Ok(Strategy::Steps(steps))
+                    }
+                    other => Err(err(
+                        &format!(".{other}"),
+                        "unknown strategy kind; use \"canary\", \"linear\" or \"steps\"".into(),
+                    )),
+                }
+            }
+            _ => Err(err(
+                "",
+                "must be a preset name (like \"Canary10Percent5Minutes\") or an object".into(),
+            )),
+        }
+    }
+
+    /// The steps this strategy takes. Errors are the reason only (the caller names the field).
+    pub fn plan(&self) -> Result<Plan, String> {
+        let full = Weight::FULL;
+        let steps = match self {
+            Strategy::AllAtOnce => vec![Step {
+                weight: full,
+                bake_seconds: 0,
+            }],
+            Strategy::Canary {
+                percent,
+                interval_seconds,
+            } => vec![
+                Step {
+                    weight: *percent,
+                    bake_seconds: *interval_seconds,
+                },
+                Step {
+                    weight: full,
+                    bake_seconds: 0,
+                },
+            ],
+            Strategy::Linear {
+                percent,
+                interval_seconds,
+            } => {
+                let inc = percent.hundredths();
+                if inc == 0 {
+                    return Err("a linear increment of 0% never reaches 100%".into());
+                }
+                let mut steps = Vec::new();
+                let mut h = inc;
+                while h < full.hundredths() {
+                    if steps.len() >= MAX_STEPS {
+                        return Err(format!(
+                            "+{percent} per step takes more than {MAX_STEPS} steps"
+                        ));
+                    }
+                    steps.push(Step {
+                        weight: Weight::from_hundredths(h).ok_or("weight out of range")?,
+                        bake_seconds: *interval_seconds,
+                    });
+                    h = h.saturating_add(inc);
+                }
+                steps.push(Step {
+                    weight: full,
+                    bake_seconds: 0,
+                });
+                steps
+            }
+            Strategy::Steps(steps) => steps.clone(),
+        };
+        Plan::new(steps)
+    }
+}
+
+fn percent(v: &Value) -> Result<Weight, String> {
+    let p = v
+        .as_f64()
+        .ok_or_else(|| format!("{v} is not a number (a percent, like 10)"))?;
+    Weight::from_percent(p)
+}
+
+fn step_percent(v: &Value) -> Result<Weight, String> {
+    let w = percent(v)?;
+    if !(100..=9900).contains(&w.hundredths()) {
+        return Err(format!("{w} is outside 1% to 99%"));
+    }
+    Ok(w)
+}
+
+fn duration(v: &Value) -> Result<u64, String> {
+    let text = v
+        .as_str()
+        .ok_or_else(|| format!("{v} is not a duration string like \"10m\""))?;
+    parse_seconds(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{prop_assert_eq, proptest};
+    use serde_json::json;
+
+    fn weights(plan: &Plan) -> Vec<u16> {
+        plan.steps().iter().map(|s| s.weight.hundredths() / 100).collect()
+    }
+
+    fn bakes(plan: &Plan) -> Vec<u64> {
+        plan.steps().iter().map(|s| s.bake_seconds).collect()
+    }
+
+    /// The table in codedeploy-semantics.md, written out by hand.
+    #[test]
+    fn every_preset_matches_the_codedeploy_table() {
+        let canary = |minutes: u64| (vec![10, 100], vec![minutes * 60, 0]);
+        let linear = |minutes: u64| {
+            (
+                vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+                vec![
+                    minutes * 60,
+                    minutes * 60,
+                    minutes * 60,
+                    minutes * 60,
+                    minutes * 60,
+                    minutes * 60,
+                    minutes * 60,
+                    minutes * 60,
+                    minutes * 60,
+                    0,
+                ],
+            )
+        };
+        let table: Vec<(&str, (Vec<u16>, Vec<u64>))> = vec![
+            ("Canary10Percent5Minutes", canary(5)),
+            ("Canary10Percent10Minutes", canary(10)),
+            ("Canary10Percent15Minutes", canary(15)),
+            ("Canary10Percent30Minutes", canary(30)),
+            ("Linear10PercentEvery1Minute", linear(1)),
+            ("Linear10PercentEvery2Minutes", linear(2)),
+            ("Linear10PercentEvery3Minutes", linear(3)),
+            ("Linear10PercentEvery10Minutes", linear(10)),
+            ("AllAtOnce", (vec![100], vec![0])),
+        ];
+        assert_eq!(table.len(), PRESETS.len());
+        for (name, (w, b)) in table {
+            for spelled in [name.to_string(), format!("CodeDeployDefault.Lambda{name}")] {
+                let plan = Strategy::from_json(&json!(spelled)).unwrap().plan().unwrap();
+                assert_eq!(weights(&plan), w, "{spelled}");
+                assert_eq!(bakes(&plan), b, "{spelled}");
+            }
+        }
+    }
+
+    #[test]
+    fn linear_10_every_minute_is_ten_shifts_a_minute_apart() {
+        let plan = Strategy::preset("Linear10PercentEvery1Minute")
+            .unwrap()
+            .plan()
+            .unwrap();
+        assert_eq!(plan.len(), 10);
+        assert_eq!(plan.total_bake_seconds(), 9 * 60);
+    }
+
+    #[test]
+    fn custom_canary_linear_and_steps_parse() {
+        let c = Strategy::from_json(&json!({"canary": {"percent": 5, "interval": "30s"}}))
+            .unwrap()
+            .plan()
+            .unwrap();
+        assert_eq!((weights(&c), bakes(&c)), (vec![5, 100], vec![30, 0]));
+        let l = Strategy::from_json(&json!({"linear": {"percent": 33, "interval": "1m"}}))
+            .unwrap()
+            .plan()
+            .unwrap();
+        assert_eq!(weights(&l), vec![33, 66, 99, 100]);
+        let s = Strategy::from_json(&json!({"steps": [
+            {"weight": 1, "bake": "2m"}, {"weight": 25, "bake": "5m"}, {"weight": 100}
+        ]}))
+        .unwrap()
+        .plan()
+        .unwrap();
+        assert_eq!((weights(&s), bakes(&s)), (vec![1, 25, 100], vec![120, 300, 0]));
+        assert_eq!(s.describe(), "1% for 2m, then 25% for 5m, then 100%");
+    }
+
+    #[test]
+    fn bad_strategies_name_the_field_and_reason() {
+        let cases = [
+            (json!("Canary99"), "strategy", "unknown preset"),
+            (json!(42), "strategy", "preset name"),
+            (json!({}), "strategy", "exactly one"),
+            (json!({"blue": {}}), "strategy.blue", "unknown strategy kind"),
+            (json!({"canary": {"percent": 0, "interval": "1m"}}), "strategy.canary.percent", "outside 1% to 99%"),
+            (json!({"canary": {"percent": 100, "interval": "1m"}}), "strategy.canary.percent", "outside"),
+            (json!({"canary": {"percent": 10}}), "strategy.canary.interval", "missing"),
+            (json!({"linear": {"percent": 10, "interval": "0s"}}), "strategy.linear.interval", "at least 1s"),
+            (json!({"linear": {"percent": 10, "interval": "1x"}}), "strategy.linear.interval", "'x'"),
+            (json!({"linear": {"percent": 10, "interval": "1m", "x": 1}}), "strategy.linear.x", "unknown field"),
+            (json!({"steps": [{"weight": 50}]}), "strategy.steps[0]", ""),
+            (json!({"steps": [{"bake": "1m"}]}), "strategy.steps[0].weight", "missing"),
+            (json!({"steps": [{"weight": "ten"}]}), "strategy.steps[0].weight", "not a number"),
+        ];
+        for (value, field, reason) in cases {
+            match Strategy::from_json(&value) {
+                Err((f, r)) => {
+                    assert_eq!(f, field, "{value}");
+                    assert!(r.contains(reason), "{value}: {r}");
+                }
+                Ok(s) => {
+                    // Some shapes are only wrong as a plan.
+                    assert!(s.plan().is_err(), "{value} should be refused");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plans_that_break_the_rules_are_refused() {
+        let step = |w: f64, b: u64| Step {
+            weight: Weight::from_percent(w).unwrap(),
+            bake_seconds: b,
+        };
+        assert!(Plan::new(vec![]).unwrap_err().contains("no steps"));
+        assert!(Plan::new(vec![step(50.0, 0)]).unwrap_err().contains("end at 100%"));
+        assert!(Plan::new(vec![step(20.0, 0), step(10.0, 0), step(100.0, 0)])
+            .unwrap_err()
+            .contains("rise strictly"));
+        assert!(Plan::new(vec![step(0.5, 0), step(100.0, 0)])
+            .unwrap_err()
+            .contains("between 1% and 99%"));
+        assert!(Plan::new(vec![step(10.0, 8 * 24 * 3600), step(100.0, 0)])
+            .unwrap_err()
+            .contains("7 days"));
+        let many: Vec<Step> = (1..=100).map(|p| step(p as f64, 0)).collect();
+        assert!(Plan::new(many.clone()).is_ok());
+        let mut too_many = vec![step(0.5, 0)];
+        too_many.extend(many);
+        assert!(Plan::new(too_many).unwrap_err().contains("at most 100"));
+    }
+
+    proptest! {
+        #[test]
+        fn linear_plans_rise_strictly_and_end_at_full(percent in 1u16..=99, interval in 1u64..=3600) {
+            let s = Strategy::Linear { percent: Weight::from_hundredths(percent * 100).unwrap(), interval_seconds: interval };
+            let plan = s.plan().unwrap();
+            assert_plan_invariants(&plan);
+        }
+
+        #[test]
+        fn canary_plans_rise_strictly_and_end_at_full(h in 100u16..=9900, interval in 1u64..=86400) {
+            let s = Strategy::Canary { percent: Weight::from_hundredths(h).unwrap(), interval_seconds: interval };
+            let plan = s.plan().unwrap();
+            prop_assert_eq!(plan.len(), 2);
+            assert_plan_invariants(&plan);
+        }
+
+        #[test]
+        fn any_accepted_step_list_keeps_the_invariants(raw in proptest::collection::vec((0u16..=10_000, 0u64..=7200), 0..12)) {
+            let steps: Vec<Step> = raw.into_iter().map(|(h, b)| Step { weight: Weight::from_hundredths(h).unwrap(), bake_seconds: b }).collect();
+            if let Ok(plan) = Plan::new(steps) {
+                assert_plan_invariants(&plan);
+            }
+        }
+    }
+
+    fn assert_plan_invariants(plan: &Plan) {
+        let steps = plan.steps();
+        assert!(!steps.is_empty() && steps.len() <= MAX_STEPS);
+        assert!(steps.windows(2).all(|p| p[0].weight < p[1].weight));
+        assert!(steps.iter().all(|s| (0.0..=1.0).contains(&s.weight.fraction())));
+        assert_eq!(steps.last().map(|s| s.weight.fraction()), Some(1.0));
+        assert!(plan.total_bake_seconds() <= MAX_TOTAL_BAKE_SECONDS);
+    }
+}
