@@ -1,1 +1,16 @@
-fn main() {}
+// The SDK futures nest deeper than the default query depth allows when their layout is computed.
+#![recursion_limit = "256"]
+
+mod handler;
+
+use sluice_aws::clock::now_rfc3339;
+use sluice_aws::cloudwatch::CloudWatchAlarms;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let alarms = &CloudWatchAlarms::from_env().await;
+    sluice_aws::runtime::run("check-alarms", |input| async move {
+        handler::check_alarms(alarms, input, &now_rfc3339()).await.map(|d| d.to_json())
+    })
+    .await
+}

@@ -1,1 +1,16 @@
-fn main() {}
+// The SDK futures nest deeper than the default query depth allows when their layout is computed.
+#![recursion_limit = "256"]
+
+mod handler;
+
+use sluice_aws::clock::now_rfc3339;
+use sluice_aws::lambda::LambdaFunctions;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let functions = &LambdaFunctions::from_env().await;
+    sluice_aws::runtime::run("shift", |input| async move {
+        handler::shift(functions, input, &now_rfc3339()).await.map(|d| d.to_json())
+    })
+    .await
+}

@@ -1,1 +1,20 @@
-fn main() {}
+// The SDK futures nest deeper than the default query depth allows when their layout is computed.
+#![recursion_limit = "256"]
+
+mod handler;
+
+use sluice_aws::clock::now_rfc3339;
+use sluice_aws::cloudwatch::CloudWatchAlarms;
+use sluice_aws::lambda::LambdaFunctions;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let functions = &LambdaFunctions::from_env().await;
+    let alarms = &CloudWatchAlarms::from_env().await;
+    sluice_aws::runtime::run("validate", |input| async move {
+        handler::validate(functions, alarms, input, &now_rfc3339())
+            .await
+            .map(|d| d.to_json())
+    })
+    .await
+}

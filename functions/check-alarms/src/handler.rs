@@ -1,0 +1,94 @@
+//! check-alarms: Deployment -> Deployment. After a Wait, counts the waited seconds into the
+//! bake, reads the alarms, and says what comes next: bake on, shift on, or roll back.
+
+use serde_json::Value;
+use sluice_aws::AlarmReader;
+use sluice_core::{Deployment, Error};
+
+pub async fn check_alarms<A: AlarmReader>(alarms: &A, input: Value, now: &str) -> Result<Deployment, Error> {
+    let mut doc = Deployment::from_json(input)?;
+    let readings = if doc.alarms.is_empty() {
+        Vec::new()
+    } else {
+        alarms.read_alarms(&doc.alarms).await?
+    };
+    doc.record_check(&readings, now)?;
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sluice_aws::AwsErrorKind;
+    use sluice_aws::fake::FakeAws;
+    use sluice_core::{Action, AlarmState, ErrorName, Request, ResolvedTarget, Status, Version};
+
+    fn baking(alarms: &[&str]) -> Deployment {
+        let request = Request::parse(&json!({
+            "targets": [{"functionName": "a", "alias": "live", "targetVersion": "2"}],
+            "strategy": {"canary": {"percent": 10, "interval": "30s"}},
+            "alarms": alarms,
+            "pollInterval": "10s"
+        }))
+        .unwrap();
+        let mut d = Deployment::new(
+            &request,
+            "d-1",
+            "t0",
+            vec![ResolvedTarget {
+                action: Action::Shift,
+                previous_version: Some(Version::parse("1").unwrap()),
+                target_version: Version::parse("2").unwrap(),
+                revision_id: "r".into(),
+            }],
+        )
+        .unwrap();
+        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn bakes_in_polls_then_moves_on() {
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let mut d = baking(&["errors"]);
+        let mut polls = 0;
+        while d.status == Status::Baking {
+            d = check_alarms(&aws, d.to_json(), "t").await.unwrap();
+            polls += 1;
+        }
+        assert_eq!((polls, d.status, d.bake.elapsed_seconds), (3, Status::ShiftNext, 30));
+        assert!(d.last_check.unwrap().healthy);
+    }
+
+    #[tokio::test]
+    async fn an_alarm_in_alarm_stops_the_deployment_by_name() {
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok).alarm("latency", AlarmState::Ok);
+        let d = check_alarms(&aws, baking(&["errors", "latency"]).to_json(), "t").await.unwrap();
+        assert_eq!(d.status, Status::Baking);
+        aws.set_alarm("latency", AlarmState::Alarm);
+        let d = check_alarms(&aws, d.to_json(), "t").await.unwrap();
+        assert_eq!(d.status, Status::AlarmBreached);
+        let failure = d.failure.unwrap();
+        assert_eq!(failure.error, "AlarmBreached");
+        assert!(failure.cause.starts_with("alarm latency is in ALARM"), "{}", failure.cause);
+        assert!(!failure.cause.contains("errors"), "only the firing alarm is named");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_an_error_not_a_pass() {
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        aws.fail_next("DescribeAlarms", AwsErrorKind::Transient, false);
+        let err = check_alarms(&aws, baking(&["errors"]).to_json(), "t").await.unwrap_err();
+        assert_eq!(err.name, ErrorName::TransientAws);
+    }
+
+    #[tokio::test]
+    async fn without_alarms_one_wait_bakes_the_step() {
+        let aws = FakeAws::new();
+        let d = baking(&[]);
+        assert_eq!(d.next_wait_seconds, 30);
+        let d = check_alarms(&aws, d.to_json(), "t").await.unwrap();
+        assert_eq!(d.status, Status::ShiftNext);
+    }
+}
