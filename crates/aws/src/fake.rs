@@ -84,7 +84,13 @@ impl FakeAws {
     pub fn set_alias(&self, function: &str, alias: &str, routing: Routing) {
         self.with(|s| {
             let revision_id = s.next_revision();
-            s.aliases.insert((function.into(), alias.into()), AliasSnapshot { routing, revision_id });
+            s.aliases.insert(
+                (function.into(), alias.into()),
+                AliasSnapshot {
+                    routing,
+                    revision_id,
+                },
+            );
         });
     }
 
@@ -125,61 +131,117 @@ impl FakeAws {
 }
 
 impl FunctionStore for FakeAws {
-    async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasSnapshot>, AwsError> {
+    async fn get_alias(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> Result<Option<AliasSnapshot>, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("GetAlias") {
                 return Err(AwsError::new(kind, "GetAlias", "injected"));
             }
             if !s.functions.contains_key(function) {
-                return Err(AwsError::new(AwsErrorKind::NotFound, "GetAlias", format!("no function {function}")));
+                return Err(AwsError::new(
+                    AwsErrorKind::NotFound,
+                    "GetAlias",
+                    format!("no function {function}"),
+                ));
             }
             Ok(s.aliases.get(&(function.into(), alias.into())).cloned())
         })
     }
 
-    async fn update_alias(&self, function: &str, alias: &str, routing: &Routing, expected_revision: &str) -> Result<String, AwsError> {
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        routing: &Routing,
+        expected_revision: &str,
+    ) -> Result<String, AwsError> {
         self.with(|s| {
             let injected = s.injected("UpdateAlias");
             if let Some((kind, false)) = injected {
                 return Err(AwsError::new(kind, "UpdateAlias", "injected"));
             }
             let key = (function.to_string(), alias.to_string());
-            let current = s
-                .aliases
-                .get(&key)
-                .cloned()
-                .ok_or_else(|| AwsError::new(AwsErrorKind::NotFound, "UpdateAlias", format!("no alias {function}:{alias}")))?;
+            let current = s.aliases.get(&key).cloned().ok_or_else(|| {
+                AwsError::new(
+                    AwsErrorKind::NotFound,
+                    "UpdateAlias",
+                    format!("no alias {function}:{alias}"),
+                )
+            })?;
             if current.revision_id != expected_revision {
-                return Err(AwsError::new(AwsErrorKind::Conflict, "UpdateAlias", "PreconditionFailedException"));
+                return Err(AwsError::new(
+                    AwsErrorKind::Conflict,
+                    "UpdateAlias",
+                    "PreconditionFailedException",
+                ));
             }
             let published = s.functions.get(function).map_or(0, |f| f.published);
             let exists = |ver: &Version| ver.as_str().parse::<u64>().is_ok_and(|n| n <= published);
-            if !exists(&routing.version) || routing.additional.as_ref().is_some_and(|(ver, _)| !exists(ver)) {
-                return Err(AwsError::new(AwsErrorKind::Refused, "UpdateAlias", "version does not exist"));
+            if !exists(&routing.version)
+                || routing
+                    .additional
+                    .as_ref()
+                    .is_some_and(|(ver, _)| !exists(ver))
+            {
+                return Err(AwsError::new(
+                    AwsErrorKind::Refused,
+                    "UpdateAlias",
+                    "version does not exist",
+                ));
             }
             let revision_id = s.next_revision();
-            s.aliases.insert(key, AliasSnapshot { routing: routing.clone(), revision_id: revision_id.clone() });
-            s.writes.push(format!("UpdateAlias {function}:{alias} -> {}", routing.describe()));
+            s.aliases.insert(
+                key,
+                AliasSnapshot {
+                    routing: routing.clone(),
+                    revision_id: revision_id.clone(),
+                },
+            );
+            s.writes.push(format!(
+                "UpdateAlias {function}:{alias} -> {}",
+                routing.describe()
+            ));
             match injected {
-                Some((kind, true)) => Err(AwsError::new(kind, "UpdateAlias", "injected after the write landed")),
+                Some((kind, true)) => Err(AwsError::new(
+                    kind,
+                    "UpdateAlias",
+                    "injected after the write landed",
+                )),
                 _ => Ok(revision_id),
             }
         })
     }
 
-    async fn create_alias(&self, function: &str, alias: &str, version: &Version) -> Result<String, AwsError> {
+    async fn create_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        version: &Version,
+    ) -> Result<String, AwsError> {
         self.with(|s| {
             let revision_id = s.next_revision();
             s.aliases.insert(
                 (function.into(), alias.into()),
-                AliasSnapshot { routing: Routing::only(version.clone()), revision_id: revision_id.clone() },
+                AliasSnapshot {
+                    routing: Routing::only(version.clone()),
+                    revision_id: revision_id.clone(),
+                },
             );
-            s.writes.push(format!("CreateAlias {function}:{alias} -> version {version}"));
+            s.writes.push(format!(
+                "CreateAlias {function}:{alias} -> version {version}"
+            ));
             Ok(revision_id)
         })
     }
 
-    async fn function_exists(&self, function: &str, version: Option<&Version>) -> Result<bool, AwsError> {
+    async fn function_exists(
+        &self,
+        function: &str,
+        version: Option<&Version>,
+    ) -> Result<bool, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("GetFunctionConfiguration") {
                 return Err(AwsError::new(kind, "GetFunctionConfiguration", "injected"));
@@ -194,10 +256,13 @@ impl FunctionStore for FakeAws {
 
     async fn publish_version(&self, function: &str) -> Result<Version, AwsError> {
         self.with(|s| {
-            let f = s
-                .functions
-                .get_mut(function)
-                .ok_or_else(|| AwsError::new(AwsErrorKind::NotFound, "PublishVersion", format!("no function {function}")))?;
+            let f = s.functions.get_mut(function).ok_or_else(|| {
+                AwsError::new(
+                    AwsErrorKind::NotFound,
+                    "PublishVersion",
+                    format!("no function {function}"),
+                )
+            })?;
             if f.unpublished_changes || f.published == 0 {
                 f.published += 1;
                 f.unpublished_changes = false;
@@ -215,7 +280,11 @@ impl AlarmReader for FakeAws {
             if let Some((kind, _)) = s.injected("DescribeAlarms") {
                 return Err(AwsError::new(kind, "DescribeAlarms", "injected"));
             }
-            Ok(s.alarms.iter().filter(|a| names.contains(&a.name)).cloned().collect())
+            Ok(s.alarms
+                .iter()
+                .filter(|a| names.contains(&a.name))
+                .cloned()
+                .collect())
         })
     }
 }

@@ -33,9 +33,10 @@ where
     R: std::fmt::Debug,
 {
     let (kind, message) = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            (AwsErrorKind::Transient, format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)))
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+            AwsErrorKind::Transient,
+            format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)),
+        ),
         SdkError::ServiceError(service) => {
             let e = service.err();
             let code = e.code().unwrap_or("Unknown");
@@ -43,52 +44,113 @@ where
             let kind = match code {
                 "ResourceNotFoundException" | "ResourceNotFound" => AwsErrorKind::NotFound,
                 "PreconditionFailedException" => AwsErrorKind::Conflict,
-                "ThrottlingException" | "TooManyRequestsException" | "ServiceException"
-                | "ServiceUnavailable" | "InternalFailure" | "ResourceConflictException"
-                | "ResourceNotReadyException" | "EC2ThrottledException" => AwsErrorKind::Transient,
+                "ThrottlingException"
+                | "TooManyRequestsException"
+                | "ServiceException"
+                | "ServiceUnavailable"
+                | "InternalFailure"
+                | "ResourceConflictException"
+                | "ResourceNotReadyException"
+                | "EC2ThrottledException" => AwsErrorKind::Transient,
                 _ => AwsErrorKind::Refused,
             };
             (kind, text)
         }
-        _ => (AwsErrorKind::Refused, format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err))),
+        _ => (
+            AwsErrorKind::Refused,
+            format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)),
+        ),
     };
     AwsError::new(kind, operation, message)
 }
 
-fn routing_of(function: &str, alias: &str, version: Option<&str>, routing: Option<&AliasRoutingConfiguration>) -> Result<Routing, AwsError> {
-    let bad = |why: String| AwsError::new(AwsErrorKind::Refused, "GetAlias", format!("{function}:{alias} {why}"));
-    let version = Version::parse(version.unwrap_or("")).map_err(|e| bad(format!("points at an unusable version: {e}")))?;
-    let weights = routing.and_then(|r| r.additional_version_weights()).filter(|w| !w.is_empty());
+fn routing_of(
+    function: &str,
+    alias: &str,
+    version: Option<&str>,
+    routing: Option<&AliasRoutingConfiguration>,
+) -> Result<Routing, AwsError> {
+    let bad = |why: String| {
+        AwsError::new(
+            AwsErrorKind::Refused,
+            "GetAlias",
+            format!("{function}:{alias} {why}"),
+        )
+    };
+    let version = Version::parse(version.unwrap_or(""))
+        .map_err(|e| bad(format!("points at an unusable version: {e}")))?;
+    let weights = routing
+        .and_then(|r| r.additional_version_weights())
+        .filter(|w| !w.is_empty());
     let additional = match weights {
         None => None,
         Some(w) if w.len() == 1 => {
-            let (v, f) = w.iter().next().ok_or_else(|| bad("has empty routing".into()))?;
-            let v = Version::parse(v).map_err(|e| bad(format!("routes to an unusable version: {e}")))?;
-            let f = Weight::from_fraction(*f).ok_or_else(|| bad(format!("has weight {f} outside [0, 1]")))?;
+            let (v, f) = w
+                .iter()
+                .next()
+                .ok_or_else(|| bad("has empty routing".into()))?;
+            let v = Version::parse(v)
+                .map_err(|e| bad(format!("routes to an unusable version: {e}")))?;
+            let f = Weight::from_fraction(*f)
+                .ok_or_else(|| bad(format!("has weight {f} outside [0, 1]")))?;
             Some((v, f))
         }
-        Some(w) => return Err(bad(format!("routes to {} additional versions; Lambda allows one", w.len()))),
+        Some(w) => {
+            return Err(bad(format!(
+                "routes to {} additional versions; Lambda allows one",
+                w.len()
+            )));
+        }
     };
-    Ok(Routing { version, additional })
+    Ok(Routing {
+        version,
+        additional,
+    })
 }
 
 impl FunctionStore for LambdaFunctions {
-    async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasSnapshot>, AwsError> {
-        let out = match self.client.get_alias().function_name(function).name(alias).send().await {
+    async fn get_alias(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> Result<Option<AliasSnapshot>, AwsError> {
+        let out = match self
+            .client
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 let e = classify("GetAlias", e);
-                return if e.kind == AwsErrorKind::NotFound { Ok(None) } else { Err(e) };
+                return if e.kind == AwsErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
             }
         };
-        let routing = routing_of(function, alias, out.function_version(), out.routing_config())?;
+        let routing = routing_of(
+            function,
+            alias,
+            out.function_version(),
+            out.routing_config(),
+        )?;
         Ok(Some(AliasSnapshot {
             routing,
             revision_id: out.revision_id().unwrap_or_default().to_string(),
         }))
     }
 
-    async fn update_alias(&self, function: &str, alias: &str, routing: &Routing, expected_revision: &str) -> Result<String, AwsError> {
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        routing: &Routing,
+        expected_revision: &str,
+    ) -> Result<String, AwsError> {
         // An empty map clears the routing; leaving RoutingConfig out would keep the old weights.
         let config = match &routing.additional {
             Some((v, w)) => AliasRoutingConfiguration::builder()
@@ -112,7 +174,12 @@ impl FunctionStore for LambdaFunctions {
         Ok(out.revision_id().unwrap_or_default().to_string())
     }
 
-    async fn create_alias(&self, function: &str, alias: &str, version: &Version) -> Result<String, AwsError> {
+    async fn create_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        version: &Version,
+    ) -> Result<String, AwsError> {
         let out = self
             .client
             .create_alias()
@@ -126,7 +193,11 @@ impl FunctionStore for LambdaFunctions {
         Ok(out.revision_id().unwrap_or_default().to_string())
     }
 
-    async fn function_exists(&self, function: &str, version: Option<&Version>) -> Result<bool, AwsError> {
+    async fn function_exists(
+        &self,
+        function: &str,
+        version: Option<&Version>,
+    ) -> Result<bool, AwsError> {
         let res = self
             .client
             .get_function_configuration()
@@ -138,7 +209,11 @@ impl FunctionStore for LambdaFunctions {
             Ok(_) => Ok(true),
             Err(e) => {
                 let e = classify("GetFunctionConfiguration", e);
-                if e.kind == AwsErrorKind::NotFound { Ok(false) } else { Err(e) }
+                if e.kind == AwsErrorKind::NotFound {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -162,7 +237,9 @@ impl FunctionStore for LambdaFunctions {
                         "PublishVersion",
                         format!(
                             "{function} is in a failed state ({}); fix the function before deploying it",
-                            conf.state_reason().or(conf.last_update_status_reason()).unwrap_or("no reason given")
+                            conf.state_reason()
+                                .or(conf.last_update_status_reason())
+                                .unwrap_or("no reason given")
                         ),
                     ));
                 }
@@ -171,7 +248,10 @@ impl FunctionStore for LambdaFunctions {
                         return Err(AwsError::new(
                             AwsErrorKind::Transient,
                             "PublishVersion",
-                            format!("{function} is still updating after {}s", PUBLISH_WAIT.as_secs()),
+                            format!(
+                                "{function} is still updating after {}s",
+                                PUBLISH_WAIT.as_secs()
+                            ),
                         ));
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -187,6 +267,7 @@ impl FunctionStore for LambdaFunctions {
             .send()
             .await
             .map_err(|e| classify("PublishVersion", e))?;
-        Version::parse(out.version().unwrap_or("")).map_err(|e| AwsError::new(AwsErrorKind::Refused, "PublishVersion", e))
+        Version::parse(out.version().unwrap_or(""))
+            .map_err(|e| AwsError::new(AwsErrorKind::Refused, "PublishVersion", e))
     }
 }

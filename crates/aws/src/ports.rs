@@ -24,7 +24,11 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    pub fn new(kind: AwsErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        kind: AwsErrorKind,
+        operation: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         AwsError {
             kind,
             operation: operation.into(),
@@ -47,7 +51,11 @@ impl From<AwsError> for Error {
 /// Lambda functions, versions and aliases.
 pub trait FunctionStore: Send + Sync {
     /// The alias, or None when it does not exist.
-    fn get_alias(&self, function: &str, alias: &str) -> impl Future<Output = Result<Option<AliasSnapshot>, AwsError>> + Send;
+    fn get_alias(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<AliasSnapshot>, AwsError>> + Send;
 
     /// Points the alias at `routing` if its RevisionId is still `expected_revision`; returns the new one.
     fn update_alias(
@@ -59,18 +67,33 @@ pub trait FunctionStore: Send + Sync {
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
 
     /// Creates the alias on `version`; returns its RevisionId.
-    fn create_alias(&self, function: &str, alias: &str, version: &Version) -> impl Future<Output = Result<String, AwsError>> + Send;
+    fn create_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        version: &Version,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
 
     /// Whether the function (or, with `version`, that published version) exists.
-    fn function_exists(&self, function: &str, version: Option<&Version>) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    fn function_exists(
+        &self,
+        function: &str,
+        version: Option<&Version>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 
     /// Waits until the function's last update is done, then publishes its code as a version.
     /// Lambda returns the existing version when the code and configuration did not change.
-    fn publish_version(&self, function: &str) -> impl Future<Output = Result<Version, AwsError>> + Send;
+    fn publish_version(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Version, AwsError>> + Send;
 }
 
 /// CloudWatch alarms.
 pub trait AlarmReader: Send + Sync {
     /// The state of each named alarm that exists; absent names are left out.
-    fn read_alarms(&self, names: &[String]) -> impl Future<Output = Result<Vec<AlarmReading>, AwsError>> + Send;
+    fn read_alarms(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<AlarmReading>, AwsError>> + Send;
 }

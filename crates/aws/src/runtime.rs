@@ -40,7 +40,11 @@ where
         async move {
             match fut.await {
                 Ok(v) => {
-                    let status = v.get("status").and_then(|s| s.as_str()).unwrap_or("-").to_string();
+                    let status = v
+                        .get("status")
+                        .and_then(|s| s.as_str())
+                        .unwrap_or("-")
+                        .to_string();
                     tracing::info!(status, "done");
                     Ok(v)
                 }

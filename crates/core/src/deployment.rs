@@ -60,10 +60,7 @@ impl Routing {
     pub fn describe(&self) -> String {
         match &self.additional {
             None => format!("version {}", self.version),
-            Some((v, w)) => format!(
-                "version {} with {} on version {}",
-                self.version, w, v
-            ),
+            Some((v, w)) => format!("version {} with {} on version {}", self.version, w, v),
         }
     }
 }
@@ -367,7 +364,10 @@ impl Deployment {
     /// Where a shifting target's alias should route at `weight`.
     pub fn wanted_routing(target: &TargetState, weight: Weight) -> Result<Routing, Error> {
         let previous = target.previous_version.clone().ok_or_else(|| {
-            Error::internal(format!("{} has no previous version to shift from", target.name()))
+            Error::internal(format!(
+                "{} has no previous version to shift from",
+                target.name()
+            ))
         })?;
         Ok(if weight.is_full() {
             Routing::only(target.target_version.clone())
@@ -381,7 +381,11 @@ impl Deployment {
 
     /// Shift's rule for one alias: idempotent when the wanted routing is already there,
     /// conditional on the last revision sluice saw, a conflict otherwise.
-    pub fn decide_shift(target: &TargetState, observed: &AliasSnapshot, wanted: &Routing) -> ShiftDecision {
+    pub fn decide_shift(
+        target: &TargetState,
+        observed: &AliasSnapshot,
+        wanted: &Routing,
+    ) -> ShiftDecision {
         if &observed.routing == wanted {
             ShiftDecision::AlreadyThere {
                 revision_id: observed.revision_id.clone(),
@@ -403,7 +407,12 @@ impl Deployment {
     }
 
     /// Records a completed shift to step `index`, with each shifting target's new revision.
-    pub fn record_shift(&mut self, index: usize, revisions: Vec<String>, now: &str) -> Result<(), Error> {
+    pub fn record_shift(
+        &mut self,
+        index: usize,
+        revisions: Vec<String>,
+        now: &str,
+    ) -> Result<(), Error> {
         let step = self
             .plan
             .steps()
@@ -411,7 +420,11 @@ impl Deployment {
             .cloned()
             .ok_or_else(|| Error::internal(format!("no step {}", index + 1)))?;
         let mut revisions = revisions.into_iter();
-        for t in self.targets.iter_mut().filter(|t| t.action == Action::Shift) {
+        for t in self
+            .targets
+            .iter_mut()
+            .filter(|t| t.action == Action::Shift)
+        {
             t.revision_id = revisions
                 .next()
                 .ok_or_else(|| Error::internal("a shifted target has no revision"))?;
@@ -443,11 +456,18 @@ impl Deployment {
 
     /// Sets status and the next wait from bake progress.
     fn after_progress(&mut self) {
-        let remaining = self.bake.required_seconds.saturating_sub(self.bake.elapsed_seconds);
+        let remaining = self
+            .bake
+            .required_seconds
+            .saturating_sub(self.bake.elapsed_seconds);
         if remaining == 0 {
             self.next_wait_seconds = 0;
             let last = self.step.map(|s| s + 1) == Some(self.plan.len());
-            self.status = if last { Status::AllShifted } else { Status::ShiftNext };
+            self.status = if last {
+                Status::AllShifted
+            } else {
+                Status::ShiftNext
+            };
         } else {
             // Without alarms there is nothing to poll: wait out the bake in one go.
             self.next_wait_seconds = if self.alarms.is_empty() {
@@ -467,9 +487,14 @@ impl Deployment {
                 self.status
             )));
         }
-        self.bake.elapsed_seconds = (self.bake.elapsed_seconds + self.next_wait_seconds).min(self.bake.required_seconds);
+        self.bake.elapsed_seconds =
+            (self.bake.elapsed_seconds + self.next_wait_seconds).min(self.bake.required_seconds);
         self.updated_at = now.to_string();
-        let firing: Vec<AlarmReading> = readings.iter().filter(|r| r.state == AlarmState::Alarm).cloned().collect();
+        let firing: Vec<AlarmReading> = readings
+            .iter()
+            .filter(|r| r.state == AlarmState::Alarm)
+            .cloned()
+            .collect();
         let insufficient_data: Vec<String> = readings
             .iter()
             .filter(|r| r.state == AlarmState::InsufficientData)
@@ -514,7 +539,11 @@ impl Deployment {
                 }
             })
             .collect();
-        reasons.extend(missing.iter().map(|m| format!("alarm {m} no longer exists")));
+        reasons.extend(
+            missing
+                .iter()
+                .map(|m| format!("alarm {m} no longer exists")),
+        );
         let cause = format!(
             "{} at step {}/{} ({} on the new version, {} of {} baked)",
             reasons.join("; "),
@@ -538,7 +567,11 @@ impl Deployment {
     }
 
     /// Rollback's rule for one alias: touch it only if it still looks as sluice left it.
-    pub fn decide_rollback(&self, target: &TargetState, observed: &AliasSnapshot) -> RollbackDecision {
+    pub fn decide_rollback(
+        &self,
+        target: &TargetState,
+        observed: &AliasSnapshot,
+    ) -> RollbackDecision {
         let Some(previous) = &target.previous_version else {
             return RollbackDecision::Foreign(format!("{} has no previous version", target.name()));
         };
@@ -574,7 +607,11 @@ impl Deployment {
     }
 
     /// Records the rollback of every target and returns whether any alias was refused.
-    pub fn record_rollback(&mut self, outcomes: Vec<(usize, RollbackOutcome, Option<String>)>, now: &str) -> Result<(), Error> {
+    pub fn record_rollback(
+        &mut self,
+        outcomes: Vec<(usize, RollbackOutcome, Option<String>)>,
+        now: &str,
+    ) -> Result<(), Error> {
         let failure = self.failure.clone().unwrap_or(Failure {
             error: "States.TaskFailed".into(),
             cause: "rollback was requested without a recorded failure".into(),
@@ -589,11 +626,20 @@ impl Deployment {
             if let Some(rev) = revision {
                 t.revision_id = rev;
             }
-            let prev = t.previous_version.as_ref().map_or("-".to_string(), |v| v.to_string());
+            let prev = t
+                .previous_version
+                .as_ref()
+                .map_or("-".to_string(), |v| v.to_string());
             match outcome {
-                RollbackOutcome::RolledBack => done.push(format!("{} back on version {}", t.name(), prev)),
-                RollbackOutcome::AlreadyRolledBack => done.push(format!("{} already on version {}", t.name(), prev)),
-                RollbackOutcome::NotTouched(why) => done.push(format!("{} left alone ({why})", t.name())),
+                RollbackOutcome::RolledBack => {
+                    done.push(format!("{} back on version {}", t.name(), prev))
+                }
+                RollbackOutcome::AlreadyRolledBack => {
+                    done.push(format!("{} already on version {}", t.name(), prev))
+                }
+                RollbackOutcome::NotTouched(why) => {
+                    done.push(format!("{} left alone ({why})", t.name()))
+                }
                 RollbackOutcome::Refused(why) => refused.push(why),
             }
         }
@@ -607,7 +653,11 @@ impl Deployment {
             format!(
                 "{cause}. Rollback INCOMPLETE: {}. Done: {}",
                 refused.join("; "),
-                if done.is_empty() { "nothing".to_string() } else { done.join("; ") }
+                if done.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    done.join("; ")
+                }
             )
         };
         self.history.push(Event {
@@ -670,7 +720,10 @@ mod tests {
 
     #[test]
     fn a_canary_walks_through_its_plan_by_wait_seconds() {
-        let mut d = deployment(json!({"canary": {"percent": 10, "interval": "25s"}}), &["errors"]);
+        let mut d = deployment(
+            json!({"canary": {"percent": 10, "interval": "25s"}}),
+            &["errors"],
+        );
         assert_eq!(d.status, Status::Ready);
         let (i, step) = d.next_step().unwrap();
         assert_eq!((i, step.weight.hundredths()), (0, 1000));
@@ -681,7 +734,10 @@ mod tests {
             waited += d.next_wait_seconds;
             d.record_check(&[ok("errors")], "t").unwrap();
         }
-        assert_eq!(waited, 25, "bake is counted in Wait seconds, the last wait trimmed to what remains");
+        assert_eq!(
+            waited, 25,
+            "bake is counted in Wait seconds, the last wait trimmed to what remains"
+        );
         assert_eq!(d.status, Status::ShiftNext);
         let (i, step) = d.next_step().unwrap();
         assert!(step.weight.is_full());
@@ -705,37 +761,66 @@ mod tests {
         let w10 = Weight::from_percent(10.0).unwrap();
         assert_eq!(
             Deployment::wanted_routing(t, w10).unwrap(),
-            Routing { version: v("3"), additional: Some((v("4"), w10)) }
+            Routing {
+                version: v("3"),
+                additional: Some((v("4"), w10))
+            }
         );
-        assert_eq!(Deployment::wanted_routing(t, Weight::FULL).unwrap(), Routing::only(v("4")));
+        assert_eq!(
+            Deployment::wanted_routing(t, Weight::FULL).unwrap(),
+            Routing::only(v("4"))
+        );
     }
 
     #[test]
     fn an_alarm_breach_names_the_alarm_and_stops() {
         let mut d = deployment(json!("Canary10Percent5Minutes"), &["errors", "latency"]);
         d.record_shift(0, vec!["r1".into()], "t1").unwrap();
-        d.record_check(&[ok("errors"), ok("latency")], "t2").unwrap();
-        let firing = AlarmReading { name: "latency".into(), state: AlarmState::Alarm, reason: "p99 > 1s".into() };
+        d.record_check(&[ok("errors"), ok("latency")], "t2")
+            .unwrap();
+        let firing = AlarmReading {
+            name: "latency".into(),
+            state: AlarmState::Alarm,
+            reason: "p99 > 1s".into(),
+        };
         d.record_check(&[ok("errors"), firing], "t3").unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
         let f = d.failure.clone().unwrap();
         assert_eq!(f.error, "AlarmBreached");
-        assert!(f.cause.contains("alarm latency is in ALARM (p99 > 1s)"), "{}", f.cause);
-        assert!(f.cause.contains("step 1/2 (10% on the new version, 20s of 5m baked)"), "{}", f.cause);
+        assert!(
+            f.cause.contains("alarm latency is in ALARM (p99 > 1s)"),
+            "{}",
+            f.cause
+        );
+        assert!(
+            f.cause
+                .contains("step 1/2 (10% on the new version, 20s of 5m baked)"),
+            "{}",
+            f.cause
+        );
     }
 
     #[test]
     fn insufficient_data_passes_visibly_and_a_missing_alarm_fails() {
         let mut d = deployment(json!("Canary10Percent5Minutes"), &["errors", "gone"]);
         d.record_shift(0, vec!["r1".into()], "t1").unwrap();
-        let quiet = AlarmReading { name: "errors".into(), state: AlarmState::InsufficientData, reason: String::new() };
+        let quiet = AlarmReading {
+            name: "errors".into(),
+            state: AlarmState::InsufficientData,
+            reason: String::new(),
+        };
         d.record_check(&[quiet.clone(), ok("gone")], "t2").unwrap();
         let verdict = d.last_check.clone().unwrap();
         assert!(verdict.healthy);
         assert_eq!(verdict.insufficient_data, vec!["errors".to_string()]);
         d.record_check(&[quiet], "t3").unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
-        assert!(d.failure.unwrap().cause.contains("alarm gone no longer exists"));
+        assert!(
+            d.failure
+                .unwrap()
+                .cause
+                .contains("alarm gone no longer exists")
+        );
     }
 
     #[test]
@@ -743,52 +828,103 @@ mod tests {
         let d = deployment(json!("Canary10Percent5Minutes"), &[]);
         let t = &d.targets[0];
         let wanted = Deployment::wanted_routing(t, Weight::from_percent(10.0).unwrap()).unwrap();
-        let snap = |routing: Routing, rev: &str| AliasSnapshot { routing, revision_id: rev.into() };
+        let snap = |routing: Routing, rev: &str| AliasSnapshot {
+            routing,
+            revision_id: rev.into(),
+        };
         assert_eq!(
             Deployment::decide_shift(t, &snap(wanted.clone(), "r9"), &wanted),
-            ShiftDecision::AlreadyThere { revision_id: "r9".into() }
+            ShiftDecision::AlreadyThere {
+                revision_id: "r9".into()
+            }
         );
         assert_eq!(
             Deployment::decide_shift(t, &snap(Routing::only(v("3")), "r0"), &wanted),
-            ShiftDecision::Update { expected_revision: "r0".into() }
+            ShiftDecision::Update {
+                expected_revision: "r0".into()
+            }
         );
         match Deployment::decide_shift(t, &snap(Routing::only(v("2")), "rX"), &wanted) {
-            ShiftDecision::Conflict(msg) => assert!(msg.contains("orders:live was changed by someone else") && msg.contains("version 2")),
+            ShiftDecision::Conflict(msg) => assert!(
+                msg.contains("orders:live was changed by someone else")
+                    && msg.contains("version 2")
+            ),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn rollback_touches_only_what_sluice_left() {
-        let mut d = deployment(json!({"steps": [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "1m"}, {"weight": 100}]}), &[]);
+        let mut d = deployment(
+            json!({"steps": [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "1m"}, {"weight": 100}]}),
+            &[],
+        );
         d.record_shift(0, vec!["r1".into()], "t1").unwrap();
         let t = d.targets[0].clone();
-        let snap = |routing: Routing, rev: &str| AliasSnapshot { routing, revision_id: rev.into() };
+        let snap = |routing: Routing, rev: &str| AliasSnapshot {
+            routing,
+            revision_id: rev.into(),
+        };
         let w = |p: f64| Weight::from_percent(p).unwrap();
         // Recorded revision: roll back.
         assert_eq!(
-            d.decide_rollback(&t, &snap(Routing { version: v("3"), additional: Some((v("4"), w(10.0))) }, "r1")),
-            RollbackDecision::RollBack { expected_revision: "r1".into() }
+            d.decide_rollback(
+                &t,
+                &snap(
+                    Routing {
+                        version: v("3"),
+                        additional: Some((v("4"), w(10.0)))
+                    },
+                    "r1"
+                )
+            ),
+            RollbackDecision::RollBack {
+                expected_revision: "r1".into()
+            }
         );
         // A later plan step written by a shift that failed before recording it.
         assert_eq!(
-            d.decide_rollback(&t, &snap(Routing { version: v("3"), additional: Some((v("4"), w(50.0))) }, "r2")),
-            RollbackDecision::RollBack { expected_revision: "r2".into() }
+            d.decide_rollback(
+                &t,
+                &snap(
+                    Routing {
+                        version: v("3"),
+                        additional: Some((v("4"), w(50.0)))
+                    },
+                    "r2"
+                )
+            ),
+            RollbackDecision::RollBack {
+                expected_revision: "r2".into()
+            }
         );
         assert_eq!(
             d.decide_rollback(&t, &snap(Routing::only(v("4")), "r3")),
-            RollbackDecision::RollBack { expected_revision: "r3".into() }
+            RollbackDecision::RollBack {
+                expected_revision: "r3".into()
+            }
         );
         // Already back: nothing to do (a second rollback run).
-        assert_eq!(d.decide_rollback(&t, &snap(Routing::only(v("3")), "r4")), RollbackDecision::AlreadyRolledBack);
+        assert_eq!(
+            d.decide_rollback(&t, &snap(Routing::only(v("3")), "r4")),
+            RollbackDecision::AlreadyRolledBack
+        );
         // Someone else's routing.
         for foreign in [
             Routing::only(v("5")),
-            Routing { version: v("3"), additional: Some((v("4"), w(33.0))) },
-            Routing { version: v("3"), additional: Some((v("5"), w(10.0))) },
+            Routing {
+                version: v("3"),
+                additional: Some((v("4"), w(33.0))),
+            },
+            Routing {
+                version: v("3"),
+                additional: Some((v("5"), w(10.0))),
+            },
         ] {
             match d.decide_rollback(&t, &snap(foreign.clone(), "rX")) {
-                RollbackDecision::Foreign(msg) => assert!(msg.contains("changed by someone else"), "{msg}"),
+                RollbackDecision::Foreign(msg) => {
+                    assert!(msg.contains("changed by someone else"), "{msg}")
+                }
                 other => panic!("{foreign:?}: {other:?}"),
             }
         }
@@ -799,19 +935,37 @@ mod tests {
         let mut d = deployment(json!("Canary10Percent5Minutes"), &["errors"]);
         d.failure = Some(Failure {
             error: "AliasConflict".into(),
-            cause: json!({"errorType": "AliasConflict", "errorMessage": "orders:live was changed"}).to_string(),
+            cause: json!({"errorType": "AliasConflict", "errorMessage": "orders:live was changed"})
+                .to_string(),
         });
         let mut ok_doc = d.clone();
-        ok_doc.record_rollback(vec![(0, RollbackOutcome::RolledBack, Some("r5".into()))], "t9").unwrap();
+        ok_doc
+            .record_rollback(
+                vec![(0, RollbackOutcome::RolledBack, Some("r5".into()))],
+                "t9",
+            )
+            .unwrap();
         assert_eq!(ok_doc.status, Status::RolledBack);
         let f = ok_doc.failure.unwrap();
         assert_eq!(f.error, "AliasConflict");
-        assert_eq!(f.cause, "orders:live was changed. Rolled back: orders:live back on version 3");
+        assert_eq!(
+            f.cause,
+            "orders:live was changed. Rolled back: orders:live back on version 3"
+        );
         assert_eq!(ok_doc.targets[0].revision_id, "r5");
 
-        let err = d.record_rollback(vec![(0, RollbackOutcome::Refused("found version 9".into()), None)], "t9").unwrap_err();
+        let err = d
+            .record_rollback(
+                vec![(0, RollbackOutcome::Refused("found version 9".into()), None)],
+                "t9",
+            )
+            .unwrap_err();
         assert_eq!(err.name, ErrorName::AliasConflict);
-        assert!(err.message.contains("Rollback INCOMPLETE: found version 9"), "{}", err.message);
+        assert!(
+            err.message.contains("Rollback INCOMPLETE: found version 9"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -820,7 +974,12 @@ mod tests {
             &request(json!("AllAtOnce"), &[]),
             "d-2",
             "t0",
-            vec![ResolvedTarget { action: Action::Unchanged, previous_version: Some(v("4")), target_version: v("4"), revision_id: "r".into() }],
+            vec![ResolvedTarget {
+                action: Action::Unchanged,
+                previous_version: Some(v("4")),
+                target_version: v("4"),
+                revision_id: "r".into(),
+            }],
         )
         .unwrap();
         assert_eq!(d.status, Status::NothingToDeploy);
@@ -834,7 +993,10 @@ mod tests {
         let json = d.to_json();
         assert_eq!(json["status"], "Baking");
         assert_eq!(json["weight"], 10);
-        assert!(json["hooks"].get("preTraffic").is_none(), "absent hooks stay absent for IsPresent");
+        assert!(
+            json["hooks"].get("preTraffic").is_none(),
+            "absent hooks stay absent for IsPresent"
+        );
         assert_eq!(Deployment::from_json(json.clone()).unwrap(), d);
         let mut bad = json;
         bad["plan"][0]["weight"] = json!(150);

@@ -86,7 +86,17 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_duration() {
-        for bad in ["", "10", "m", "10x", "1.5m", "-1s", "10 m", "31d", "9999999999s"] {
+        for bad in [
+            "",
+            "10",
+            "m",
+            "10x",
+            "1.5m",
+            "-1s",
+            "10 m",
+            "31d",
+            "9999999999s",
+        ] {
             assert!(parse_seconds(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(parse_seconds("10").unwrap_err().contains("\"10s\""));

@@ -86,7 +86,11 @@ impl Request {
         }
         let raw: RawRequest = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "request".to_string() } else { path };
+            let field = if path == "." {
+                "request".to_string()
+            } else {
+                path
+            };
             Error::invalid(&field, e.inner())
         })?;
 
@@ -106,7 +110,8 @@ impl Request {
         let mut targets = Vec::with_capacity(raw.targets.len());
         for (i, t) in raw.targets.into_iter().enumerate() {
             let field = |name: &str| format!("targets[{i}].{name}");
-            check_function_name(&t.function_name).map_err(|r| Error::invalid(&field("functionName"), r))?;
+            check_function_name(&t.function_name)
+                .map_err(|r| Error::invalid(&field("functionName"), r))?;
             check_alias_name(&t.alias).map_err(|r| Error::invalid(&field("alias"), r))?;
             if !seen.insert((t.function_name.clone(), t.alias.clone())) {
                 return Err(Error::invalid(
@@ -118,17 +123,21 @@ impl Request {
                 None => TargetVersion::Publish,
                 Some(text) => match text.strip_prefix("alias:") {
                     Some(other) => {
-                        check_alias_name(other).map_err(|r| Error::invalid(&field("targetVersion"), r))?;
+                        check_alias_name(other)
+                            .map_err(|r| Error::invalid(&field("targetVersion"), r))?;
                         if other == t.alias {
                             return Err(Error::invalid(
                                 &field("targetVersion"),
-                                format!("\"{text}\" is the alias being deployed; name another alias"),
+                                format!(
+                                    "\"{text}\" is the alias being deployed; name another alias"
+                                ),
                             ));
                         }
                         TargetVersion::FromAlias(other.to_string())
                     }
                     None => TargetVersion::Version(
-                        Version::parse(text).map_err(|r| Error::invalid(&field("targetVersion"), r))?,
+                        Version::parse(text)
+                            .map_err(|r| Error::invalid(&field("targetVersion"), r))?,
                     ),
                 },
             };
@@ -139,7 +148,8 @@ impl Request {
             });
         }
 
-        let strategy = Strategy::from_json(&raw.strategy).map_err(|(f, r)| Error::invalid(&f, r))?;
+        let strategy =
+            Strategy::from_json(&raw.strategy).map_err(|(f, r)| Error::invalid(&f, r))?;
         let plan = strategy.plan().map_err(|r| Error::invalid("strategy", r))?;
         let strategy_name = match &raw.strategy {
             Value::String(s) => s.clone(),
@@ -149,20 +159,32 @@ impl Request {
         if raw.alarms.len() > MAX_ALARMS {
             return Err(Error::invalid(
                 "alarms",
-                format!("names {} alarms; at most {MAX_ALARMS} are allowed", raw.alarms.len()),
+                format!(
+                    "names {} alarms; at most {MAX_ALARMS} are allowed",
+                    raw.alarms.len()
+                ),
             ));
         }
         let mut names = HashSet::new();
         for (i, a) in raw.alarms.iter().enumerate() {
             if a.trim().is_empty() || a.len() > 255 {
-                return Err(Error::invalid(&format!("alarms[{i}]"), "an alarm name is 1 to 255 characters"));
+                return Err(Error::invalid(
+                    &format!("alarms[{i}]"),
+                    "an alarm name is 1 to 255 characters",
+                ));
             }
             if !names.insert(a) {
-                return Err(Error::invalid(&format!("alarms[{i}]"), format!("\"{a}\" is named twice")));
+                return Err(Error::invalid(
+                    &format!("alarms[{i}]"),
+                    format!("\"{a}\" is named twice"),
+                ));
             }
         }
 
-        for (field, hook) in [("hooks.preTraffic", &raw.hooks.pre_traffic), ("hooks.postTraffic", &raw.hooks.post_traffic)] {
+        for (field, hook) in [
+            ("hooks.preTraffic", &raw.hooks.pre_traffic),
+            ("hooks.postTraffic", &raw.hooks.post_traffic),
+        ] {
             if let Some(h) = hook {
                 check_function_name(h).map_err(|r| Error::invalid(field, r))?;
             }
@@ -173,7 +195,10 @@ impl Request {
             Some(text) => {
                 let s = parse_seconds(text).map_err(|r| Error::invalid("pollInterval", r))?;
                 if !(1..=3600).contains(&s) {
-                    return Err(Error::invalid("pollInterval", format!("\"{text}\" is outside 1s to 1h")));
+                    return Err(Error::invalid(
+                        "pollInterval",
+                        format!("\"{text}\" is outside 1s to 1h"),
+                    ));
                 }
                 s
             }
@@ -199,8 +224,13 @@ fn check_function_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 170 {
         return Err("a function name is 1 to 170 characters".into());
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'))) {
-        return Err(format!("\"{name}\" has '{c}', which no function name or ARN has"));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':')))
+    {
+        return Err(format!(
+            "\"{name}\" has '{c}', which no function name or ARN has"
+        ));
     }
     // arn:aws:lambda:region:account:function:name[:qualifier]
     if name.starts_with("arn:") && name.split(':').count() > 7 {
@@ -216,11 +246,18 @@ fn check_alias_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 {
         return Err("an alias name is 1 to 128 characters".into());
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))) {
-        return Err(format!("\"{name}\" has '{c}'; alias names use letters, digits, - and _"));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
+    {
+        return Err(format!(
+            "\"{name}\" has '{c}'; alias names use letters, digits, - and _"
+        ));
     }
     if name.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("\"{name}\" is all digits, which names a version, not an alias"));
+        return Err(format!(
+            "\"{name}\" is all digits, which names a version, not an alias"
+        ));
     }
     if name == "$LATEST" {
         return Err("$LATEST is not an alias".into());
@@ -247,7 +284,10 @@ mod tests {
     #[test]
     fn a_full_request_parses() {
         let r = Request::parse(&ok()).unwrap();
-        assert_eq!(r.targets[0].version, TargetVersion::Version(Version::parse("7").unwrap()));
+        assert_eq!(
+            r.targets[0].version,
+            TargetVersion::Version(Version::parse("7").unwrap())
+        );
         assert_eq!(r.plan.len(), 2);
         assert_eq!(r.poll_interval_seconds, 30);
         assert_eq!(r.hooks.pre_traffic.as_deref(), Some("orders-pre"));
@@ -265,7 +305,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(r.targets[0].version, TargetVersion::Publish);
-        assert_eq!(r.targets[1].version, TargetVersion::FromAlias("candidate".into()));
+        assert_eq!(
+            r.targets[1].version,
+            TargetVersion::FromAlias("candidate".into())
+        );
         assert_eq!(r.poll_interval_seconds, DEFAULT_POLL_SECONDS);
         assert!(r.alarms.is_empty() && r.hooks == Hooks::default());
     }
@@ -287,33 +330,147 @@ mod tests {
         let t = |fields: Value| json!([fields]);
         let cases: Vec<(Value, &str, &str)> = vec![
             (json!([1]), "request", "JSON object"),
-            (with(json!({"targets": null})), "request", "missing field `targets`"),
-            (with(json!({"strategy": null})), "request", "missing field `strategy`"),
-            (with(json!({"colour": "blue"})), "colour", "unknown field `colour`"),
+            (
+                with(json!({"targets": null})),
+                "request",
+                "missing field `targets`",
+            ),
+            (
+                with(json!({"strategy": null})),
+                "request",
+                "missing field `strategy`",
+            ),
+            (
+                with(json!({"colour": "blue"})),
+                "colour",
+                "unknown field `colour`",
+            ),
             (with(json!({"targets": []})), "targets", "at least one"),
-            (with(json!({"targets": t(json!({"alias": "live"}))})), "targets[0]", "missing field `functionName`"),
-            (with(json!({"targets": t(json!({"functionName": "f", "alias": "live", "x": 1}))})), "targets[0].x", "unknown field"),
-            (with(json!({"targets": t(json!({"functionName": "f", "alias": "123"}))})), "targets[0].alias", "all digits"),
-            (with(json!({"targets": t(json!({"functionName": "f g", "alias": "live"}))})), "targets[0].functionName", "' '"),
-            (with(json!({"targets": t(json!({"functionName": "arn:aws:lambda:us-east-1:1:function:f:live", "alias": "live"}))})), "targets[0].functionName", "qualifier"),
-            (with(json!({"targets": t(json!({"functionName": "f", "alias": "live", "targetVersion": "$LATEST"}))})), "targets[0].targetVersion", "$LATEST"),
-            (with(json!({"targets": t(json!({"functionName": "f", "alias": "live", "targetVersion": "v2"}))})), "targets[0].targetVersion", "not a published version"),
-            (with(json!({"targets": t(json!({"functionName": "f", "alias": "live", "targetVersion": "alias:live"}))})), "targets[0].targetVersion", "alias being deployed"),
-            (with(json!({"targets": [{"functionName": "f", "alias": "live"}, {"functionName": "f", "alias": "live"}]})), "targets[1]", "named twice"),
-            (with(json!({"targets": (0..11).map(|i| json!({"functionName": format!("f{i}"), "alias": "live"})).collect::<Vec<_>>()})), "targets", "at most 10"),
-            (with(json!({"strategy": "Blue"})), "strategy", "unknown preset"),
-            (with(json!({"strategy": {"steps": [{"weight": 50}, {"weight": 20}, {"weight": 100}]}})), "strategy", "rise strictly"),
-            (with(json!({"strategy": {"steps": [{"weight": 10, "bake": "800h"}, {"weight": 100}]}})), "strategy.steps[0].bake", "30 days"),
-            (with(json!({"strategy": {"steps": [{"weight": 10, "bake": "100h"}, {"weight": 20, "bake": "100h"}, {"weight": 100}]}})), "strategy", "7 days"),
-            (with(json!({"alarms": ["a", "a"]})), "alarms[1]", "named twice"),
+            (
+                with(json!({"targets": t(json!({"alias": "live"}))})),
+                "targets[0]",
+                "missing field `functionName`",
+            ),
+            (
+                with(json!({"targets": t(json!({"functionName": "f", "alias": "live", "x": 1}))})),
+                "targets[0].x",
+                "unknown field",
+            ),
+            (
+                with(json!({"targets": t(json!({"functionName": "f", "alias": "123"}))})),
+                "targets[0].alias",
+                "all digits",
+            ),
+            (
+                with(json!({"targets": t(json!({"functionName": "f g", "alias": "live"}))})),
+                "targets[0].functionName",
+                "' '",
+            ),
+            (
+                with(
+                    json!({"targets": t(json!({"functionName": "arn:aws:lambda:us-east-1:1:function:f:live", "alias": "live"}))}),
+                ),
+                "targets[0].functionName",
+                "qualifier",
+            ),
+            (
+                with(
+                    json!({"targets": t(json!({"functionName": "f", "alias": "live", "targetVersion": "$LATEST"}))}),
+                ),
+                "targets[0].targetVersion",
+                "$LATEST",
+            ),
+            (
+                with(
+                    json!({"targets": t(json!({"functionName": "f", "alias": "live", "targetVersion": "v2"}))}),
+                ),
+                "targets[0].targetVersion",
+                "not a published version",
+            ),
+            (
+                with(
+                    json!({"targets": t(json!({"functionName": "f", "alias": "live", "targetVersion": "alias:live"}))}),
+                ),
+                "targets[0].targetVersion",
+                "alias being deployed",
+            ),
+            (
+                with(
+                    json!({"targets": [{"functionName": "f", "alias": "live"}, {"functionName": "f", "alias": "live"}]}),
+                ),
+                "targets[1]",
+                "named twice",
+            ),
+            (
+                with(
+                    json!({"targets": (0..11).map(|i| json!({"functionName": format!("f{i}"), "alias": "live"})).collect::<Vec<_>>()}),
+                ),
+                "targets",
+                "at most 10",
+            ),
+            (
+                with(json!({"strategy": "Blue"})),
+                "strategy",
+                "unknown preset",
+            ),
+            (
+                with(
+                    json!({"strategy": {"steps": [{"weight": 50}, {"weight": 20}, {"weight": 100}]}}),
+                ),
+                "strategy",
+                "rise strictly",
+            ),
+            (
+                with(
+                    json!({"strategy": {"steps": [{"weight": 10, "bake": "800h"}, {"weight": 100}]}}),
+                ),
+                "strategy.steps[0].bake",
+                "30 days",
+            ),
+            (
+                with(
+                    json!({"strategy": {"steps": [{"weight": 10, "bake": "100h"}, {"weight": 20, "bake": "100h"}, {"weight": 100}]}}),
+                ),
+                "strategy",
+                "7 days",
+            ),
+            (
+                with(json!({"alarms": ["a", "a"]})),
+                "alarms[1]",
+                "named twice",
+            ),
             (with(json!({"alarms": [""]})), "alarms[0]", "1 to 255"),
-            (with(json!({"alarms": (0..51).map(|i| format!("a{i}")).collect::<Vec<_>>()})), "alarms", "at most 50"),
+            (
+                with(json!({"alarms": (0..51).map(|i| format!("a{i}")).collect::<Vec<_>>()})),
+                "alarms",
+                "at most 50",
+            ),
             (with(json!({"alarms": "a"})), "alarms", "invalid type"),
-            (with(json!({"hooks": {"preTraffic": "bad name"}})), "hooks.preTraffic", "' '"),
-            (with(json!({"hooks": {"onError": "x"}})), "hooks.onError", "unknown field"),
-            (with(json!({"pollInterval": "0s"})), "pollInterval", "outside 1s to 1h"),
-            (with(json!({"pollInterval": "2h"})), "pollInterval", "outside 1s to 1h"),
-            (with(json!({"pollInterval": 10})), "pollInterval", "invalid type"),
+            (
+                with(json!({"hooks": {"preTraffic": "bad name"}})),
+                "hooks.preTraffic",
+                "' '",
+            ),
+            (
+                with(json!({"hooks": {"onError": "x"}})),
+                "hooks.onError",
+                "unknown field",
+            ),
+            (
+                with(json!({"pollInterval": "0s"})),
+                "pollInterval",
+                "outside 1s to 1h",
+            ),
+            (
+                with(json!({"pollInterval": "2h"})),
+                "pollInterval",
+                "outside 1s to 1h",
+            ),
+            (
+                with(json!({"pollInterval": 10})),
+                "pollInterval",
+                "invalid type",
+            ),
         ];
         for (value, field, reason) in cases {
             let err = Request::parse(&value).expect_err(&value.to_string());
@@ -323,7 +480,11 @@ mod tests {
                 "expected field {field} in {:?}",
                 err.message
             );
-            assert!(err.message.contains(reason), "expected {reason:?} in {:?}", err.message);
+            assert!(
+                err.message.contains(reason),
+                "expected {reason:?} in {:?}",
+                err.message
+            );
         }
     }
 }

@@ -115,9 +115,15 @@ impl<'de> Deserialize<'de> for Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
     /// `percent` for `interval_seconds`, then 100 %.
-    Canary { percent: Weight, interval_seconds: u64 },
+    Canary {
+        percent: Weight,
+        interval_seconds: u64,
+    },
     /// +`percent` every `interval_seconds` until 100 %.
-    Linear { percent: Weight, interval_seconds: u64 },
+    Linear {
+        percent: Weight,
+        interval_seconds: u64,
+    },
     /// Exactly these steps.
     Steps(Vec<Step>),
     /// 100 % at once.
@@ -352,7 +358,10 @@ mod tests {
     use serde_json::json;
 
     fn weights(plan: &Plan) -> Vec<u16> {
-        plan.steps().iter().map(|s| s.weight.hundredths() / 100).collect()
+        plan.steps()
+            .iter()
+            .map(|s| s.weight.hundredths() / 100)
+            .collect()
     }
 
     fn bakes(plan: &Plan) -> Vec<u64> {
@@ -380,7 +389,8 @@ mod tests {
                 ],
             )
         };
-        let table: Vec<(&str, (Vec<u16>, Vec<u64>))> = vec![
+        type Expected = (Vec<u16>, Vec<u64>);
+        let table: Vec<(&str, Expected)> = vec![
             ("Canary10Percent5Minutes", canary(5)),
             ("Canary10Percent10Minutes", canary(10)),
             ("Canary10Percent15Minutes", canary(15)),
@@ -394,7 +404,10 @@ mod tests {
         assert_eq!(table.len(), PRESETS.len());
         for (name, (w, b)) in table {
             for spelled in [name.to_string(), format!("CodeDeployDefault.Lambda{name}")] {
-                let plan = Strategy::from_json(&json!(spelled)).unwrap().plan().unwrap();
+                let plan = Strategy::from_json(&json!(spelled))
+                    .unwrap()
+                    .plan()
+                    .unwrap();
                 assert_eq!(weights(&plan), w, "{spelled}");
                 assert_eq!(bakes(&plan), b, "{spelled}");
             }
@@ -429,7 +442,10 @@ mod tests {
         .unwrap()
         .plan()
         .unwrap();
-        assert_eq!((weights(&s), bakes(&s)), (vec![1, 25, 100], vec![120, 300, 0]));
+        assert_eq!(
+            (weights(&s), bakes(&s)),
+            (vec![1, 25, 100], vec![120, 300, 0])
+        );
         assert_eq!(s.describe(), "1% for 2m, then 25% for 5m, then 100%");
     }
 
@@ -439,16 +455,52 @@ mod tests {
             (json!("Canary99"), "strategy", "unknown preset"),
             (json!(42), "strategy", "preset name"),
             (json!({}), "strategy", "exactly one"),
-            (json!({"blue": {}}), "strategy.blue", "unknown strategy kind"),
-            (json!({"canary": {"percent": 0, "interval": "1m"}}), "strategy.canary.percent", "outside 1% to 99%"),
-            (json!({"canary": {"percent": 100, "interval": "1m"}}), "strategy.canary.percent", "outside"),
-            (json!({"canary": {"percent": 10}}), "strategy.canary.interval", "missing"),
-            (json!({"linear": {"percent": 10, "interval": "0s"}}), "strategy.linear.interval", "at least 1s"),
-            (json!({"linear": {"percent": 10, "interval": "1x"}}), "strategy.linear.interval", "'x'"),
-            (json!({"linear": {"percent": 10, "interval": "1m", "x": 1}}), "strategy.linear.x", "unknown field"),
+            (
+                json!({"blue": {}}),
+                "strategy.blue",
+                "unknown strategy kind",
+            ),
+            (
+                json!({"canary": {"percent": 0, "interval": "1m"}}),
+                "strategy.canary.percent",
+                "outside 1% to 99%",
+            ),
+            (
+                json!({"canary": {"percent": 100, "interval": "1m"}}),
+                "strategy.canary.percent",
+                "outside",
+            ),
+            (
+                json!({"canary": {"percent": 10}}),
+                "strategy.canary.interval",
+                "missing",
+            ),
+            (
+                json!({"linear": {"percent": 10, "interval": "0s"}}),
+                "strategy.linear.interval",
+                "at least 1s",
+            ),
+            (
+                json!({"linear": {"percent": 10, "interval": "1x"}}),
+                "strategy.linear.interval",
+                "'x'",
+            ),
+            (
+                json!({"linear": {"percent": 10, "interval": "1m", "x": 1}}),
+                "strategy.linear.x",
+                "unknown field",
+            ),
             (json!({"steps": [{"weight": 50}]}), "strategy.steps[0]", ""),
-            (json!({"steps": [{"bake": "1m"}]}), "strategy.steps[0].weight", "missing"),
-            (json!({"steps": [{"weight": "ten"}]}), "strategy.steps[0].weight", "not a number"),
+            (
+                json!({"steps": [{"bake": "1m"}]}),
+                "strategy.steps[0].weight",
+                "missing",
+            ),
+            (
+                json!({"steps": [{"weight": "ten"}]}),
+                "strategy.steps[0].weight",
+                "not a number",
+            ),
         ];
         for (value, field, reason) in cases {
             match Strategy::from_json(&value) {
@@ -471,16 +523,26 @@ mod tests {
             bake_seconds: b,
         };
         assert!(Plan::new(vec![]).unwrap_err().contains("no steps"));
-        assert!(Plan::new(vec![step(50.0, 0)]).unwrap_err().contains("end at 100%"));
-        assert!(Plan::new(vec![step(20.0, 0), step(10.0, 0), step(100.0, 0)])
-            .unwrap_err()
-            .contains("rise strictly"));
-        assert!(Plan::new(vec![step(0.5, 0), step(100.0, 0)])
-            .unwrap_err()
-            .contains("between 1% and 99%"));
-        assert!(Plan::new(vec![step(10.0, 8 * 24 * 3600), step(100.0, 0)])
-            .unwrap_err()
-            .contains("7 days"));
+        assert!(
+            Plan::new(vec![step(50.0, 0)])
+                .unwrap_err()
+                .contains("end at 100%")
+        );
+        assert!(
+            Plan::new(vec![step(20.0, 0), step(10.0, 0), step(100.0, 0)])
+                .unwrap_err()
+                .contains("rise strictly")
+        );
+        assert!(
+            Plan::new(vec![step(0.5, 0), step(100.0, 0)])
+                .unwrap_err()
+                .contains("between 1% and 99%")
+        );
+        assert!(
+            Plan::new(vec![step(10.0, 8 * 24 * 3600), step(100.0, 0)])
+                .unwrap_err()
+                .contains("7 days")
+        );
         let many: Vec<Step> = (1..=100).map(|p| step(p as f64, 0)).collect();
         assert!(Plan::new(many.clone()).is_ok());
         let mut too_many = vec![step(0.5, 0)];
@@ -517,7 +579,11 @@ mod tests {
         let steps = plan.steps();
         assert!(!steps.is_empty() && steps.len() <= MAX_STEPS);
         assert!(steps.windows(2).all(|p| p[0].weight < p[1].weight));
-        assert!(steps.iter().all(|s| (0.0..=1.0).contains(&s.weight.fraction())));
+        assert!(
+            steps
+                .iter()
+                .all(|s| (0.0..=1.0).contains(&s.weight.fraction()))
+        );
         assert_eq!(steps.last().map(|s| s.weight.fraction()), Some(1.0));
         assert!(plan.total_bake_seconds() <= MAX_TOTAL_BAKE_SECONDS);
     }

@@ -56,7 +56,7 @@ impl Weight {
 
 impl fmt::Display for Weight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 100 == 0 {
+        if self.0.is_multiple_of(100) {
             write!(f, "{}%", self.0 / 100)
         } else {
             write!(f, "{}%", self.percent())
@@ -66,7 +66,7 @@ impl fmt::Display for Weight {
 
 impl Serialize for Weight {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 100 == 0 {
+        if self.0.is_multiple_of(100) {
             s.serialize_u64(u64::from(self.0 / 100))
         } else {
             s.serialize_f64(self.percent())
@@ -89,9 +89,11 @@ pub struct Version(String);
 impl Version {
     pub fn parse(text: &str) -> Result<Version, String> {
         if text == "$LATEST" {
-            return Err("$LATEST is not a published version; only published versions are shifted \
+            return Err(
+                "$LATEST is not a published version; only published versions are shifted \
                  (leave targetVersion out and sluice publishes one)"
-                .into());
+                    .into(),
+            );
         }
         match text.parse::<u64>() {
             Ok(n) if n > 0 && !text.starts_with('0') => Ok(Version(text.to_string())),

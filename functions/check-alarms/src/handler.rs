@@ -5,7 +5,11 @@ use serde_json::Value;
 use sluice_aws::AlarmReader;
 use sluice_core::{Deployment, Error};
 
-pub async fn check_alarms<A: AlarmReader>(alarms: &A, input: Value, now: &str) -> Result<Deployment, Error> {
+pub async fn check_alarms<A: AlarmReader>(
+    alarms: &A,
+    input: Value,
+    now: &str,
+) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
     let readings = if doc.alarms.is_empty() {
         Vec::new()
@@ -57,29 +61,45 @@ mod tests {
             d = check_alarms(&aws, d.to_json(), "t").await.unwrap();
             polls += 1;
         }
-        assert_eq!((polls, d.status, d.bake.elapsed_seconds), (3, Status::ShiftNext, 30));
+        assert_eq!(
+            (polls, d.status, d.bake.elapsed_seconds),
+            (3, Status::ShiftNext, 30)
+        );
         assert!(d.last_check.unwrap().healthy);
     }
 
     #[tokio::test]
     async fn an_alarm_in_alarm_stops_the_deployment_by_name() {
-        let aws = FakeAws::new().alarm("errors", AlarmState::Ok).alarm("latency", AlarmState::Ok);
-        let d = check_alarms(&aws, baking(&["errors", "latency"]).to_json(), "t").await.unwrap();
+        let aws = FakeAws::new()
+            .alarm("errors", AlarmState::Ok)
+            .alarm("latency", AlarmState::Ok);
+        let d = check_alarms(&aws, baking(&["errors", "latency"]).to_json(), "t")
+            .await
+            .unwrap();
         assert_eq!(d.status, Status::Baking);
         aws.set_alarm("latency", AlarmState::Alarm);
         let d = check_alarms(&aws, d.to_json(), "t").await.unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
         let failure = d.failure.unwrap();
         assert_eq!(failure.error, "AlarmBreached");
-        assert!(failure.cause.starts_with("alarm latency is in ALARM"), "{}", failure.cause);
-        assert!(!failure.cause.contains("errors"), "only the firing alarm is named");
+        assert!(
+            failure.cause.starts_with("alarm latency is in ALARM"),
+            "{}",
+            failure.cause
+        );
+        assert!(
+            !failure.cause.contains("errors"),
+            "only the firing alarm is named"
+        );
     }
 
     #[tokio::test]
     async fn a_failed_read_is_an_error_not_a_pass() {
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         aws.fail_next("DescribeAlarms", AwsErrorKind::Transient, false);
-        let err = check_alarms(&aws, baking(&["errors"]).to_json(), "t").await.unwrap_err();
+        let err = check_alarms(&aws, baking(&["errors"]).to_json(), "t")
+            .await
+            .unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
     }
 

@@ -10,7 +10,9 @@ use sluice_aws::cloudwatch::CloudWatchAlarms;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let alarms = &CloudWatchAlarms::from_env().await;
     sluice_aws::runtime::run("check-alarms", |input| async move {
-        handler::check_alarms(alarms, input, &now_rfc3339()).await.map(|d| d.to_json())
+        handler::check_alarms(alarms, input, &now_rfc3339())
+            .await
+            .map(|d| d.to_json())
     })
     .await
 }

@@ -10,7 +10,9 @@ use sluice_aws::lambda::LambdaFunctions;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let functions = &LambdaFunctions::from_env().await;
     sluice_aws::runtime::run("rollback", |input| async move {
-        handler::rollback(functions, input, &now_rfc3339()).await.map(|d| d.to_json())
+        handler::rollback(functions, input, &now_rfc3339())
+            .await
+            .map(|d| d.to_json())
     })
     .await
 }

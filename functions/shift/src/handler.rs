@@ -5,7 +5,11 @@ use serde_json::Value;
 use sluice_aws::{AwsErrorKind, FunctionStore};
 use sluice_core::{Deployment, Error, ErrorName, Routing, ShiftDecision, TargetState};
 
-pub async fn shift<F: FunctionStore>(functions: &F, input: Value, now: &str) -> Result<Deployment, Error> {
+pub async fn shift<F: FunctionStore>(
+    functions: &F,
+    input: Value,
+    now: &str,
+) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
     let (index, step) = doc.next_step()?;
     let mut revisions = Vec::new();
@@ -17,20 +21,34 @@ pub async fn shift<F: FunctionStore>(functions: &F, input: Value, now: &str) -> 
     Ok(doc)
 }
 
-async fn move_alias<F: FunctionStore>(functions: &F, target: &TargetState, wanted: &Routing) -> Result<String, Error> {
+async fn move_alias<F: FunctionStore>(
+    functions: &F,
+    target: &TargetState,
+    wanted: &Routing,
+) -> Result<String, Error> {
     let observed = read(functions, target).await?;
     match Deployment::decide_shift(target, &observed, wanted) {
         ShiftDecision::AlreadyThere { revision_id } => Ok(revision_id),
         ShiftDecision::Conflict(why) => Err(Error::new(ErrorName::AliasConflict, why)),
         ShiftDecision::Update { expected_revision } => {
-            match functions.update_alias(&target.function_name, &target.alias, wanted, &expected_revision).await {
+            match functions
+                .update_alias(
+                    &target.function_name,
+                    &target.alias,
+                    wanted,
+                    &expected_revision,
+                )
+                .await
+            {
                 Ok(revision) => Ok(revision),
                 // Lost the race between read and write: decide again on what is there now.
                 Err(e) if e.kind == AwsErrorKind::Conflict => {
                     let now = read(functions, target).await?;
                     match Deployment::decide_shift(target, &now, wanted) {
                         ShiftDecision::AlreadyThere { revision_id } => Ok(revision_id),
-                        ShiftDecision::Conflict(why) => Err(Error::new(ErrorName::AliasConflict, why)),
+                        ShiftDecision::Conflict(why) => {
+                            Err(Error::new(ErrorName::AliasConflict, why))
+                        }
                         ShiftDecision::Update { .. } => Err(Error::new(
                             ErrorName::AliasConflict,
                             format!("{} changed while sluice wrote it: {e}", target.name()),
@@ -43,10 +61,19 @@ async fn move_alias<F: FunctionStore>(functions: &F, target: &TargetState, wante
     }
 }
 
-async fn read<F: FunctionStore>(functions: &F, target: &TargetState) -> Result<sluice_core::AliasSnapshot, Error> {
-    functions.get_alias(&target.function_name, &target.alias).await?.ok_or_else(|| {
-        Error::new(ErrorName::AliasConflict, format!("{} was deleted during the deployment", target.name()))
-    })
+async fn read<F: FunctionStore>(
+    functions: &F,
+    target: &TargetState,
+) -> Result<sluice_core::AliasSnapshot, Error> {
+    functions
+        .get_alias(&target.function_name, &target.alias)
+        .await?
+        .ok_or_else(|| {
+            Error::new(
+                ErrorName::AliasConflict,
+                format!("{} was deleted during the deployment", target.name()),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -86,7 +113,10 @@ mod tests {
     }
 
     fn ten() -> Routing {
-        Routing { version: v("1"), additional: Some((v("2"), Weight::from_percent(10.0).unwrap())) }
+        Routing {
+            version: v("1"),
+            additional: Some((v("2"), Weight::from_percent(10.0).unwrap())),
+        }
     }
 
     #[tokio::test]
@@ -102,8 +132,19 @@ mod tests {
         assert_eq!(d.status, Status::AllShifted);
         for f in ["a", "b"] {
             let now = aws.current(f, "live").unwrap();
-            assert_eq!(now.routing, Routing::only(v("2")), "no routing config left on {f}");
-            assert_eq!(d.targets.iter().find(|t| t.function_name == f).unwrap().revision_id, now.revision_id);
+            assert_eq!(
+                now.routing,
+                Routing::only(v("2")),
+                "no routing config left on {f}"
+            );
+            assert_eq!(
+                d.targets
+                    .iter()
+                    .find(|t| t.function_name == f)
+                    .unwrap()
+                    .revision_id,
+                now.revision_id
+            );
         }
     }
 
@@ -119,7 +160,12 @@ mod tests {
         assert_eq!(retried.status, Status::Baking);
         assert_eq!(aws.current("a", "live").unwrap().routing, ten());
         assert_eq!(aws.current("b", "live").unwrap().routing, ten());
-        assert_eq!(aws.writes().len(), 2, "one write per alias: {:?}", aws.writes());
+        assert_eq!(
+            aws.writes().len(),
+            2,
+            "one write per alias: {:?}",
+            aws.writes()
+        );
         // And running the very same shift again changes nothing.
         shift(&aws, d.to_json(), "t1").await.unwrap();
         assert_eq!(aws.writes().len(), 2);
@@ -132,13 +178,21 @@ mod tests {
         let before = aws.current("b", "live").unwrap();
         let err = shift(&aws, d.to_json(), "t1").await.unwrap_err();
         assert_eq!(err.name, ErrorName::AliasConflict);
-        assert!(err.message.contains("b:live was changed by someone else"), "{}", err.message);
+        assert!(
+            err.message.contains("b:live was changed by someone else"),
+            "{}",
+            err.message
+        );
         assert_eq!(aws.current("b", "live").unwrap(), before);
     }
 
     #[tokio::test]
     async fn a_deleted_alias_is_a_conflict() {
-        let aws = FakeAws::new().function("a", 2).function("b", 2).alias("b", "live", Routing::only(v("1")));
+        let aws = FakeAws::new().function("a", 2).function("b", 2).alias(
+            "b",
+            "live",
+            Routing::only(v("1")),
+        );
         let (_, d) = setup(json!("AllAtOnce"));
         let err = shift(&aws, d.to_json(), "t1").await.unwrap_err();
         assert_eq!(err.name, ErrorName::AliasConflict);
@@ -149,8 +203,17 @@ mod tests {
     async fn refuses_a_document_at_the_wrong_point() {
         let (aws, mut d) = setup(json!("AllAtOnce"));
         d.status = Status::Baking;
-        assert_eq!(shift(&aws, d.to_json(), "t").await.unwrap_err().name, ErrorName::InternalError);
-        assert_eq!(shift(&aws, json!({"hello": 1}), "t").await.unwrap_err().name, ErrorName::InternalError);
+        assert_eq!(
+            shift(&aws, d.to_json(), "t").await.unwrap_err().name,
+            ErrorName::InternalError
+        );
+        assert_eq!(
+            shift(&aws, json!({"hello": 1}), "t")
+                .await
+                .unwrap_err()
+                .name,
+            ErrorName::InternalError
+        );
         assert!(aws.writes().is_empty());
     }
 }

@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 use sluice_aws::{AlarmReader, FunctionStore};
-use sluice_core::{Action, Deployment, Error, ErrorName, Request, ResolvedTarget, TargetVersion, Version};
+use sluice_core::{
+    Action, Deployment, Error, ErrorName, Request, ResolvedTarget, TargetVersion, Version,
+};
 
 /// What the state machine passes: the execution input and the execution's name.
 pub async fn validate<F: FunctionStore, A: AlarmReader>(
@@ -30,17 +32,18 @@ pub async fn validate<F: FunctionStore, A: AlarmReader>(
             ));
         }
         let alias = functions.get_alias(&t.function_name, &t.alias).await?;
-        if let Some(snapshot) = &alias {
-            if let Some((v, w)) = &snapshot.routing.additional {
-                return Err(Error::new(
-                    ErrorName::AliasBusy,
-                    format!(
-                        "{}:{} already routes {} to version {} besides version {}: another deployment is in progress, \
-                         or one stopped half-way. Let it finish, or point the alias at one version, then start again",
-                        t.function_name, t.alias, w, v, snapshot.routing.version
-                    ),
-                ));
-            }
+        if let Some((snapshot, (v, w))) = alias
+            .as_ref()
+            .and_then(|s| s.routing.additional.as_ref().map(|a| (s, a)))
+        {
+            return Err(Error::new(
+                ErrorName::AliasBusy,
+                format!(
+                    "{}:{} already routes {} to version {} besides version {}: another deployment is in progress, \
+                     or one stopped half-way. Let it finish, or point the alias at one version, then start again",
+                    t.function_name, t.alias, w, v, snapshot.routing.version
+                ),
+            ));
         }
         let wanted = match &t.version {
             TargetVersion::Publish => None,
@@ -55,13 +58,23 @@ pub async fn validate<F: FunctionStore, A: AlarmReader>(
             }
             TargetVersion::FromAlias(name) => {
                 let field = format!("targets[{i}].targetVersion");
-                let other = functions.get_alias(&t.function_name, name).await?.ok_or_else(|| {
-                    Error::invalid(&field, format!("alias {}:{name} does not exist", t.function_name))
-                })?;
+                let other = functions
+                    .get_alias(&t.function_name, name)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            &field,
+                            format!("alias {}:{name} does not exist", t.function_name),
+                        )
+                    })?;
                 if other.routing.additional.is_some() {
                     return Err(Error::invalid(
                         &field,
-                        format!("alias {}:{name} routes to two versions ({}); name one version", t.function_name, other.routing.describe()),
+                        format!(
+                            "alias {}:{name} routes to two versions ({}); name one version",
+                            t.function_name,
+                            other.routing.describe()
+                        ),
                     ));
                 }
                 Some(other.routing.version)
@@ -69,11 +82,17 @@ pub async fn validate<F: FunctionStore, A: AlarmReader>(
         };
         current.push((alias, wanted));
     }
-    for (field, hook) in [("hooks.preTraffic", &request.hooks.pre_traffic), ("hooks.postTraffic", &request.hooks.post_traffic)] {
-        if let Some(h) = hook {
-            if !functions.function_exists(h, None).await? {
-                return Err(Error::invalid(field, format!("function {h} does not exist")));
-            }
+    for (field, hook) in [
+        ("hooks.preTraffic", &request.hooks.pre_traffic),
+        ("hooks.postTraffic", &request.hooks.post_traffic),
+    ] {
+        if let Some(h) = hook
+            && !functions.function_exists(h, None).await?
+        {
+            return Err(Error::invalid(
+                field,
+                format!("function {h} does not exist"),
+            ));
         }
     }
     if !request.alarms.is_empty() {
@@ -87,7 +106,10 @@ pub async fn validate<F: FunctionStore, A: AlarmReader>(
         if !missing.is_empty() {
             return Err(Error::invalid(
                 "alarms",
-                format!("no CloudWatch alarm named {} (a missing alarm would never fire)", missing.join(", ")),
+                format!(
+                    "no CloudWatch alarm named {} (a missing alarm would never fire)",
+                    missing.join(", ")
+                ),
             ));
         }
     }
@@ -101,11 +123,22 @@ pub async fn validate<F: FunctionStore, A: AlarmReader>(
         };
         resolved.push(match alias {
             None => {
-                let revision_id = functions.create_alias(&t.function_name, &t.alias, &target_version).await?;
-                ResolvedTarget { action: Action::Created, previous_version: None, target_version, revision_id }
+                let revision_id = functions
+                    .create_alias(&t.function_name, &t.alias, &target_version)
+                    .await?;
+                ResolvedTarget {
+                    action: Action::Created,
+                    previous_version: None,
+                    target_version,
+                    revision_id,
+                }
             }
             Some(snapshot) => ResolvedTarget {
-                action: if snapshot.routing.version == target_version { Action::Unchanged } else { Action::Shift },
+                action: if snapshot.routing.version == target_version {
+                    Action::Unchanged
+                } else {
+                    Action::Shift
+                },
                 previous_version: Some(snapshot.routing.version),
                 target_version,
                 revision_id: snapshot.revision_id,
@@ -155,9 +188,23 @@ mod tests {
         let d = validate(&aws, &aws, input(good()), "t0").await.unwrap();
         assert_eq!(d.status, Status::Ready);
         let t = &d.targets[0];
-        assert_eq!((t.action, t.previous_version.clone(), t.target_version.clone()), (Action::Shift, Some(v("2")), v("3")));
-        assert_eq!(t.revision_id, aws.current("orders", "live").unwrap().revision_id);
-        assert!(aws.writes().is_empty(), "validate wrote: {:?}", aws.writes());
+        assert_eq!(
+            (
+                t.action,
+                t.previous_version.clone(),
+                t.target_version.clone()
+            ),
+            (Action::Shift, Some(v("2")), v("3"))
+        );
+        assert_eq!(
+            t.revision_id,
+            aws.current("orders", "live").unwrap().revision_id
+        );
+        assert!(
+            aws.writes().is_empty(),
+            "validate wrote: {:?}",
+            aws.writes()
+        );
     }
 
     /// Every refusal names what is wrong and happens before any write.
@@ -169,33 +216,85 @@ mod tests {
             r
         };
         let cases: Vec<(Value, ErrorName, &str)> = vec![
-            (patch(&|r| r["targets"] = json!([])), ErrorName::InvalidRequest, "targets: must name at least one"),
-            (patch(&|r| r["strategy"] = json!("Canary5")), ErrorName::InvalidRequest, "strategy: unknown preset"),
-            (patch(&|r| r["targets"][0]["functionName"] = json!("nope")), ErrorName::InvalidRequest, "targets[0].functionName: function nope does not exist"),
-            (patch(&|r| r["targets"][0]["targetVersion"] = json!("9")), ErrorName::InvalidRequest, "targets[0].targetVersion: version 9 of orders does not exist"),
-            (patch(&|r| r["targets"][0]["targetVersion"] = json!("alias:beta")), ErrorName::InvalidRequest, "targets[0].targetVersion: alias orders:beta does not exist"),
-            (patch(&|r| r["hooks"]["postTraffic"] = json!("ghost")), ErrorName::InvalidRequest, "hooks.postTraffic: function ghost does not exist"),
-            (patch(&|r| r["alarms"] = json!(["orders-errors", "typo"])), ErrorName::InvalidRequest, "alarms: no CloudWatch alarm named typo"),
+            (
+                patch(&|r| r["targets"] = json!([])),
+                ErrorName::InvalidRequest,
+                "targets: must name at least one",
+            ),
+            (
+                patch(&|r| r["strategy"] = json!("Canary5")),
+                ErrorName::InvalidRequest,
+                "strategy: unknown preset",
+            ),
+            (
+                patch(&|r| r["targets"][0]["functionName"] = json!("nope")),
+                ErrorName::InvalidRequest,
+                "targets[0].functionName: function nope does not exist",
+            ),
+            (
+                patch(&|r| r["targets"][0]["targetVersion"] = json!("9")),
+                ErrorName::InvalidRequest,
+                "targets[0].targetVersion: version 9 of orders does not exist",
+            ),
+            (
+                patch(&|r| r["targets"][0]["targetVersion"] = json!("alias:beta")),
+                ErrorName::InvalidRequest,
+                "targets[0].targetVersion: alias orders:beta does not exist",
+            ),
+            (
+                patch(&|r| r["hooks"]["postTraffic"] = json!("ghost")),
+                ErrorName::InvalidRequest,
+                "hooks.postTraffic: function ghost does not exist",
+            ),
+            (
+                patch(&|r| r["alarms"] = json!(["orders-errors", "typo"])),
+                ErrorName::InvalidRequest,
+                "alarms: no CloudWatch alarm named typo",
+            ),
             // A second target that fails must not let the first one publish.
-            (patch(&|r| r["targets"] = json!([{"functionName": "orders", "alias": "live"}, {"functionName": "nope", "alias": "live"}])), ErrorName::InvalidRequest, "targets[1].functionName"),
+            (
+                patch(
+                    &|r| r["targets"] = json!([{"functionName": "orders", "alias": "live"}, {"functionName": "nope", "alias": "live"}]),
+                ),
+                ErrorName::InvalidRequest,
+                "targets[1].functionName",
+            ),
         ];
         for (request, name, text) in cases {
             let aws = aws();
             aws.change_code("orders");
-            let err = validate(&aws, &aws, input(request.clone()), "t0").await.expect_err(&request.to_string());
+            let err = validate(&aws, &aws, input(request.clone()), "t0")
+                .await
+                .expect_err(&request.to_string());
             assert_eq!(err.name, name, "{request}");
             assert!(err.message.contains(text), "{request}: {}", err.message);
-            assert!(aws.writes().is_empty(), "{request}: wrote {:?}", aws.writes());
+            assert!(
+                aws.writes().is_empty(),
+                "{request}: wrote {:?}",
+                aws.writes()
+            );
         }
     }
 
     #[tokio::test]
     async fn an_alias_with_weights_is_busy() {
         let w = Weight::from_percent(10.0).unwrap();
-        let aws = aws().alias("orders", "live", Routing { version: v("1"), additional: Some((v("2"), w)) });
+        let aws = aws().alias(
+            "orders",
+            "live",
+            Routing {
+                version: v("1"),
+                additional: Some((v("2"), w)),
+            },
+        );
         let err = validate(&aws, &aws, input(good()), "t0").await.unwrap_err();
         assert_eq!(err.name, ErrorName::AliasBusy);
-        assert!(err.message.contains("orders:live already routes 10% to version 2 besides version 1"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("orders:live already routes 10% to version 2 besides version 1"),
+            "{}",
+            err.message
+        );
         assert!(aws.writes().is_empty());
     }
 
@@ -205,12 +304,18 @@ mod tests {
         let mut req = good();
         req["targets"][0] = json!({"functionName": "orders", "alias": "live"});
         aws.change_code("orders");
-        let d = validate(&aws, &aws, input(req.clone()), "t0").await.unwrap();
+        let d = validate(&aws, &aws, input(req.clone()), "t0")
+            .await
+            .unwrap();
         assert_eq!(d.targets[0].target_version, v("4"));
         assert_eq!(aws.writes(), vec!["PublishVersion orders -> 4".to_string()]);
 
         // Publishing unchanged code returns the version the alias already serves.
-        let aws = FakeAws::new().function("orders", 3).alias("orders", "live", Routing::only(v("3"))).alarm("orders-errors", AlarmState::Ok).function("orders-pre", 1);
+        let aws = FakeAws::new()
+            .function("orders", 3)
+            .alias("orders", "live", Routing::only(v("3")))
+            .alarm("orders-errors", AlarmState::Ok)
+            .function("orders-pre", 1);
         let d = validate(&aws, &aws, input(req), "t0").await.unwrap();
         assert_eq!(d.status, Status::NothingToDeploy);
         assert_eq!(d.targets[0].action, Action::Unchanged);
@@ -230,7 +335,10 @@ mod tests {
         assert_eq!(d.targets[0].target_version, v("3"));
         assert_eq!(d.targets[1].action, Action::Created);
         assert_eq!(d.targets[1].previous_version, None);
-        assert_eq!(aws.current("billing", "live").unwrap().routing, Routing::only(v("2")));
+        assert_eq!(
+            aws.current("billing", "live").unwrap().routing,
+            Routing::only(v("2"))
+        );
         assert_eq!(d.status, Status::Ready, "orders still shifts");
     }
 

@@ -1,0 +1,289 @@
+//! Contract tests: the state machine, the template and the Rust code agree with each other.
+//! Linters do not look inside the ASL of an AWS::Serverless::StateMachine, so these do.
+
+use serde_json::Value;
+use serde_yaml::Value as Yaml;
+use sluice_core::{ErrorName, Status};
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn asl_text() -> String {
+    std::fs::read_to_string(root().join("statemachine/deployment.asl.json")).expect("read the ASL")
+}
+
+fn asl() -> Value {
+    serde_json::from_str(&asl_text()).expect("the ASL is valid JSON")
+}
+
+fn template() -> Yaml {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("read template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml is valid YAML")
+}
+
+fn states(asl: &Value) -> &serde_json::Map<String, Value> {
+    asl["States"].as_object().expect("States is an object")
+}
+
+/// Every `${Name}` placeholder in the ASL text.
+fn placeholders(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').expect("an unclosed ${ in the ASL");
+        out.insert(after[..end].to_string());
+        rest = &after[end..];
+    }
+    out
+}
+
+fn resources(t: &Yaml) -> &serde_yaml::Mapping {
+    t["Resources"].as_mapping().expect("Resources")
+}
+
+fn state_machine(t: &Yaml) -> &Yaml {
+    resources(t)
+        .values()
+        .find(|r| r["Type"].as_str() == Some("AWS::Serverless::StateMachine"))
+        .expect("a state machine resource")
+}
+
+#[test]
+fn every_placeholder_has_a_substitution_and_every_substitution_is_used() {
+    let t = template();
+    let sm = state_machine(&t);
+    assert_eq!(
+        sm["Properties"]["DefinitionUri"].as_str(),
+        Some("statemachine/deployment.asl.json")
+    );
+    let subs: BTreeSet<String> = sm["Properties"]["DefinitionSubstitutions"]
+        .as_mapping()
+        .expect("DefinitionSubstitutions")
+        .keys()
+        .map(|k| k.as_str().expect("string key").to_string())
+        .collect();
+    let used = placeholders(&asl_text());
+    assert!(!used.is_empty());
+    let missing: Vec<_> = used.difference(&subs).collect();
+    assert!(
+        missing.is_empty(),
+        "placeholders without a DefinitionSubstitutions entry: {missing:?}"
+    );
+    let unused: Vec<_> = subs.difference(&used).collect();
+    assert!(
+        unused.is_empty(),
+        "substitutions the ASL never uses: {unused:?}"
+    );
+}
+
+#[test]
+fn substitutions_point_at_functions_of_the_template() {
+    let t = template();
+    let sm = state_machine(&t);
+    for (key, value) in sm["Properties"]["DefinitionSubstitutions"]
+        .as_mapping()
+        .unwrap()
+    {
+        // !GetAtt X.Arn
+        let yaml = serde_yaml::to_string(value).unwrap();
+        let target = yaml
+            .trim()
+            .trim_start_matches("!GetAtt")
+            .trim()
+            .trim_end_matches(".Arn")
+            .to_string();
+        let res = &resources(&t)[target.as_str()];
+        assert_eq!(
+            res["Type"].as_str(),
+            Some("AWS::Serverless::Function"),
+            "{key:?} -> {yaml}"
+        );
+    }
+}
+
+#[test]
+fn every_retry_and_catch_names_a_known_error() {
+    let asl = asl();
+    let mut checked = 0;
+    for (name, state) in states(&asl) {
+        for clause in ["Retry", "Catch"] {
+            for entry in state[clause].as_array().into_iter().flatten() {
+                for e in entry["ErrorEquals"].as_array().expect("ErrorEquals") {
+                    let e = e.as_str().expect("error name is a string");
+                    assert!(
+                        ErrorName::is_known_state_machine_error(e),
+                        "{name}.{clause} names {e:?}, which is neither in sluice's catalog nor Lambda.*/States.*"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} names checked");
+}
+
+#[test]
+fn errors_the_state_machine_sets_itself_are_in_the_catalog() {
+    let asl = asl();
+    for (name, state) in states(&asl) {
+        if let Some(e) = state["Parameters"]["Error"].as_str() {
+            assert!(
+                ErrorName::ALL.iter().any(|n| n.as_str() == e),
+                "{name} sets Error {e:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_next_exists_and_every_state_is_reachable() {
+    let asl = asl();
+    let states = states(&asl);
+    let start = asl["StartAt"].as_str().unwrap();
+    assert!(states.contains_key(start));
+    let targets = |s: &Value| -> Vec<String> {
+        let mut out = Vec::new();
+        for key in ["Next", "Default"] {
+            if let Some(n) = s[key].as_str() {
+                out.push(n.to_string());
+            }
+        }
+        for list in ["Choices", "Catch"] {
+            for c in s[list].as_array().into_iter().flatten() {
+                out.push(c["Next"].as_str().expect("a Next").to_string());
+            }
+        }
+        out
+    };
+    let mut seen = HashSet::new();
+    let mut todo = vec![start.to_string()];
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let state = states
+            .get(&name)
+            .unwrap_or_else(|| panic!("a Next points at missing state {name}"));
+        let ty = state["Type"].as_str().unwrap();
+        let next = targets(state);
+        let terminal = matches!(ty, "Succeed" | "Fail") || state["End"] == Value::Bool(true);
+        assert_eq!(
+            terminal,
+            next.is_empty(),
+            "{name} ({ty}) ends iff it has nowhere to go"
+        );
+        todo.extend(next);
+    }
+    let unreachable: Vec<_> = states.keys().filter(|k| !seen.contains(*k)).collect();
+    assert!(
+        unreachable.is_empty(),
+        "unreachable states: {unreachable:?}"
+    );
+}
+
+fn status_name(s: Status) -> String {
+    serde_json::to_value(s)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn choices_on_status_match_what_the_functions_set() {
+    let asl = asl();
+    let all = [
+        Status::Ready,
+        Status::NothingToDeploy,
+        Status::Baking,
+        Status::ShiftNext,
+        Status::AllShifted,
+        Status::AlarmBreached,
+        Status::RolledBack,
+    ];
+    let known: HashSet<String> = all.iter().map(|s| status_name(*s)).collect();
+    let progress = &states(&asl)["Progress"];
+    let mut branched = HashSet::new();
+    for (_, state) in states(&asl) {
+        for c in state["Choices"].as_array().into_iter().flatten() {
+            if c["Variable"] == "$.status" {
+                let v = c["StringEquals"].as_str().unwrap();
+                assert!(
+                    known.contains(v),
+                    "a Choice tests status {v:?}, which no function sets"
+                );
+                branched.insert(v.to_string());
+            }
+        }
+    }
+    // What shift and check-alarms can leave must each have its own branch after them.
+    for s in [
+        Status::Baking,
+        Status::ShiftNext,
+        Status::AllShifted,
+        Status::AlarmBreached,
+    ] {
+        let name = status_name(s);
+        assert!(
+            progress["Choices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["StringEquals"] == name.as_str()),
+            "Progress has no branch for {name}"
+        );
+    }
+    assert!(branched.contains(&status_name(Status::NothingToDeploy)));
+    // Shift and CheckAlarms both lead to Progress, and Rollback always ends in a Fail state.
+    assert_eq!(states(&asl)["Shift"]["Next"], "Progress");
+    assert_eq!(states(&asl)["CheckAlarms"]["Next"], "Progress");
+    let after_rollback = states(&asl)["Rollback"]["Next"].as_str().unwrap();
+    assert_eq!(states(&asl)[after_rollback]["Type"], "Fail");
+}
+
+#[test]
+fn every_task_that_can_shift_traffic_is_caught_into_rollback() {
+    let asl = asl();
+    for name in ["Shift", "CheckAlarms"] {
+        let catch = &states(&asl)[name]["Catch"][0];
+        assert_eq!(catch["ErrorEquals"][0], "States.ALL", "{name}");
+        assert_eq!(catch["Next"], "Rollback", "{name}");
+        assert_eq!(catch["ResultPath"], "$.failure", "{name}");
+    }
+    assert_eq!(states(&asl)["PostTrafficHookFailed"]["Next"], "Rollback");
+}
+
+#[test]
+fn every_function_of_the_template_is_a_binary_of_the_workspace() {
+    let t = template();
+    let mut binaries = Vec::new();
+    for (name, res) in resources(&t) {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        assert_eq!(
+            res["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{name:?}"
+        );
+        let bin = res["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary")
+            .to_string();
+        let manifest = root().join("functions").join(&bin).join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|_| panic!("{name:?}: no {}", manifest.display()));
+        assert!(
+            text.contains(&format!("name = \"{bin}\"")),
+            "{} names another package",
+            manifest.display()
+        );
+        binaries.push(bin);
+    }
+    binaries.sort();
+    assert_eq!(binaries, ["check-alarms", "rollback", "shift", "validate"]);
+}
