@@ -1,0 +1,39 @@
+//! A traffic hook that passes only when sluice hands it what a hook needs: the deployment id,
+//! the phase, the weight, and each target's function, alias, current and target version.
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+fn check(p: &Value) -> Result<Value, String> {
+    let phase = p["phase"].as_str().ok_or("no phase")?;
+    if !matches!(phase, "PreTraffic" | "PostTraffic") {
+        return Err(format!("unknown phase {phase}"));
+    }
+    p["deploymentId"].as_str().ok_or("no deploymentId")?;
+    let weight = p["weight"].as_f64().ok_or("no weight")?;
+    let expected = if phase == "PreTraffic" { 0.0 } else { 100.0 };
+    if weight != expected {
+        return Err(format!("{phase} hook got weight {weight}, expected {expected}"));
+    }
+    let targets = p["targets"].as_array().ok_or("no targets")?;
+    for t in targets {
+        for field in ["functionName", "alias", "targetVersion"] {
+            t[field].as_str().ok_or(format!("a target has no {field}"))?;
+        }
+        if t["action"] == "Shift" {
+            t["previousVersion"].as_str().ok_or("a shifted target has no previousVersion")?;
+        }
+    }
+    Ok(json!({"checked": targets.len(), "phase": phase}))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        check(&event.payload).map_err(|m| Diagnostic {
+            error_type: "HookPayloadInvalid".into(),
+            error_message: m,
+        })
+    }))
+    .await
+}
