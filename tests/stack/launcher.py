@@ -215,6 +215,7 @@ def enforce_alias_revisions() -> None:
                 "version": alias.function_version,
                 "weights": dict(((alias.routing_config or {}).get("AdditionalVersionWeights")) or {}),
                 "revisionId": alias.revision_id,
+                "at": time.time(),
             }
         )
         status, headers, _ = result

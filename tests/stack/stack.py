@@ -33,6 +33,16 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 
+def stop_on_signals() -> None:
+    """Turns SIGTERM and SIGHUP into SystemExit, so `with LocalStack()` stops what it started."""
+
+    def leave(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGHUP, leave)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

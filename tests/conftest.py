@@ -1,0 +1,68 @@
+"""pytest fixtures: one local stack for the whole session (see tests/stack/stack.py)."""
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "stack"))
+
+from stack import LocalStack, stop_on_signals  # noqa: E402
+
+# Waits and Retry intervals run 50x faster, so a real 5-minute canary bakes in 6 s.
+TIME_SCALE = float(os.environ.get("SLUICE_TEST_TIME_SCALE", "0.02"))
+
+
+@pytest.fixture(scope="session")
+def stack():
+    stop_on_signals()
+    with LocalStack(time_scale=TIME_SCALE) as s:
+        yield s
+
+
+class App:
+    """A demo function `name` with versions 1 (good) and 2 (code given), alias `live` on version 1."""
+
+    def __init__(self, stack, name: str, v2_binary: str = "demo-ok"):
+        self.stack = stack
+        self.name = name
+        stack.create_function(name, "demo-ok")
+        assert stack.lam.publish_version(FunctionName=name)["Version"] == "1"
+        stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+        stack.set_code(name, v2_binary)
+        assert stack.lam.publish_version(FunctionName=name)["Version"] == "2"
+
+    def alias(self) -> tuple[str, dict]:
+        a = self.stack.lam.get_alias(FunctionName=self.name, Name="live")
+        return a["FunctionVersion"], (a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+
+    def journal(self) -> list[tuple[str, dict]]:
+        """Every alias write that landed on name:live, in order, as (version, weights)."""
+        return [(e["version"], e["weights"]) for e in self.stack.alias_journal() if e["function"] == self.name and e["alias"] == "live"]
+
+    def target(self, version: str = "2") -> dict:
+        return {"functionName": self.name, "alias": "live", "targetVersion": version}
+
+
+@pytest.fixture
+def app(stack):
+    def make(v2_binary: str = "demo-ok", prefix: str = "orders") -> App:
+        return App(stack, f"{prefix}-{uuid.uuid4().hex[:8]}", v2_binary)
+
+    return make
+
+
+@pytest.fixture
+def alarm(stack):
+    def make(state: str = "OK") -> str:
+        name = f"errors-{uuid.uuid4().hex[:8]}"
+        stack.cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace="Custom/Test", MetricName="Errors", Statistic="Sum", Period=60,
+            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the test")
+        return name
+
+    return make

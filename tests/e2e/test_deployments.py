@@ -1,0 +1,222 @@
+"""End to end: the real statemachine/deployment.asl.json executed by moto's ASL interpreter,
+its tasks served by the real Rust phase functions, against Lambda aliases and CloudWatch alarms
+of the local stack. Each scenario asserts on every write the alias received and on its end state."""
+
+import json
+import threading
+import time
+
+import pytest
+
+W = lambda p: {"2": p / 100}  # noqa: E731  (weights as Lambda stores them)
+ON_V1 = ("1", {})
+ON_V2 = ("2", {})
+
+
+def run(stack, request, timeout=120):
+    arn = stack.start_deployment(request)
+    return arn, stack.wait(arn, timeout)
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def output(description) -> dict:
+    return json.loads(description["output"])
+
+
+def test_canary_custom_seconds(stack, app):
+    a = app()
+    arn, d = run(stack, {"targets": [a.target()], "strategy": {"canary": {"percent": 25, "interval": "20s"}}})
+    assert d["status"] == "SUCCEEDED", d
+    assert a.journal() == [("1", W(25)), ON_V2]
+    assert a.alias() == ON_V2
+
+
+def test_real_preset_canary_under_time_scaling(stack, app):
+    a = app()
+    started = time.time()
+    _, d = run(stack, {"targets": [a.target()], "strategy": "CodeDeployDefault.LambdaCanary10Percent5Minutes", "pollInterval": "1m"})
+    elapsed = time.time() - started
+    assert d["status"] == "SUCCEEDED", d
+    assert a.journal() == [("1", W(10)), ON_V2]
+    doc = output(d)
+    assert doc["plan"] == [{"weight": 10, "bakeSeconds": 300}, {"weight": 100, "bakeSeconds": 0}]
+    # 300 s of bake in Wait seconds, far less wall time: the launcher scales Waits.
+    assert elapsed < 300 * stack.time_scale + 30, elapsed
+
+
+def test_linear_preset(stack, app):
+    a = app()
+    _, d = run(stack, {"targets": [a.target()], "strategy": "Linear10PercentEvery1Minute", "pollInterval": "1m"})
+    assert d["status"] == "SUCCEEDED", d
+    assert a.journal() == [("1", W(p)) for p in range(10, 100, 10)] + [ON_V2]
+    assert a.alias() == ON_V2
+
+
+def test_explicit_steps(stack, app):
+    a = app()
+    steps = [{"weight": 1, "bake": "10s"}, {"weight": 25, "bake": "10s"}, {"weight": 50, "bake": "10s"}, {"weight": 100}]
+    _, d = run(stack, {"targets": [a.target()], "strategy": {"steps": steps}})
+    assert d["status"] == "SUCCEEDED", d
+    assert a.journal() == [("1", W(1)), ("1", W(25)), ("1", W(50)), ON_V2]
+
+
+def test_all_at_once_and_publishing_the_current_code(stack, app):
+    a = app()
+    stack.set_code(a.name, "demo-broken")  # new code, not yet published
+    target = {"functionName": a.name, "alias": "live"}  # no targetVersion: sluice publishes version 3
+    _, d = run(stack, {"targets": [target], "strategy": "AllAtOnce"})
+    assert d["status"] == "SUCCEEDED", d
+    assert a.journal() == [("3", {})]
+    assert output(d)["targets"][0]["targetVersion"] == "3"
+
+
+def test_alarm_during_bake_rolls_back(stack, app, alarm):
+    a = app()
+    name = alarm()
+    arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "pollInterval": "10s"})
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors in 1 minute")
+    d = stack.wait(arn)
+    assert d["status"] == "FAILED"
+    assert d["error"] == "AlarmBreached"
+    assert f"alarm {name} is in ALARM (5 errors in 1 minute)" in d["cause"]
+    assert "Rolled back: " in d["cause"] and f"{a.name}:live back on version 1" in d["cause"]
+    assert a.journal() == [("1", W(10)), ON_V1]
+    assert a.alias() == ON_V1
+
+
+def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
+    """No hand-flipped alarm: traffic through the alias reaches the broken version, its errors
+    become AWS/Lambda metrics, and the alarm on them fires."""
+    a = app("demo-broken")
+    name = f"{a.name}-errors"
+    stack.cloudwatch.put_metric_alarm(
+        AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60, EvaluationPeriods=1,
+        Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "FunctionName", "Value": a.name}, {"Name": "Resource", "Value": f"{a.name}:live"}],
+    )
+    stop = threading.Event()
+
+    def traffic():
+        lam = stack.lam
+        while not stop.is_set():
+            lam.invoke(FunctionName=a.name, Qualifier="live", Payload=b'{"order": 1}')
+
+    t = threading.Thread(target=traffic, daemon=True)
+    t.start()
+    try:
+        _, d = run(stack, {"targets": [a.target()], "strategy": {"canary": {"percent": 50, "interval": "10m"}}, "alarms": [name], "pollInterval": "10s"})
+    finally:
+        stop.set()
+        t.join(timeout=10)
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert f"alarm {name} is in ALARM (Errors Sum" in d["cause"]
+    assert a.journal() == [("1", W(50)), ON_V1]
+
+
+def test_pre_traffic_hook_failure_shifts_nothing(stack, app):
+    a = app()
+    hook = f"{a.name}-pre"
+    stack.create_function(hook, "hook-reject")
+    _, d = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce", "hooks": {"preTraffic": hook}})
+    assert d["status"] == "FAILED" and d["error"] == "HookFailed", d
+    assert f"PreTraffic hook {hook} failed, so no traffic was shifted" in d["cause"]
+    assert "PreTraffic smoke test: GET /orders/42 returned 500" in d["cause"]
+    assert a.journal() == []
+    assert a.alias() == ON_V1
+
+
+def test_post_traffic_hook_failure_rolls_back(stack, app):
+    a = app()
+    pre, post = f"{a.name}-pre", f"{a.name}-post"
+    stack.create_function(pre, "hook-check")
+    stack.create_function(post, "hook-reject")
+    _, d = run(stack, {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5s"}}, "hooks": {"preTraffic": pre, "postTraffic": post}})
+    assert d["status"] == "FAILED" and d["error"] == "HookFailed", d
+    assert f"PostTraffic hook {post} failed" in d["cause"] and "back on version 1" in d["cause"]
+    assert a.journal() == [("1", W(10)), ON_V2, ON_V1]
+    assert a.alias() == ON_V1
+
+
+def test_hooks_receive_the_versions_and_weight(stack, app):
+    a = app()
+    hook = f"{a.name}-check"
+    stack.create_function(hook, "hook-check")  # fails unless the payload carries all it needs
+    _, d = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce", "hooks": {"preTraffic": hook, "postTraffic": hook}})
+    assert d["status"] == "SUCCEEDED", d
+    assert a.alias() == ON_V2
+
+
+def test_two_targets_shift_in_lockstep_and_roll_back_together(stack, app, alarm):
+    a, b = app(), app(prefix="billing")
+    name = alarm()
+    arn = stack.start_deployment({"targets": [a.target(), b.target()], "strategy": {"linear": {"percent": 20, "interval": "1m"}}, "alarms": [name], "pollInterval": "20s"})
+    wait_for(lambda: len(b.journal()) >= 2, what="the second step on both")
+    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="billing errors")
+    d = stack.wait(arn)
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    for x in (a, b):
+        j = x.journal()
+        assert j[:2] == [("1", W(20)), ("1", W(40))], j
+        assert j[-1] == ON_V1 and x.alias() == ON_V1
+    # Lockstep: every write to a was followed by the same write to b before the next step.
+    assert [w for w in a.journal()] == [w for w in b.journal()]
+
+
+def test_nothing_to_deploy(stack, app):
+    a = app()
+    started = time.time()
+    _, d = run(stack, {"targets": [a.target("1")], "strategy": "Canary10Percent30Minutes"})
+    assert d["status"] == "SUCCEEDED", d
+    assert output(d)["status"] == "NothingToDeploy"
+    assert time.time() - started < 15
+    assert a.journal() == [] and a.alias() == ON_V1
+
+
+def test_second_deployment_on_a_busy_alias_is_refused(stack, app):
+    a = app()
+    first = stack.start_deployment({"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "pollInterval": "1m"})
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the first deployment's 10% shift")
+    _, second = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce"})
+    assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
+    assert f"{a.name}:live already routes 10% to version 2 besides version 1" in second["cause"]
+    assert a.journal() == [("1", W(10))], "the refused deployment wrote nothing"
+    d = stack.wait(first)
+    assert d["status"] == "SUCCEEDED", d
+    assert a.journal() == [("1", W(10)), ON_V2]
+
+
+def test_foreign_alias_edit_is_a_conflict_and_is_not_clobbered(stack, app):
+    a = app()
+    arn = stack.start_deployment({"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5m"}}, "pollInterval": "10s"})
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    # Someone moves the alias by hand mid-deployment.
+    stack.lam.update_alias(FunctionName=a.name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.42}})
+    d = stack.wait(arn)
+    assert d["status"] == "FAILED" and d["error"] == "AliasConflict", d
+    assert f"{a.name}:live was changed by someone else" in d["cause"]
+    assert "Rollback INCOMPLETE" in d["cause"]
+    assert a.journal() == [("1", W(10)), ("1", W(42))], "sluice wrote nothing after the foreign edit"
+    assert a.alias() == ("1", W(42))
+
+
+def test_invalid_request_names_the_field_and_touches_nothing(stack, app):
+    a = app()
+    versions = len(stack.lam.list_versions_by_function(FunctionName=a.name)["Versions"])
+    stack.set_code(a.name, "demo-broken")
+    _, d = run(stack, {"targets": [{"functionName": a.name, "alias": "live"}], "strategy": {"canary": {"percent": 120, "interval": "5m"}}})
+    assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
+    assert d["cause"] == "strategy.canary.percent: 120 is not a percent between 0 and 100"
+    _, d = run(stack, {"targets": [{"functionName": a.name, "alias": "live"}], "strategy": "AllAtOnce", "alarms": ["no-such-alarm"]})
+    assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
+    assert "alarms: no CloudWatch alarm named no-such-alarm" in d["cause"]
+    assert a.journal() == [] and a.alias() == ON_V1
+    assert len(stack.lam.list_versions_by_function(FunctionName=a.name)["Versions"]) == versions, "nothing was published"

@@ -1,0 +1,143 @@
+"""sluice's main job on the local stack, shown step by step:
+
+1. a progressive deployment of a good new version of the demo function `orders` (10 % -> 50 % -> 100 %),
+   with live traffic on the alias and a CloudWatch alarm on its errors;
+2. a deployment of a broken version: its errors trip the alarm, sluice rolls the alias back.
+
+Real time, no scaling: the bakes are seconds long because the request says so.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+import threading
+import time
+
+from stack import LocalStack, stop_on_signals
+
+FUNCTION = "orders"
+ALARM = "orders-live-errors"
+STEPS = {"steps": [{"weight": 10, "bake": "15s"}, {"weight": 50, "bake": "15s"}, {"weight": 100}]}
+
+
+class Traffic:
+    """Calls orders:live continuously, as clients would, and counts what each version answered."""
+
+    def __init__(self, stack: LocalStack):
+        self.lam = stack.lam
+        self.counts: collections.Counter = collections.Counter()
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_event.is_set():
+            r = self.lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=b'{"order": 42}')
+            outcome = "error" if "FunctionError" in r else "ok"
+            self.counts[(r.get("ExecutedVersion", "?"), outcome)] += 1
+            time.sleep(0.02)
+
+    def take(self) -> str:
+        counts, self.counts = self.counts, collections.Counter()
+        versions = sorted({v for v, _ in counts})
+        return ", ".join(f"v{v} {counts[(v, 'ok')]} ok/{counts[(v, 'error')]} err" for v in versions) or "no calls"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join(timeout=10)
+
+
+def alias_text(stack: LocalStack) -> str:
+    a = stack.lam.get_alias(FunctionName=FUNCTION, Name="live")
+    weights = (a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    extra = "".join(f" + {w * 100:g}% on v{v}" for v, w in weights.items())
+    return f"v{a['FunctionVersion']}{extra}"
+
+
+def follow(stack: LocalStack, arn: str, traffic: Traffic) -> dict:
+    """Prints each phase as the execution passes it; returns the final DescribeExecution."""
+    seen = 0
+    started = time.time()
+    while True:
+        d = stack.sfn.describe_execution(executionArn=arn)
+        events = stack.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        for e in events[seen:]:
+            details = e.get("stateExitedEventDetails")
+            if not details:
+                continue
+            name = details["name"]
+            doc = json.loads(details.get("output") or "{}")
+            t = f"[{time.time() - started:5.1f}s]"
+            if name == "Validate":
+                plan = ", ".join(f"{s['weight']}%" + (f" for {s['bakeSeconds']}s" if s["bakeSeconds"] else "") for s in doc["plan"])
+                for tg in doc["targets"]:
+                    print(f"  {t} validated: {tg['functionName']}:{tg['alias']} v{tg.get('previousVersion')} -> v{tg['targetVersion']}; plan: {plan}; alarms: {', '.join(doc['alarms'])}")
+            elif name == "Shift":
+                print(f"  {t} shift    step {doc['step'] + 1}/{len(doc['plan'])}: {doc['weight']}% to the new version; alias now {alias_text(stack)}")
+            elif name == "CheckAlarms":
+                check = doc.get("lastCheck") or {}
+                verdict = "healthy" if check.get("healthy") else "BREACHED: " + "; ".join(f"{a['name']} in ALARM" for a in check.get("firing", []))
+                print(f"  {t} check    baked {doc['bake']['elapsedSeconds']}s/{doc['bake']['requiredSeconds']}s, alarms {verdict}; traffic since last: {traffic.take()}")
+            elif name == "Rollback":
+                print(f"  {t} rollback alias now {alias_text(stack)}")
+        seen = len(events)
+        if d["status"] != "RUNNING":
+            return d
+        time.sleep(0.2)
+
+
+def main() -> int:
+    stop_on_signals()
+    print("Starting the local AWS stack (moto + the Rust functions under cargo-lambda) ...", flush=True)
+    with LocalStack(time_scale=1.0) as stack:
+        print(f"sluice deployed from template.yaml: {stack.state_machine_arn}\n")
+        stack.create_function(FUNCTION, "demo-ok")
+        stack.lam.publish_version(FunctionName=FUNCTION)
+        stack.lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+        stack.cloudwatch.put_metric_alarm(
+            AlarmName=ALARM, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=10, EvaluationPeriods=1,
+            Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+            Dimensions=[{"Name": "FunctionName", "Value": FUNCTION}, {"Name": "Resource", "Value": f"{FUNCTION}:live"}],
+        )
+        print(f"demo app: {FUNCTION}:live on v1; alarm {ALARM}: Errors >= 1 in 10s on {FUNCTION}:live\n")
+        results = []
+        with Traffic(stack) as traffic:
+            for title, binary in (("a good release", "demo-ok"), ("a broken release", "demo-broken")):
+                stack.set_code(FUNCTION, binary)  # new code; sluice publishes it as the next version
+                request = {"targets": [{"functionName": FUNCTION, "alias": "live"}], "strategy": STEPS, "alarms": [ALARM], "pollInterval": "5s"}
+                print(f"== Deployment {len(results) + 1}: {title} ==")
+                print(f"   request: {json.dumps(request)}")
+                started = time.time()
+                arn = stack.start_deployment(request, name=f"demo-{len(results) + 1}-{int(started)}")
+                d = follow(stack, arn, traffic)
+                elapsed = time.time() - started
+                journal = stack.alias_journal()
+                alarm = stack.cloudwatch.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
+                latency = None
+                if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
+                    fired = alarm["StateUpdatedTimestamp"].timestamp()
+                    latency = journal[-1]["at"] - fired
+                results.append((title, d, elapsed, alias_text(stack), latency))
+                print(f"   => {d['status']}" + (f" {d.get('error')}: {d.get('cause')}" if d["status"] == "FAILED" else "") + "\n")
+                if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
+                    break
+    print("Summary")
+    ok = True
+    for i, (title, d, elapsed, alias, latency) in enumerate(results, 1):
+        extra = f", alarm-to-rollback {latency:.1f}s" if latency is not None else ""
+        print(f"  {i}. {title}: {d['status']}{' (' + d.get('error', '') + ')' if d['status'] == 'FAILED' else ''} in {elapsed:.0f}s; {FUNCTION}:live ends on {alias}{extra}")
+    expected = [("SUCCEEDED", None), ("FAILED", "AlarmBreached")]
+    got = [(d["status"], d.get("error")) for _, d, _, _, _ in results]
+    if got != expected:
+        print(f"  unexpected outcome: {got}, expected {expected}")
+        ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

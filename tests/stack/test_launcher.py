@@ -1,0 +1,129 @@
+"""Each launcher patch does what its docstring says (see launcher.py): one test per patch."""
+
+import json
+import time
+import urllib.request
+import uuid
+
+import botocore.exceptions
+import cbor2
+import pytest
+
+
+def fn(stack, binary="demo-ok"):
+    name = f"patch-{uuid.uuid4().hex[:8]}"
+    stack.create_function(name, binary)
+    return name
+
+
+def test_invoke_runs_the_real_binary_and_honours_qualifier(stack):
+    name = fn(stack)
+    assert stack.lam.publish_version(FunctionName=name)["Version"] == "1"
+    stack.set_code(name, "demo-broken")
+    assert stack.lam.publish_version(FunctionName=name)["Version"] == "2"
+    ok = stack.lam.invoke(FunctionName=name, Qualifier="1", Payload=b'{"order": 7}')
+    assert json.loads(ok["Payload"].read()) == {"order": 7, "status": "accepted"}
+    assert ok["ExecutedVersion"] == "1" and "FunctionError" not in ok
+    bad = stack.lam.invoke(FunctionName=name, Qualifier="2", Payload=b"{}")
+    assert bad["FunctionError"] == "Unhandled"
+    assert json.loads(bad["Payload"].read())["errorType"] == "OrderStoreUnavailable"
+
+
+def test_weighted_alias_picks_versions_by_weight(stack):
+    name = fn(stack)
+    stack.lam.publish_version(FunctionName=name)
+    stack.set_code(name, "demo-ok")
+    stack.lam.publish_version(FunctionName=name)
+    stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.3}})
+    seen = {"1": 0, "2": 0}
+    for _ in range(300):
+        seen[stack.lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")["ExecutedVersion"]] += 1
+    # 30 % of 300 is 90; 55..125 is beyond 4 standard deviations either way.
+    assert 55 <= seen["2"] <= 125, seen
+
+
+def test_unnamed_executions_get_distinct_names(stack):
+    request = json.dumps({"targets": [{"functionName": "x", "alias": "live"}], "strategy": "Nope"})
+    a = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, input=request)["executionArn"]
+    b = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, input=request)["executionArn"]
+    assert a != b and not a.endswith(":None")
+    stack.wait(a), stack.wait(b)
+
+
+def test_update_alias_enforces_revision_and_validates_routing(stack):
+    name = fn(stack)
+    stack.lam.publish_version(FunctionName=name)
+    stack.set_code(name, "demo-ok")
+    stack.lam.publish_version(FunctionName=name)
+    rev0 = stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")["RevisionId"]
+    rev1 = stack.lam.update_alias(FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}, RevisionId=rev0)["RevisionId"]
+    assert rev1 != rev0, "every update gets a new RevisionId"
+    with pytest.raises(botocore.exceptions.ClientError) as stale:
+        stack.lam.update_alias(FunctionName=name, Name="live", FunctionVersion="2", RevisionId=rev0)
+    assert stale.value.response["Error"]["Code"] == "PreconditionFailedException"
+    for routing in ({"2": 1.5}, {"9": 0.1}, {"1": 0.1}):
+        with pytest.raises(botocore.exceptions.ClientError):
+            stack.lam.update_alias(FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": routing})
+    assert stack.lam.get_alias(FunctionName=name, Name="live")["RevisionId"] == rev1, "refused updates change nothing"
+
+
+def test_cloudwatch_speaks_rpc_v2_cbor(stack, alarm):
+    name = alarm("ALARM")
+    body = cbor2.dumps({"AlarmNames": [name], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
+    req = urllib.request.Request(
+        f"{stack.endpoint}/service/GraniteServiceVersion20100801/operation/DescribeAlarms",
+        data=body, method="POST",
+        headers={"Content-Type": "application/cbor", "Accept": "application/cbor", "smithy-protocol": "rpc-v2-cbor",
+                 "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=x"},
+    )
+    with urllib.request.urlopen(req) as r:
+        assert r.headers["smithy-protocol"] == "rpc-v2-cbor"
+        doc = cbor2.loads(r.read())
+    [a] = doc["MetricAlarms"]
+    assert a["AlarmName"] == name and a["StateValue"] == "ALARM"
+    # Timestamps travel as CBOR epoch timestamps (tag 1), which cbor2 reads as datetimes.
+    assert hasattr(a["StateUpdatedTimestamp"], "year")
+
+
+def test_waits_are_scaled(stack):
+    assert stack.time_scale < 1
+    # The canary's 300 s bake finishing quickly is asserted in e2e/test_deployments.py; here the
+    # interpreter's Wait itself: a 100 s Wait state must not take 100 s.
+    role = stack.role()
+    machine = stack.sfn.create_state_machine(
+        name=f"wait-{uuid.uuid4().hex[:8]}", roleArn=role,
+        definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100, "End": True}}}),
+    )["stateMachineArn"]
+    started = time.time()
+    arn = stack.sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    assert stack.wait(arn, timeout=60)["status"] == "SUCCEEDED"
+    assert time.time() - started < 100 * stack.time_scale + 5
+
+
+def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
+    name = fn(stack, "demo-broken")
+    stack.lam.publish_version(FunctionName=name)
+    stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    alarm_name = f"{name}-errors"
+    stack.cloudwatch.put_metric_alarm(
+        AlarmName=alarm_name, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=600, EvaluationPeriods=1,
+        Threshold=3, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:live"}],
+    )
+    state = lambda: stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateValue"]  # noqa: E731
+    stack.cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="by hand")
+    time.sleep(1)
+    assert state() == "ALARM", "no data: the evaluator leaves a hand-set state alone"
+    stack.cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="OK", StateReason="by hand")
+    for _ in range(2):
+        stack.lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
+    time.sleep(1)
+    assert state() == "OK", "2 errors stay under the threshold of 3"
+    for _ in range(2):
+        stack.lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
+    deadline = time.time() + 5
+    while state() != "ALARM" and time.time() < deadline:
+        time.sleep(0.1)
+    assert state() == "ALARM"
+    reason = stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateReason"]
+    assert reason.startswith("Errors Sum 4 over the last 600s crossed the threshold 3"), reason
