@@ -13,15 +13,21 @@ fn check(p: &Value) -> Result<Value, String> {
     let weight = p["weight"].as_f64().ok_or("no weight")?;
     let expected = if phase == "PreTraffic" { 0.0 } else { 100.0 };
     if weight != expected {
-        return Err(format!("{phase} hook got weight {weight}, expected {expected}"));
+        return Err(format!(
+            "{phase} hook got weight {weight}, expected {expected}"
+        ));
     }
     let targets = p["targets"].as_array().ok_or("no targets")?;
     for t in targets {
         for field in ["functionName", "alias", "targetVersion"] {
-            t[field].as_str().ok_or(format!("a target has no {field}"))?;
+            t[field]
+                .as_str()
+                .ok_or(format!("a target has no {field}"))?;
         }
         if t["action"] == "Shift" {
-            t["previousVersion"].as_str().ok_or("a shifted target has no previousVersion")?;
+            t["previousVersion"]
+                .as_str()
+                .ok_or("a shifted target has no previousVersion")?;
         }
     }
     Ok(json!({"checked": targets.len(), "phase": phase}))
