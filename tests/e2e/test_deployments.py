@@ -141,7 +141,7 @@ def test_post_traffic_hook_failure_rolls_back(stack, app):
     stack.create_function(post, "hook-reject")
     _, d = run(stack, {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5s"}}, "hooks": {"preTraffic": pre, "postTraffic": post}})
     assert d["status"] == "FAILED" and d["error"] == "HookFailed", d
-    assert f"PostTraffic hook {post} failed" in d["cause"] and "back on version 1" in d["cause"]
+    assert d["cause"].startswith(f"PostTraffic hook {post} failed: SmokeTestFailed: PostTraffic smoke test: GET /orders/42 returned 500. Rolled back: {a.name}:live back on version 1"), d["cause"]
     assert a.journal() == [("1", W(10)), ON_V2, ON_V1]
     assert a.alias() == ON_V1
 

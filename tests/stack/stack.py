@@ -34,13 +34,14 @@ ACCOUNT = "123456789012"
 
 
 def stop_on_signals() -> None:
-    """Turns SIGTERM and SIGHUP into SystemExit, so `with LocalStack()` stops what it started."""
+    """Turns SIGTERM, SIGHUP and SIGINT into KeyboardInterrupt (SIGINT even where the shell
+    started us with it ignored): pytest and `with LocalStack()` then stop what they started."""
 
-    def leave(signum, _frame):
-        raise SystemExit(128 + signum)
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, leave)
-    signal.signal(signal.SIGHUP, leave)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, interrupt)
 
 
 def free_port() -> int:

@@ -160,13 +160,25 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// The cause as a person should read it: a Lambda error's JSON is reduced to its message.
+    /// The cause as a person should read it: a Lambda error's JSON is reduced to its message,
+    /// also where the state machine wrapped it in text ("PostTraffic hook h failed: {...}").
     pub fn plain_cause(&self) -> String {
-        match serde_json::from_str::<Value>(&self.cause) {
-            Ok(Value::Object(map)) => match map.get("errorMessage").and_then(Value::as_str) {
-                Some(msg) => msg.to_string(),
-                None => self.cause.clone(),
-            },
+        let Some(start) = self.cause.find('{') else {
+            return self.cause.clone();
+        };
+        let (before, json) = self.cause.split_at(start);
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
+            return self.cause.clone();
+        };
+        let message = map.get("errorMessage").and_then(Value::as_str);
+        match (
+            before.is_empty(),
+            map.get("errorType").and_then(Value::as_str),
+            message,
+        ) {
+            (true, _, Some(msg)) => msg.to_string(),
+            (false, Some(ty), Some(msg)) => format!("{before}{ty}: {msg}"),
+            (false, None, Some(msg)) => format!("{before}{msg}"),
             _ => self.cause.clone(),
         }
     }
@@ -966,6 +978,25 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn plain_cause_unwraps_lambda_error_json() {
+        let f = |cause: &str| {
+            Failure {
+                error: "E".into(),
+                cause: cause.into(),
+            }
+            .plain_cause()
+        };
+        let json = r#"{"errorType":"SmokeTestFailed","errorMessage":"GET /orders returned 500"}"#;
+        assert_eq!(f(json), "GET /orders returned 500");
+        assert_eq!(
+            f(&format!("PostTraffic hook h failed: {json}")),
+            "PostTraffic hook h failed: SmokeTestFailed: GET /orders returned 500"
+        );
+        assert_eq!(f("plain text"), "plain text");
+        assert_eq!(f("text with {not json"), "text with {not json");
     }
 
     #[test]
