@@ -93,6 +93,15 @@ def test_alarm_during_bake_rolls_back(stack, app, alarm):
     assert a.alias() == ON_V1
 
 
+def test_an_alarm_already_firing_refuses_the_deployment(stack, app, alarm):
+    a = app()
+    firing = alarm("ALARM")
+    _, d = run(stack, {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [alarm(), firing]})
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert d["cause"] == f"alarm {firing} (set by the test) already in ALARM before any traffic moved; nothing was shifted"
+    assert a.journal() == [] and a.alias() == ON_V1
+
+
 def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
     """No hand-flipped alarm: traffic through the alias reaches the broken version, its errors
     become AWS/Lambda metrics, and the alarm on them fires."""

@@ -5,7 +5,8 @@
 use serde_json::Value;
 use sluice_aws::{AlarmReader, FunctionStore};
 use sluice_core::{
-    Action, Deployment, Error, ErrorName, Request, ResolvedTarget, TargetVersion, Version,
+    Action, AlarmState, Deployment, Error, ErrorName, Request, ResolvedTarget, TargetVersion,
+    Version,
 };
 
 /// What the state machine passes: the execution input and the execution's name.
@@ -112,6 +113,21 @@ pub async fn validate<F: FunctionStore, A: AlarmReader>(
                 ),
             ));
         }
+        // As CodeDeploy does: an alarm already firing refuses the deployment before any traffic moves.
+        let firing: Vec<String> = found
+            .iter()
+            .filter(|r| r.state == AlarmState::Alarm)
+            .map(|r| format!("{} ({})", r.name, r.reason))
+            .collect();
+        if !firing.is_empty() {
+            return Err(Error::new(
+                ErrorName::AlarmBreached,
+                format!(
+                    "alarm {} already in ALARM before any traffic moved; nothing was shifted",
+                    firing.join(", ")
+                ),
+            ));
+        }
     }
 
     // 2. Everything named exists: publish what must be published, create first-time aliases.
@@ -154,7 +170,7 @@ mod tests {
     use serde_json::json;
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::{AlarmState, Routing, Status, Weight};
+    use sluice_core::{Routing, Status, Weight};
 
     fn v(n: &str) -> Version {
         Version::parse(n).unwrap()
@@ -167,6 +183,7 @@ mod tests {
             .alias("orders", "candidate", Routing::only(v("3")))
             .function("orders-pre", 1)
             .alarm("orders-errors", AlarmState::Ok)
+            .alarm("orders-firing", AlarmState::Alarm)
     }
 
     fn input(request: Value) -> Value {
@@ -250,6 +267,11 @@ mod tests {
                 patch(&|r| r["alarms"] = json!(["orders-errors", "typo"])),
                 ErrorName::InvalidRequest,
                 "alarms: no CloudWatch alarm named typo",
+            ),
+            (
+                patch(&|r| r["alarms"] = json!(["orders-errors", "orders-firing"])),
+                ErrorName::AlarmBreached,
+                "alarm orders-firing (orders-firing set to Alarm by the test) already in ALARM before any traffic moved",
             ),
             // A second target that fails must not let the first one publish.
             (
