@@ -130,61 +130,56 @@ pub enum Strategy {
     AllAtOnce,
 }
 
-/// The SAM / CodeDeploy predefined configurations (codedeploy-semantics.md).
-pub const PRESETS: [&str; 9] = [
-    "Canary10Percent5Minutes",
-    "Canary10Percent10Minutes",
-    "Canary10Percent15Minutes",
-    "Canary10Percent30Minutes",
-    "Linear10PercentEvery1Minute",
-    "Linear10PercentEvery2Minutes",
-    "Linear10PercentEvery3Minutes",
-    "Linear10PercentEvery10Minutes",
-    "AllAtOnce",
+/// The SAM / CodeDeploy predefined configurations (codedeploy-semantics.md): each moves 10 %
+/// at a time, canaries once then the rest, linear ones every interval; plus AllAtOnce.
+const TIMED_PRESETS: [(&str, PresetKind, u64); 8] = [
+    ("Canary10Percent5Minutes", PresetKind::Canary, 5),
+    ("Canary10Percent10Minutes", PresetKind::Canary, 10),
+    ("Canary10Percent15Minutes", PresetKind::Canary, 15),
+    ("Canary10Percent30Minutes", PresetKind::Canary, 30),
+    ("Linear10PercentEvery1Minute", PresetKind::Linear, 1),
+    ("Linear10PercentEvery2Minutes", PresetKind::Linear, 2),
+    ("Linear10PercentEvery3Minutes", PresetKind::Linear, 3),
+    ("Linear10PercentEvery10Minutes", PresetKind::Linear, 10),
 ];
 
+#[derive(Clone, Copy)]
+enum PresetKind {
+    Canary,
+    Linear,
+}
+
+const ALL_AT_ONCE: &str = "AllAtOnce";
 const LONG_PREFIX: &str = "CodeDeployDefault.Lambda";
+
+/// Every preset's short name.
+pub fn preset_names() -> Vec<&'static str> {
+    TIMED_PRESETS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain([ALL_AT_ONCE])
+        .collect()
+}
 
 impl Strategy {
     /// A preset by its SAM short name or its CodeDeploy long name.
     pub fn preset(name: &str) -> Option<Strategy> {
         let short = name.strip_prefix(LONG_PREFIX).unwrap_or(name);
-        let ten = Weight::from_hundredths(1000)?;
-        Some(match short {
-            "Canary10Percent5Minutes" => Strategy::Canary {
-                percent: ten,
-                interval_seconds: 300,
+        if short == ALL_AT_ONCE {
+            return Some(Strategy::AllAtOnce);
+        }
+        let (_, kind, minutes) = TIMED_PRESETS.iter().find(|(n, _, _)| *n == short)?;
+        let percent = Weight::from_hundredths(1000)?;
+        let interval_seconds = minutes * 60;
+        Some(match kind {
+            PresetKind::Canary => Strategy::Canary {
+                percent,
+                interval_seconds,
             },
-            "Canary10Percent10Minutes" => Strategy::Canary {
-                percent: ten,
-                interval_seconds: 600,
+            PresetKind::Linear => Strategy::Linear {
+                percent,
+                interval_seconds,
             },
-            "Canary10Percent15Minutes" => Strategy::Canary {
-                percent: ten,
-                interval_seconds: 900,
-            },
-            "Canary10Percent30Minutes" => Strategy::Canary {
-                percent: ten,
-                interval_seconds: 1800,
-            },
-            "Linear10PercentEvery1Minute" => Strategy::Linear {
-                percent: ten,
-                interval_seconds: 60,
-            },
-            "Linear10PercentEvery2Minutes" => Strategy::Linear {
-                percent: ten,
-                interval_seconds: 120,
-            },
-            "Linear10PercentEvery3Minutes" => Strategy::Linear {
-                percent: ten,
-                interval_seconds: 180,
-            },
-            "Linear10PercentEvery10Minutes" => Strategy::Linear {
-                percent: ten,
-                interval_seconds: 600,
-            },
-            "AllAtOnce" => Strategy::AllAtOnce,
-            _ => return None,
         })
     }
 
@@ -198,7 +193,7 @@ impl Strategy {
                     format!(
                         "unknown preset \"{name}\"; use one of {} (or the CodeDeployDefault.Lambda... long name), \
                          or {{\"canary\": ...}}, {{\"linear\": ...}}, {{\"steps\": [...]}}",
-                        PRESETS.join(", ")
+                        preset_names().join(", ")
                     ),
                 )
             }),
@@ -401,7 +396,7 @@ mod tests {
             ("Linear10PercentEvery10Minutes", linear(10)),
             ("AllAtOnce", (vec![100], vec![0])),
         ];
-        assert_eq!(table.len(), PRESETS.len());
+        assert_eq!(table.len(), preset_names().len());
         for (name, (w, b)) in table {
             for spelled in [name.to_string(), format!("CodeDeployDefault.Lambda{name}")] {
                 let plan = Strategy::from_json(&json!(spelled))
