@@ -6,8 +6,6 @@ import json
 import threading
 import time
 
-import pytest
-
 W = lambda p: {"2": p / 100}  # noqa: E731  (weights as Lambda stores them)
 ON_V1 = ("1", {})
 ON_V2 = ("2", {})

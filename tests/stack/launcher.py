@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import io
 import json
 import os
 import random
@@ -30,7 +31,6 @@ from moto.core.config import default_user_config
 default_user_config["stepfunctions"] = {"execute_state_machine": True}
 default_user_config["lambda"] = {"use_docker": False}
 
-from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.awslambda import responses as lambda_responses  # noqa: E402
 from moto.cloudwatch.models import cloudwatch_backends  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
@@ -67,7 +67,7 @@ def _split_qualifier(name: str, qualifier: str | None) -> tuple[str, str | None]
 
 
 # --- Patch 1 -----------------------------------------------------------------------------------
-def route_invoke_to_local_runtime(runtime_url: str, time_scale: float) -> None:
+def route_invoke_to_local_runtime(runtime_url: str) -> None:
     """moto runs function code only in docker (echoes the payload without it) and ignores
     `Qualifier` (it reads a lower-case key). Here Invoke goes to the real binary named by the
     version's SLUICE_LOCAL_BINARY, served by cargo-lambda's runtime emulator; an alias with
@@ -252,8 +252,6 @@ class CloudWatchCborBridge:
         raw = environ["wsgi.input"].read(length) if length else b""
         request = cbor2.loads(raw) if raw else {}
         body = json.dumps(_cbor_to_json(request)).encode()
-        import io
-
         environ = dict(environ)
         environ["PATH_INFO"] = "/"
         environ["CONTENT_TYPE"] = "application/x-amz-json-1.0"
@@ -426,7 +424,7 @@ def main() -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-    route_invoke_to_local_runtime(args.runtime_url.rstrip("/"), args.time_scale)
+    route_invoke_to_local_runtime(args.runtime_url.rstrip("/"))
     name_unnamed_executions()
     enforce_alias_revisions()
     scale_time(args.time_scale)
