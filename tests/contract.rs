@@ -145,20 +145,6 @@ fn every_next_exists_and_every_state_is_reachable() {
     let states = states(&asl);
     let start = asl["StartAt"].as_str().unwrap();
     assert!(states.contains_key(start));
-    let targets = |s: &Value| -> Vec<String> {
-        let mut out = Vec::new();
-        for key in ["Next", "Default"] {
-            if let Some(n) = s[key].as_str() {
-                out.push(n.to_string());
-            }
-        }
-        for list in ["Choices", "Catch"] {
-            for c in s[list].as_array().into_iter().flatten() {
-                out.push(c["Next"].as_str().expect("a Next").to_string());
-            }
-        }
-        out
-    };
     let mut seen = HashSet::new();
     let mut todo = vec![start.to_string()];
     while let Some(name) = todo.pop() {
@@ -169,7 +155,7 @@ fn every_next_exists_and_every_state_is_reachable() {
             .get(&name)
             .unwrap_or_else(|| panic!("a Next points at missing state {name}"));
         let ty = state["Type"].as_str().unwrap();
-        let next = targets(state);
+        let next = successors(state);
         let terminal = matches!(ty, "Succeed" | "Fail") || state["End"] == Value::Bool(true);
         assert_eq!(
             terminal,
@@ -193,34 +179,40 @@ fn status_name(s: Status) -> String {
         .to_string()
 }
 
+/// Where a state can go next: Next, Default, every Choice and every Catch.
+fn successors(s: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["Next", "Default"] {
+        if let Some(n) = s[key].as_str() {
+            out.push(n.to_string());
+        }
+    }
+    for list in ["Choices", "Catch"] {
+        for c in s[list].as_array().into_iter().flatten() {
+            out.push(c["Next"].as_str().expect("a Next").to_string());
+        }
+    }
+    out
+}
+
 #[test]
-fn choices_on_status_match_what_the_functions_set() {
+fn choices_on_status_are_exactly_the_statuses_the_functions_set() {
     let asl = asl();
-    let all = [
-        Status::Ready,
-        Status::NothingToDeploy,
-        Status::Baking,
-        Status::ShiftNext,
-        Status::AllShifted,
-        Status::AlarmBreached,
-        Status::RolledBack,
-    ];
-    let known: HashSet<String> = all.iter().map(|s| status_name(*s)).collect();
-    let progress = &states(&asl)["Progress"];
-    let mut branched = HashSet::new();
+    let mut branched = BTreeSet::new();
     for (_, state) in states(&asl) {
         for c in state["Choices"].as_array().into_iter().flatten() {
             if c["Variable"] == "$.status" {
-                let v = c["StringEquals"].as_str().unwrap();
-                assert!(
-                    known.contains(v),
-                    "a Choice tests status {v:?}, which no function sets"
-                );
-                branched.insert(v.to_string());
+                branched.insert(c["StringEquals"].as_str().unwrap().to_string());
             }
         }
     }
+    let all: BTreeSet<String> = Status::ALL.iter().map(|s| status_name(*s)).collect();
+    assert_eq!(
+        branched, all,
+        "the state machine's Choices must branch on every status, and only on those"
+    );
     // What shift and check-alarms can leave must each have its own branch after them.
+    let progress = &states(&asl)["Progress"];
     for s in [
         Status::Baking,
         Status::ShiftNext,
@@ -237,12 +229,85 @@ fn choices_on_status_match_what_the_functions_set() {
             "Progress has no branch for {name}"
         );
     }
-    assert!(branched.contains(&status_name(Status::NothingToDeploy)));
-    // Shift and CheckAlarms both lead to Progress, and Rollback always ends in a Fail state.
+    // Shift and CheckAlarms both lead to Progress, and every way out of Rollback ends in a Fail state.
     assert_eq!(states(&asl)["Shift"]["Next"], "Progress");
     assert_eq!(states(&asl)["CheckAlarms"]["Next"], "Progress");
-    let after_rollback = states(&asl)["Rollback"]["Next"].as_str().unwrap();
-    assert_eq!(states(&asl)[after_rollback]["Type"], "Fail");
+    let mut todo = successors(&states(&asl)["Rollback"]);
+    let mut seen = HashSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let state = &states(&asl)[name.as_str()];
+        match state["Type"].as_str() {
+            Some("Fail") => {}
+            Some("Succeed") => panic!("a way out of Rollback reaches Succeed state {name}"),
+            _ => todo.extend(successors(state)),
+        }
+        assert_ne!(name, "Rollback", "Rollback must not loop back to itself");
+    }
+}
+
+#[test]
+fn a_catch_that_names_catalog_errors_names_all_of_them() {
+    let asl = asl();
+    let catalog: BTreeSet<&str> = ErrorName::ALL.iter().map(|n| n.as_str()).collect();
+    let mut catches = 0;
+    for (name, state) in states(&asl) {
+        for entry in state["Catch"].as_array().into_iter().flatten() {
+            let names: BTreeSet<&str> = entry["ErrorEquals"]
+                .as_array()
+                .expect("ErrorEquals")
+                .iter()
+                .map(|e| e.as_str().expect("a string"))
+                .collect();
+            if names.is_disjoint(&catalog) {
+                continue;
+            }
+            assert_eq!(
+                names, catalog,
+                "{name}: a Catch of sluice's own errors must name every catalog entry"
+            );
+            catches += 1;
+        }
+    }
+    assert!(
+        catches >= 1,
+        "Validate's refusals are caught by catalog name"
+    );
+}
+
+#[test]
+fn failures_are_put_in_plain_words_by_rust_only() {
+    let text = asl_text();
+    assert!(
+        !text.contains("StringToJson"),
+        "the state machine must not parse Lambda error JSON itself: sluice-core does (explain)"
+    );
+    let asl = asl();
+    for (name, state) in states(&asl) {
+        if state["Type"] != "Fail" {
+            continue;
+        }
+        let cause = state["CausePath"]
+            .as_str()
+            .expect("every Fail has a CausePath");
+        assert!(
+            cause.ends_with(".Cause"),
+            "{name} reads its cause from {cause}, not from a Failure sluice wrote"
+        );
+    }
+    // Every state that reads a caught failure before a Fail asks Rust to explain it.
+    for (name, state) in states(&asl) {
+        if let Some(payload) = state["Parameters"]["Payload"].as_object()
+            && payload.contains_key("explain.$")
+        {
+            assert_eq!(
+                state["ResultSelector"]["Cause.$"], "$.Payload.Cause",
+                "{name}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -96,7 +96,7 @@ def test_an_alarm_already_firing_refuses_the_deployment(stack, app, alarm):
     firing = alarm("ALARM")
     _, d = run(stack, {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [alarm(), firing]})
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
-    assert d["cause"] == f"alarm {firing} (set by the test) already in ALARM before any traffic moved; nothing was shifted"
+    assert d["cause"] == f"alarm {firing} is in ALARM (set by the test) already, before any traffic moved; nothing was shifted"
     assert a.journal() == [] and a.alias() == ON_V1
 
 

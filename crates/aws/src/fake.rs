@@ -36,9 +36,13 @@ impl State {
     }
 }
 
+/// Something another writer does just before sluice's next UpdateAlias lands.
+type Interleave = Box<dyn FnOnce(&FakeAws) + Send>;
+
 #[derive(Default)]
 pub struct FakeAws {
     state: Mutex<State>,
+    before_update: Mutex<VecDeque<Interleave>>,
 }
 
 fn v(n: u64) -> Version {
@@ -120,6 +124,15 @@ impl FakeAws {
         self.with(|s| s.failures.push_back((operation.into(), kind, lands)));
     }
 
+    /// Runs `f` right before the next UpdateAlias is applied: a writer racing sluice between
+    /// its read and its conditional write.
+    pub fn before_next_update(&self, f: impl FnOnce(&FakeAws) + Send + 'static) {
+        self.before_update
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Box::new(f));
+    }
+
     pub fn current(&self, function: &str, alias: &str) -> Option<AliasSnapshot> {
         self.with(|s| s.aliases.get(&(function.into(), alias.into())).cloned())
     }
@@ -158,6 +171,14 @@ impl FunctionStore for FakeAws {
         routing: &Routing,
         expected_revision: &str,
     ) -> Result<String, AwsError> {
+        let racing = self
+            .before_update
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        if let Some(f) = racing {
+            f(self);
+        }
         self.with(|s| {
             let injected = s.injected("UpdateAlias");
             if let Some((kind, false)) = injected {

@@ -1,9 +1,10 @@
 //! The glue every phase binary shares: stable error names for Step Functions, one tracing
-//! span per invocation carrying the deployment id, and the Lambda runtime loop.
+//! span per invocation carrying the deployment id, the answer to the state machine's
+//! "explain this failure" calls, and the Lambda runtime loop.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use sluice_core::Error;
+use sluice_core::{Error, Explain};
 use std::future::Future;
 use tracing::Instrument;
 
@@ -36,9 +37,16 @@ where
             .unwrap_or("-")
             .to_string();
         let span = tracing::info_span!("phase", phase, deployment_id = %id);
-        let fut = handler(event.payload);
+        // Any phase function puts a caught failure in plain words (sluice-core's one place for it).
+        let explained = Explain::from_payload(&event.payload);
+        let fut = explained.is_none().then(|| handler(event.payload));
         async move {
-            match fut.await {
+            let result = match (explained, fut) {
+                (Some(explained), _) => explained.map(|e| explanation(&e)),
+                (None, Some(fut)) => fut.await,
+                (None, None) => Err(Error::internal("neither an explain call nor a phase call")),
+            };
+            match result {
                 Ok(v) => {
                     let status = v
                         .get("status")
@@ -59,6 +67,11 @@ where
     .await
 }
 
+/// `{"Error": ..., "Cause": ...}` in plain words, for a Fail state's ErrorPath and CausePath.
+fn explanation(explain: &Explain) -> Value {
+    serde_json::to_value(explain.plain()).unwrap_or(Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +84,15 @@ mod tests {
             assert_eq!(d.error_type, name.as_str());
             assert_eq!(d.error_message, "why");
         }
+    }
+
+    #[test]
+    fn an_explanation_is_what_a_fail_state_reads() {
+        let payload = serde_json::json!({"explain": {"Error": "HookFailed", "Cause": "hook h failed: {\"errorType\":\"E\",\"errorMessage\":\"500\"}"}});
+        let e = Explain::from_payload(&payload).unwrap().unwrap();
+        assert_eq!(
+            explanation(&e),
+            serde_json::json!({"Error": "HookFailed", "Cause": "hook h failed: E: 500"})
+        );
     }
 }

@@ -1,5 +1,20 @@
 //! Human durations as the request writes them: "90s", "10m", "1h", "1h30m".
 
+use serde::{Deserialize, Deserializer};
+
+/// A duration read from a request string through [`parse_seconds`], so serde names the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub u64);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_seconds(&text)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Parses a duration into whole seconds. Units: s, m, h; at least one part; no zero-length
 /// parts like "m"; at most 30 days, so sums cannot overflow.
 pub fn parse_seconds(text: &str) -> Result<u64, String> {

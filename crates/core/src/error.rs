@@ -9,7 +9,7 @@ use std::fmt;
 pub enum ErrorName {
     /// The request is malformed, or names something that does not exist. Nothing was touched.
     InvalidRequest,
-    /// An alias already carries routing weights: another deployment runs, or one was left stuck.
+    /// An alias is in use by another deployment, or carries routing weights one left behind.
     AliasBusy,
     /// An alias was changed by someone other than this deployment.
     AliasConflict,
@@ -21,7 +21,8 @@ pub enum ErrorName {
     TransientAws,
     /// AWS refused the call for a reason a retry will not fix (permissions, limits, ...).
     AwsFailure,
-    /// The deployment document handed to a phase is not one sluice wrote.
+    /// A bug or a broken invariant: the document handed to a phase is not one sluice wrote, a
+    /// status no step expects, ...
     InternalError,
 }
 
@@ -86,5 +87,28 @@ impl Error {
 
     pub fn internal(reason: impl fmt::Display) -> Self {
         Error::new(ErrorName::InternalError, reason.to_string())
+    }
+}
+
+/// A request field that cannot be accepted, and why. Becomes an `InvalidRequest`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Refusal {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(field: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Refusal {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Error {
+        Error::invalid(&r.field, r.reason)
     }
 }

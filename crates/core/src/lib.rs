@@ -1,18 +1,22 @@
 //! sluice-core: the deployment domain. No I/O, no async, no AWS: requests, strategies and
 //! plans, the deployment document and every decision over it, and the catalog of error names.
 
+pub mod alarms;
 pub mod deployment;
 pub mod duration;
 pub mod error;
 pub mod request;
 pub mod strategy;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod weight;
 
+pub use alarms::{AlarmReading, AlarmState, AlarmSummary};
 pub use deployment::{
-    Action, AlarmReading, AlarmState, AliasSnapshot, Deployment, Failure, ResolvedTarget,
-    RollbackDecision, RollbackOutcome, Routing, ShiftDecision, Status, TargetState,
+    Action, AliasDecision, AliasSnapshot, AliasWrite, Deployment, Explain, Failure, ResolvedTarget,
+    RollbackOutcome, Routing, Status, TargetState, VersionSource, require_function,
 };
-pub use error::{Error, ErrorName};
-pub use request::{Request, Target, TargetVersion};
+pub use error::{Error, ErrorName, Refusal};
+pub use request::{Hooks, Request, StartInput, Target, TargetVersion};
 pub use strategy::{Plan, Step, Strategy};
 pub use weight::{Version, Weight};

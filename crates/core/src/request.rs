@@ -1,11 +1,11 @@
 //! The deployment request (the execution input), parsed at the edge into values that
 //! cannot be invalid. Every refusal names the field and the reason.
 
-use crate::duration::parse_seconds;
-use crate::error::Error;
-use crate::strategy::{Plan, Strategy};
+use crate::duration::HumanDuration;
+use crate::error::{Error, Refusal};
+use crate::strategy::{Plan, RawStrategy};
 use crate::weight::Version;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -17,12 +17,12 @@ pub const DEFAULT_POLL_SECONDS: u64 = 10;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawRequest {
     targets: Vec<RawTarget>,
-    strategy: Value,
+    strategy: RawStrategy,
     #[serde(default)]
     alarms: Vec<String>,
     #[serde(default)]
-    hooks: RawHooks,
-    poll_interval: Option<String>,
+    hooks: Hooks,
+    poll_interval: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]
@@ -31,13 +31,6 @@ struct RawTarget {
     function_name: String,
     alias: String,
     target_version: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawHooks {
-    pre_traffic: Option<String>,
-    post_traffic: Option<String>,
 }
 
 /// Where the version to deploy comes from.
@@ -58,17 +51,40 @@ pub struct Target {
     pub version: TargetVersion,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+impl Target {
+    /// "function:alias", as messages name it.
+    pub fn name(&self) -> String {
+        format!("{}:{}", self.function_name, self.alias)
+    }
+}
+
+/// The PreTraffic and PostTraffic hook functions, as the request names them and the document
+/// keeps them: an absent hook stays absent, so the state machine can test `IsPresent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Hooks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_traffic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_traffic: Option<String>,
+}
+
+impl Hooks {
+    /// Each hook that is set, with its request field.
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("hooks.preTraffic", &self.pre_traffic),
+            ("hooks.postTraffic", &self.post_traffic),
+        ]
+        .into_iter()
+        .filter_map(|(field, hook)| hook.as_deref().map(|h| (field, h)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub targets: Vec<Target>,
-    pub strategy: Strategy,
-    /// A short description of the strategy as written ("Canary10Percent5Minutes", "canary 5% 30s").
+    /// A short name of the strategy ("Canary10Percent5Minutes", "canary 5% 30s").
     pub strategy_name: String,
     pub plan: Plan,
     pub alarms: Vec<String>,
@@ -76,10 +92,41 @@ pub struct Request {
     pub poll_interval_seconds: u64,
 }
 
+/// What the state machine hands validate: the execution input and the execution's name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartInput {
+    pub deployment_id: String,
+    pub request: Request,
+}
+
+impl StartInput {
+    /// Reads `{"request": ..., "deploymentId": ...}`; the request is refused field by field.
+    pub fn parse(input: &Value) -> Result<StartInput, Error> {
+        let deployment_id = input
+            .get("deploymentId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Error::internal(
+                    "validate needs {\"request\": ..., \"deploymentId\": ...} (the state machine passes both)",
+                )
+            })?
+            .to_string();
+        let request = Request::parse(input.get("request").unwrap_or(&Value::Null))?;
+        Ok(StartInput {
+            deployment_id,
+            request,
+        })
+    }
+}
+
 impl Request {
     pub fn parse(value: &Value) -> Result<Request, Error> {
+        Ok(Request::refuse(value)?)
+    }
+
+    fn refuse(value: &Value) -> Result<Request, Refusal> {
         if !value.is_object() {
-            return Err(Error::invalid(
+            return Err(Refusal::new(
                 "request",
                 "must be a JSON object with \"targets\" and \"strategy\"",
             ));
@@ -91,14 +138,14 @@ impl Request {
             } else {
                 path
             };
-            Error::invalid(&field, e.inner())
+            Refusal::new(field, e.inner())
         })?;
 
         if raw.targets.is_empty() {
-            return Err(Error::invalid("targets", "must name at least one target"));
+            return Err(Refusal::new("targets", "must name at least one target"));
         }
         if raw.targets.len() > MAX_TARGETS {
-            return Err(Error::invalid(
+            return Err(Refusal::new(
                 "targets",
                 format!(
                     "names {} targets; at most {MAX_TARGETS} can move together",
@@ -111,11 +158,11 @@ impl Request {
         for (i, t) in raw.targets.into_iter().enumerate() {
             let field = |name: &str| format!("targets[{i}].{name}");
             check_function_name(&t.function_name)
-                .map_err(|r| Error::invalid(&field("functionName"), r))?;
-            check_alias_name(&t.alias).map_err(|r| Error::invalid(&field("alias"), r))?;
+                .map_err(|r| Refusal::new(field("functionName"), r))?;
+            check_alias_name(&t.alias).map_err(|r| Refusal::new(field("alias"), r))?;
             if !seen.insert((t.function_name.clone(), t.alias.clone())) {
-                return Err(Error::invalid(
-                    &format!("targets[{i}]"),
+                return Err(Refusal::new(
+                    format!("targets[{i}]"),
                     format!("{}:{} is named twice", t.function_name, t.alias),
                 ));
             }
@@ -124,10 +171,10 @@ impl Request {
                 Some(text) => match text.strip_prefix("alias:") {
                     Some(other) => {
                         check_alias_name(other)
-                            .map_err(|r| Error::invalid(&field("targetVersion"), r))?;
+                            .map_err(|r| Refusal::new(field("targetVersion"), r))?;
                         if other == t.alias {
-                            return Err(Error::invalid(
-                                &field("targetVersion"),
+                            return Err(Refusal::new(
+                                field("targetVersion"),
                                 format!(
                                     "\"{text}\" is the alias being deployed; name another alias"
                                 ),
@@ -137,7 +184,7 @@ impl Request {
                     }
                     None => TargetVersion::Version(
                         Version::parse(text)
-                            .map_err(|r| Error::invalid(&field("targetVersion"), r))?,
+                            .map_err(|r| Refusal::new(field("targetVersion"), r))?,
                     ),
                 },
             };
@@ -148,16 +195,11 @@ impl Request {
             });
         }
 
-        let strategy =
-            Strategy::from_json(&raw.strategy).map_err(|(f, r)| Error::invalid(&f, r))?;
-        let plan = strategy.plan().map_err(|r| Error::invalid("strategy", r))?;
-        let strategy_name = match &raw.strategy {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        let (strategy_name, strategy) = raw.strategy.parse()?;
+        let plan = strategy.plan().map_err(|r| Refusal::new("strategy", r))?;
 
         if raw.alarms.len() > MAX_ALARMS {
-            return Err(Error::invalid(
+            return Err(Refusal::new(
                 "alarms",
                 format!(
                     "names {} alarms; at most {MAX_ALARMS} are allowed",
@@ -168,52 +210,43 @@ impl Request {
         let mut names = HashSet::new();
         for (i, a) in raw.alarms.iter().enumerate() {
             if a.trim().is_empty() || a.len() > 255 {
-                return Err(Error::invalid(
-                    &format!("alarms[{i}]"),
+                return Err(Refusal::new(
+                    format!("alarms[{i}]"),
                     "an alarm name is 1 to 255 characters",
                 ));
             }
             if !names.insert(a) {
-                return Err(Error::invalid(
-                    &format!("alarms[{i}]"),
+                return Err(Refusal::new(
+                    format!("alarms[{i}]"),
                     format!("\"{a}\" is named twice"),
                 ));
             }
         }
 
-        for (field, hook) in [
-            ("hooks.preTraffic", &raw.hooks.pre_traffic),
-            ("hooks.postTraffic", &raw.hooks.post_traffic),
-        ] {
-            if let Some(h) = hook {
-                check_function_name(h).map_err(|r| Error::invalid(field, r))?;
-            }
+        for (field, hook) in raw.hooks.named() {
+            check_function_name(hook).map_err(|r| Refusal::new(field, r))?;
         }
 
-        let poll_interval_seconds = match raw.poll_interval.as_deref() {
+        let poll_interval_seconds = match raw.poll_interval {
             None => DEFAULT_POLL_SECONDS,
-            Some(text) => {
-                let s = parse_seconds(text).map_err(|r| Error::invalid("pollInterval", r))?;
-                if !(1..=3600).contains(&s) {
-                    return Err(Error::invalid(
-                        "pollInterval",
-                        format!("\"{text}\" is outside 1s to 1h"),
-                    ));
-                }
-                s
+            Some(HumanDuration(s)) if (1..=3600).contains(&s) => s,
+            Some(HumanDuration(s)) => {
+                return Err(Refusal::new(
+                    "pollInterval",
+                    format!(
+                        "\"{}\" is outside 1s to 1h",
+                        crate::duration::format_seconds(s)
+                    ),
+                ));
             }
         };
 
         Ok(Request {
             targets,
-            strategy,
             strategy_name,
             plan,
             alarms: raw.alarms,
-            hooks: Hooks {
-                pre_traffic: raw.hooks.pre_traffic,
-                post_traffic: raw.hooks.post_traffic,
-            },
+            hooks: raw.hooks,
             poll_interval_seconds,
         })
     }
@@ -288,7 +321,7 @@ mod tests {
             r.targets[0].version,
             TargetVersion::Version(Version::parse("7").unwrap())
         );
-        assert_eq!(r.plan.len(), 2);
+        assert_eq!(r.plan.step_count(), 2);
         assert_eq!(r.poll_interval_seconds, 30);
         assert_eq!(r.hooks.pre_traffic.as_deref(), Some("orders-pre"));
         assert_eq!(r.strategy_name, "Canary10Percent5Minutes");

@@ -1,9 +1,12 @@
 //! Strategies (SAM/CodeDeploy presets, canary, linear, explicit steps) and the plan they make.
 
-use crate::duration::{format_seconds, parse_seconds};
+use crate::duration::{HumanDuration, format_seconds};
+use crate::error::Refusal;
 use crate::weight::Weight;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt;
 
 /// Longest total bake of one deployment.
 pub const MAX_TOTAL_BAKE_SECONDS: u64 = 7 * 24 * 3600;
@@ -77,12 +80,8 @@ impl Plan {
         &self.0
     }
 
-    pub fn len(&self) -> usize {
+    pub fn step_count(&self) -> usize {
         self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     pub fn total_bake_seconds(&self) -> u64 {
@@ -130,8 +129,8 @@ pub enum Strategy {
     AllAtOnce,
 }
 
-/// The SAM / CodeDeploy predefined configurations (codedeploy-semantics.md): each moves 10 %
-/// at a time, canaries once then the rest, linear ones every interval; plus AllAtOnce.
+/// The SAM / CodeDeploy predefined configurations: each moves 10 % at a time, canaries once
+/// then the rest, linear ones every interval; plus AllAtOnce.
 const TIMED_PRESETS: [(&str, PresetKind, u64); 8] = [
     ("Canary10Percent5Minutes", PresetKind::Canary, 5),
     ("Canary10Percent10Minutes", PresetKind::Canary, 10),
@@ -181,92 +180,6 @@ impl Strategy {
                 interval_seconds,
             },
         })
-    }
-
-    /// Reads the request's `strategy` value; errors name the field path under `strategy`.
-    pub fn from_json(value: &Value) -> Result<Strategy, (String, String)> {
-        let err = |path: &str, reason: String| (format!("strategy{path}"), reason);
-        match value {
-            Value::String(name) => Strategy::preset(name).ok_or_else(|| {
-                err(
-                    "",
-                    format!(
-                        "unknown preset \"{name}\"; use one of {} (or the CodeDeployDefault.Lambda... long name), \
-                         or {{\"canary\": ...}}, {{\"linear\": ...}}, {{\"steps\": [...]}}",
-                        preset_names().join(", ")
-                    ),
-                )
-            }),
-            Value::Object(map) => {
-                if map.len() != 1 {
-                    return Err(err(
-                        "",
-                        "must have exactly one of \"canary\", \"linear\" or \"steps\"".into(),
-                    ));
-                }
-                let (kind, body) = map.iter().next().ok_or_else(|| err("", "is empty".into()))?;
-                match kind.as_str() {
-                    "canary" | "linear" => {
-                        let path = format!(".{kind}");
-                        let obj = body
-                            .as_object()
-                            .ok_or_else(|| err(&path, "must be an object {\"percent\": P, \"interval\": \"10m\"}".into()))?;
-                        if let Some(unknown) = obj.keys().find(|k| *k != "percent" && *k != "interval") {
-                            return Err(err(&format!("{path}.{unknown}"), "unknown field; expected \"percent\" and \"interval\"".into()));
-                        }
-                        let percent = obj
-                            .get("percent")
-                            .ok_or_else(|| err(&format!("{path}.percent"), "is missing".into()))
-                            .and_then(|p| step_percent(p).map_err(|r| err(&format!("{path}.percent"), r)))?;
-                        let interval_seconds = obj
-                            .get("interval")
-                            .ok_or_else(|| err(&format!("{path}.interval"), "is missing".into()))
-                            .and_then(|i| duration(i).map_err(|r| err(&format!("{path}.interval"), r)))?;
-                        if interval_seconds == 0 {
-                            return Err(err(&format!("{path}.interval"), "must be at least 1s".into()));
-                        }
-                        Ok(if kind == "canary" {
-                            Strategy::Canary { percent, interval_seconds }
-                        } else {
-                            Strategy::Linear { percent, interval_seconds }
-                        })
-                    }
-                    "steps" => {
-                        let list = body
-                            .as_array()
-                            .ok_or_else(|| err(".steps", "must be a list of {\"weight\": P, \"bake\": \"5m\"}".into()))?;
-                        let mut steps = Vec::with_capacity(list.len());
-                        for (i, item) in list.iter().enumerate() {
-                            let path = format!(".steps[{i}]");
-                            let obj = item
-                                .as_object()
-                                .ok_or_else(|| err(&path, "must be an object {\"weight\": P, \"bake\": \"5m\"}".into()))?;
-                            if let Some(unknown) = obj.keys().find(|k| *k != "weight" && *k != "bake") {
-                                return Err(err(&format!("{path}.{unknown}"), "unknown field; expected \"weight\" and \"bake\"".into()));
-                            }
-                            let weight = obj
-                                .get("weight")
-                                .ok_or_else(|| err(&format!("{path}.weight"), "is missing".into()))
-                                .and_then(|w| percent(w).map_err(|r| err(&format!("{path}.weight"), r)))?;
-                            let bake_seconds = match obj.get("bake") {
-                                None => 0,
-                                Some(b) => duration(b).map_err(|r| err(&format!("{path}.bake"), r))?,
-                            };
-                            steps.push(Step { weight, bake_seconds });
-                        }
-                        Ok(Strategy::Steps(steps))
-                    }
-                    other => Err(err(
-                        &format!(".{other}"),
-                        "unknown strategy kind; use \"canary\", \"linear\" or \"steps\"".into(),
-                    )),
-                }
-            }
-            _ => Err(err(
-                "",
-                "must be a preset name (like \"Canary10Percent5Minutes\") or an object".into(),
-            )),
-        }
     }
 
     /// The steps this strategy takes. Errors are the reason only (the caller names the field).
@@ -324,26 +237,217 @@ impl Strategy {
     }
 }
 
-fn percent(v: &Value) -> Result<Weight, String> {
-    let p = v
-        .as_f64()
-        .ok_or_else(|| format!("{v} is not a number (a percent, like 10)"))?;
-    Weight::from_percent(p)
+/// The request's `strategy` as written: a preset name, `{"canary": ...}`, `{"linear": ...}` or
+/// `{"steps": [...]}`. serde reads the shapes (so a refusal names the field path); `parse` then
+/// checks what serde cannot say, naming the field too.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawStrategy {
+    Preset { name: String, strategy: Strategy },
+    Canary(RawInterval),
+    Linear(RawInterval),
+    Steps(Vec<RawStep>),
 }
 
-fn step_percent(v: &Value) -> Result<Weight, String> {
-    let w = percent(v)?;
-    if !(100..=9900).contains(&w.hundredths()) {
-        return Err(format!("{w} is outside 1% to 99%"));
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterval {
+    percent: Option<StepPercent>,
+    interval: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    weight: Option<Percent>,
+    bake: Option<HumanDuration>,
+}
+
+/// A percent as a request writes it (a JSON number), within 0..=100.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Percent(Weight);
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Percent, D::Error> {
+        let v = Value::deserialize(d)?;
+        let p = v.as_f64().ok_or_else(|| {
+            de::Error::custom(format!("{v} is not a number (a percent, like 10)"))
+        })?;
+        Weight::from_percent(p)
+            .map(Percent)
+            .map_err(de::Error::custom)
     }
-    Ok(w)
 }
 
-fn duration(v: &Value) -> Result<u64, String> {
-    let text = v
-        .as_str()
-        .ok_or_else(|| format!("{v} is not a duration string like \"10m\""))?;
-    parse_seconds(text)
+/// A canary or linear increment: 1 % to 99 %.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StepPercent(Weight);
+
+impl<'de> Deserialize<'de> for StepPercent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StepPercent, D::Error> {
+        let Percent(w) = Percent::deserialize(d)?;
+        if !(100..=9900).contains(&w.hundredths()) {
+            return Err(de::Error::custom(format!("{w} is outside 1% to 99%")));
+        }
+        Ok(StepPercent(w))
+    }
+}
+
+const KINDS: &str = "\"canary\", \"linear\" or \"steps\"";
+
+impl<'de> Deserialize<'de> for RawStrategy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawStrategy, D::Error> {
+        d.deserialize_any(RawStrategyVisitor)
+    }
+}
+
+struct RawStrategyVisitor;
+
+impl<'de> Visitor<'de> for RawStrategyVisitor {
+    type Value = RawStrategy;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a preset name (like \"Canary10Percent5Minutes\") or an object")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<RawStrategy, E> {
+        let strategy = Strategy::preset(name).ok_or_else(|| {
+            E::custom(format!(
+                "unknown preset \"{name}\"; use one of {} (or the CodeDeployDefault.Lambda... long name), \
+                 or {{\"canary\": ...}}, {{\"linear\": ...}}, {{\"steps\": [...]}}",
+                preset_names().join(", ")
+            ))
+        })?;
+        Ok(RawStrategy::Preset {
+            name: name.to_string(),
+            strategy,
+        })
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<RawStrategy, M::Error> {
+        let exactly_one = || de::Error::custom(format!("must have exactly one of {KINDS}"));
+        let Some(kind) = map.next_key::<String>()? else {
+            return Err(exactly_one());
+        };
+        let raw = match kind.as_str() {
+            "canary" => RawStrategy::Canary(map.next_value()?),
+            "linear" => RawStrategy::Linear(map.next_value()?),
+            "steps" => RawStrategy::Steps(map.next_value()?),
+            // Refused inside the value, so the error's path names the kind.
+            _ => match map.next_value_seed(RefuseKind)? {},
+        };
+        if map.next_key::<IgnoredAny>()?.is_some() {
+            return Err(exactly_one());
+        }
+        Ok(raw)
+    }
+}
+
+/// Refuses whatever value follows an unknown strategy kind.
+struct RefuseKind;
+
+impl<'de> DeserializeSeed<'de> for RefuseKind {
+    type Value = std::convert::Infallible;
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<Self::Value, D::Error> {
+        Err(de::Error::custom(format!(
+            "unknown strategy kind; use {KINDS}"
+        )))
+    }
+}
+
+impl RawStrategy {
+    /// The strategy and a short name for it ("Canary10Percent5Minutes", "canary 5% 30s").
+    /// Refusals name their field under `strategy`.
+    pub fn parse(self) -> Result<(String, Strategy), Refusal> {
+        match self {
+            RawStrategy::Preset { name, strategy } => Ok((name, strategy)),
+            RawStrategy::Canary(raw) => {
+                let (percent, interval_seconds) = raw.parse("canary")?;
+                let name = format!("canary {percent} {}", format_seconds(interval_seconds));
+                Ok((
+                    name,
+                    Strategy::Canary {
+                        percent,
+                        interval_seconds,
+                    },
+                ))
+            }
+            RawStrategy::Linear(raw) => {
+                let (percent, interval_seconds) = raw.parse("linear")?;
+                let name = format!(
+                    "linear {percent} every {}",
+                    format_seconds(interval_seconds)
+                );
+                Ok((
+                    name,
+                    Strategy::Linear {
+                        percent,
+                        interval_seconds,
+                    },
+                ))
+            }
+            RawStrategy::Steps(raw) => {
+                let mut steps = Vec::with_capacity(raw.len());
+                for (i, step) in raw.into_iter().enumerate() {
+                    let weight = step
+                        .weight
+                        .ok_or_else(|| {
+                            Refusal::new(format!("strategy.steps[{i}].weight"), "is missing")
+                        })?
+                        .0;
+                    let bake_seconds = step.bake.map_or(0, |b| b.0);
+                    steps.push(Step {
+                        weight,
+                        bake_seconds,
+                    });
+                }
+                let name = format!(
+                    "steps {}",
+                    steps
+                        .iter()
+                        .map(|s| s.weight.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                Ok((name, Strategy::Steps(steps)))
+            }
+        }
+    }
+}
+
+impl RawInterval {
+    fn parse(self, kind: &str) -> Result<(Weight, u64), Refusal> {
+        let field = |name: &str| format!("strategy.{kind}.{name}");
+        let percent = self
+            .percent
+            .ok_or_else(|| Refusal::new(field("percent"), "is missing"))?
+            .0;
+        let interval = self
+            .interval
+            .ok_or_else(|| Refusal::new(field("interval"), "is missing"))?
+            .0;
+        if interval == 0 {
+            return Err(Refusal::new(field("interval"), "must be at least 1s"));
+        }
+        Ok((percent, interval))
+    }
+}
+
+impl Strategy {
+    /// Reads a `strategy` value on its own (as the CLI and tests do); refusals name the field
+    /// path under `strategy`, as in a whole request.
+    pub fn from_json(value: &Value) -> Result<(String, Strategy), Refusal> {
+        let raw: RawStrategy = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "strategy".to_string()
+            } else {
+                format!("strategy.{path}")
+            };
+            Refusal::new(field, e.inner())
+        })?;
+        raw.parse()
+    }
 }
 
 #[cfg(test)]
@@ -363,7 +467,7 @@ mod tests {
         plan.steps().iter().map(|s| s.bake_seconds).collect()
     }
 
-    /// The table in codedeploy-semantics.md, written out by hand.
+    /// CodeDeploy's table of predefined Lambda configurations, written out by hand.
     #[test]
     fn every_preset_matches_the_codedeploy_table() {
         let canary = |minutes: u64| (vec![10, 100], vec![minutes * 60, 0]);
@@ -401,6 +505,7 @@ mod tests {
             for spelled in [name.to_string(), format!("CodeDeployDefault.Lambda{name}")] {
                 let plan = Strategy::from_json(&json!(spelled))
                     .unwrap()
+                    .1
                     .plan()
                     .unwrap();
                 assert_eq!(weights(&plan), w, "{spelled}");
@@ -415,7 +520,7 @@ mod tests {
             .unwrap()
             .plan()
             .unwrap();
-        assert_eq!(plan.len(), 10);
+        assert_eq!(plan.step_count(), 10);
         assert_eq!(plan.total_bake_seconds(), 9 * 60);
     }
 
@@ -423,11 +528,13 @@ mod tests {
     fn custom_canary_linear_and_steps_parse() {
         let c = Strategy::from_json(&json!({"canary": {"percent": 5, "interval": "30s"}}))
             .unwrap()
+            .1
             .plan()
             .unwrap();
         assert_eq!((weights(&c), bakes(&c)), (vec![5, 100], vec![30, 0]));
         let l = Strategy::from_json(&json!({"linear": {"percent": 33, "interval": "1m"}}))
             .unwrap()
+            .1
             .plan()
             .unwrap();
         assert_eq!(weights(&l), vec![33, 66, 99, 100]);
@@ -435,6 +542,7 @@ mod tests {
             {"weight": 1, "bake": "2m"}, {"weight": 25, "bake": "5m"}, {"weight": 100}
         ]}))
         .unwrap()
+        .1
         .plan()
         .unwrap();
         assert_eq!(
@@ -499,16 +607,40 @@ mod tests {
         ];
         for (value, field, reason) in cases {
             match Strategy::from_json(&value) {
-                Err((f, r)) => {
+                Err(Refusal {
+                    field: f,
+                    reason: r,
+                }) => {
                     assert_eq!(f, field, "{value}");
                     assert!(r.contains(reason), "{value}: {r}");
                 }
-                Ok(s) => {
+                Ok((_, s)) => {
                     // Some shapes are only wrong as a plan.
                     assert!(s.plan().is_err(), "{value} should be refused");
                 }
             }
         }
+    }
+
+    #[test]
+    fn custom_strategies_get_short_names() {
+        let name = |v: Value| Strategy::from_json(&v).unwrap().0;
+        assert_eq!(
+            name(json!("Canary10Percent5Minutes")),
+            "Canary10Percent5Minutes"
+        );
+        assert_eq!(
+            name(json!({"canary": {"percent": 5, "interval": "30s"}})),
+            "canary 5% 30s"
+        );
+        assert_eq!(
+            name(json!({"linear": {"percent": 10, "interval": "1m"}})),
+            "linear 10% every 1m"
+        );
+        assert_eq!(
+            name(json!({"steps": [{"weight": 1, "bake": "1m"}, {"weight": 100}]})),
+            "steps 1%, 100%"
+        );
     }
 
     #[test]
@@ -557,7 +689,7 @@ mod tests {
         fn canary_plans_rise_strictly_and_end_at_full(h in 100u16..=9900, interval in 1u64..=86400) {
             let s = Strategy::Canary { percent: Weight::from_hundredths(h).unwrap(), interval_seconds: interval };
             let plan = s.plan().unwrap();
-            prop_assert_eq!(plan.len(), 2);
+            prop_assert_eq!(plan.step_count(), 2);
             assert_plan_invariants(&plan);
         }
 

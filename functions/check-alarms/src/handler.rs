@@ -11,11 +11,7 @@ pub async fn check_alarms<A: AlarmReader>(
     now: &str,
 ) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
-    let readings = if doc.alarms.is_empty() {
-        Vec::new()
-    } else {
-        alarms.read_alarms(&doc.alarms).await?
-    };
+    let readings = alarms.read_alarms(&doc.alarms).await?;
     doc.record_check(&readings, now)?;
     Ok(doc)
 }
@@ -23,34 +19,10 @@ pub async fn check_alarms<A: AlarmReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::{Action, AlarmState, ErrorName, Request, ResolvedTarget, Status, Version};
-
-    fn baking(alarms: &[&str]) -> Deployment {
-        let request = Request::parse(&json!({
-            "targets": [{"functionName": "a", "alias": "live", "targetVersion": "2"}],
-            "strategy": {"canary": {"percent": 10, "interval": "30s"}},
-            "alarms": alarms,
-            "pollInterval": "10s"
-        }))
-        .unwrap();
-        let mut d = Deployment::new(
-            &request,
-            "d-1",
-            "t0",
-            vec![ResolvedTarget {
-                action: Action::Shift,
-                previous_version: Some(Version::parse("1").unwrap()),
-                target_version: Version::parse("2").unwrap(),
-                revision_id: "r".into(),
-            }],
-        )
-        .unwrap();
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
-        d
-    }
+    use sluice_core::testing::baking;
+    use sluice_core::{AlarmState, ErrorName, Status};
 
     #[tokio::test]
     async fn bakes_in_polls_then_moves_on() {

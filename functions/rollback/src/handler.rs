@@ -1,12 +1,11 @@
 //! rollback: Deployment -> Deployment. Points every shifted alias back at its recorded
 //! version with no weights, but only an alias that still looks as sluice left it. Safe to run
-//! twice. Refusals are reported together, after every alias that could be restored was.
+//! twice. Conflicts are reported together, after every alias that could be restored was.
 
 use serde_json::Value;
-use sluice_aws::{AwsErrorKind, FunctionStore};
-use sluice_core::{
-    Action, Deployment, Error, RollbackDecision, RollbackOutcome, Routing, TargetState,
-};
+use sluice_aws::FunctionStore;
+use sluice_aws::alias::write_alias;
+use sluice_core::{Deployment, Error};
 
 pub async fn rollback<F: FunctionStore>(
     functions: &F,
@@ -15,107 +14,31 @@ pub async fn rollback<F: FunctionStore>(
 ) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
     let mut outcomes = Vec::with_capacity(doc.targets.len());
-    for (i, target) in doc.targets.iter().enumerate() {
-        let (outcome, revision) = match target.action {
-            Action::Created => (
-                RollbackOutcome::NotTouched(
-                    "created by this deployment; there is no earlier version".into(),
-                ),
-                None,
-            ),
-            Action::Unchanged => (
-                RollbackOutcome::NotTouched("not shifted by this deployment".into()),
-                None,
-            ),
-            Action::Shift => restore(functions, &doc, target).await?,
+    for target in &doc.targets {
+        let outcome = match target.restore_to() {
+            Err(leave_alone) => leave_alone,
+            Ok(wanted) => {
+                let decide = |observed: Option<&_>| doc.decide_rollback(target, observed, &wanted);
+                write_alias(functions, target, &wanted, decide)
+                    .await?
+                    .into()
+            }
         };
-        outcomes.push((i, outcome, revision));
+        outcomes.push(outcome);
     }
     doc.record_rollback(outcomes, now)?;
     Ok(doc)
 }
 
-async fn restore<F: FunctionStore>(
-    functions: &F,
-    doc: &Deployment,
-    target: &TargetState,
-) -> Result<(RollbackOutcome, Option<String>), Error> {
-    let Some(previous) = target.previous_version.clone() else {
-        return Ok((
-            RollbackOutcome::Refused(format!(
-                "{} has no recorded previous version",
-                target.name()
-            )),
-            None,
-        ));
-    };
-    // Two tries: a conflicting write between our read and our write gets one fresh look.
-    for _ in 0..2 {
-        let Some(observed) = functions
-            .get_alias(&target.function_name, &target.alias)
-            .await?
-        else {
-            return Ok((
-                RollbackOutcome::Refused(format!(
-                    "{} was deleted during the deployment",
-                    target.name()
-                )),
-                None,
-            ));
-        };
-        match doc.decide_rollback(target, &observed) {
-            RollbackDecision::AlreadyRolledBack => {
-                return Ok((
-                    RollbackOutcome::AlreadyRolledBack,
-                    Some(observed.revision_id),
-                ));
-            }
-            RollbackDecision::Foreign(why) => return Ok((RollbackOutcome::Refused(why), None)),
-            RollbackDecision::RollBack { expected_revision } => {
-                match functions
-                    .update_alias(
-                        &target.function_name,
-                        &target.alias,
-                        &Routing::only(previous.clone()),
-                        &expected_revision,
-                    )
-                    .await
-                {
-                    Ok(revision) => return Ok((RollbackOutcome::RolledBack, Some(revision))),
-                    Err(e) if e.kind == AwsErrorKind::Conflict => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-    }
-    Ok((
-        RollbackOutcome::Refused(format!(
-            "{} kept changing while sluice rolled it back",
-            target.name()
-        )),
-        None,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::{ErrorName, Failure, Request, ResolvedTarget, Status, Version, Weight};
+    use sluice_core::testing::{self as fixtures, ten, v};
+    use sluice_core::{ErrorName, Routing, Status, Weight};
 
-    fn v(n: &str) -> Version {
-        Version::parse(n).unwrap()
-    }
-
-    fn ten() -> Routing {
-        Routing {
-            version: v("1"),
-            additional: Some((v("2"), Weight::from_percent(10.0).unwrap())),
-        }
-    }
-
-    /// Targets a and b shifted to 10 % of version 2, then an alarm fired.
+    /// Targets a and b shifted to 10 % of version 2, then an alarm fired; c unchanged.
     fn breached() -> (FakeAws, Deployment) {
         let aws = FakeAws::new()
             .function("a", 2)
@@ -124,40 +47,8 @@ mod tests {
             .alias("b", "live", ten())
             .function("c", 1)
             .alias("c", "live", Routing::only(v("1")));
-        let request = Request::parse(&json!({
-            "targets": [
-                {"functionName": "a", "alias": "live", "targetVersion": "2"},
-                {"functionName": "b", "alias": "live", "targetVersion": "2"},
-                {"functionName": "c", "alias": "live", "targetVersion": "1"}
-            ],
-            "strategy": "Canary10Percent5Minutes"
-        }))
-        .unwrap();
-        let mut resolved: Vec<ResolvedTarget> = (0..2)
-            .map(|_| ResolvedTarget {
-                action: Action::Shift,
-                previous_version: Some(v("1")),
-                target_version: v("2"),
-                revision_id: "old".into(),
-            })
-            .collect();
-        resolved.push(ResolvedTarget {
-            action: Action::Unchanged,
-            previous_version: Some(v("1")),
-            target_version: v("1"),
-            revision_id: "c".into(),
-        });
-        let mut d = Deployment::new(&request, "d-1", "t0", resolved).unwrap();
-        let revs = ["a", "b"]
-            .iter()
-            .map(|f| aws.current(f, "live").unwrap().revision_id)
-            .collect();
-        d.record_shift(0, revs, "t1").unwrap();
-        d.status = Status::AlarmBreached;
-        d.failure = Some(Failure {
-            error: "AlarmBreached".into(),
-            cause: "alarm errors is in ALARM".into(),
-        });
+        let rev = |f| aws.current(f, "live").unwrap().revision_id;
+        let d = fixtures::breached([&rev("a"), &rev("b")]);
         (aws, d)
     }
 
@@ -208,18 +99,21 @@ mod tests {
             },
         );
         let foreign = aws.current("b", "live").unwrap();
-        let err = rollback(&aws, d.to_json(), "t2").await.unwrap_err();
-        assert_eq!(err.name, ErrorName::AliasConflict);
+        let out = rollback(&aws, d.to_json(), "t2").await.unwrap();
+        assert_eq!(out.status, Status::RollbackIncomplete);
+        let failure = out.failure.unwrap();
+        assert_eq!(failure.error, "AliasConflict");
         assert!(
-            err.message
+            failure
+                .cause
                 .contains("Rollback INCOMPLETE: b:live was changed by someone else"),
             "{}",
-            err.message
+            failure.cause
         );
         assert!(
-            err.message.contains("Done: a:live back on version 1"),
+            failure.cause.contains("Done: a:live back on version 1"),
             "{}",
-            err.message
+            failure.cause
         );
         assert_eq!(
             aws.current("b", "live").unwrap(),

@@ -2,8 +2,9 @@
 //! conditional on the RevisionId sluice last saw. Idempotent under retry.
 
 use serde_json::Value;
-use sluice_aws::{AwsErrorKind, FunctionStore};
-use sluice_core::{Deployment, Error, ErrorName, Routing, ShiftDecision, TargetState};
+use sluice_aws::FunctionStore;
+use sluice_aws::alias::write_alias;
+use sluice_core::{Deployment, Error};
 
 pub async fn shift<F: FunctionStore>(
     functions: &F,
@@ -14,78 +15,26 @@ pub async fn shift<F: FunctionStore>(
     let (index, step) = doc.next_step()?;
     let mut revisions = Vec::new();
     for target in doc.shifting_targets() {
-        let wanted = Deployment::wanted_routing(target, step.weight)?;
-        revisions.push(move_alias(functions, target, &wanted).await?);
+        let wanted = target.wanted_routing(step.weight)?;
+        let decide = |observed: Option<&_>| target.decide_shift(observed, &wanted);
+        revisions.push(
+            write_alias(functions, target, &wanted, decide)
+                .await?
+                .revision()?,
+        );
     }
     doc.record_shift(index, revisions, now)?;
     Ok(doc)
-}
-
-async fn move_alias<F: FunctionStore>(
-    functions: &F,
-    target: &TargetState,
-    wanted: &Routing,
-) -> Result<String, Error> {
-    let observed = read(functions, target).await?;
-    match Deployment::decide_shift(target, &observed, wanted) {
-        ShiftDecision::AlreadyThere { revision_id } => Ok(revision_id),
-        ShiftDecision::Conflict(why) => Err(Error::new(ErrorName::AliasConflict, why)),
-        ShiftDecision::Update { expected_revision } => {
-            match functions
-                .update_alias(
-                    &target.function_name,
-                    &target.alias,
-                    wanted,
-                    &expected_revision,
-                )
-                .await
-            {
-                Ok(revision) => Ok(revision),
-                // Lost the race between read and write: decide again on what is there now.
-                Err(e) if e.kind == AwsErrorKind::Conflict => {
-                    let now = read(functions, target).await?;
-                    match Deployment::decide_shift(target, &now, wanted) {
-                        ShiftDecision::AlreadyThere { revision_id } => Ok(revision_id),
-                        ShiftDecision::Conflict(why) => {
-                            Err(Error::new(ErrorName::AliasConflict, why))
-                        }
-                        ShiftDecision::Update { .. } => Err(Error::new(
-                            ErrorName::AliasConflict,
-                            format!("{} changed while sluice wrote it: {e}", target.name()),
-                        )),
-                    }
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-    }
-}
-
-async fn read<F: FunctionStore>(
-    functions: &F,
-    target: &TargetState,
-) -> Result<sluice_core::AliasSnapshot, Error> {
-    functions
-        .get_alias(&target.function_name, &target.alias)
-        .await?
-        .ok_or_else(|| {
-            Error::new(
-                ErrorName::AliasConflict,
-                format!("{} was deleted during the deployment", target.name()),
-            )
-        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::{Action, Request, ResolvedTarget, Status, Version, Weight};
-
-    fn v(n: &str) -> Version {
-        Version::parse(n).unwrap()
-    }
+    use sluice_core::testing::{ten, two_targets, v};
+    use sluice_core::{ErrorName, Routing, Status};
 
     /// Two targets on version 1 going to version 2, with the revisions the fake gave them.
     fn setup(strategy: Value) -> (FakeAws, Deployment) {
@@ -94,29 +43,9 @@ mod tests {
             .alias("a", "live", Routing::only(v("1")))
             .function("b", 2)
             .alias("b", "live", Routing::only(v("1")));
-        let request = Request::parse(&json!({
-            "targets": [{"functionName": "a", "alias": "live", "targetVersion": "2"}, {"functionName": "b", "alias": "live", "targetVersion": "2"}],
-            "strategy": strategy
-        }))
-        .unwrap();
-        let resolved = ["a", "b"]
-            .iter()
-            .map(|f| ResolvedTarget {
-                action: Action::Shift,
-                previous_version: Some(v("1")),
-                target_version: v("2"),
-                revision_id: aws.current(f, "live").unwrap().revision_id,
-            })
-            .collect();
-        let d = Deployment::new(&request, "d-1", "t0", resolved).unwrap();
+        let rev = |f| aws.current(f, "live").unwrap().revision_id;
+        let d = two_targets(strategy, [&rev("a"), &rev("b")]);
         (aws, d)
-    }
-
-    fn ten() -> Routing {
-        Routing {
-            version: v("1"),
-            additional: Some((v("2"), Weight::from_percent(10.0).unwrap())),
-        }
     }
 
     #[tokio::test]

@@ -1,12 +1,12 @@
-//! validate: Request -> Deployment. Checks everything before touching anything: the request's
-//! shape, every named function, alias, version, hook and alarm, and that no alias is mid-shift.
-//! Only then does it publish versions and create missing aliases.
+//! validate: Request -> Deployment. Reads every named function, alias, version, hook and
+//! alarm, and lets sluice-core check them before anything is written; only then publishes
+//! versions and creates missing aliases.
 
 use serde_json::Value;
 use sluice_aws::{AlarmReader, FunctionStore};
 use sluice_core::{
-    Action, AlarmState, Deployment, Error, ErrorName, Request, ResolvedTarget, TargetVersion,
-    Version,
+    AlarmSummary, Deployment, Error, ResolvedTarget, StartInput, TargetVersion, VersionSource,
+    require_function,
 };
 
 /// What the state machine passes: the execution input and the execution's name.
@@ -16,149 +16,52 @@ pub async fn validate<F: FunctionStore, A: AlarmReader>(
     input: Value,
     now: &str,
 ) -> Result<Deployment, Error> {
-    let deployment_id = input
-        .get("deploymentId")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::internal("validate needs {\"request\": ..., \"deploymentId\": ...} (the state machine passes both)"))?
-        .to_string();
-    let request = Request::parse(input.get("request").unwrap_or(&Value::Null))?;
+    let StartInput {
+        deployment_id,
+        request,
+    } = StartInput::parse(&input)?;
 
     // 1. Read and check; no writes.
-    let mut current = Vec::with_capacity(request.targets.len());
+    let mut checked = Vec::with_capacity(request.targets.len());
     for (i, t) in request.targets.iter().enumerate() {
-        if !functions.function_exists(&t.function_name, None).await? {
-            return Err(Error::invalid(
-                &format!("targets[{i}].functionName"),
-                format!("function {} does not exist", t.function_name),
-            ));
-        }
-        let alias = functions.get_alias(&t.function_name, &t.alias).await?;
-        if let Some((snapshot, (v, w))) = alias
-            .as_ref()
-            .and_then(|s| s.routing.additional.as_ref().map(|a| (s, a)))
-        {
-            return Err(Error::new(
-                ErrorName::AliasBusy,
-                format!(
-                    "{}:{} already routes {} to version {} besides version {}: another deployment is in progress, \
-                     or one stopped half-way. Let it finish, or point the alias at one version, then start again",
-                    t.function_name, t.alias, w, v, snapshot.routing.version
-                ),
-            ));
-        }
-        let wanted = match &t.version {
-            TargetVersion::Publish => None,
-            TargetVersion::Version(v) => {
-                if !functions.function_exists(&t.function_name, Some(v)).await? {
-                    return Err(Error::invalid(
-                        &format!("targets[{i}].targetVersion"),
-                        format!("version {v} of {} does not exist", t.function_name),
-                    ));
-                }
-                Some(v.clone())
-            }
-            TargetVersion::FromAlias(name) => {
-                let field = format!("targets[{i}].targetVersion");
-                let other = functions
-                    .get_alias(&t.function_name, name)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            &field,
-                            format!("alias {}:{name} does not exist", t.function_name),
-                        )
-                    })?;
-                if other.routing.additional.is_some() {
-                    return Err(Error::invalid(
-                        &field,
-                        format!(
-                            "alias {}:{name} routes to two versions ({}); name one version",
-                            t.function_name,
-                            other.routing.describe()
-                        ),
-                    ));
-                }
-                Some(other.routing.version)
-            }
+        let function = &t.function_name;
+        let exists = functions.function_exists(function, None).await?;
+        require_function(&format!("targets[{i}].functionName"), function, exists)?;
+        let alias = functions.get_alias(function, &t.alias).await?;
+        let source = match &t.version {
+            TargetVersion::Publish => VersionSource::Publish,
+            TargetVersion::Version(version) => VersionSource::Version {
+                exists: functions.function_exists(function, Some(version)).await?,
+                version: version.clone(),
+            },
+            TargetVersion::FromAlias(name) => VersionSource::Alias {
+                alias: functions.get_alias(function, name).await?,
+                name: name.clone(),
+            },
         };
-        current.push((alias, wanted));
+        checked.push(t.check(i, alias, source)?);
     }
-    for (field, hook) in [
-        ("hooks.preTraffic", &request.hooks.pre_traffic),
-        ("hooks.postTraffic", &request.hooks.post_traffic),
-    ] {
-        if let Some(h) = hook
-            && !functions.function_exists(h, None).await?
-        {
-            return Err(Error::invalid(
-                field,
-                format!("function {h} does not exist"),
-            ));
-        }
+    for (field, hook) in request.hooks.named() {
+        require_function(field, hook, functions.function_exists(hook, None).await?)?;
     }
-    if !request.alarms.is_empty() {
-        let found = alarms.read_alarms(&request.alarms).await?;
-        let missing: Vec<&str> = request
-            .alarms
-            .iter()
-            .filter(|a| !found.iter().any(|r| &r.name == *a))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::invalid(
-                "alarms",
-                format!(
-                    "no CloudWatch alarm named {} (a missing alarm would never fire)",
-                    missing.join(", ")
-                ),
-            ));
-        }
-        // As CodeDeploy does: an alarm already firing refuses the deployment before any traffic moves.
-        let firing: Vec<String> = found
-            .iter()
-            .filter(|r| r.state == AlarmState::Alarm)
-            .map(|r| format!("{} ({})", r.name, r.reason))
-            .collect();
-        if !firing.is_empty() {
-            return Err(Error::new(
-                ErrorName::AlarmBreached,
-                format!(
-                    "alarm {} already in ALARM before any traffic moved; nothing was shifted",
-                    firing.join(", ")
-                ),
-            ));
-        }
-    }
+    let readings = alarms.read_alarms(&request.alarms).await?;
+    AlarmSummary::of(&request.alarms, &readings).refuse_start()?;
 
     // 2. Everything named exists: publish what must be published, create first-time aliases.
-    let mut resolved = Vec::with_capacity(current.len());
-    for (t, (alias, wanted)) in request.targets.iter().zip(current) {
-        let target_version: Version = match wanted {
+    let mut resolved = Vec::with_capacity(checked.len());
+    for (t, c) in request.targets.iter().zip(checked) {
+        let version = match c.version {
             Some(v) => v,
             None => functions.publish_version(&t.function_name).await?,
         };
-        resolved.push(match alias {
+        resolved.push(match c.alias {
+            Some(alias) => ResolvedTarget::existing(alias, version),
             None => {
-                let revision_id = functions
-                    .create_alias(&t.function_name, &t.alias, &target_version)
+                let revision = functions
+                    .create_alias(&t.function_name, &t.alias, &version)
                     .await?;
-                ResolvedTarget {
-                    action: Action::Created,
-                    previous_version: None,
-                    target_version,
-                    revision_id,
-                }
+                ResolvedTarget::created(version, revision)
             }
-            Some(snapshot) => ResolvedTarget {
-                action: if snapshot.routing.version == target_version {
-                    Action::Unchanged
-                } else {
-                    Action::Shift
-                },
-                previous_version: Some(snapshot.routing.version),
-                target_version,
-                revision_id: snapshot.revision_id,
-            },
         });
     }
     Deployment::new(&request, &deployment_id, now, resolved)
@@ -170,11 +73,8 @@ mod tests {
     use serde_json::json;
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::{Routing, Status, Weight};
-
-    fn v(n: &str) -> Version {
-        Version::parse(n).unwrap()
-    }
+    use sluice_core::testing::v;
+    use sluice_core::{Action, AlarmState, ErrorName, Routing, Status, Weight};
 
     fn aws() -> FakeAws {
         FakeAws::new()
@@ -271,7 +171,7 @@ mod tests {
             (
                 patch(&|r| r["alarms"] = json!(["orders-errors", "orders-firing"])),
                 ErrorName::AlarmBreached,
-                "alarm orders-firing (orders-firing set to Alarm by the test) already in ALARM before any traffic moved",
+                "alarm orders-firing is in ALARM (orders-firing set to Alarm by the test) already, before any traffic moved",
             ),
             // A second target that fails must not let the first one publish.
             (

@@ -1,0 +1,111 @@
+//! The one way sluice writes an alias: read it, let sluice-core decide, write conditionally on
+//! the RevisionId that was read, and when another writer got in between (a 412), read and
+//! decide once more. Shift and rollback both go through here.
+
+use crate::ports::{AwsError, AwsErrorKind, FunctionStore};
+use sluice_core::{AliasDecision, AliasSnapshot, AliasWrite, Routing, TargetState};
+
+/// Moves `target`'s alias to `wanted` as `decide` (a sluice-core rule) allows.
+pub async fn write_alias<F: FunctionStore>(
+    functions: &F,
+    target: &TargetState,
+    wanted: &Routing,
+    decide: impl Fn(Option<&AliasSnapshot>) -> AliasDecision,
+) -> Result<AliasWrite, AwsError> {
+    for _ in 0..2 {
+        let observed = functions
+            .get_alias(&target.function_name, &target.alias)
+            .await?;
+        match decide(observed.as_ref()) {
+            AliasDecision::AlreadyThere { revision_id } => {
+                return Ok(AliasWrite::AlreadyThere { revision_id });
+            }
+            AliasDecision::Conflict(why) => return Ok(AliasWrite::Conflict(why)),
+            AliasDecision::Update { expected_revision } => {
+                match functions
+                    .update_alias(
+                        &target.function_name,
+                        &target.alias,
+                        wanted,
+                        &expected_revision,
+                    )
+                    .await
+                {
+                    Ok(revision_id) => return Ok(AliasWrite::Written { revision_id }),
+                    // Lost the race between read and write: decide again on what is there now.
+                    Err(e) if e.kind == AwsErrorKind::Conflict => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(target.kept_changing())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeAws;
+    use serde_json::json;
+    use sluice_core::testing::{two_targets, v};
+    use sluice_core::{Routing, Weight};
+
+    fn ten() -> Routing {
+        Routing {
+            version: v("1"),
+            additional: Some((v("2"), Weight::from_percent(10.0).unwrap())),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_decided_again_on_what_is_there() {
+        let aws = FakeAws::new()
+            .function("a", 2)
+            .alias("a", "live", Routing::only(v("1")));
+        let rev = aws.current("a", "live").unwrap().revision_id;
+        let d = two_targets(json!("Canary10Percent5Minutes"), [&rev, "x"]);
+        let t = &d.targets[0];
+        // Between sluice's read and its write, someone else moves the alias.
+        aws.before_next_update(|fake| fake.set_alias("a", "live", Routing::only(v("2"))));
+        let out = write_alias(&aws, t, &ten(), |obs| t.decide_shift(obs, &ten()))
+            .await
+            .unwrap();
+        match out {
+            AliasWrite::Conflict(why) => {
+                assert!(why.contains("a:live was changed by someone else"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            aws.current("a", "live").unwrap().routing,
+            Routing::only(v("2")),
+            "the other writer's change stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_alias_that_keeps_changing_is_left_alone() {
+        let aws = FakeAws::new()
+            .function("a", 2)
+            .alias("a", "live", Routing::only(v("1")));
+        let d = two_targets(json!("AllAtOnce"), ["any", "x"]);
+        let t = &d.targets[0];
+        // A rule that always wants to write, against a writer that always gets in first.
+        let decide = |obs: Option<&AliasSnapshot>| AliasDecision::Update {
+            expected_revision: obs.unwrap().revision_id.clone(),
+        };
+        for _ in 0..2 {
+            aws.before_next_update(|fake| fake.set_alias("a", "live", Routing::only(v("1"))));
+        }
+        let out = write_alias(&aws, t, &Routing::only(v("2")), decide)
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            AliasWrite::Conflict(
+                "a:live kept changing while sluice wrote it; sluice leaves it as it is".into()
+            )
+        );
+        assert!(aws.writes().is_empty());
+    }
+}

@@ -1,0 +1,145 @@
+//! Why a deployment failed, in plain words. This is the one place where a Lambda error's JSON
+//! (`{"errorType": ..., "errorMessage": ...}`, as Step Functions' Catch hands it over) becomes
+//! text a person reads; the state machine asks for it wherever a failure ends an execution.
+
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Why the deployment failed, in the shape Step Functions' Catch writes (`Error`, `Cause`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failure {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+impl Failure {
+    /// The cause as a person should read it: a Lambda error's JSON is reduced to its message,
+    /// also where the state machine wrapped it in text ("PostTraffic hook h failed: {...}").
+    pub fn plain_cause(&self) -> String {
+        let Some(start) = self.cause.find('{') else {
+            return self.cause.clone();
+        };
+        let (before, json) = self.cause.split_at(start);
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
+            return self.cause.clone();
+        };
+        let message = map.get("errorMessage").and_then(Value::as_str);
+        match (
+            before.is_empty(),
+            map.get("errorType").and_then(Value::as_str),
+            message,
+        ) {
+            (true, _, Some(msg)) => msg.to_string(),
+            (false, Some(ty), Some(msg)) => format!("{before}{ty}: {msg}"),
+            (false, None, Some(msg)) => format!("{before}{msg}"),
+            _ => self.cause.clone(),
+        }
+    }
+}
+
+/// A failure the state machine caught where no phase would otherwise read it (a refused request,
+/// a failed hook, a rollback that could not finish), sent to any phase function to be put in
+/// plain words: `{"explain": {"Error", "Cause"}, "rollingBack": {"Error", "Cause"}?}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Explain {
+    pub explain: Failure,
+    /// The failure a rollback was undoing when `explain` stopped it.
+    #[serde(default)]
+    pub rolling_back: Option<Failure>,
+}
+
+impl Explain {
+    /// The request, when `payload` is one (it has an `explain` key).
+    pub fn from_payload(payload: &Value) -> Option<Result<Explain, Error>> {
+        payload.get("explain")?;
+        Some(
+            serde_path_to_error::deserialize(payload)
+                .map_err(|e| Error::internal(format!("explain: {}: {}", e.path(), e.inner()))),
+        )
+    }
+
+    /// The failure in plain words, with the error name unchanged.
+    pub fn plain(&self) -> Failure {
+        let cause = match &self.rolling_back {
+            None => self.explain.plain_cause(),
+            Some(original) => format!(
+                "{}. Rollback could not finish, so aliases may still carry sluice's weights: {}",
+                original.plain_cause(),
+                self.explain.plain_cause()
+            ),
+        };
+        Failure {
+            error: self.explain.error.clone(),
+            cause,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn plain_cause_unwraps_lambda_error_json() {
+        let f = |cause: &str| {
+            Failure {
+                error: "E".into(),
+                cause: cause.into(),
+            }
+            .plain_cause()
+        };
+        let json = r#"{"errorType":"SmokeTestFailed","errorMessage":"GET /orders returned 500"}"#;
+        assert_eq!(f(json), "GET /orders returned 500");
+        assert_eq!(
+            f(&format!("PostTraffic hook h failed: {json}")),
+            "PostTraffic hook h failed: SmokeTestFailed: GET /orders returned 500"
+        );
+        assert_eq!(f("plain text"), "plain text");
+        assert_eq!(f("text with {not json"), "text with {not json");
+        let python =
+            r#"{"errorMessage": "boom", "errorType": "ValueError", "stackTrace": ["  File x"]}"#;
+        assert_eq!(f(python), "boom", "a stack trace never reaches the cause");
+    }
+
+    #[test]
+    fn explain_answers_only_explain_payloads() {
+        assert!(Explain::from_payload(&json!({"deploymentId": "d"})).is_none());
+        let e = Explain::from_payload(&json!({"explain": {
+            "Error": "InvalidRequest",
+            "Cause": "{\"errorType\":\"InvalidRequest\",\"errorMessage\":\"strategy: unknown preset\"}"
+        }}))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            e.plain(),
+            Failure {
+                error: "InvalidRequest".into(),
+                cause: "strategy: unknown preset".into()
+            }
+        );
+        let bad = Explain::from_payload(&json!({"explain": 1})).unwrap();
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_failed_rollback_keeps_the_original_reason() {
+        let e = Explain::from_payload(&json!({
+            "explain": {"Error": "TransientAws", "Cause": "{\"errorType\":\"TransientAws\",\"errorMessage\":\"UpdateAlias: throttled\"}"},
+            "rollingBack": {"Error": "AlarmBreached", "Cause": "alarm errors is in ALARM"}
+        }))
+        .unwrap()
+        .unwrap()
+        .plain();
+        assert_eq!(e.error, "TransientAws");
+        assert_eq!(
+            e.cause,
+            "alarm errors is in ALARM. Rollback could not finish, so aliases may still carry sluice's weights: UpdateAlias: throttled"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! The deployment document: the one value that flows through the state machine, and every
+//! decision taken over it. Phase functions read AWS, call these, and write AWS; nothing here
+//! does I/O, so every rule is unit-tested without AWS. One file per phase, each adding its
+//! own `impl Deployment` block.
+
+mod bake;
+mod failure;
+mod rollback;
+mod routing;
+mod shift;
+mod start;
+
+pub use bake::Verdict;
+pub use failure::{Explain, Failure};
+pub use rollback::RollbackOutcome;
+pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
+pub use start::{CheckedTarget, ResolvedTarget, VersionSource, require_function};
+
+use crate::error::Error;
+use crate::request::Hooks;
+use crate::strategy::Plan;
+use crate::weight::{Version, Weight};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What the state machine branches on after each phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Validated; no alias shifted yet.
+    Ready,
+    /// Every target already serves its target version: the deployment ends here.
+    NothingToDeploy,
+    /// The current step is baking: Wait, then check alarms.
+    Baking,
+    /// The current step baked cleanly: shift to the next one.
+    ShiftNext,
+    /// The last step is done and baked: every alias serves its target version only.
+    AllShifted,
+    /// An alarm fired (or vanished): roll back.
+    AlarmBreached,
+    /// Every alias sluice moved is back on its previous version.
+    RolledBack,
+    /// Some alias was not as sluice left it and was left alone; the failure says which.
+    RollbackIncomplete,
+}
+
+impl Status {
+    /// Every status; the contract tests hold the state machine's Choices to exactly these.
+    pub const ALL: [Status; 8] = [
+        Status::Ready,
+        Status::NothingToDeploy,
+        Status::Baking,
+        Status::ShiftNext,
+        Status::AllShifted,
+        Status::AlarmBreached,
+        Status::RolledBack,
+        Status::RollbackIncomplete,
+    ];
+}
+
+/// What a deployment does with one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Shift traffic from `previousVersion` to `targetVersion` per the plan.
+    Shift,
+    /// The alias did not exist; validate created it on the target version (first deployment).
+    Created,
+    /// The alias already serves the target version.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetState {
+    pub function_name: String,
+    pub alias: String,
+    pub action: Action,
+    /// The version that served before: the rollback point. None when the alias was created.
+    pub previous_version: Option<Version>,
+    pub target_version: Version,
+    /// The alias RevisionId sluice last read or wrote.
+    pub revision_id: String,
+}
+
+impl TargetState {
+    pub fn name(&self) -> String {
+        format!("{}:{}", self.function_name, self.alias)
+    }
+}
+
+/// Bake progress of the current step, counted in the state machine's own Wait seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Bake {
+    pub required_seconds: u64,
+    pub elapsed_seconds: u64,
+}
+
+/// One line of the deployment's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Event {
+    pub at: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Deployment {
+    pub deployment_id: String,
+    pub status: Status,
+    /// The strategy's short name, as the request wrote it or described ("canary 5% 30s").
+    pub strategy_name: String,
+    pub plan: Plan,
+    pub targets: Vec<TargetState>,
+    pub alarms: Vec<String>,
+    pub hooks: Hooks,
+    pub poll_interval_seconds: u64,
+    /// Index into `plan` of the step on the aliases now; None before the first shift.
+    pub step: Option<usize>,
+    /// The weight on the aliases now.
+    pub weight: Weight,
+    pub bake: Bake,
+    /// How long the next Wait state waits (its SecondsPath).
+    pub next_wait_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<Verdict>,
+    pub history: Vec<Event>,
+    pub started_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+impl Deployment {
+    /// Reads a document handed in by the state machine.
+    pub fn from_json(value: Value) -> Result<Deployment, Error> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            Error::internal(format!(
+                "the deployment document is not one sluice wrote ({}: {})",
+                e.path(),
+                e.inner()
+            ))
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        // A document of plain data always serializes.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    pub fn shifting_targets(&self) -> impl Iterator<Item = &TargetState> {
+        self.targets.iter().filter(|t| t.action == Action::Shift)
+    }
+
+    /// "step 2/3", as messages name the step on the aliases now.
+    fn step_label(&self) -> String {
+        format!(
+            "step {}/{}",
+            self.step.map_or(0, |s| s + 1),
+            self.plan.step_count()
+        )
+    }
+
+    fn record(&mut self, now: &str, message: String) {
+        self.updated_at = now.to_string();
+        self.history.push(Event {
+            at: now.to_string(),
+            message,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::one_target;
+    use serde_json::json;
+
+    #[test]
+    fn the_document_round_trips_and_refuses_strangers() {
+        let mut d = one_target(json!("Linear10PercentEvery1Minute"), &["errors"]);
+        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        let json = d.to_json();
+        assert_eq!(json["status"], "Baking");
+        assert_eq!(json["weight"], 10);
+        assert_eq!(json["strategyName"], "Linear10PercentEvery1Minute");
+        assert!(
+            json["hooks"].get("preTraffic").is_none(),
+            "absent hooks stay absent for IsPresent"
+        );
+        assert_eq!(Deployment::from_json(json.clone()).unwrap(), d);
+        let mut bad = json;
+        bad["plan"][0]["weight"] = json!(150);
+        let err = Deployment::from_json(bad).unwrap_err();
+        assert_eq!(err.name, crate::ErrorName::InternalError);
+        assert!(err.message.contains("plan"), "{}", err.message);
+    }
+
+    #[test]
+    fn every_status_is_listed_once() {
+        // A new variant fails to compile here until it is added to Status::ALL.
+        let position = |s: Status| match s {
+            Status::Ready => 0,
+            Status::NothingToDeploy => 1,
+            Status::Baking => 2,
+            Status::ShiftNext => 3,
+            Status::AllShifted => 4,
+            Status::AlarmBreached => 5,
+            Status::RolledBack => 6,
+            Status::RollbackIncomplete => 7,
+        };
+        for (i, s) in Status::ALL.iter().enumerate() {
+            assert_eq!(position(*s), i);
+        }
+    }
+}

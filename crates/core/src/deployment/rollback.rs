@@ -1,0 +1,294 @@
+//! rollback's rules: which aliases sluice may point back, and the summary that ends the
+//! deployment with the original reason and what became of each alias.
+
+use super::{
+    Action, AliasDecision, AliasSnapshot, AliasWrite, Deployment, Failure, Routing, Status,
+    TargetState,
+};
+use crate::error::{Error, ErrorName};
+
+/// The result of rolling back one alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollbackOutcome {
+    /// Pointed back at its previous version; the alias's new revision.
+    RolledBack { revision_id: String },
+    /// Already on its previous version with no weights (a second run).
+    AlreadyRolledBack { revision_id: String },
+    /// Not sluice's to roll back, and why.
+    NotTouched(String),
+    /// Someone else changed the alias: left as it is; says what was found.
+    Conflict(String),
+}
+
+impl From<AliasWrite> for RollbackOutcome {
+    fn from(write: AliasWrite) -> RollbackOutcome {
+        match write {
+            AliasWrite::Written { revision_id } => RollbackOutcome::RolledBack { revision_id },
+            AliasWrite::AlreadyThere { revision_id } => {
+                RollbackOutcome::AlreadyRolledBack { revision_id }
+            }
+            AliasWrite::Conflict(why) => RollbackOutcome::Conflict(why),
+        }
+    }
+}
+
+impl TargetState {
+    /// Where rollback points this alias, or why it leaves it alone.
+    pub fn restore_to(&self) -> Result<Routing, RollbackOutcome> {
+        match (self.action, &self.previous_version) {
+            (Action::Shift, Some(previous)) => Ok(Routing::only(previous.clone())),
+            (Action::Shift, None) => Err(RollbackOutcome::Conflict(format!(
+                "{} has no recorded previous version",
+                self.name()
+            ))),
+            (Action::Created, _) => Err(RollbackOutcome::NotTouched(
+                "created by this deployment; there is no earlier version".into(),
+            )),
+            (Action::Unchanged, _) => Err(RollbackOutcome::NotTouched(
+                "not shifted by this deployment".into(),
+            )),
+        }
+    }
+}
+
+impl Deployment {
+    /// Rollback's rule for one alias: point it back to `wanted` (from `restore_to`) only if it
+    /// still looks as sluice left it.
+    pub fn decide_rollback(
+        &self,
+        target: &TargetState,
+        observed: Option<&AliasSnapshot>,
+        wanted: &Routing,
+    ) -> AliasDecision {
+        let Some(observed) = observed else {
+            return target.deleted();
+        };
+        let r = &observed.routing;
+        if r == wanted {
+            return AliasDecision::AlreadyThere {
+                revision_id: observed.revision_id.clone(),
+            };
+        }
+        let previous = &wanted.version;
+        // A state sluice may have written without recording it (a shift that failed after its write).
+        let written_by_sluice = match &r.additional {
+            None => r.version == target.target_version,
+            Some((v, w)) => {
+                r.version == *previous
+                    && *v == target.target_version
+                    && self.plan.steps().iter().any(|s| s.weight == *w)
+            }
+        };
+        if observed.revision_id == target.revision_id || written_by_sluice {
+            AliasDecision::Update {
+                expected_revision: observed.revision_id.clone(),
+            }
+        } else {
+            AliasDecision::Conflict(format!(
+                "{} was changed by someone else: it routes to {} (revision {}); \
+                 sluice would have left version {} with at most {} on version {}. Not rolled back: fix it by hand",
+                target.name(),
+                r.describe(),
+                observed.revision_id,
+                previous,
+                self.weight,
+                target.target_version
+            ))
+        }
+    }
+
+    /// Records the rollback of every target (`outcomes[i]` is `targets[i]`'s): RolledBack, or
+    /// RollbackIncomplete when some alias was left alone, with the original reason kept.
+    pub fn record_rollback(
+        &mut self,
+        outcomes: Vec<RollbackOutcome>,
+        now: &str,
+    ) -> Result<(), Error> {
+        if outcomes.len() != self.targets.len() {
+            return Err(Error::internal(
+                "rollback outcomes do not match the targets",
+            ));
+        }
+        let failure = self.failure.clone().unwrap_or(Failure {
+            error: "States.TaskFailed".into(),
+            cause: "rollback was requested without a recorded failure".into(),
+        });
+        let mut done = Vec::new();
+        let mut conflicts = Vec::new();
+        for (t, outcome) in self.targets.iter_mut().zip(outcomes) {
+            let previous = t
+                .previous_version
+                .as_ref()
+                .map_or("-".to_string(), |v| v.to_string());
+            match outcome {
+                RollbackOutcome::RolledBack { revision_id } => {
+                    t.revision_id = revision_id;
+                    done.push(format!("{} back on version {previous}", t.name()))
+                }
+                RollbackOutcome::AlreadyRolledBack { revision_id } => {
+                    t.revision_id = revision_id;
+                    done.push(format!("{} already on version {previous}", t.name()))
+                }
+                RollbackOutcome::NotTouched(why) => {
+                    done.push(format!("{} left alone ({why})", t.name()))
+                }
+                RollbackOutcome::Conflict(why) => conflicts.push(why),
+            }
+        }
+        self.next_wait_seconds = 0;
+        let cause = failure.plain_cause();
+        let (status, error, summary) = if conflicts.is_empty() {
+            (
+                Status::RolledBack,
+                failure.error,
+                format!("{cause}. Rolled back: {}", done.join("; ")),
+            )
+        } else {
+            let done = if done.is_empty() {
+                "nothing".to_string()
+            } else {
+                done.join("; ")
+            };
+            (
+                Status::RollbackIncomplete,
+                ErrorName::AliasConflict.as_str().to_string(),
+                format!(
+                    "{cause}. Rollback INCOMPLETE: {}. Done: {done}",
+                    conflicts.join("; ")
+                ),
+            )
+        };
+        self.status = status;
+        self.record(now, summary.clone());
+        self.failure = Some(Failure {
+            error,
+            cause: summary,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{one_target, v};
+    use crate::weight::Weight;
+    use serde_json::json;
+
+    #[test]
+    fn rollback_touches_only_what_sluice_left() {
+        let mut d = one_target(
+            json!({"steps": [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "1m"}, {"weight": 100}]}),
+            &[],
+        );
+        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        let t = d.targets[0].clone();
+        let wanted = t.restore_to().unwrap();
+        assert_eq!(wanted, Routing::only(v("3")));
+        let snap = |routing: Routing, rev: &str| AliasSnapshot {
+            routing,
+            revision_id: rev.into(),
+        };
+        let w = |p: f64| Weight::from_percent(p).unwrap();
+        let weighted = |p: f64| Routing {
+            version: v("3"),
+            additional: Some((v("4"), w(p))),
+        };
+        let decide = |s: &AliasSnapshot| d.decide_rollback(&t, Some(s), &wanted);
+        let update = |rev: &str| AliasDecision::Update {
+            expected_revision: rev.into(),
+        };
+        // Recorded revision: roll back.
+        assert_eq!(decide(&snap(weighted(10.0), "r1")), update("r1"));
+        // A later plan step written by a shift that failed before recording it.
+        assert_eq!(decide(&snap(weighted(50.0), "r2")), update("r2"));
+        assert_eq!(decide(&snap(Routing::only(v("4")), "r3")), update("r3"));
+        // Already back: nothing to do (a second rollback run).
+        assert_eq!(
+            decide(&snap(Routing::only(v("3")), "r4")),
+            AliasDecision::AlreadyThere {
+                revision_id: "r4".into()
+            }
+        );
+        // Someone else's routing.
+        for foreign in [
+            Routing::only(v("5")),
+            weighted(33.0),
+            Routing {
+                version: v("3"),
+                additional: Some((v("5"), w(10.0))),
+            },
+        ] {
+            match decide(&snap(foreign.clone(), "rX")) {
+                AliasDecision::Conflict(msg) => {
+                    assert!(msg.contains("changed by someone else"), "{msg}")
+                }
+                other => panic!("{foreign:?}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            d.decide_rollback(&t, None, &wanted),
+            AliasDecision::Conflict("orders:live was deleted during the deployment".into())
+        );
+    }
+
+    #[test]
+    fn only_shifted_targets_are_restored() {
+        let mut t = one_target(json!("AllAtOnce"), &[]).targets[0].clone();
+        t.action = Action::Created;
+        assert!(matches!(
+            t.restore_to(),
+            Err(RollbackOutcome::NotTouched(_))
+        ));
+        t.action = Action::Unchanged;
+        assert!(matches!(
+            t.restore_to(),
+            Err(RollbackOutcome::NotTouched(_))
+        ));
+        t.action = Action::Shift;
+        t.previous_version = None;
+        assert!(matches!(t.restore_to(), Err(RollbackOutcome::Conflict(_))));
+    }
+
+    #[test]
+    fn rollback_summary_keeps_the_reason_and_reports_conflicts() {
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
+        d.failure = Some(Failure {
+            error: "AliasConflict".into(),
+            cause: json!({"errorType": "AliasConflict", "errorMessage": "orders:live was changed"})
+                .to_string(),
+        });
+        let mut ok_doc = d.clone();
+        ok_doc
+            .record_rollback(
+                vec![RollbackOutcome::RolledBack {
+                    revision_id: "r5".into(),
+                }],
+                "t9",
+            )
+            .unwrap();
+        assert_eq!(ok_doc.status, Status::RolledBack);
+        let f = ok_doc.failure.unwrap();
+        assert_eq!(f.error, "AliasConflict");
+        assert_eq!(
+            f.cause,
+            "orders:live was changed. Rolled back: orders:live back on version 3"
+        );
+        assert_eq!(ok_doc.targets[0].revision_id, "r5");
+
+        d.record_rollback(
+            vec![RollbackOutcome::Conflict("found version 9".into())],
+            "t9",
+        )
+        .unwrap();
+        assert_eq!(d.status, Status::RollbackIncomplete);
+        let f = d.failure.unwrap();
+        assert_eq!(f.error, "AliasConflict");
+        assert!(
+            f.cause.contains("Rollback INCOMPLETE: found version 9"),
+            "{}",
+            f.cause
+        );
+        assert!(f.cause.ends_with("Done: nothing"), "{}", f.cause);
+    }
+}

@@ -1,0 +1,193 @@
+//! shift's rules: which step comes next, what an alias must look like for sluice to write it,
+//! and the document after a step's weight is on every alias.
+
+use super::{Action, AliasDecision, AliasSnapshot, Bake, Deployment, Routing, Status, TargetState};
+use crate::duration::format_seconds;
+use crate::error::Error;
+use crate::strategy::Step;
+
+impl Deployment {
+    /// The step shift applies next, refusing when the document is not at a shift point.
+    pub fn next_step(&self) -> Result<(usize, Step), Error> {
+        if !matches!(self.status, Status::Ready | Status::ShiftNext) {
+            return Err(Error::internal(format!(
+                "shift was called with status {:?}; it runs only after Ready or ShiftNext",
+                self.status
+            )));
+        }
+        let index = self.step.map_or(0, |s| s + 1);
+        let step = self.plan.steps().get(index).cloned().ok_or_else(|| {
+            Error::internal(format!(
+                "there is no step {} in a plan of {}",
+                index + 1,
+                self.plan.step_count()
+            ))
+        })?;
+        Ok((index, step))
+    }
+
+    /// Records a completed shift to step `index`, with each shifting target's new revision.
+    pub fn record_shift(
+        &mut self,
+        index: usize,
+        revisions: Vec<String>,
+        now: &str,
+    ) -> Result<(), Error> {
+        let step = self
+            .plan
+            .steps()
+            .get(index)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("no step {}", index + 1)))?;
+        let mut revisions = revisions.into_iter();
+        for t in self
+            .targets
+            .iter_mut()
+            .filter(|t| t.action == Action::Shift)
+        {
+            t.revision_id = revisions
+                .next()
+                .ok_or_else(|| Error::internal("a shifted target has no revision"))?;
+        }
+        self.step = Some(index);
+        self.weight = step.weight;
+        self.bake = Bake {
+            required_seconds: step.bake_seconds,
+            elapsed_seconds: 0,
+        };
+        let baking = if step.bake_seconds > 0 {
+            format!(", baking {}", format_seconds(step.bake_seconds))
+        } else {
+            String::new()
+        };
+        let message = format!(
+            "{}: {} of traffic on the new version{baking}",
+            self.step_label(),
+            step.weight
+        );
+        self.record(now, message);
+        self.after_progress();
+        Ok(())
+    }
+}
+
+impl TargetState {
+    /// Shift's rule for one alias: idempotent when the wanted routing is already there,
+    /// conditional on the last revision sluice saw, a conflict otherwise.
+    pub fn decide_shift(
+        &self,
+        observed: Option<&AliasSnapshot>,
+        wanted: &Routing,
+    ) -> AliasDecision {
+        let Some(observed) = observed else {
+            return self.deleted();
+        };
+        if &observed.routing == wanted {
+            AliasDecision::AlreadyThere {
+                revision_id: observed.revision_id.clone(),
+            }
+        } else if observed.revision_id == self.revision_id {
+            AliasDecision::Update {
+                expected_revision: self.revision_id.clone(),
+            }
+        } else {
+            AliasDecision::Conflict(format!(
+                "{} was changed by someone else: it routes to {} (revision {}), not the revision {} sluice wrote; \
+                 sluice leaves it as it is",
+                self.name(),
+                observed.routing.describe(),
+                observed.revision_id,
+                self.revision_id
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarms::{AlarmReading, AlarmState};
+    use crate::testing::{one_target, v};
+    use crate::weight::Weight;
+    use serde_json::json;
+
+    fn ok(name: &str) -> AlarmReading {
+        AlarmReading {
+            name: name.into(),
+            state: AlarmState::Ok,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_canary_walks_through_its_plan_by_wait_seconds() {
+        let mut d = one_target(
+            json!({"canary": {"percent": 10, "interval": "25s"}}),
+            &["errors"],
+        );
+        assert_eq!(d.status, Status::Ready);
+        let (i, step) = d.next_step().unwrap();
+        assert_eq!((i, step.weight.hundredths()), (0, 1000));
+        d.record_shift(i, vec!["r1".into()], "t1").unwrap();
+        assert_eq!((d.status, d.next_wait_seconds), (Status::Baking, 10));
+        let mut waited = 0;
+        while d.status == Status::Baking {
+            waited += d.next_wait_seconds;
+            d.record_check(&[ok("errors")], "t").unwrap();
+        }
+        assert_eq!(
+            waited, 25,
+            "bake is counted in Wait seconds, the last wait trimmed to what remains"
+        );
+        assert_eq!(d.status, Status::ShiftNext);
+        let (i, step) = d.next_step().unwrap();
+        assert!(step.weight.is_full());
+        d.record_shift(i, vec!["r2".into()], "t2").unwrap();
+        assert_eq!(d.status, Status::AllShifted);
+        assert!(d.next_step().is_err(), "no shift after the last step");
+        assert_eq!(d.targets[0].revision_id, "r2");
+    }
+
+    #[test]
+    fn without_alarms_a_bake_is_one_wait() {
+        let mut d = one_target(json!({"canary": {"percent": 10, "interval": "5m"}}), &[]);
+        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        assert_eq!(d.next_wait_seconds, 300);
+    }
+
+    #[test]
+    fn shift_is_idempotent_and_refuses_foreign_changes() {
+        let d = one_target(json!("Canary10Percent5Minutes"), &[]);
+        let t = &d.targets[0];
+        let wanted = t
+            .wanted_routing(Weight::from_percent(10.0).unwrap())
+            .unwrap();
+        let snap = |routing: Routing, rev: &str| AliasSnapshot {
+            routing,
+            revision_id: rev.into(),
+        };
+        assert_eq!(
+            t.decide_shift(Some(&snap(wanted.clone(), "r9")), &wanted),
+            AliasDecision::AlreadyThere {
+                revision_id: "r9".into()
+            }
+        );
+        assert_eq!(
+            t.decide_shift(Some(&snap(Routing::only(v("3")), "r0")), &wanted),
+            AliasDecision::Update {
+                expected_revision: "r0".into()
+            }
+        );
+        match t.decide_shift(Some(&snap(Routing::only(v("2")), "rX")), &wanted) {
+            AliasDecision::Conflict(msg) => assert!(
+                msg.contains("orders:live was changed by someone else")
+                    && msg.contains("version 2")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            t.decide_shift(None, &wanted),
+            AliasDecision::Conflict("orders:live was deleted during the deployment".into())
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! validate's rules: every target, hook and alarm checked on what was read, before anything is
+//! written; then how each target starts, and the first document.
+
+use super::{Action, AliasSnapshot, Bake, Deployment, Event, Status, TargetState};
+use crate::alarms::AlarmSummary;
+use crate::error::{Error, ErrorName};
+use crate::request::{Request, Target};
+use crate::weight::{Version, Weight};
+
+/// Where the version to deploy comes from, with what validate read about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSource {
+    /// Publish the function's current code (nothing to read).
+    Publish,
+    /// A named version, and whether Lambda has it.
+    Version { version: Version, exists: bool },
+    /// Another alias of the same function, as read (None: it does not exist).
+    Alias {
+        name: String,
+        alias: Option<AliasSnapshot>,
+    },
+}
+
+/// A target that passed every check: its alias as read, and the version to deploy (None:
+/// publish the current code, once every check has passed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedTarget {
+    pub alias: Option<AliasSnapshot>,
+    pub version: Option<Version>,
+}
+
+/// A target as validate resolved it against Lambda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedTarget {
+    pub action: Action,
+    pub previous_version: Option<Version>,
+    pub target_version: Version,
+    pub revision_id: String,
+}
+
+/// Refuses a function (target or hook) that Lambda does not have.
+pub fn require_function(field: &str, function: &str, exists: bool) -> Result<(), Error> {
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("function {function} does not exist"),
+        ))
+    }
+}
+
+impl Target {
+    /// Checks target `index` on what was read: its alias (None: not created yet) must not be
+    /// mid-shift, and the version to deploy must exist and be a single version.
+    pub fn check(
+        &self,
+        index: usize,
+        alias: Option<AliasSnapshot>,
+        source: VersionSource,
+    ) -> Result<CheckedTarget, Error> {
+        if let Some(snapshot) = &alias
+            && let Some((v, w)) = &snapshot.routing.additional
+        {
+            return Err(Error::new(
+                ErrorName::AliasBusy,
+                format!(
+                    "{} already routes {} to version {} besides version {}: another deployment is in progress, \
+                     or one stopped half-way. Let it finish, or point the alias at one version, then start again",
+                    self.name(),
+                    w,
+                    v,
+                    snapshot.routing.version
+                ),
+            ));
+        }
+        let field = format!("targets[{index}].targetVersion");
+        let version = match source {
+            VersionSource::Publish => None,
+            VersionSource::Version { version, exists } => {
+                if !exists {
+                    return Err(Error::invalid(
+                        &field,
+                        format!("version {version} of {} does not exist", self.function_name),
+                    ));
+                }
+                Some(version)
+            }
+            VersionSource::Alias { name, alias } => {
+                let other = alias.ok_or_else(|| {
+                    Error::invalid(
+                        &field,
+                        format!("alias {}:{name} does not exist", self.function_name),
+                    )
+                })?;
+                if other.routing.additional.is_some() {
+                    return Err(Error::invalid(
+                        &field,
+                        format!(
+                            "alias {}:{name} routes to two versions ({}); name one version",
+                            self.function_name,
+                            other.routing.describe()
+                        ),
+                    ));
+                }
+                Some(other.routing.version)
+            }
+        };
+        Ok(CheckedTarget { alias, version })
+    }
+}
+
+impl AlarmSummary {
+    /// As CodeDeploy does: a missing alarm refuses the request, and an alarm already firing
+    /// refuses the deployment before any traffic moves.
+    pub fn refuse_start(&self) -> Result<(), Error> {
+        if !self.missing.is_empty() {
+            return Err(Error::invalid(
+                "alarms",
+                format!(
+                    "no CloudWatch alarm named {} (a missing alarm would never fire)",
+                    self.missing.join(", ")
+                ),
+            ));
+        }
+        if !self.firing.is_empty() {
+            return Err(Error::new(
+                ErrorName::AlarmBreached,
+                format!(
+                    "{} already, before any traffic moved; nothing was shifted",
+                    self.breaches()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ResolvedTarget {
+    /// A target whose alias exists, going to `target_version`.
+    pub fn existing(alias: AliasSnapshot, target_version: Version) -> ResolvedTarget {
+        let action = if alias.routing.version == target_version {
+            Action::Unchanged
+        } else {
+            Action::Shift
+        };
+        ResolvedTarget {
+            action,
+            previous_version: Some(alias.routing.version),
+            target_version,
+            revision_id: alias.revision_id,
+        }
+    }
+
+    /// A target whose alias validate created on `target_version` (its first deployment).
+    pub fn created(target_version: Version, revision_id: String) -> ResolvedTarget {
+        ResolvedTarget {
+            action: Action::Created,
+            previous_version: None,
+            target_version,
+            revision_id,
+        }
+    }
+}
+
+impl Deployment {
+    /// The document validate hands to the state machine.
+    pub fn new(
+        request: &Request,
+        deployment_id: &str,
+        now: &str,
+        resolved: Vec<ResolvedTarget>,
+    ) -> Result<Deployment, Error> {
+        if resolved.len() != request.targets.len() {
+            return Err(Error::internal("resolved targets do not match the request"));
+        }
+        let targets: Vec<TargetState> = request
+            .targets
+            .iter()
+            .zip(resolved)
+            .map(|(t, r)| TargetState {
+                function_name: t.function_name.clone(),
+                alias: t.alias.clone(),
+                action: r.action,
+                previous_version: r.previous_version,
+                target_version: r.target_version,
+                revision_id: r.revision_id,
+            })
+            .collect();
+        let mut history: Vec<Event> = targets
+            .iter()
+            .map(|t| Event {
+                at: now.to_string(),
+                message: match (t.action, &t.previous_version) {
+                    (Action::Shift, Some(prev)) => format!(
+                        "{}: version {} -> {} ({})",
+                        t.name(),
+                        prev,
+                        t.target_version,
+                        request.plan.describe()
+                    ),
+                    (Action::Created, _) => format!(
+                        "{}: alias created on version {} (first deployment)",
+                        t.name(),
+                        t.target_version
+                    ),
+                    _ => format!(
+                        "{}: already serves version {}, nothing to deploy",
+                        t.name(),
+                        t.target_version
+                    ),
+                },
+            })
+            .collect();
+        let status = if targets.iter().any(|t| t.action == Action::Shift) {
+            Status::Ready
+        } else {
+            history.push(Event {
+                at: now.to_string(),
+                message: "nothing to deploy".into(),
+            });
+            Status::NothingToDeploy
+        };
+        Ok(Deployment {
+            deployment_id: deployment_id.to_string(),
+            status,
+            strategy_name: request.strategy_name.clone(),
+            plan: request.plan.clone(),
+            targets,
+            alarms: request.alarms.clone(),
+            hooks: request.hooks.clone(),
+            poll_interval_seconds: request.poll_interval_seconds,
+            step: None,
+            weight: Weight::ZERO,
+            bake: Bake::default(),
+            next_wait_seconds: 0,
+            last_check: None,
+            history,
+            started_at: now.to_string(),
+            updated_at: now.to_string(),
+            failure: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarms::AlarmState;
+    use crate::request::TargetVersion;
+    use crate::testing::{reading, request, ten, v};
+    use crate::{Routing, Status};
+    use serde_json::json;
+
+    fn target() -> Target {
+        Target {
+            function_name: "orders".into(),
+            alias: "live".into(),
+            version: TargetVersion::Publish,
+        }
+    }
+
+    fn snap(routing: Routing) -> AliasSnapshot {
+        AliasSnapshot {
+            routing,
+            revision_id: "r1".into(),
+        }
+    }
+
+    #[test]
+    fn an_alias_with_weights_is_busy() {
+        let err = target()
+            .check(0, Some(snap(ten())), VersionSource::Publish)
+            .unwrap_err();
+        assert_eq!(err.name, ErrorName::AliasBusy);
+        assert!(
+            err.message
+                .contains("orders:live already routes 10% to version 2 besides version 1"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn the_version_to_deploy_must_exist_and_be_single() {
+        let t = target();
+        let named = |exists| VersionSource::Version {
+            version: v("9"),
+            exists,
+        };
+        assert_eq!(t.check(0, None, named(true)).unwrap().version, Some(v("9")));
+        let err = t.check(2, None, named(false)).unwrap_err();
+        assert_eq!(
+            err.message,
+            "targets[2].targetVersion: version 9 of orders does not exist"
+        );
+        let of_alias = |alias| VersionSource::Alias {
+            name: "candidate".into(),
+            alias,
+        };
+        assert_eq!(
+            t.check(0, None, of_alias(Some(snap(Routing::only(v("3"))))))
+                .unwrap()
+                .version,
+            Some(v("3"))
+        );
+        assert!(
+            t.check(0, None, of_alias(None))
+                .unwrap_err()
+                .message
+                .contains("alias orders:candidate does not exist")
+        );
+        assert!(
+            t.check(0, None, of_alias(Some(snap(ten()))))
+                .unwrap_err()
+                .message
+                .contains("routes to two versions")
+        );
+        assert_eq!(
+            t.check(0, None, VersionSource::Publish).unwrap().version,
+            None
+        );
+    }
+
+    #[test]
+    fn missing_functions_name_their_field() {
+        assert!(require_function("hooks.preTraffic", "h", true).is_ok());
+        let err = require_function("hooks.preTraffic", "h", false).unwrap_err();
+        assert_eq!(err.name, ErrorName::InvalidRequest);
+        assert_eq!(err.message, "hooks.preTraffic: function h does not exist");
+    }
+
+    #[test]
+    fn alarms_refuse_a_start_when_missing_or_firing() {
+        let named: Vec<String> = vec!["errors".into(), "latency".into()];
+        let reading = |name: &str, state| reading(name, state, "why");
+        let ok = [
+            reading("errors", AlarmState::Ok),
+            reading("latency", AlarmState::InsufficientData),
+        ];
+        assert!(AlarmSummary::of(&named, &ok).refuse_start().is_ok());
+        let err = AlarmSummary::of(&named, &ok[..1])
+            .refuse_start()
+            .unwrap_err();
+        assert_eq!(err.name, ErrorName::InvalidRequest);
+        assert!(
+            err.message
+                .starts_with("alarms: no CloudWatch alarm named latency")
+        );
+        let firing = [
+            reading("errors", AlarmState::Ok),
+            reading("latency", AlarmState::Alarm),
+        ];
+        let err = AlarmSummary::of(&named, &firing)
+            .refuse_start()
+            .unwrap_err();
+        assert_eq!(err.name, ErrorName::AlarmBreached);
+        assert_eq!(
+            err.message,
+            "alarm latency is in ALARM (why) already, before any traffic moved; nothing was shifted"
+        );
+    }
+
+    #[test]
+    fn each_target_starts_as_created_unchanged_or_shifting() {
+        let on = |n: &str| snap(Routing::only(v(n)));
+        assert_eq!(
+            ResolvedTarget::existing(on("3"), v("4")).action,
+            Action::Shift
+        );
+        assert_eq!(
+            ResolvedTarget::existing(on("3"), v("4")).previous_version,
+            Some(v("3"))
+        );
+        assert_eq!(
+            ResolvedTarget::existing(on("4"), v("4")).action,
+            Action::Unchanged
+        );
+        let created = ResolvedTarget::created(v("4"), "r".into());
+        assert_eq!(
+            (created.action, created.previous_version),
+            (Action::Created, None)
+        );
+    }
+
+    #[test]
+    fn nothing_to_deploy_when_no_target_shifts() {
+        let d = Deployment::new(
+            &request(json!("AllAtOnce"), &[]),
+            "d-2",
+            "t0",
+            vec![ResolvedTarget::existing(
+                AliasSnapshot {
+                    routing: Routing::only(v("4")),
+                    revision_id: "r".into(),
+                },
+                v("4"),
+            )],
+        )
+        .unwrap();
+        assert_eq!(d.status, Status::NothingToDeploy);
+        assert!(d.history.iter().any(|e| e.message == "nothing to deploy"));
+    }
+}
