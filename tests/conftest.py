@@ -1,15 +1,10 @@
 """pytest fixtures: one local stack for the whole session (see tests/stack/stack.py)."""
 
 import os
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "stack"))
-
-from stack import LocalStack, stop_on_signals  # noqa: E402
+from stack import LocalStack, stop_on_signals  # tests/stack is on the path: see pytest.ini
 
 # Waits and Retry intervals run 50x faster, so a real 5-minute canary bakes in 6 s.
 TIME_SCALE = float(os.environ.get("SLUICE_TEST_TIME_SCALE", "0.02"))

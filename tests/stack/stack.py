@@ -5,7 +5,8 @@
 
 The stack is two processes, each in its own process group and stopped by PID:
 - cargo-lambda's runtime emulator serving every binary of the workspace (the real Rust functions);
-- launcher.py: moto with Step Functions execution and the gaps closed.
+- the launcher package (python -m launcher): moto with Step Functions execution and the gaps
+  closed.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from pathlib import Path
 
 import boto3
 import yaml
+from local_aws import ACCESS_KEY_ID, ALIAS_JOURNAL_PATH, BINARY_VAR, REGION, SECRET_ACCESS_KEY
+from local_aws import ACCOUNT as ACCOUNT  # re-exported: part of this module's API
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-BINARY_VAR = "SLUICE_LOCAL_BINARY"
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 
 
 def stop_on_signals() -> None:
@@ -132,8 +132,8 @@ class LocalStack:
     def env(self) -> dict:
         env = dict(os.environ)
         env.update(
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_ACCESS_KEY_ID=ACCESS_KEY_ID,
+            AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
             AWS_ENDPOINT_URL=self.endpoint,
@@ -141,6 +141,12 @@ class LocalStack:
             AWS_LAMBDA_LOG_FORMAT="JSON",
             AWS_LAMBDA_LOG_LEVEL="INFO",
         )
+        return env
+
+    def launcher_env(self) -> dict:
+        """The launcher package and local_aws live here, next to this file."""
+        env = self.env()
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH")) if p)
         return env
 
     def start(self) -> "LocalStack":
@@ -153,9 +159,9 @@ class LocalStack:
                 stdout=open(self.log_dir / "runtime.log", "w"), stderr=subprocess.STDOUT,
             )
             self.moto = subprocess.Popen(
-                [sys.executable, str(HERE / "launcher.py"), "--port", str(self.moto_port),
+                [sys.executable, "-m", "launcher", "--port", str(self.moto_port),
                  "--runtime-url", f"http://127.0.0.1:{self.runtime_port}", "--time-scale", str(self.time_scale)],
-                cwd=ROOT, env=self.env(), start_new_session=True, stdin=subprocess.DEVNULL,
+                cwd=ROOT, env=self.launcher_env(), start_new_session=True, stdin=subprocess.DEVNULL,
                 stdout=open(self.log_dir / "moto.log", "w"), stderr=subprocess.STDOUT,
             )
             wait_for_port(self.moto_port, self.moto, "the moto launcher")
@@ -180,7 +186,7 @@ class LocalStack:
     def client(self, service: str):
         return boto3.client(
             service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
         )
 
     @property
@@ -196,7 +202,7 @@ class LocalStack:
         return self.client("cloudwatch")
 
     def alias_journal(self) -> list[dict]:
-        with urllib.request.urlopen(f"{self.endpoint}/_sluice/alias-journal") as r:
+        with urllib.request.urlopen(f"{self.endpoint}{ALIAS_JOURNAL_PATH}") as r:
             return json.loads(r.read())
 
     # --- deploying ---

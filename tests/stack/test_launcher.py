@@ -1,4 +1,5 @@
-"""Each launcher patch does what its docstring says (see launcher.py): one test per patch."""
+"""Each launcher patch does what its module's docstring says (tests/stack/launcher/): one test per patch.
+The alarm evaluator's judgement has its own tests without the stack (test_alarm_judgement.py)."""
 
 import json
 import time
@@ -110,7 +111,10 @@ def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
         Threshold=3, ComparisonOperator="GreaterThanOrEqualToThreshold",
         Dimensions=[{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:live"}],
     )
-    state = lambda: stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateValue"]  # noqa: E731
+
+    def state():
+        return stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateValue"]
+
     stack.cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="by hand")
     time.sleep(1)
     assert state() == "ALARM", "no data: the evaluator leaves a hand-set state alone"
