@@ -26,6 +26,7 @@ from pathlib import Path
 
 import boto3
 import yaml
+
 from local_aws import ACCESS_KEY_ID, ALIAS_JOURNAL_PATH, BINARY_VAR, REGION, SECRET_ACCESS_KEY
 from local_aws import ACCOUNT as ACCOUNT  # re-exported: part of this module's API
 
@@ -149,20 +150,45 @@ class LocalStack:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH")) if p)
         return env
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.runtime = subprocess.Popen(
-                [str(self.venv_bin / "cargo-lambda"), "lambda", "watch", "--ignore-changes",
-                 "-A", "127.0.0.1", "-P", str(self.runtime_port)],
-                cwd=ROOT, env=self.env(), start_new_session=True, stdin=subprocess.DEVNULL,
-                stdout=open(self.log_dir / "runtime.log", "w"), stderr=subprocess.STDOUT,
+                [
+                    str(self.venv_bin / "cargo-lambda"),
+                    "lambda",
+                    "watch",
+                    "--ignore-changes",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    str(self.runtime_port),
+                ],
+                cwd=ROOT,
+                env=self.env(),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=open(self.log_dir / "runtime.log", "w"),
+                stderr=subprocess.STDOUT,
             )
             self.moto = subprocess.Popen(
-                [sys.executable, "-m", "launcher", "--port", str(self.moto_port),
-                 "--runtime-url", f"http://127.0.0.1:{self.runtime_port}", "--time-scale", str(self.time_scale)],
-                cwd=ROOT, env=self.launcher_env(), start_new_session=True, stdin=subprocess.DEVNULL,
-                stdout=open(self.log_dir / "moto.log", "w"), stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "launcher",
+                    "--port",
+                    str(self.moto_port),
+                    "--runtime-url",
+                    f"http://127.0.0.1:{self.runtime_port}",
+                    "--time-scale",
+                    str(self.time_scale),
+                ],
+                cwd=ROOT,
+                env=self.launcher_env(),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=open(self.log_dir / "moto.log", "w"),
+                stderr=subprocess.STDOUT,
             )
             wait_for_port(self.moto_port, self.moto, "the moto launcher")
             wait_for_port(self.runtime_port, self.runtime, "cargo-lambda")
@@ -176,7 +202,7 @@ class LocalStack:
         stop_process(self.moto)
         stop_process(self.runtime)
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -185,8 +211,11 @@ class LocalStack:
     # --- clients ---
     def client(self, service: str):
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
         )
 
     @property
@@ -209,15 +238,31 @@ class LocalStack:
     def role(self) -> str:
         if self.role_arn is None:
             iam = self.client("iam")
-            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}
-            self.role_arn = iam.create_role(RoleName="sluice-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            self.role_arn = iam.create_role(RoleName="sluice-local", AssumeRolePolicyDocument=json.dumps(trust))[
+                "Role"
+            ]["Arn"]
         return self.role_arn
 
     def create_function(self, name: str, binary: str, timeout: int = 30, memory: int = 128) -> str:
         """A function whose code is the workspace binary `binary` (served by cargo-lambda)."""
         out = self.lam.create_function(
-            FunctionName=name, Runtime="provided.al2023", Handler="bootstrap", Role=self.role(),
-            Code={"ZipFile": _placeholder_zip()}, Timeout=timeout, MemorySize=memory,
+            FunctionName=name,
+            Runtime="provided.al2023",
+            Handler="bootstrap",
+            Role=self.role(),
+            Code={"ZipFile": _placeholder_zip()},
+            Timeout=timeout,
+            MemorySize=memory,
             Environment={"Variables": {BINARY_VAR: binary}},
         )
         return out["FunctionArn"]
@@ -242,7 +287,9 @@ class LocalStack:
             props = {**defaults, **res.get("Properties", {})}
             binary = res["Metadata"]["BuildProperties"]["Binary"]
             name = f"{prefix}-{logical}"
-            self.functions[logical] = self.create_function(name, binary, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)))
+            self.functions[logical] = self.create_function(
+                name, binary, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128))
+            )
             names[logical] = name
         machines = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"]
         if len(machines) != 1:
@@ -256,7 +303,10 @@ class LocalStack:
         if leftover:
             raise ValueError(f"placeholders without a substitution: {leftover}")
         self.state_machine_arn = self.sfn.create_state_machine(
-            name=f"{prefix}-{logical}", definition=definition, roleArn=self.role(), type=props.get("Type", "STANDARD"),
+            name=f"{prefix}-{logical}",
+            definition=definition,
+            roleArn=self.role(),
+            type=props.get("Type", "STANDARD"),
         )["stateMachineArn"]
 
     def _resolve(self, value, names: dict[str, str]) -> str:
