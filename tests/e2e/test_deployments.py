@@ -1,6 +1,7 @@
 """End to end: the real statemachine/deployment.asl.json executed by moto's ASL interpreter,
 its tasks served by the real Rust phase functions, against Lambda aliases and CloudWatch alarms
-of the local stack. Each scenario asserts on every write the alias received and on its end state."""
+of the local stack. Each scenario asserts on every write the alias received and on its end state;
+every execution ends through finish(), which holds a FAILED one to a plain-text cause."""
 
 import json
 import threading
@@ -8,6 +9,8 @@ import time
 
 ON_V1 = ("1", {})
 ON_V2 = ("2", {})
+# What a raw Lambda error (or any JSON) in a cause looks like: a cause is written for people.
+RAW_ERROR_MARKERS = ("errorType", "stackTrace", '{"')
 
 
 def W(percent):
@@ -15,9 +18,20 @@ def W(percent):
     return {"2": percent / 100}
 
 
+def finish(stack, arn, timeout=120):
+    """Waits for the execution to end; every scenario's execution ends here, so each FAILED one
+    is checked for a plain-text cause."""
+    d = stack.wait(arn, timeout)
+    if d["status"] == "FAILED":
+        cause = d.get("cause", "")
+        raw = [m for m in RAW_ERROR_MARKERS if m in cause]
+        assert not raw, f"{d.get('error')} cause is not plain text (contains {raw}): {cause}"
+    return d
+
+
 def run(stack, request, timeout=120):
     arn = stack.start_deployment(request)
-    return arn, stack.wait(arn, timeout)
+    return arn, finish(stack, arn, timeout)
 
 
 def wait_for(predicate, timeout=60, what="condition"):
@@ -96,7 +110,7 @@ def test_alarm_during_bake_rolls_back(stack, app, alarm):
     )
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors in 1 minute")
-    d = stack.wait(arn)
+    d = finish(stack, arn)
     assert d["status"] == "FAILED"
     assert d["error"] == "AlarmBreached"
     assert f"alarm {name} is in ALARM (5 errors in 1 minute)" in d["cause"]
@@ -217,7 +231,7 @@ def test_two_targets_shift_in_lockstep_and_roll_back_together(stack, app, alarm)
     )
     wait_for(lambda: len(b.journal()) >= 2, what="the second step on both")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="billing errors")
-    d = stack.wait(arn)
+    d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
     for x in (a, b):
         j = x.journal()
@@ -247,7 +261,7 @@ def test_second_deployment_on_a_busy_alias_is_refused(stack, app):
     assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
     assert f"{a.name}:live already routes 10% to version 2 besides version 1" in second["cause"]
     assert a.journal() == [("1", W(10))], "the refused deployment wrote nothing"
-    d = stack.wait(first)
+    d = finish(stack, first)
     assert d["status"] == "SUCCEEDED", d
     assert a.journal() == [("1", W(10)), ON_V2]
 
@@ -262,7 +276,7 @@ def test_foreign_alias_edit_is_a_conflict_and_is_not_clobbered(stack, app):
     stack.lam.update_alias(
         FunctionName=a.name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.42}}
     )
-    d = stack.wait(arn)
+    d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AliasConflict", d
     assert f"{a.name}:live was changed by someone else" in d["cause"]
     assert "Rollback INCOMPLETE" in d["cause"]
