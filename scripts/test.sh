@@ -10,8 +10,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test: sluice-core, handlers, contract tests"
 cargo test --workspace
 
-step "Template and state machine linters"
+step "Linters: Python (ruff), template and state machine"
 ensure_venv .venv-lint tests/requirements-lint.txt
+.venv-lint/bin/ruff check tests
+.venv-lint/bin/ruff format --check tests
 .venv-lint/bin/cfn-lint template.yaml
 .venv-lint/bin/sam validate --lint --template-file template.yaml
 if [ ! -x tests/.tools/node_modules/.bin/asl-validator ]; then

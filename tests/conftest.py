@@ -1,15 +1,11 @@
 """pytest fixtures: one local stack for the whole session (see tests/stack/stack.py)."""
 
 import os
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "stack"))
-
-from stack import LocalStack, stop_on_signals  # noqa: E402
+from stack import LocalStack, stop_on_signals  # tests/stack is on the path: see pytest.ini
 
 # Waits and Retry intervals run 50x faster, so a real 5-minute canary bakes in 6 s.
 TIME_SCALE = float(os.environ.get("SLUICE_TEST_TIME_SCALE", "0.02"))
@@ -40,7 +36,11 @@ class App:
 
     def journal(self) -> list[tuple[str, dict]]:
         """Every alias write that landed on name:live, in order, as (version, weights)."""
-        return [(e["version"], e["weights"]) for e in self.stack.alias_journal() if e["function"] == self.name and e["alias"] == "live"]
+        return [
+            (e["version"], e["weights"])
+            for e in self.stack.alias_journal()
+            if e["function"] == self.name and e["alias"] == "live"
+        ]
 
     def target(self, version: str = "2") -> dict:
         return {"functionName": self.name, "alias": "live", "targetVersion": version}
@@ -59,8 +59,14 @@ def alarm(stack):
     def make(state: str = "OK") -> str:
         name = f"errors-{uuid.uuid4().hex[:8]}"
         stack.cloudwatch.put_metric_alarm(
-            AlarmName=name, Namespace="Custom/Test", MetricName="Errors", Statistic="Sum", Period=60,
-            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            AlarmName=name,
+            Namespace="Custom/Test",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
         )
         stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the test")
         return name

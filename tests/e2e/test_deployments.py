@@ -1,19 +1,37 @@
 """End to end: the real statemachine/deployment.asl.json executed by moto's ASL interpreter,
 its tasks served by the real Rust phase functions, against Lambda aliases and CloudWatch alarms
-of the local stack. Each scenario asserts on every write the alias received and on its end state."""
+of the local stack. Each scenario asserts on every write the alias received and on its end state;
+every execution ends through finish(), which holds a FAILED one to a plain-text cause."""
 
 import json
 import threading
 import time
 
-W = lambda p: {"2": p / 100}  # noqa: E731  (weights as Lambda stores them)
 ON_V1 = ("1", {})
 ON_V2 = ("2", {})
+# What a raw Lambda error (or any JSON) in a cause looks like: a cause is written for people.
+RAW_ERROR_MARKERS = ("errorType", "stackTrace", '{"')
+
+
+def W(percent):
+    """Version 2 at `percent` %, as Lambda stores an alias's weights."""
+    return {"2": percent / 100}
+
+
+def finish(stack, arn, timeout=120):
+    """Waits for the execution to end; every scenario's execution ends here, so each FAILED one
+    is checked for a plain-text cause."""
+    d = stack.wait(arn, timeout)
+    if d["status"] == "FAILED":
+        cause = d.get("cause", "")
+        raw = [m for m in RAW_ERROR_MARKERS if m in cause]
+        assert not raw, f"{d.get('error')} cause is not plain text (contains {raw}): {cause}"
+    return d
 
 
 def run(stack, request, timeout=120):
     arn = stack.start_deployment(request)
-    return arn, stack.wait(arn, timeout)
+    return arn, finish(stack, arn, timeout)
 
 
 def wait_for(predicate, timeout=60, what="condition"):
@@ -40,7 +58,10 @@ def test_canary_custom_seconds(stack, app):
 def test_real_preset_canary_under_time_scaling(stack, app):
     a = app()
     started = time.time()
-    _, d = run(stack, {"targets": [a.target()], "strategy": "CodeDeployDefault.LambdaCanary10Percent5Minutes", "pollInterval": "1m"})
+    _, d = run(
+        stack,
+        {"targets": [a.target()], "strategy": "CodeDeployDefault.LambdaCanary10Percent5Minutes", "pollInterval": "1m"},
+    )
     elapsed = time.time() - started
     assert d["status"] == "SUCCEEDED", d
     assert a.journal() == [("1", W(10)), ON_V2]
@@ -60,7 +81,12 @@ def test_linear_preset(stack, app):
 
 def test_explicit_steps(stack, app):
     a = app()
-    steps = [{"weight": 1, "bake": "10s"}, {"weight": 25, "bake": "10s"}, {"weight": 50, "bake": "10s"}, {"weight": 100}]
+    steps = [
+        {"weight": 1, "bake": "10s"},
+        {"weight": 25, "bake": "10s"},
+        {"weight": 50, "bake": "10s"},
+        {"weight": 100},
+    ]
     _, d = run(stack, {"targets": [a.target()], "strategy": {"steps": steps}})
     assert d["status"] == "SUCCEEDED", d
     assert a.journal() == [("1", W(1)), ("1", W(25)), ("1", W(50)), ON_V2]
@@ -79,10 +105,12 @@ def test_all_at_once_and_publishing_the_current_code(stack, app):
 def test_alarm_during_bake_rolls_back(stack, app, alarm):
     a = app()
     name = alarm()
-    arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "pollInterval": "10s"})
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "pollInterval": "10s"}
+    )
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors in 1 minute")
-    d = stack.wait(arn)
+    d = finish(stack, arn)
     assert d["status"] == "FAILED"
     assert d["error"] == "AlarmBreached"
     assert f"alarm {name} is in ALARM (5 errors in 1 minute)" in d["cause"]
@@ -96,7 +124,9 @@ def test_an_alarm_already_firing_refuses_the_deployment(stack, app, alarm):
     firing = alarm("ALARM")
     _, d = run(stack, {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [alarm(), firing]})
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
-    assert d["cause"] == f"alarm {firing} is in ALARM (set by the test) already, before any traffic moved; nothing was shifted"
+    assert d["cause"] == (
+        f"alarm {firing} is in ALARM (set by the test) already, before any traffic moved; nothing was shifted"
+    )
     assert a.journal() == [] and a.alias() == ON_V1
 
 
@@ -106,8 +136,14 @@ def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
     a = app("demo-broken")
     name = f"{a.name}-errors"
     stack.cloudwatch.put_metric_alarm(
-        AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60, EvaluationPeriods=1,
-        Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmName=name,
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
         Dimensions=[{"Name": "FunctionName", "Value": a.name}, {"Name": "Resource", "Value": f"{a.name}:live"}],
     )
     stop = threading.Event()
@@ -120,7 +156,15 @@ def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
     t = threading.Thread(target=traffic, daemon=True)
     t.start()
     try:
-        _, d = run(stack, {"targets": [a.target()], "strategy": {"canary": {"percent": 50, "interval": "10m"}}, "alarms": [name], "pollInterval": "10s"})
+        _, d = run(
+            stack,
+            {
+                "targets": [a.target()],
+                "strategy": {"canary": {"percent": 50, "interval": "10m"}},
+                "alarms": [name],
+                "pollInterval": "10s",
+            },
+        )
     finally:
         stop.set()
         t.join(timeout=10)
@@ -146,9 +190,19 @@ def test_post_traffic_hook_failure_rolls_back(stack, app):
     pre, post = f"{a.name}-pre", f"{a.name}-post"
     stack.create_function(pre, "hook-check")
     stack.create_function(post, "hook-reject")
-    _, d = run(stack, {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5s"}}, "hooks": {"preTraffic": pre, "postTraffic": post}})
+    _, d = run(
+        stack,
+        {
+            "targets": [a.target()],
+            "strategy": {"canary": {"percent": 10, "interval": "5s"}},
+            "hooks": {"preTraffic": pre, "postTraffic": post},
+        },
+    )
     assert d["status"] == "FAILED" and d["error"] == "HookFailed", d
-    assert d["cause"].startswith(f"PostTraffic hook {post} failed: SmokeTestFailed: PostTraffic smoke test: GET /orders/42 returned 500. Rolled back: {a.name}:live back on version 1"), d["cause"]
+    assert d["cause"].startswith(
+        f"PostTraffic hook {post} failed: SmokeTestFailed: PostTraffic smoke test: GET /orders/42 returned 500. "
+        f"Rolled back: {a.name}:live back on version 1"
+    ), d["cause"]
     assert a.journal() == [("1", W(10)), ON_V2, ON_V1]
     assert a.alias() == ON_V1
 
@@ -157,7 +211,9 @@ def test_hooks_receive_the_versions_and_weight(stack, app):
     a = app()
     hook = f"{a.name}-check"
     stack.create_function(hook, "hook-check")  # fails unless the payload carries all it needs
-    _, d = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce", "hooks": {"preTraffic": hook, "postTraffic": hook}})
+    _, d = run(
+        stack, {"targets": [a.target()], "strategy": "AllAtOnce", "hooks": {"preTraffic": hook, "postTraffic": hook}}
+    )
     assert d["status"] == "SUCCEEDED", d
     assert a.alias() == ON_V2
 
@@ -165,10 +221,17 @@ def test_hooks_receive_the_versions_and_weight(stack, app):
 def test_two_targets_shift_in_lockstep_and_roll_back_together(stack, app, alarm):
     a, b = app(), app(prefix="billing")
     name = alarm()
-    arn = stack.start_deployment({"targets": [a.target(), b.target()], "strategy": {"linear": {"percent": 20, "interval": "1m"}}, "alarms": [name], "pollInterval": "20s"})
+    arn = stack.start_deployment(
+        {
+            "targets": [a.target(), b.target()],
+            "strategy": {"linear": {"percent": 20, "interval": "1m"}},
+            "alarms": [name],
+            "pollInterval": "20s",
+        }
+    )
     wait_for(lambda: len(b.journal()) >= 2, what="the second step on both")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="billing errors")
-    d = stack.wait(arn)
+    d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
     for x in (a, b):
         j = x.journal()
@@ -190,24 +253,30 @@ def test_nothing_to_deploy(stack, app):
 
 def test_second_deployment_on_a_busy_alias_is_refused(stack, app):
     a = app()
-    first = stack.start_deployment({"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "pollInterval": "1m"})
+    first = stack.start_deployment(
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "pollInterval": "1m"}
+    )
     wait_for(lambda: a.journal() == [("1", W(10))], what="the first deployment's 10% shift")
     _, second = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce"})
     assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
     assert f"{a.name}:live already routes 10% to version 2 besides version 1" in second["cause"]
     assert a.journal() == [("1", W(10))], "the refused deployment wrote nothing"
-    d = stack.wait(first)
+    d = finish(stack, first)
     assert d["status"] == "SUCCEEDED", d
     assert a.journal() == [("1", W(10)), ON_V2]
 
 
 def test_foreign_alias_edit_is_a_conflict_and_is_not_clobbered(stack, app):
     a = app()
-    arn = stack.start_deployment({"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5m"}}, "pollInterval": "10s"})
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5m"}}, "pollInterval": "10s"}
+    )
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # Someone moves the alias by hand mid-deployment.
-    stack.lam.update_alias(FunctionName=a.name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.42}})
-    d = stack.wait(arn)
+    stack.lam.update_alias(
+        FunctionName=a.name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.42}}
+    )
+    d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AliasConflict", d
     assert f"{a.name}:live was changed by someone else" in d["cause"]
     assert "Rollback INCOMPLETE" in d["cause"]
@@ -219,11 +288,22 @@ def test_invalid_request_names_the_field_and_touches_nothing(stack, app):
     a = app()
     versions = len(stack.lam.list_versions_by_function(FunctionName=a.name)["Versions"])
     stack.set_code(a.name, "demo-broken")
-    _, d = run(stack, {"targets": [{"functionName": a.name, "alias": "live"}], "strategy": {"canary": {"percent": 120, "interval": "5m"}}})
+    _, d = run(
+        stack,
+        {
+            "targets": [{"functionName": a.name, "alias": "live"}],
+            "strategy": {"canary": {"percent": 120, "interval": "5m"}},
+        },
+    )
     assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
     assert d["cause"] == "strategy.canary.percent: 120 is not a percent between 0 and 100"
-    _, d = run(stack, {"targets": [{"functionName": a.name, "alias": "live"}], "strategy": "AllAtOnce", "alarms": ["no-such-alarm"]})
+    _, d = run(
+        stack,
+        {"targets": [{"functionName": a.name, "alias": "live"}], "strategy": "AllAtOnce", "alarms": ["no-such-alarm"]},
+    )
     assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
     assert "alarms: no CloudWatch alarm named no-such-alarm" in d["cause"]
     assert a.journal() == [] and a.alias() == ON_V1
-    assert len(stack.lam.list_versions_by_function(FunctionName=a.name)["Versions"]) == versions, "nothing was published"
+    assert len(stack.lam.list_versions_by_function(FunctionName=a.name)["Versions"]) == versions, (
+        "nothing was published"
+    )

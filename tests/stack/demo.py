@@ -74,15 +74,31 @@ def follow(stack: LocalStack, arn: str, traffic: Traffic) -> dict:
             doc = json.loads(details.get("output") or "{}")
             t = f"[{time.time() - started:5.1f}s]"
             if name == "Validate":
-                plan = ", ".join(f"{s['weight']}%" + (f" for {s['bakeSeconds']}s" if s["bakeSeconds"] else "") for s in doc["plan"])
+                plan = ", ".join(
+                    f"{s['weight']}%" + (f" for {s['bakeSeconds']}s" if s["bakeSeconds"] else "") for s in doc["plan"]
+                )
                 for tg in doc["targets"]:
-                    print(f"  {t} validated: {tg['functionName']}:{tg['alias']} v{tg.get('previousVersion')} -> v{tg['targetVersion']}; plan: {plan}; alarms: {', '.join(doc['alarms'])}")
+                    print(
+                        f"  {t} validated: {tg['functionName']}:{tg['alias']} "
+                        f"v{tg.get('previousVersion')} -> v{tg['targetVersion']}; "
+                        f"plan: {plan}; alarms: {', '.join(doc['alarms'])}"
+                    )
             elif name == "Shift":
-                print(f"  {t} shift    step {doc['step'] + 1}/{len(doc['plan'])}: {doc['weight']}% to the new version; alias now {alias_text(stack)}")
+                print(
+                    f"  {t} shift    step {doc['step'] + 1}/{len(doc['plan'])}: "
+                    f"{doc['weight']}% to the new version; alias now {alias_text(stack)}"
+                )
             elif name == "CheckAlarms":
                 check = doc.get("lastCheck") or {}
-                verdict = "healthy" if check.get("healthy") else "BREACHED: " + "; ".join(f"{a['name']} in ALARM" for a in check.get("firing", []))
-                print(f"  {t} check    baked {doc['bake']['elapsedSeconds']}s/{doc['bake']['requiredSeconds']}s, alarms {verdict}; traffic since last: {traffic.take()}")
+                verdict = (
+                    "healthy"
+                    if check.get("healthy")
+                    else "BREACHED: " + "; ".join(f"{a['name']} in ALARM" for a in check.get("firing", []))
+                )
+                print(
+                    f"  {t} check    baked {doc['bake']['elapsedSeconds']}s/{doc['bake']['requiredSeconds']}s, "
+                    f"alarms {verdict}; traffic since last: {traffic.take()}"
+                )
             elif name == "Rollback":
                 print(f"  {t} rollback alias now {alias_text(stack)}")
         seen = len(events)
@@ -100,8 +116,15 @@ def main() -> int:
         stack.lam.publish_version(FunctionName=FUNCTION)
         stack.lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
         stack.cloudwatch.put_metric_alarm(
-            AlarmName=ALARM, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=10, EvaluationPeriods=1,
-            Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+            AlarmName=ALARM,
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=10,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
             Dimensions=[{"Name": "FunctionName", "Value": FUNCTION}, {"Name": "Resource", "Value": f"{FUNCTION}:live"}],
         )
         print(f"demo app: {FUNCTION}:live on v1; alarm {ALARM}: Errors >= 1 in 10s on {FUNCTION}:live\n")
@@ -109,7 +132,12 @@ def main() -> int:
         with Traffic(stack) as traffic:
             for title, binary in (("a good release", "demo-ok"), ("a broken release", "demo-broken")):
                 stack.set_code(FUNCTION, binary)  # new code; sluice publishes it as the next version
-                request = {"targets": [{"functionName": FUNCTION, "alias": "live"}], "strategy": STEPS, "alarms": [ALARM], "pollInterval": "5s"}
+                request = {
+                    "targets": [{"functionName": FUNCTION, "alias": "live"}],
+                    "strategy": STEPS,
+                    "alarms": [ALARM],
+                    "pollInterval": "5s",
+                }
                 print(f"== Deployment {len(results) + 1}: {title} ==")
                 print(f"   request: {json.dumps(request)}")
                 started = time.time()
@@ -123,14 +151,21 @@ def main() -> int:
                     fired = alarm["StateUpdatedTimestamp"].timestamp()
                     latency = journal[-1]["at"] - fired
                 results.append((title, d, elapsed, alias_text(stack), latency))
-                print(f"   => {d['status']}" + (f" {d.get('error')}: {d.get('cause')}" if d["status"] == "FAILED" else "") + "\n")
+                print(
+                    f"   => {d['status']}"
+                    + (f" {d.get('error')}: {d.get('cause')}" if d["status"] == "FAILED" else "")
+                    + "\n"
+                )
                 if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
                     break
     print("Summary")
     ok = True
     for i, (title, d, elapsed, alias, latency) in enumerate(results, 1):
         extra = f", alarm-to-rollback {latency:.1f}s" if latency is not None else ""
-        print(f"  {i}. {title}: {d['status']}{' (' + d.get('error', '') + ')' if d['status'] == 'FAILED' else ''} in {elapsed:.0f}s; {FUNCTION}:live ends on {alias}{extra}")
+        print(
+            f"  {i}. {title}: {d['status']}{' (' + d.get('error', '') + ')' if d['status'] == 'FAILED' else ''} "
+            f"in {elapsed:.0f}s; {FUNCTION}:live ends on {alias}{extra}"
+        )
     expected = [("SUCCEEDED", None), ("FAILED", "AlarmBreached")]
     got = [(d["status"], d.get("error")) for _, d, _, _, _ in results]
     if got != expected:

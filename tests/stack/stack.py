@@ -5,7 +5,8 @@
 
 The stack is two processes, each in its own process group and stopped by PID:
 - cargo-lambda's runtime emulator serving every binary of the workspace (the real Rust functions);
-- launcher.py: moto with Step Functions execution and the gaps closed.
+- the launcher package (python -m launcher): moto with Step Functions execution and the gaps
+  closed.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from pathlib import Path
 import boto3
 import yaml
 
+from local_aws import ACCESS_KEY_ID, ALIAS_JOURNAL_PATH, BINARY_VAR, REGION, SECRET_ACCESS_KEY
+from local_aws import ACCOUNT as ACCOUNT  # re-exported: part of this module's API
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-BINARY_VAR = "SLUICE_LOCAL_BINARY"
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 
 
 def stop_on_signals() -> None:
@@ -132,8 +133,8 @@ class LocalStack:
     def env(self) -> dict:
         env = dict(os.environ)
         env.update(
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_ACCESS_KEY_ID=ACCESS_KEY_ID,
+            AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
             AWS_ENDPOINT_URL=self.endpoint,
@@ -143,20 +144,51 @@ class LocalStack:
         )
         return env
 
-    def start(self) -> "LocalStack":
+    def launcher_env(self) -> dict:
+        """The launcher package and local_aws live here, next to this file."""
+        env = self.env()
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH")) if p)
+        return env
+
+    def start(self) -> LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.runtime = subprocess.Popen(
-                [str(self.venv_bin / "cargo-lambda"), "lambda", "watch", "--ignore-changes",
-                 "-A", "127.0.0.1", "-P", str(self.runtime_port)],
-                cwd=ROOT, env=self.env(), start_new_session=True, stdin=subprocess.DEVNULL,
-                stdout=open(self.log_dir / "runtime.log", "w"), stderr=subprocess.STDOUT,
+                [
+                    str(self.venv_bin / "cargo-lambda"),
+                    "lambda",
+                    "watch",
+                    "--ignore-changes",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    str(self.runtime_port),
+                ],
+                cwd=ROOT,
+                env=self.env(),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=open(self.log_dir / "runtime.log", "w"),
+                stderr=subprocess.STDOUT,
             )
             self.moto = subprocess.Popen(
-                [sys.executable, str(HERE / "launcher.py"), "--port", str(self.moto_port),
-                 "--runtime-url", f"http://127.0.0.1:{self.runtime_port}", "--time-scale", str(self.time_scale)],
-                cwd=ROOT, env=self.env(), start_new_session=True, stdin=subprocess.DEVNULL,
-                stdout=open(self.log_dir / "moto.log", "w"), stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "launcher",
+                    "--port",
+                    str(self.moto_port),
+                    "--runtime-url",
+                    f"http://127.0.0.1:{self.runtime_port}",
+                    "--time-scale",
+                    str(self.time_scale),
+                ],
+                cwd=ROOT,
+                env=self.launcher_env(),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=open(self.log_dir / "moto.log", "w"),
+                stderr=subprocess.STDOUT,
             )
             wait_for_port(self.moto_port, self.moto, "the moto launcher")
             wait_for_port(self.runtime_port, self.runtime, "cargo-lambda")
@@ -170,7 +202,7 @@ class LocalStack:
         stop_process(self.moto)
         stop_process(self.runtime)
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -179,8 +211,11 @@ class LocalStack:
     # --- clients ---
     def client(self, service: str):
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
         )
 
     @property
@@ -196,22 +231,38 @@ class LocalStack:
         return self.client("cloudwatch")
 
     def alias_journal(self) -> list[dict]:
-        with urllib.request.urlopen(f"{self.endpoint}/_sluice/alias-journal") as r:
+        with urllib.request.urlopen(f"{self.endpoint}{ALIAS_JOURNAL_PATH}") as r:
             return json.loads(r.read())
 
     # --- deploying ---
     def role(self) -> str:
         if self.role_arn is None:
             iam = self.client("iam")
-            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}
-            self.role_arn = iam.create_role(RoleName="sluice-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            self.role_arn = iam.create_role(RoleName="sluice-local", AssumeRolePolicyDocument=json.dumps(trust))[
+                "Role"
+            ]["Arn"]
         return self.role_arn
 
     def create_function(self, name: str, binary: str, timeout: int = 30, memory: int = 128) -> str:
         """A function whose code is the workspace binary `binary` (served by cargo-lambda)."""
         out = self.lam.create_function(
-            FunctionName=name, Runtime="provided.al2023", Handler="bootstrap", Role=self.role(),
-            Code={"ZipFile": _placeholder_zip()}, Timeout=timeout, MemorySize=memory,
+            FunctionName=name,
+            Runtime="provided.al2023",
+            Handler="bootstrap",
+            Role=self.role(),
+            Code={"ZipFile": _placeholder_zip()},
+            Timeout=timeout,
+            MemorySize=memory,
             Environment={"Variables": {BINARY_VAR: binary}},
         )
         return out["FunctionArn"]
@@ -236,7 +287,9 @@ class LocalStack:
             props = {**defaults, **res.get("Properties", {})}
             binary = res["Metadata"]["BuildProperties"]["Binary"]
             name = f"{prefix}-{logical}"
-            self.functions[logical] = self.create_function(name, binary, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)))
+            self.functions[logical] = self.create_function(
+                name, binary, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128))
+            )
             names[logical] = name
         machines = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"]
         if len(machines) != 1:
@@ -250,7 +303,10 @@ class LocalStack:
         if leftover:
             raise ValueError(f"placeholders without a substitution: {leftover}")
         self.state_machine_arn = self.sfn.create_state_machine(
-            name=f"{prefix}-{logical}", definition=definition, roleArn=self.role(), type=props.get("Type", "STANDARD"),
+            name=f"{prefix}-{logical}",
+            definition=definition,
+            roleArn=self.role(),
+            type=props.get("Type", "STANDARD"),
         )["stateMachineArn"]
 
     def _resolve(self, value, names: dict[str, str]) -> str:

@@ -1,4 +1,5 @@
-"""Each launcher patch does what its docstring says (see launcher.py): one test per patch."""
+"""Each launcher patch does what its module's docstring says (tests/stack/launcher/): one test per patch.
+The alarm evaluator's judgement has its own tests without the stack (test_alarm_judgement.py)."""
 
 import json
 import time
@@ -34,7 +35,9 @@ def test_weighted_alias_picks_versions_by_weight(stack):
     stack.lam.publish_version(FunctionName=name)
     stack.set_code(name, "demo-ok")
     stack.lam.publish_version(FunctionName=name)
-    stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.3}})
+    stack.lam.create_alias(
+        FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.3}}
+    )
     seen = {"1": 0, "2": 0}
     for _ in range(300):
         seen[stack.lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")["ExecutedVersion"]] += 1
@@ -56,14 +59,22 @@ def test_update_alias_enforces_revision_and_validates_routing(stack):
     stack.set_code(name, "demo-ok")
     stack.lam.publish_version(FunctionName=name)
     rev0 = stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")["RevisionId"]
-    rev1 = stack.lam.update_alias(FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}, RevisionId=rev0)["RevisionId"]
+    rev1 = stack.lam.update_alias(
+        FunctionName=name,
+        Name="live",
+        FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}},
+        RevisionId=rev0,
+    )["RevisionId"]
     assert rev1 != rev0, "every update gets a new RevisionId"
     with pytest.raises(botocore.exceptions.ClientError) as stale:
         stack.lam.update_alias(FunctionName=name, Name="live", FunctionVersion="2", RevisionId=rev0)
     assert stale.value.response["Error"]["Code"] == "PreconditionFailedException"
     for routing in ({"2": 1.5}, {"9": 0.1}, {"1": 0.1}):
         with pytest.raises(botocore.exceptions.ClientError):
-            stack.lam.update_alias(FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": routing})
+            stack.lam.update_alias(
+                FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": routing}
+            )
     assert stack.lam.get_alias(FunctionName=name, Name="live")["RevisionId"] == rev1, "refused updates change nothing"
 
 
@@ -72,9 +83,15 @@ def test_cloudwatch_speaks_rpc_v2_cbor(stack, alarm):
     body = cbor2.dumps({"AlarmNames": [name], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
     req = urllib.request.Request(
         f"{stack.endpoint}/service/GraniteServiceVersion20100801/operation/DescribeAlarms",
-        data=body, method="POST",
-        headers={"Content-Type": "application/cbor", "Accept": "application/cbor", "smithy-protocol": "rpc-v2-cbor",
-                 "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=x"},
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/cbor",
+            "Accept": "application/cbor",
+            "smithy-protocol": "rpc-v2-cbor",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/monitoring/aws4_request, "
+            "SignedHeaders=host, Signature=x",
+        },
     )
     with urllib.request.urlopen(req) as r:
         assert r.headers["smithy-protocol"] == "rpc-v2-cbor"
@@ -91,7 +108,8 @@ def test_waits_are_scaled(stack):
     # interpreter's Wait itself: a 100 s Wait state must not take 100 s.
     role = stack.role()
     machine = stack.sfn.create_state_machine(
-        name=f"wait-{uuid.uuid4().hex[:8]}", roleArn=role,
+        name=f"wait-{uuid.uuid4().hex[:8]}",
+        roleArn=role,
         definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100, "End": True}}}),
     )["stateMachineArn"]
     started = time.time()
@@ -106,11 +124,20 @@ def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
     stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     alarm_name = f"{name}-errors"
     stack.cloudwatch.put_metric_alarm(
-        AlarmName=alarm_name, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=600, EvaluationPeriods=1,
-        Threshold=3, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmName=alarm_name,
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=600,
+        EvaluationPeriods=1,
+        Threshold=3,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
         Dimensions=[{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:live"}],
     )
-    state = lambda: stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateValue"]  # noqa: E731
+
+    def state():
+        return stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateValue"]
+
     stack.cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="by hand")
     time.sleep(1)
     assert state() == "ALARM", "no data: the evaluator leaves a hand-set state alone"

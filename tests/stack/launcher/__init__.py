@@ -1,0 +1,24 @@
+"""sluice's local AWS: moto's server with Step Functions execution on, and the gaps between moto
+and AWS that sluice depends on closed by small patches, one module each:
+
+- lambda_invoke: Invoke runs the real binary, honours Qualifier, routes weighted aliases by
+  weight and records AWS/Lambda metrics;
+- sfn_names: StartExecution without a name gets a UUID;
+- alias_revisions: UpdateAlias enforces RevisionId and validates the routing config, and
+  records every update that lands in the alias journal (alias_journal, a test endpoint);
+- cloudwatch_cbor: CloudWatch's RPC-v2 CBOR protocol is translated to the JSON one moto speaks;
+- time_scale: Wait and Retry intervals can be scaled;
+- alarm_evaluator: metric alarms on AWS/Lambda metrics move from the recorded data, judged by
+  alarm_judgement.
+
+Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
+tests/stack/test_launcher.py covers each patch.
+"""
+
+from moto.core.config import default_user_config
+
+# Step Functions must execute the ASL (off by default in moto), and Lambda must not look for
+# docker. Python runs this file before any module of the package, so the settings are in place
+# before a patch imports moto's backends, whichever module is imported first.
+default_user_config["stepfunctions"] = {"execute_state_machine": True}
+default_user_config["lambda"] = {"use_docker": False}

@@ -1,0 +1,63 @@
+"""python -m launcher --port 5000 --runtime-url http://127.0.0.1:9100 [--time-scale 0.01]
+
+Applies every patch, then serves moto on 127.0.0.1 only; prints "ready <port>" once it answers
+and stops on SIGTERM/SIGINT. local_aws must be importable (stack.py puts tests/stack on
+PYTHONPATH)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from local_aws import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+
+from .alarm_evaluator import evaluate_alarms
+from .alias_journal import AliasJournalRoute
+from .alias_revisions import enforce_alias_revisions
+from .cloudwatch_cbor import CloudWatchCborBridge
+from .lambda_invoke import route_invoke_to_local_runtime
+from .sfn_names import name_unnamed_executions
+from .time_scale import scale_time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m launcher", description="sluice's local AWS: moto, patched")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--runtime-url", required=True, help="cargo-lambda's runtime emulator")
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    args = parser.parse_args()
+    if not 0 < args.time_scale <= 1:
+        parser.error("--time-scale must be in (0, 1]")
+    # The interpreter's Lambda tasks call back into this server through boto3.
+    os.environ["MOTO_PORT"] = str(args.port)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+
+    route_invoke_to_local_runtime(args.runtime_url.rstrip("/"))
+    name_unnamed_executions()
+    enforce_alias_revisions()
+    scale_time(args.time_scale)
+    stop = threading.Event()
+    evaluate_alarms(args.time_scale, stop)
+
+    app = AliasJournalRoute(CloudWatchCborBridge(DomainDispatcherApplication(create_backend_app)))
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def shutdown(*_):
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    print(f"ready {args.port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

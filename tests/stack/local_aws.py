@@ -1,0 +1,19 @@
+"""What the local AWS stack and its clients agree on: the launcher (moto's side) and stack.py
+(the side that starts it and deploys into it) both import these, so they cannot drift apart.
+
+No imports beyond the standard library: stack.py runs in the pytest and demo processes, which
+must not load moto."""
+
+# The environment variable that names the workspace binary serving a function version's code.
+BINARY_VAR = "SLUICE_LOCAL_BINARY"
+
+# moto's default account; every ARN the local stack hands out carries it.
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+# moto accepts any credentials; these are the ones the stack and its clients use.
+ACCESS_KEY_ID = "testing"
+SECRET_ACCESS_KEY = "testing"
+
+# Every alias update that landed, in order, as JSON (a test endpoint, not an AWS API).
+ALIAS_JOURNAL_PATH = "/_sluice/alias-journal"
