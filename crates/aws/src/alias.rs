@@ -1,9 +1,12 @@
 //! The one way sluice writes an alias: read it, let sluice-core decide, write conditionally on
-//! the RevisionId that was read, and when another writer got in between (a 412), read and
-//! decide once more. Shift and rollback both go through here.
+//! the RevisionId that was read (or create it, where it must not exist yet), and when another
+//! writer got in between (a 412, or an alias that appeared), read and decide once more. Shift,
+//! rollback and reconcile all go through here.
 
 use crate::ports::{AwsError, AwsErrorKind, FunctionStore};
-use sluice_core::{AliasDecision, AliasSnapshot, AliasWrite, Routing, TargetState};
+use sluice_core::{
+    AliasDecision, AliasSnapshot, AliasWrite, Deployment, RollbackOutcome, Routing, TargetState,
+};
 
 /// Moves `target`'s alias to `wanted` as `decide` (a sluice-core rule) allows.
 pub async fn write_alias<F: FunctionStore>(
@@ -21,6 +24,17 @@ pub async fn write_alias<F: FunctionStore>(
                 return Ok(AliasWrite::AlreadyThere { revision_id });
             }
             AliasDecision::Conflict(why) => return Ok(AliasWrite::Conflict(why)),
+            AliasDecision::Create => {
+                match functions
+                    .create_alias(&target.function_name, &target.alias, &wanted.version)
+                    .await
+                {
+                    Ok(revision_id) => return Ok(AliasWrite::Written { revision_id }),
+                    // Someone created it between our read and our write: decide again.
+                    Err(e) if e.kind == AwsErrorKind::Conflict => continue,
+                    Err(e) => return Err(e),
+                }
+            }
             AliasDecision::Update { expected_revision } => {
                 match functions
                     .update_alias(
@@ -40,6 +54,38 @@ pub async fn write_alias<F: FunctionStore>(
         }
     }
     Ok(target.kept_changing())
+}
+
+/// Points every alias of `deployment` back as sluice-core's rollback rule allows. An alias AWS
+/// fails is reported with where it was left, and the others are still restored.
+pub async fn restore_all<F: FunctionStore>(
+    functions: &F,
+    deployment: &Deployment,
+) -> Vec<RollbackOutcome> {
+    let mut outcomes = Vec::with_capacity(deployment.targets.len());
+    for target in &deployment.targets {
+        let outcome = match target.restore_to() {
+            Err(leave_alone) => leave_alone,
+            Ok(wanted) => {
+                let decide =
+                    |observed: Option<&_>| deployment.decide_rollback(target, observed, &wanted);
+                match write_alias(functions, target, &wanted, decide).await {
+                    Ok(write) => write.into(),
+                    Err(e) => RollbackOutcome::Failed {
+                        left_at: functions
+                            .get_alias(&target.function_name, &target.alias)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|a| a.routing),
+                        error: e.into(),
+                    },
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
 }
 
 #[cfg(test)]

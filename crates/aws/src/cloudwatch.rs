@@ -1,6 +1,7 @@
 //! The AlarmReader adapter over aws-sdk-cloudwatch.
 
-use crate::lambda::classify;
+use crate::config::sdk_config;
+use crate::errors::classify;
 use crate::ports::{AlarmReader, AwsError};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
@@ -16,8 +17,7 @@ impl CloudWatchAlarms {
     }
 
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        CloudWatchAlarms::new(Client::new(&config))
+        CloudWatchAlarms::new(Client::new(&sdk_config().await))
     }
 }
 

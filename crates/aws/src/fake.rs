@@ -1,10 +1,14 @@
-//! An in-memory Lambda and CloudWatch for handler unit tests (feature `fake`). It keeps
-//! revisions the way Lambda does, so conditional writes and conflicts are real here too,
+//! An in-memory Lambda, CloudWatch, ledger and Step Functions for handler unit tests (feature
+//! `fake`). It keeps revisions the way Lambda does and conditions the ledger's writes on the
+//! lock holder the way DynamoDB does, so conditional writes and conflicts are real here too;
 //! and it can fail a chosen call, with or without the write landing first.
 
-use crate::ports::{AlarmReader, AwsError, AwsErrorKind, FunctionStore};
-use sluice_core::{AlarmReading, AlarmState, AliasSnapshot, Routing, Version};
-use std::collections::{HashMap, VecDeque};
+use crate::ports::{AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger};
+use serde_json::Value;
+use sluice_core::{
+    AlarmReading, AlarmState, AliasSnapshot, Deployment, LockHolder, Routing, Version,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -18,6 +22,9 @@ struct State {
     functions: HashMap<String, Function>,
     aliases: HashMap<(String, String), AliasSnapshot>,
     alarms: Vec<AlarmReading>,
+    locks: HashMap<String, LockHolder>,
+    records: HashMap<String, Value>,
+    running: HashSet<String>,
     writes: Vec<String>,
     failures: VecDeque<(String, AwsErrorKind, bool)>,
     revision: u64,
@@ -133,6 +140,42 @@ impl FakeAws {
             .push_back(Box::new(f));
     }
 
+    /// The execution is RUNNING (any other is not).
+    pub fn running(&self, execution_arn: &str) {
+        self.with(|s| s.running.insert(execution_arn.into()));
+    }
+
+    /// The execution has ended.
+    pub fn ended(&self, execution_arn: &str) {
+        self.with(|s| s.running.remove(execution_arn));
+    }
+
+    /// Who holds the lock at `key` now.
+    pub fn lock_holder(&self, key: &str) -> Option<LockHolder> {
+        self.with(|s| s.locks.get(key).cloned())
+    }
+
+    /// Every lock held now, by key.
+    pub fn locks(&self) -> HashMap<String, LockHolder> {
+        self.with(|s| s.locks.clone())
+    }
+
+    /// A lock someone holds already.
+    pub fn lock(self, key: &str, holder: LockHolder) -> Self {
+        self.with(|s| s.locks.insert(key.into(), holder));
+        self
+    }
+
+    /// The deployment's record, as last saved.
+    pub fn record(&self, deployment_id: &str) -> Option<Value> {
+        self.with(|s| s.records.get(deployment_id).cloned())
+    }
+
+    /// A record saved earlier (by another version of sluice, say).
+    pub fn set_record(&self, deployment_id: &str, document: Value) {
+        self.with(|s| s.records.insert(deployment_id.into(), document));
+    }
+
     pub fn current(&self, function: &str, alias: &str) -> Option<AliasSnapshot> {
         self.with(|s| s.aliases.get(&(function.into(), alias.into())).cloned())
     }
@@ -243,6 +286,16 @@ impl FunctionStore for FakeAws {
         version: &Version,
     ) -> Result<String, AwsError> {
         self.with(|s| {
+            if let Some((kind, _)) = s.injected("CreateAlias") {
+                return Err(AwsError::new(kind, "CreateAlias", "injected"));
+            }
+            if s.aliases.contains_key(&(function.into(), alias.into())) {
+                return Err(AwsError::new(
+                    AwsErrorKind::Conflict,
+                    "CreateAlias",
+                    "ResourceConflictException: the alias exists",
+                ));
+            }
             let revision_id = s.next_revision();
             s.aliases.insert(
                 (function.into(), alias.into()),
@@ -258,20 +311,28 @@ impl FunctionStore for FakeAws {
         })
     }
 
-    async fn function_exists(
-        &self,
-        function: &str,
-        version: Option<&Version>,
-    ) -> Result<bool, AwsError> {
+    async fn function_arn(&self, function: &str) -> Result<Option<String>, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("GetFunctionConfiguration") {
                 return Err(AwsError::new(kind, "GetFunctionConfiguration", "injected"));
             }
-            Ok(match (s.functions.get(function), version) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(f), Some(ver)) => ver.as_str().parse::<u64>().is_ok_and(|n| n <= f.published),
-            })
+            Ok(s.functions
+                .contains_key(function)
+                .then(|| format!("arn:aws:lambda:us-east-1:123456789012:function:{function}")))
+        })
+    }
+
+    async fn version_exists(&self, function: &str, version: &Version) -> Result<bool, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("GetFunctionConfiguration") {
+                return Err(AwsError::new(kind, "GetFunctionConfiguration", "injected"));
+            }
+            Ok(s.functions.get(function).is_some_and(|f| {
+                version
+                    .as_str()
+                    .parse::<u64>()
+                    .is_ok_and(|n| n <= f.published)
+            }))
         })
     }
 
@@ -306,6 +367,87 @@ impl AlarmReader for FakeAws {
                 .filter(|a| names.contains(&a.name))
                 .cloned()
                 .collect())
+        })
+    }
+}
+
+impl Ledger for FakeAws {
+    async fn lock(&self, key: &str, holder: &LockHolder) -> Result<Option<LockHolder>, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("PutItem") {
+                return Err(AwsError::new(kind, "PutItem", "injected"));
+            }
+            match s.locks.get(key) {
+                Some(held) if held.execution_arn != holder.execution_arn => Ok(Some(held.clone())),
+                _ => {
+                    s.locks.insert(key.into(), holder.clone());
+                    s.writes
+                        .push(format!("Lock {key} for {}", holder.deployment_id));
+                    Ok(None)
+                }
+            }
+        })
+    }
+
+    async fn take_over(
+        &self,
+        key: &str,
+        stale: &LockHolder,
+        holder: &LockHolder,
+    ) -> Result<bool, AwsError> {
+        self.with(|s| {
+            if s.locks.get(key).map(|h| &h.execution_arn) != Some(&stale.execution_arn) {
+                return Ok(false);
+            }
+            s.locks.insert(key.into(), holder.clone());
+            s.writes.push(format!(
+                "Lock {key} for {} (taken over from {})",
+                holder.deployment_id, stale.deployment_id
+            ));
+            Ok(true)
+        })
+    }
+
+    async fn unlock(&self, key: &str, execution_arn: &str) -> Result<(), AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("DeleteItem") {
+                return Err(AwsError::new(kind, "DeleteItem", "injected"));
+            }
+            if s.locks.get(key).map(|h| h.execution_arn.as_str()) == Some(execution_arn) {
+                s.locks.remove(key);
+                s.writes.push(format!("Unlock {key}"));
+            }
+            Ok(())
+        })
+    }
+
+    async fn holder(&self, key: &str) -> Result<Option<LockHolder>, AwsError> {
+        Ok(self.lock_holder(key))
+    }
+
+    async fn save(&self, deployment: &Deployment) -> Result<(), AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("SaveRecord") {
+                return Err(AwsError::new(kind, "PutItem", "injected"));
+            }
+            s.records
+                .insert(deployment.deployment_id.clone(), deployment.to_json());
+            Ok(())
+        })
+    }
+
+    async fn load(&self, deployment_id: &str) -> Result<Option<Value>, AwsError> {
+        Ok(self.record(deployment_id))
+    }
+}
+
+impl Executions for FakeAws {
+    async fn is_running(&self, execution_arn: &str) -> Result<bool, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("DescribeExecution") {
+                return Err(AwsError::new(kind, "DescribeExecution", "injected"));
+            }
+            Ok(s.running.contains(execution_arn))
         })
     }
 }

@@ -1,15 +1,17 @@
 //! The FunctionStore adapter over aws-sdk-lambda.
 
+use crate::config::sdk_config;
+use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind, FunctionStore};
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, LastUpdateStatus, State};
 use sluice_core::{AliasSnapshot, Routing, Version, Weight};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// How long publish waits for a function's last update to finish before giving up (retryable).
-const PUBLISH_WAIT: Duration = Duration::from_secs(60);
+/// How long publish waits for a function's last update to finish before giving up (retryable);
+/// well inside the function's own timeout.
+const PUBLISH_WAIT: Duration = Duration::from_secs(40);
 
 pub struct LambdaFunctions {
     client: Client,
@@ -21,47 +23,8 @@ impl LambdaFunctions {
     }
 
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        LambdaFunctions::new(Client::new(&config))
+        LambdaFunctions::new(Client::new(&sdk_config().await))
     }
-}
-
-/// Sorts an SDK error into what the phases act on. Shared with the CloudWatch adapter.
-pub(crate) fn classify<E, R>(operation: &str, err: SdkError<E, R>) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    let (kind, message) = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
-            AwsErrorKind::Transient,
-            format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)),
-        ),
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("Unknown");
-            let text = format!("{code}: {}", e.message().unwrap_or("no message"));
-            let kind = match code {
-                "ResourceNotFoundException" | "ResourceNotFound" => AwsErrorKind::NotFound,
-                "PreconditionFailedException" => AwsErrorKind::Conflict,
-                "ThrottlingException"
-                | "TooManyRequestsException"
-                | "ServiceException"
-                | "ServiceUnavailable"
-                | "InternalFailure"
-                | "ResourceConflictException"
-                | "ResourceNotReadyException"
-                | "EC2ThrottledException" => AwsErrorKind::Transient,
-                _ => AwsErrorKind::Refused,
-            };
-            (kind, text)
-        }
-        _ => (
-            AwsErrorKind::Refused,
-            format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)),
-        ),
-    };
-    AwsError::new(kind, operation, message)
 }
 
 fn routing_of(
@@ -189,31 +152,43 @@ impl FunctionStore for LambdaFunctions {
             .description("created by sluice")
             .send()
             .await
-            .map_err(|e| classify("CreateAlias", e))?;
+            .map_err(|e| {
+                let e = classify("CreateAlias", e);
+                // For CreateAlias this code means the alias exists: another writer got in first.
+                if e.message.starts_with("ResourceConflictException") {
+                    AwsError::new(AwsErrorKind::Conflict, "CreateAlias", e.message)
+                } else {
+                    e
+                }
+            })?;
         Ok(out.revision_id().unwrap_or_default().to_string())
     }
 
-    async fn function_exists(
-        &self,
-        function: &str,
-        version: Option<&Version>,
-    ) -> Result<bool, AwsError> {
-        let res = self
+    async fn function_arn(&self, function: &str) -> Result<Option<String>, AwsError> {
+        match self
             .client
             .get_function_configuration()
             .function_name(function)
-            .set_qualifier(version.map(|v| v.to_string()))
             .send()
-            .await;
-        match res {
+            .await
+        {
+            Ok(conf) => Ok(Some(unqualified(conf.function_arn().unwrap_or(function)))),
+            Err(e) => not_found_is_none(classify("GetFunctionConfiguration", e)),
+        }
+    }
+
+    async fn version_exists(&self, function: &str, version: &Version) -> Result<bool, AwsError> {
+        match self
+            .client
+            .get_function_configuration()
+            .function_name(function)
+            .qualifier(version.as_str())
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) => {
-                let e = classify("GetFunctionConfiguration", e);
-                if e.kind == AwsErrorKind::NotFound {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
+                not_found_is_none::<()>(classify("GetFunctionConfiguration", e)).map(|_| false)
             }
         }
     }
@@ -269,5 +244,30 @@ impl FunctionStore for LambdaFunctions {
             .map_err(|e| classify("PublishVersion", e))?;
         Version::parse(out.version().unwrap_or(""))
             .map_err(|e| AwsError::new(AwsErrorKind::Refused, "PublishVersion", e))
+    }
+}
+
+/// A function ARN without a version or alias qualifier.
+fn unqualified(arn: &str) -> String {
+    // arn:aws:lambda:region:account:function:name[:qualifier]
+    arn.split(':').take(7).collect::<Vec<_>>().join(":")
+}
+
+/// Not found is an answer (None), anything else an error.
+fn not_found_is_none<T>(e: AwsError) -> Result<Option<T>, AwsError> {
+    if e.kind == AwsErrorKind::NotFound {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn qualifiers_are_dropped() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:orders";
+        assert_eq!(super::unqualified(&format!("{arn}:live")), arn);
+        assert_eq!(super::unqualified(arn), arn);
     }
 }

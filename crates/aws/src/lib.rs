@@ -4,10 +4,15 @@
 pub mod alias;
 pub mod clock;
 pub mod cloudwatch;
+pub mod config;
+pub mod dynamodb;
+mod errors;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod lambda;
+pub mod locks;
 pub mod ports;
 pub mod runtime;
+pub mod sfn;
 
-pub use ports::{AlarmReader, AwsError, AwsErrorKind, FunctionStore};
+pub use ports::{AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger};

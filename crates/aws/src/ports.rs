@@ -1,6 +1,9 @@
 //! The ports: the few AWS operations the phases use, in deployment terms.
 
-use sluice_core::{AlarmReading, AliasSnapshot, Error, ErrorName, Routing, Version};
+use serde_json::Value;
+use sluice_core::{
+    AlarmReading, AliasSnapshot, Deployment, Error, ErrorName, LockHolder, Routing, Version,
+};
 use std::future::Future;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +77,17 @@ pub trait FunctionStore: Send + Sync {
         version: &Version,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
 
-    /// Whether the function (or, with `version`, that published version) exists.
-    fn function_exists(
+    /// The function's unqualified ARN, or None when it does not exist.
+    fn function_arn(
         &self,
         function: &str,
-        version: Option<&Version>,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
+    /// Whether this published version of the function exists.
+    fn version_exists(
+        &self,
+        function: &str,
+        version: &Version,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 
     /// Waits until the function's last update is done, then publishes its code as a version.
@@ -96,4 +105,55 @@ pub trait AlarmReader: Send + Sync {
         &self,
         names: &[String],
     ) -> impl Future<Output = Result<Vec<AlarmReading>, AwsError>> + Send;
+}
+
+/// The deployment ledger: alias locks and deployment records.
+pub trait Ledger: Send + Sync {
+    /// Takes the lock at `key` for `holder` unless another execution holds it; returns that
+    /// holder when it does. Taking a lock `holder`'s execution already holds succeeds.
+    fn lock(
+        &self,
+        key: &str,
+        holder: &LockHolder,
+    ) -> impl Future<Output = Result<Option<LockHolder>, AwsError>> + Send;
+
+    /// Hands the lock at `key` from `stale` to `holder`, if `stale` still holds it.
+    fn take_over(
+        &self,
+        key: &str,
+        stale: &LockHolder,
+        holder: &LockHolder,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// Releases the lock at `key` if the execution `execution_arn` holds it; a lock someone
+    /// else holds, or none, is left as it is.
+    fn unlock(
+        &self,
+        key: &str,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Who holds the lock at `key`.
+    fn holder(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<LockHolder>, AwsError>> + Send;
+
+    /// Writes the deployment's record: its latest document.
+    fn save(&self, deployment: &Deployment) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The latest document recorded for a deployment.
+    fn load(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<Option<Value>, AwsError>> + Send;
+}
+
+/// Step Functions executions.
+pub trait Executions: Send + Sync {
+    /// Whether the execution is still RUNNING; an execution Step Functions does not know is not.
+    fn is_running(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }

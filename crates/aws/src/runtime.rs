@@ -2,10 +2,13 @@
 //! span per invocation carrying the deployment id, the answer to the state machine's
 //! "explain this failure" calls, and the Lambda runtime loop.
 
+use futures_util::FutureExt;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use sluice_core::{Error, Explain};
+use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use tracing::Instrument;
 
 /// A phase's error as Lambda reports it: `errorType` is the catalog name, which Step Functions
@@ -43,7 +46,12 @@ where
         async move {
             let result = match (explained, fut) {
                 (Some(explained), _) => explained.map(|e| explanation(&e)),
-                (None, Some(fut)) => fut.await,
+                // A panic is a bug: it surfaces as InternalError with its message, not as the
+                // runtime's name for a panic payload.
+                (None, Some(fut)) => AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(panicked(phase, panic.as_ref()))),
                 (None, None) => Err(Error::internal("neither an explain call nor a phase call")),
             };
             match result {
@@ -67,6 +75,16 @@ where
     .await
 }
 
+/// A panic as an error: its message, whatever the payload's type.
+fn panicked(phase: &str, payload: &(dyn Any + Send)) -> Error {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string());
+    Error::internal(format!("{phase} panicked: {message}"))
+}
+
 /// `{"Error": ..., "Cause": ...}` in plain words, for a Fail state's ErrorPath and CausePath.
 fn explanation(explain: &Explain) -> Value {
     serde_json::to_value(explain.plain()).unwrap_or(Value::Null)
@@ -84,6 +102,23 @@ mod tests {
             assert_eq!(d.error_type, name.as_str());
             assert_eq!(d.error_message, "why");
         }
+    }
+
+    #[tokio::test]
+    async fn a_panic_becomes_an_internal_error_with_its_message() {
+        let fut = async { panic!("index out of bounds: the len is 0") };
+        let result: Result<Value, Error> = AssertUnwindSafe(fut)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|p| Err(panicked("shift", p.as_ref())));
+        let e = result.unwrap_err();
+        assert_eq!(e.name, sluice_core::ErrorName::InternalError);
+        assert_eq!(
+            e.message,
+            "shift panicked: index out of bounds: the len is 0"
+        );
+        let d: Diagnostic = PhaseError(e).into();
+        assert_eq!(d.error_type, "InternalError");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! CloudWatch alarms as sluice judges them: one classification and one wording, used before a
 //! deployment starts and at every check during its bakes.
 
+use crate::bounds::{MAX_REASON_CHARS, clip};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,7 +14,7 @@ pub enum AlarmState {
 
 /// One alarm as read from CloudWatch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct AlarmReading {
     pub name: String,
     pub state: AlarmState,
@@ -40,7 +41,10 @@ impl AlarmSummary {
         for name in named {
             match reading(name) {
                 None => summary.missing.push(name.clone()),
-                Some(r) if r.state == AlarmState::Alarm => summary.firing.push(r.clone()),
+                Some(r) if r.state == AlarmState::Alarm => summary.firing.push(AlarmReading {
+                    reason: clip(&r.reason, MAX_REASON_CHARS),
+                    ..r.clone()
+                }),
                 Some(r) if r.state == AlarmState::InsufficientData => {
                     summary.insufficient_data.push(name.clone())
                 }

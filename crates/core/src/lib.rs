@@ -2,9 +2,12 @@
 //! plans, the deployment document and every decision over it, and the catalog of error names.
 
 pub mod alarms;
+pub mod bounds;
+pub mod budget;
 pub mod deployment;
 pub mod duration;
 pub mod error;
+pub mod ledger;
 pub mod request;
 pub mod strategy;
 #[cfg(any(test, feature = "testing"))]
@@ -13,10 +16,12 @@ pub mod weight;
 
 pub use alarms::{AlarmReading, AlarmState, AlarmSummary};
 pub use deployment::{
-    Action, AliasDecision, AliasSnapshot, AliasWrite, Deployment, Explain, Failure, ResolvedTarget,
-    RollbackOutcome, Routing, Status, TargetState, VersionSource, require_function,
+    Action, AliasDecision, AliasSnapshot, AliasWrite, CheckedTarget, Deployment, ExecutionEnded,
+    Explain, Failure, ResolvedTarget, RollbackOutcome, Routing, Status, TargetState, VersionSource,
+    require_function,
 };
 pub use error::{Error, ErrorName, Refusal};
+pub use ledger::{AliasLock, HeldLock, LockHolder};
 pub use request::{Hooks, Request, StartInput, Target, TargetVersion};
 pub use strategy::{Plan, Step, Strategy};
 pub use weight::{Version, Weight};

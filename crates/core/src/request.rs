@@ -1,7 +1,8 @@
 //! The deployment request (the execution input), parsed at the edge into values that
 //! cannot be invalid. Every refusal names the field and the reason.
 
-use crate::duration::HumanDuration;
+use crate::budget;
+use crate::duration::{HumanDuration, format_seconds};
 use crate::error::{Error, Refusal};
 use crate::strategy::{Plan, RawStrategy};
 use crate::weight::Version;
@@ -96,24 +97,28 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartInput {
     pub deployment_id: String,
+    pub execution_arn: String,
     pub request: Request,
 }
 
 impl StartInput {
-    /// Reads `{"request": ..., "deploymentId": ...}`; the request is refused field by field.
+    /// Reads `{"request": ..., "deploymentId": ..., "executionArn": ...}`; the request is
+    /// refused field by field.
     pub fn parse(input: &Value) -> Result<StartInput, Error> {
-        let deployment_id = input
-            .get("deploymentId")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                Error::internal(
-                    "validate needs {\"request\": ..., \"deploymentId\": ...} (the state machine passes both)",
-                )
-            })?
-            .to_string();
+        let text = |key: &str| {
+            input.get(key).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
+                Error::internal(format!(
+                    "validate needs {{\"request\", \"deploymentId\", \"executionArn\"}} (the state machine \
+                     passes them); {key} is missing"
+                ))
+            })
+        };
+        let deployment_id = text("deploymentId")?;
+        let execution_arn = text("executionArn")?;
         let request = Request::parse(input.get("request").unwrap_or(&Value::Null))?;
         Ok(StartInput {
             deployment_id,
+            execution_arn,
             request,
         })
     }
@@ -233,13 +238,36 @@ impl Request {
             Some(HumanDuration(s)) => {
                 return Err(Refusal::new(
                     "pollInterval",
-                    format!(
-                        "\"{}\" is outside 1s to 1h",
-                        crate::duration::format_seconds(s)
-                    ),
+                    format!("\"{}\" is outside 1s to 1h", format_seconds(s)),
                 ));
             }
         };
+
+        let has_alarms = !raw.alarms.is_empty();
+        let worst = budget::worst_case_events(&plan, poll_interval_seconds, has_alarms, &raw.hooks);
+        if worst >= budget::HISTORY_LIMIT {
+            return Err(
+                match budget::shortest_poll_that_fits(&plan, has_alarms, &raw.hooks) {
+                    Some(fits) => Refusal::new(
+                        "pollInterval",
+                        format!(
+                            "checking the alarms every {} would take up to {worst} Step Functions history events;                          an execution stops at {} and then nothing could roll it back. Use \"{}\" or longer",
+                            format_seconds(poll_interval_seconds),
+                            budget::HISTORY_LIMIT,
+                            format_seconds(fits)
+                        ),
+                    ),
+                    None => Refusal::new(
+                        "strategy",
+                        format!(
+                            "has more steps and bake than one execution's {} history events allow, even checking \
+                         the alarms hourly; split it into several deployments",
+                            budget::HISTORY_LIMIT
+                        ),
+                    ),
+                },
+            );
+        }
 
         Ok(Request {
             targets,
@@ -503,6 +531,18 @@ mod tests {
                 with(json!({"pollInterval": 10})),
                 "pollInterval",
                 "invalid type",
+            ),
+            (
+                with(json!({"strategy": "Linear10PercentEvery10Minutes", "pollInterval": "1s"})),
+                "pollInterval",
+                "Use \"3s\" or longer",
+            ),
+            (
+                with(
+                    json!({"strategy": {"canary": {"percent": 10, "interval": "168h"}}, "pollInterval": null}),
+                ),
+                "pollInterval",
+                "Use \"3m50s\" or longer",
             ),
         ];
         for (value, field, reason) in cases {

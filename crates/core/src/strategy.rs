@@ -15,7 +15,7 @@ pub const MAX_STEPS: usize = 100;
 
 /// One traffic increment: set the new version's weight, then watch it for `bake_seconds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Step {
     pub weight: Weight,
     pub bake_seconds: u64,
@@ -74,6 +74,14 @@ impl Plan {
             ));
         }
         Ok(Plan(steps))
+    }
+
+    /// One step: 100 % at once.
+    pub fn all_at_once() -> Plan {
+        Plan(vec![Step {
+            weight: Weight::FULL,
+            bake_seconds: 0,
+        }])
     }
 
     pub fn steps(&self) -> &[Step] {

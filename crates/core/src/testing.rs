@@ -2,7 +2,9 @@
 //! routings, and hand-built documents at each phase of a deployment.
 
 use crate::alarms::{AlarmReading, AlarmState};
-use crate::deployment::{AliasSnapshot, Deployment, Failure, ResolvedTarget, Routing, Status};
+use crate::deployment::{
+    AliasSnapshot, CheckedTarget, Deployment, Failure, ResolvedTarget, Routing, Status,
+};
 use crate::request::Request;
 use crate::weight::{Version, Weight};
 use serde_json::{Value, json};
@@ -38,13 +40,33 @@ fn on(version: &str, revision_id: &str) -> AliasSnapshot {
     }
 }
 
+/// The execution the fixtures' deployments run in.
+pub const EXECUTION: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:sluice-deployments:d-1";
+
+/// The local ARN of a function named `name`.
+pub fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")
+}
+
+/// `function`'s alias, on `version` at `revision`, going to `target`.
+pub fn resolved(function: &str, version: &str, revision: &str, target: &str) -> ResolvedTarget {
+    let checked = CheckedTarget {
+        function_arn: function_arn(function),
+        alias: Some(on(version, revision)),
+        version: None,
+    };
+    ResolvedTarget::of(checked, v(target))
+}
+
 /// A Ready document: orders:live from version 3 (revision r0) to version 4.
 pub fn one_target(strategy: Value, alarms: &[&str]) -> Deployment {
     Deployment::new(
         &request(strategy, alarms),
         "d-1",
+        EXECUTION,
         "t0",
-        vec![ResolvedTarget::existing(on("3", "r0"), v("4"))],
+        vec![resolved("orders", "3", "r0", "4")],
     )
     .expect("a valid document")
 }
@@ -61,9 +83,10 @@ pub fn two_targets(strategy: Value, revisions: [&str; 2]) -> Deployment {
     .expect("a valid request");
     let resolved = revisions
         .iter()
-        .map(|rev| ResolvedTarget::existing(on("1", rev), v("2")))
+        .zip(["a", "b"])
+        .map(|(rev, f)| resolved(f, "1", rev, "2"))
         .collect();
-    Deployment::new(&request, "d-1", "t0", resolved).expect("a valid document")
+    Deployment::new(&request, "d-1", EXECUTION, "t0", resolved).expect("a valid document")
 }
 
 /// a:live and b:live shifted to 10 % of version 2 (now at these revisions), c:live left
@@ -79,11 +102,12 @@ pub fn breached(revisions: [&str; 2]) -> Deployment {
     }))
     .expect("a valid request");
     let resolved = vec![
-        ResolvedTarget::existing(on("1", "old"), v("2")),
-        ResolvedTarget::existing(on("1", "old"), v("2")),
-        ResolvedTarget::existing(on("1", "c"), v("1")),
+        resolved("a", "1", "old", "2"),
+        resolved("b", "1", "old", "2"),
+        resolved("c", "1", "c", "1"),
     ];
-    let mut d = Deployment::new(&request, "d-1", "t0", resolved).expect("a valid document");
+    let mut d =
+        Deployment::new(&request, "d-1", EXECUTION, "t0", resolved).expect("a valid document");
     d.record_shift(0, revisions.map(String::from).into(), "t1")
         .expect("step 1 exists");
     d.status = Status::AlarmBreached;
@@ -106,8 +130,9 @@ pub fn baking(alarms: &[&str]) -> Deployment {
     let mut d = Deployment::new(
         &request,
         "d-1",
+        EXECUTION,
         "t0",
-        vec![ResolvedTarget::existing(on("1", "r"), v("2"))],
+        vec![resolved("a", "1", "r", "2")],
     )
     .expect("a valid document");
     d.record_shift(0, vec!["r1".into()], "t1")

@@ -1,32 +1,26 @@
 //! rollback: Deployment -> Deployment. Points every shifted alias back at its recorded
-//! version with no weights, but only an alias that still looks as sluice left it. Safe to run
-//! twice. Conflicts are reported together, after every alias that could be restored was.
+//! version with no weights, but only an alias that still looks as sluice left it; records the
+//! outcome and releases the deployment's locks. Safe to run twice. Conflicts are reported
+//! together, after every alias that could be restored was; an alias AWS fails makes the whole
+//! rollback fail (to be retried), saying where each alias is.
 
 use serde_json::Value;
-use sluice_aws::FunctionStore;
-use sluice_aws::alias::write_alias;
+use sluice_aws::alias::restore_all;
+use sluice_aws::locks::unlock_aliases;
+use sluice_aws::{FunctionStore, Ledger};
 use sluice_core::{Deployment, Error};
 
-pub async fn rollback<F: FunctionStore>(
+pub async fn rollback<F: FunctionStore, L: Ledger>(
     functions: &F,
+    ledger: &L,
     input: Value,
     now: &str,
 ) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
-    let mut outcomes = Vec::with_capacity(doc.targets.len());
-    for target in &doc.targets {
-        let outcome = match target.restore_to() {
-            Err(leave_alone) => leave_alone,
-            Ok(wanted) => {
-                let decide = |observed: Option<&_>| doc.decide_rollback(target, observed, &wanted);
-                write_alias(functions, target, &wanted, decide)
-                    .await?
-                    .into()
-            }
-        };
-        outcomes.push(outcome);
-    }
+    let outcomes = restore_all(functions, &doc).await;
     doc.record_rollback(outcomes, now)?;
+    ledger.save(&doc).await?;
+    unlock_aliases(ledger, &doc).await?;
     Ok(doc)
 }
 
@@ -55,7 +49,7 @@ mod tests {
     #[tokio::test]
     async fn rolls_every_target_back_and_keeps_the_reason() {
         let (aws, d) = breached();
-        let out = rollback(&aws, d.to_json(), "t2").await.unwrap();
+        let out = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
         assert_eq!(out.status, Status::RolledBack);
         for f in ["a", "b"] {
             assert_eq!(
@@ -72,9 +66,9 @@ mod tests {
     #[tokio::test]
     async fn running_twice_is_safe() {
         let (aws, d) = breached();
-        rollback(&aws, d.to_json(), "t2").await.unwrap();
+        rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
         let writes = aws.writes().len();
-        let again = rollback(&aws, d.to_json(), "t3").await.unwrap();
+        let again = rollback(&aws, &aws, d.to_json(), "t3").await.unwrap();
         assert_eq!(again.status, Status::RolledBack);
         assert_eq!(aws.writes().len(), writes, "the second run writes nothing");
         assert!(
@@ -99,7 +93,7 @@ mod tests {
             },
         );
         let foreign = aws.current("b", "live").unwrap();
-        let out = rollback(&aws, d.to_json(), "t2").await.unwrap();
+        let out = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
         assert_eq!(out.status, Status::RollbackIncomplete);
         let failure = out.failure.unwrap();
         assert_eq!(failure.error, "AliasConflict");
@@ -127,14 +121,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn records_the_outcome_and_releases_the_locks() {
+        let (aws, d) = breached();
+        let keys: Vec<String> = d.locks().into_iter().map(|l| l.key).collect();
+        let aws = keys
+            .iter()
+            .fold(aws, |aws, key| aws.lock(key, d.holder("t0")));
+        aws.lock_holder(&keys[0]).unwrap();
+        let out = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
+        assert_eq!(aws.record("d-1").unwrap(), out.to_json());
+        assert!(aws.locks().is_empty(), "{:?}", aws.locks());
+    }
+
+    #[tokio::test]
+    async fn an_alias_aws_fails_still_lets_the_others_back_and_says_where_it_is() {
+        let (aws, d) = breached();
+        // a's write fails; b is restored all the same.
+        aws.fail_next("UpdateAlias", AwsErrorKind::Transient, false);
+        let err = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap_err();
+        assert_eq!(err.name, ErrorName::TransientAws);
+        assert!(
+            err.message.starts_with(
+                "alarm errors is in ALARM. Rollback not finished: a:live could not be rolled back"
+            ),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message
+                .contains("is at version 1 with 10% on version 2; b:live is back on version 1"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            aws.current("b", "live").unwrap().routing,
+            Routing::only(v("1"))
+        );
+    }
+
+    #[tokio::test]
     async fn a_transient_failure_is_retryable_and_the_retry_finishes() {
         let (aws, d) = breached();
         aws.fail_next("UpdateAlias", AwsErrorKind::Transient, true);
         assert_eq!(
-            rollback(&aws, d.to_json(), "t2").await.unwrap_err().name,
+            rollback(&aws, &aws, d.to_json(), "t2")
+                .await
+                .unwrap_err()
+                .name,
             ErrorName::TransientAws
         );
-        let out = rollback(&aws, d.to_json(), "t3").await.unwrap();
+        let out = rollback(&aws, &aws, d.to_json(), "t3").await.unwrap();
         assert_eq!(out.status, Status::RolledBack);
         assert_eq!(
             aws.current("b", "live").unwrap().routing,

@@ -4,13 +4,15 @@
 mod handler;
 
 use sluice_aws::clock::now_rfc3339;
+use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let functions = &LambdaFunctions::from_env().await;
+    let ledger = &DynamoLedger::from_env().await?;
     sluice_aws::runtime::run("rollback", |input| async move {
-        handler::rollback(functions, input, &now_rfc3339())
+        handler::rollback(functions, ledger, input, &now_rfc3339())
             .await
             .map(|d| d.to_json())
     })

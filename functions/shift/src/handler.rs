@@ -1,20 +1,23 @@
 //! shift: Deployment -> Deployment. Moves every target's alias to the next step's weight,
-//! conditional on the RevisionId sluice last saw. Idempotent under retry.
+//! conditional on the RevisionId sluice last saw (a first deployment's alias is created here,
+//! after its PreTraffic hook passed), then records the document in the ledger before returning.
+//! Idempotent under retry.
 
 use serde_json::Value;
-use sluice_aws::FunctionStore;
 use sluice_aws::alias::write_alias;
+use sluice_aws::{FunctionStore, Ledger};
 use sluice_core::{Deployment, Error};
 
-pub async fn shift<F: FunctionStore>(
+pub async fn shift<F: FunctionStore, L: Ledger>(
     functions: &F,
+    ledger: &L,
     input: Value,
     now: &str,
 ) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
     let (index, step) = doc.next_step()?;
     let mut revisions = Vec::new();
-    for target in doc.shifting_targets() {
+    for target in doc.moving_targets() {
         let wanted = target.wanted_routing(step.weight)?;
         let decide = |observed: Option<&_>| target.decide_shift(observed, &wanted);
         revisions.push(
@@ -24,6 +27,7 @@ pub async fn shift<F: FunctionStore>(
         );
     }
     doc.record_shift(index, revisions, now)?;
+    ledger.save(&doc).await?;
     Ok(doc)
 }
 
@@ -51,13 +55,13 @@ mod tests {
     #[tokio::test]
     async fn shifts_every_target_in_lockstep_then_finishes_on_the_new_version() {
         let (aws, d) = setup(json!({"canary": {"percent": 10, "interval": "1m"}}));
-        let d = shift(&aws, d.to_json(), "t1").await.unwrap();
+        let d = shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
         assert_eq!(d.status, Status::Baking);
         assert_eq!(aws.current("a", "live").unwrap().routing, ten());
         assert_eq!(aws.current("b", "live").unwrap().routing, ten());
         let mut d = d;
         d.status = Status::ShiftNext; // as check-alarms leaves it once baked
-        let d = shift(&aws, d.to_json(), "t2").await.unwrap();
+        let d = shift(&aws, &aws, d.to_json(), "t2").await.unwrap();
         assert_eq!(d.status, Status::AllShifted);
         for f in ["a", "b"] {
             let now = aws.current(f, "live").unwrap();
@@ -83,9 +87,9 @@ mod tests {
         // The write to `a` lands but its response is lost: the Lambda task fails, Step Functions retries
         // with the same document.
         aws.fail_next("UpdateAlias", AwsErrorKind::Transient, true);
-        let err = shift(&aws, d.to_json(), "t1").await.unwrap_err();
+        let err = shift(&aws, &aws, d.to_json(), "t1").await.unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
-        let retried = shift(&aws, d.to_json(), "t1").await.unwrap();
+        let retried = shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
         assert_eq!(retried.status, Status::Baking);
         assert_eq!(aws.current("a", "live").unwrap().routing, ten());
         assert_eq!(aws.current("b", "live").unwrap().routing, ten());
@@ -96,7 +100,7 @@ mod tests {
             aws.writes()
         );
         // And running the very same shift again changes nothing.
-        shift(&aws, d.to_json(), "t1").await.unwrap();
+        shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
         assert_eq!(aws.writes().len(), 2);
     }
 
@@ -105,7 +109,7 @@ mod tests {
         let (aws, d) = setup(json!("Canary10Percent5Minutes"));
         aws.set_alias("b", "live", Routing::only(v("2")));
         let before = aws.current("b", "live").unwrap();
-        let err = shift(&aws, d.to_json(), "t1").await.unwrap_err();
+        let err = shift(&aws, &aws, d.to_json(), "t1").await.unwrap_err();
         assert_eq!(err.name, ErrorName::AliasConflict);
         assert!(
             err.message.contains("b:live was changed by someone else"),
@@ -123,9 +127,55 @@ mod tests {
             Routing::only(v("1")),
         );
         let (_, d) = setup(json!("AllAtOnce"));
-        let err = shift(&aws, d.to_json(), "t1").await.unwrap_err();
+        let err = shift(&aws, &aws, d.to_json(), "t1").await.unwrap_err();
         assert_eq!(err.name, ErrorName::AliasConflict);
         assert!(err.message.contains("deleted"));
+    }
+
+    #[tokio::test]
+    async fn records_each_step_in_the_ledger() {
+        let (aws, d) = setup(json!("Canary10Percent5Minutes"));
+        let d = shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        assert_eq!(aws.record("d-1").unwrap(), d.to_json());
+        // A record that cannot be written fails the step, to be retried (the write is found).
+        let (aws, d) = setup(json!("Canary10Percent5Minutes"));
+        aws.fail_next("SaveRecord", AwsErrorKind::Transient, false);
+        assert_eq!(
+            shift(&aws, &aws, d.to_json(), "t1").await.unwrap_err().name,
+            ErrorName::TransientAws
+        );
+        shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        assert_eq!(aws.writes().len(), 2, "one write per alias");
+    }
+
+    #[tokio::test]
+    async fn a_first_deployment_creates_its_alias_at_the_first_shift() {
+        let aws = FakeAws::new().function("a", 2).function("b", 2);
+        aws.set_alias("b", "live", Routing::only(v("1")));
+        let mut d = two_targets(json!("Canary10Percent5Minutes"), ["x", "y"]);
+        d.targets[0].action = sluice_core::Action::Created;
+        d.targets[0].previous_version = None;
+        d.targets[0].revision_id.clear();
+        d.targets[1].revision_id = aws.current("b", "live").unwrap().revision_id;
+        let d = shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        assert_eq!(
+            aws.current("a", "live").unwrap().routing,
+            Routing::only(v("2"))
+        );
+        assert_eq!(aws.current("b", "live").unwrap().routing, ten());
+        assert!(!d.targets[0].revision_id.is_empty());
+        let mut next = d.clone();
+        next.status = Status::ShiftNext;
+        shift(&aws, &aws, next.to_json(), "t2").await.unwrap();
+        assert_eq!(
+            aws.writes()
+                .iter()
+                .filter(|w| w.starts_with("CreateAlias"))
+                .count(),
+            1,
+            "{:?}",
+            aws.writes()
+        );
     }
 
     #[tokio::test]
@@ -133,11 +183,11 @@ mod tests {
         let (aws, mut d) = setup(json!("AllAtOnce"));
         d.status = Status::Baking;
         assert_eq!(
-            shift(&aws, d.to_json(), "t").await.unwrap_err().name,
+            shift(&aws, &aws, d.to_json(), "t").await.unwrap_err().name,
             ErrorName::InternalError
         );
         assert_eq!(
-            shift(&aws, json!({"hello": 1}), "t")
+            shift(&aws, &aws, json!({"hello": 1}), "t")
                 .await
                 .unwrap_err()
                 .name,

@@ -1,37 +1,47 @@
 //! validate: Request -> Deployment. Reads every named function, alias, version, hook and
-//! alarm, and lets sluice-core check them before anything is written; only then publishes
-//! versions and creates missing aliases.
+//! alarm, and lets sluice-core check them before anything is written; then publishes versions,
+//! locks every alias the deployment moves, and records the deployment in the ledger.
 
 use serde_json::Value;
-use sluice_aws::{AlarmReader, FunctionStore};
+use sluice_aws::locks::lock_aliases;
+use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger};
 use sluice_core::{
     AlarmSummary, Deployment, Error, ResolvedTarget, StartInput, TargetVersion, VersionSource,
     require_function,
 };
 
-/// What the state machine passes: the execution input and the execution's name.
-pub async fn validate<F: FunctionStore, A: AlarmReader>(
-    functions: &F,
-    alarms: &A,
+/// The AWS a validate needs.
+pub struct Aws<'a, F, A, L, X> {
+    pub functions: &'a F,
+    pub alarms: &'a A,
+    pub ledger: &'a L,
+    pub executions: &'a X,
+}
+
+/// What the state machine passes: the execution input, the execution's name and ARN.
+pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions>(
+    aws: &Aws<'_, F, A, L, X>,
     input: Value,
     now: &str,
 ) -> Result<Deployment, Error> {
     let StartInput {
         deployment_id,
+        execution_arn,
         request,
     } = StartInput::parse(&input)?;
+    let functions = aws.functions;
 
     // 1. Read and check; no writes.
     let mut checked = Vec::with_capacity(request.targets.len());
     for (i, t) in request.targets.iter().enumerate() {
         let function = &t.function_name;
-        let exists = functions.function_exists(function, None).await?;
-        require_function(&format!("targets[{i}].functionName"), function, exists)?;
+        let field = format!("targets[{i}].functionName");
+        let arn = require_function(&field, function, functions.function_arn(function).await?)?;
         let alias = functions.get_alias(function, &t.alias).await?;
         let source = match &t.version {
             TargetVersion::Publish => VersionSource::Publish,
             TargetVersion::Version(version) => VersionSource::Version {
-                exists: functions.function_exists(function, Some(version)).await?,
+                exists: functions.version_exists(function, version).await?,
                 version: version.clone(),
             },
             TargetVersion::FromAlias(name) => VersionSource::Alias {
@@ -39,32 +49,29 @@ pub async fn validate<F: FunctionStore, A: AlarmReader>(
                 name: name.clone(),
             },
         };
-        checked.push(t.check(i, alias, source)?);
+        checked.push(t.check(i, arn, alias, source)?);
     }
     for (field, hook) in request.hooks.named() {
-        require_function(field, hook, functions.function_exists(hook, None).await?)?;
+        require_function(field, hook, functions.function_arn(hook).await?)?;
     }
-    let readings = alarms.read_alarms(&request.alarms).await?;
+    let readings = aws.alarms.read_alarms(&request.alarms).await?;
     AlarmSummary::of(&request.alarms, &readings).refuse_start()?;
 
-    // 2. Everything named exists: publish what must be published, create first-time aliases.
+    // 2. Everything named exists: publish what must be published.
     let mut resolved = Vec::with_capacity(checked.len());
     for (t, c) in request.targets.iter().zip(checked) {
-        let version = match c.version {
-            Some(v) => v,
+        let version = match &c.version {
+            Some(v) => v.clone(),
             None => functions.publish_version(&t.function_name).await?,
         };
-        resolved.push(match c.alias {
-            Some(alias) => ResolvedTarget::existing(alias, version),
-            None => {
-                let revision = functions
-                    .create_alias(&t.function_name, &t.alias, &version)
-                    .await?;
-                ResolvedTarget::created(version, revision)
-            }
-        });
+        resolved.push(ResolvedTarget::of(c, version));
     }
-    Deployment::new(&request, &deployment_id, now, resolved)
+    let mut doc = Deployment::new(&request, &deployment_id, &execution_arn, now, resolved)?;
+
+    // 3. Lock every alias the deployment moves (none or all), then record it.
+    lock_aliases(aws.ledger, aws.executions, &mut doc, now).await?;
+    aws.ledger.save(&doc).await?;
+    Ok(doc)
 }
 
 #[cfg(test)]
@@ -73,8 +80,30 @@ mod tests {
     use serde_json::json;
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::testing::v;
-    use sluice_core::{Action, AlarmState, ErrorName, Routing, Status, Weight};
+    use sluice_core::testing::{EXECUTION, function_arn, v};
+    use sluice_core::{Action, AlarmState, ErrorName, LockHolder, Routing, Status, Weight};
+
+    async fn run(aws: &FakeAws, input: Value) -> Result<Deployment, Error> {
+        let ports = Aws {
+            functions: aws,
+            alarms: aws,
+            ledger: aws,
+            executions: aws,
+        };
+        validate(&ports, input, "t0").await
+    }
+
+    fn lock_of(function: &str) -> String {
+        format!("LOCK#{}#live", function_arn(function))
+    }
+
+    fn other(execution: &str) -> LockHolder {
+        LockHolder {
+            deployment_id: "d-0".into(),
+            execution_arn: execution.into(),
+            since: "t-1".into(),
+        }
+    }
 
     fn aws() -> FakeAws {
         FakeAws::new()
@@ -87,7 +116,7 @@ mod tests {
     }
 
     fn input(request: Value) -> Value {
-        json!({"request": request, "deploymentId": "d-1"})
+        json!({"request": request, "deploymentId": "d-1", "executionArn": EXECUTION})
     }
 
     fn good() -> Value {
@@ -102,7 +131,7 @@ mod tests {
     #[tokio::test]
     async fn a_good_request_becomes_a_ready_document() {
         let aws = aws();
-        let d = validate(&aws, &aws, input(good()), "t0").await.unwrap();
+        let d = run(&aws, input(good())).await.unwrap();
         assert_eq!(d.status, Status::Ready);
         let t = &d.targets[0];
         assert_eq!(
@@ -117,11 +146,12 @@ mod tests {
             t.revision_id,
             aws.current("orders", "live").unwrap().revision_id
         );
-        assert!(
-            aws.writes().is_empty(),
-            "validate wrote: {:?}",
-            aws.writes()
+        assert_eq!(
+            aws.writes(),
+            vec![format!("Lock {} for d-1", lock_of("orders"))],
+            "validate moved no alias; it locked the one it will move"
         );
+        assert_eq!(aws.record("d-1").unwrap(), d.to_json(), "and recorded it");
     }
 
     /// Every refusal names what is wrong and happens before any write.
@@ -185,7 +215,7 @@ mod tests {
         for (request, name, text) in cases {
             let aws = aws();
             aws.change_code("orders");
-            let err = validate(&aws, &aws, input(request.clone()), "t0")
+            let err = run(&aws, input(request.clone()))
                 .await
                 .expect_err(&request.to_string());
             assert_eq!(err.name, name, "{request}");
@@ -209,7 +239,7 @@ mod tests {
                 additional: Some((v("2"), w)),
             },
         );
-        let err = validate(&aws, &aws, input(good()), "t0").await.unwrap_err();
+        let err = run(&aws, input(good())).await.unwrap_err();
         assert_eq!(err.name, ErrorName::AliasBusy);
         assert!(
             err.message
@@ -226,11 +256,16 @@ mod tests {
         let mut req = good();
         req["targets"][0] = json!({"functionName": "orders", "alias": "live"});
         aws.change_code("orders");
-        let d = validate(&aws, &aws, input(req.clone()), "t0")
-            .await
-            .unwrap();
+        let d = run(&aws, input(req.clone())).await.unwrap();
         assert_eq!(d.targets[0].target_version, v("4"));
-        assert_eq!(aws.writes(), vec!["PublishVersion orders -> 4".to_string()]);
+        assert_eq!(
+            aws.writes(),
+            vec![
+                "PublishVersion orders -> 4".to_string(),
+                format!("Lock {} for d-1", lock_of("orders"))
+            ],
+            "every check, then every publish, then every lock"
+        );
 
         // Publishing unchanged code returns the version the alias already serves.
         let aws = FakeAws::new()
@@ -238,13 +273,13 @@ mod tests {
             .alias("orders", "live", Routing::only(v("3")))
             .alarm("orders-errors", AlarmState::Ok)
             .function("orders-pre", 1);
-        let d = validate(&aws, &aws, input(req), "t0").await.unwrap();
+        let d = run(&aws, input(req)).await.unwrap();
         assert_eq!(d.status, Status::NothingToDeploy);
         assert_eq!(d.targets[0].action, Action::Unchanged);
     }
 
     #[tokio::test]
-    async fn takes_the_version_of_another_alias_and_creates_a_missing_alias() {
+    async fn takes_the_version_of_another_alias_and_leaves_a_missing_alias_to_the_first_shift() {
         let aws = aws().function("billing", 2);
         let req = json!({
             "targets": [
@@ -253,29 +288,115 @@ mod tests {
             ],
             "strategy": "AllAtOnce"
         });
-        let d = validate(&aws, &aws, input(req), "t0").await.unwrap();
+        let d = run(&aws, input(req)).await.unwrap();
         assert_eq!(d.targets[0].target_version, v("3"));
         assert_eq!(d.targets[1].action, Action::Created);
         assert_eq!(d.targets[1].previous_version, None);
         assert_eq!(
-            aws.current("billing", "live").unwrap().routing,
-            Routing::only(v("2"))
+            aws.current("billing", "live"),
+            None,
+            "created only once the PreTraffic hook passed"
         );
         assert_eq!(d.status, Status::Ready, "orders still shifts");
+        assert!(
+            aws.lock_holder(&lock_of("billing")).is_some(),
+            "a new alias is locked too"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_deployment_runs_its_hooks() {
+        let aws = FakeAws::new()
+            .function("orders", 1)
+            .function("orders-pre", 1);
+        let req = json!({
+            "targets": [{"functionName": "orders", "alias": "live", "targetVersion": "1"}],
+            "strategy": "Canary10Percent5Minutes",
+            "hooks": {"preTraffic": "orders-pre"}
+        });
+        let d = run(&aws, input(req)).await.unwrap();
+        assert_eq!(
+            d.status,
+            Status::Ready,
+            "not NothingToDeploy: the hooks and the creation run"
+        );
+        assert_eq!(aws.current("orders", "live"), None);
+    }
+
+    #[tokio::test]
+    async fn an_alias_another_running_deployment_locked_is_busy_and_nothing_stays_locked() {
+        let aws = aws()
+            .function("billing", 2)
+            .alias("billing", "live", Routing::only(v("1")))
+            .lock(&lock_of("orders"), other("arn:running"));
+        aws.running("arn:running");
+        let req = json!({
+            "targets": [
+                {"functionName": "billing", "alias": "live", "targetVersion": "2"},
+                {"functionName": "orders", "alias": "live", "targetVersion": "3"}
+            ],
+            "strategy": "AllAtOnce"
+        });
+        let err = run(&aws, input(req)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AliasBusy);
+        assert!(
+            err.message
+                .starts_with("orders:live is being deployed by d-0 (execution arn:running"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            aws.lock_holder(&lock_of("billing")),
+            None,
+            "billing's lock was given back"
+        );
+        assert_eq!(
+            aws.lock_holder(&lock_of("orders")),
+            Some(other("arn:running"))
+        );
+        assert_eq!(aws.record("d-1"), None);
+    }
+
+    #[tokio::test]
+    async fn a_lock_left_by_a_dead_execution_is_taken_over_saying_so() {
+        let aws = aws().lock(&lock_of("orders"), other("arn:dead"));
+        let d = run(&aws, input(good())).await.unwrap();
+        assert_eq!(
+            aws.lock_holder(&lock_of("orders")).unwrap().execution_arn,
+            EXECUTION
+        );
+        assert!(
+            d.history
+                .iter()
+                .any(|e| e.message.contains("took over the lock of deployment d-0")),
+            "{:?}",
+            d.history
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_validate_keeps_its_own_locks() {
+        let aws = aws();
+        run(&aws, input(good())).await.unwrap();
+        run(&aws, input(good())).await.unwrap();
+        assert_eq!(
+            aws.lock_holder(&lock_of("orders")).unwrap().execution_arn,
+            EXECUTION
+        );
     }
 
     #[tokio::test]
     async fn transient_aws_errors_keep_their_retryable_name() {
         let aws = aws();
         aws.fail_next("DescribeAlarms", AwsErrorKind::Transient, false);
-        let err = validate(&aws, &aws, input(good()), "t0").await.unwrap_err();
+        let err = run(&aws, input(good())).await.unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
     }
 
     #[tokio::test]
-    async fn refuses_input_without_a_deployment_id() {
+    async fn refuses_input_without_its_execution() {
         let aws = aws();
-        let err = validate(&aws, &aws, good(), "t0").await.unwrap_err();
+        let err = run(&aws, good()).await.unwrap_err();
         assert_eq!(err.name, ErrorName::InternalError);
     }
 }

@@ -3,16 +3,23 @@
 
 mod handler;
 
+use handler::Aws;
 use sluice_aws::clock::now_rfc3339;
 use sluice_aws::cloudwatch::CloudWatchAlarms;
+use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
+use sluice_aws::sfn::StepFunctions;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let functions = &LambdaFunctions::from_env().await;
-    let alarms = &CloudWatchAlarms::from_env().await;
+    let aws = &Aws {
+        functions: &LambdaFunctions::from_env().await,
+        alarms: &CloudWatchAlarms::from_env().await,
+        ledger: &DynamoLedger::from_env().await?,
+        executions: &StepFunctions::from_env().await,
+    };
     sluice_aws::runtime::run("validate", |input| async move {
-        handler::validate(functions, alarms, input, &now_rfc3339())
+        handler::validate(aws, input, &now_rfc3339())
             .await
             .map(|d| d.to_json())
     })

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// The last health check, kept for whoever watches the deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Verdict {
     pub checked_at: String,
     pub healthy: bool,

@@ -8,7 +8,6 @@ use serde_json::Value;
 
 /// Why the deployment failed, in the shape Step Functions' Catch writes (`Error`, `Cause`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Failure {
     #[serde(rename = "Error")]
     pub error: String,

@@ -4,6 +4,7 @@
 //! own `impl Deployment` block.
 
 mod bake;
+mod ending;
 mod failure;
 mod rollback;
 mod routing;
@@ -11,11 +12,13 @@ mod shift;
 mod start;
 
 pub use bake::Verdict;
+pub use ending::ExecutionEnded;
 pub use failure::{Explain, Failure};
 pub use rollback::RollbackOutcome;
 pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
 pub use start::{CheckedTarget, ResolvedTarget, VersionSource, require_function};
 
+use crate::bounds::{HISTORY_HEAD, MAX_EVENT_CHARS, MAX_HISTORY_EVENTS, clip};
 use crate::error::Error;
 use crate::request::Hooks;
 use crate::strategy::Plan;
@@ -42,11 +45,15 @@ pub enum Status {
     RolledBack,
     /// Some alias was not as sluice left it and was left alone; the failure says which.
     RollbackIncomplete,
+    /// Every alias serves its new version and the locks are released: the record's last word,
+    /// written after the state machine's last Choice.
+    Deployed,
 }
 
 impl Status {
-    /// Every status; the contract tests hold the state machine's Choices to exactly these.
-    pub const ALL: [Status; 8] = [
+    /// Every status; the contract tests hold the state machine's Choices to exactly these
+    /// (less `Deployed`, which no Choice follows).
+    pub const ALL: [Status; 9] = [
         Status::Ready,
         Status::NothingToDeploy,
         Status::Baking,
@@ -55,6 +62,7 @@ impl Status {
         Status::AlarmBreached,
         Status::RolledBack,
         Status::RollbackIncomplete,
+        Status::Deployed,
     ];
 }
 
@@ -69,16 +77,28 @@ pub enum Action {
     Unchanged,
 }
 
+/// The shape of the document this code writes. Later shapes only add fields (with defaults), so
+/// every phase, and reconcile after an upgrade of sluice, reads the documents of earlier ones;
+/// fields a phase does not know are ignored.
+pub const SCHEMA_VERSION: u32 = 2;
+
+fn schema_v1() -> u32 {
+    1
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TargetState {
     pub function_name: String,
+    /// The function's unqualified ARN, as Lambda named it (what the alias lock is keyed on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_arn: Option<String>,
     pub alias: String,
     pub action: Action,
     /// The version that served before: the rollback point. None when the alias was created.
     pub previous_version: Option<Version>,
     pub target_version: Version,
-    /// The alias RevisionId sluice last read or wrote.
+    /// The alias RevisionId sluice last read or wrote; empty for an alias not created yet.
     pub revision_id: String,
 }
 
@@ -90,7 +110,7 @@ impl TargetState {
 
 /// Bake progress of the current step, counted in the state machine's own Wait seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Bake {
     pub required_seconds: u64,
     pub elapsed_seconds: u64,
@@ -98,16 +118,22 @@ pub struct Bake {
 
 /// One line of the deployment's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Event {
     pub at: String,
     pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Deployment {
+    /// The shape this document was written in (absent: 1, the first).
+    #[serde(default = "schema_v1")]
+    pub schema_version: u32,
     pub deployment_id: String,
+    /// The execution running this deployment: the holder of its alias locks.
+    #[serde(default)]
+    pub execution_arn: String,
     pub status: Status,
     /// The strategy's short name, as the request wrote it or described ("canary 5% 30s").
     pub strategy_name: String,
@@ -126,10 +152,17 @@ pub struct Deployment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<Verdict>,
     pub history: Vec<Event>,
+    /// History lines dropped to keep the document small (the first and the latest are kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_dropped: u64,
     pub started_at: String,
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Deployment {
@@ -162,11 +195,16 @@ impl Deployment {
         )
     }
 
-    fn record(&mut self, now: &str, message: String) {
+    /// Adds a line to the history, clipped, dropping the oldest line after the head when full.
+    pub(crate) fn record(&mut self, now: &str, message: String) {
         self.updated_at = now.to_string();
+        if self.history.len() >= MAX_HISTORY_EVENTS {
+            self.history.remove(HISTORY_HEAD);
+            self.history_dropped += 1;
+        }
         self.history.push(Event {
             at: now.to_string(),
-            message,
+            message: clip(&message, MAX_EVENT_CHARS),
         });
     }
 }
@@ -197,6 +235,50 @@ mod tests {
         assert!(err.message.contains("plan"), "{}", err.message);
     }
 
+    /// Documents written by the first shape (before the ledger) are still read: reconcile
+    /// meets them after an upgrade of sluice, and rollback must still work on them.
+    #[test]
+    fn documents_of_the_first_shape_are_read_and_rolled_back() {
+        for golden in [
+            include_str!("../../tests/golden/v1-breached.json"),
+            include_str!("../../tests/golden/v1-baking.json"),
+        ] {
+            let value: serde_json::Value = serde_json::from_str(golden).unwrap();
+            assert!(
+                value.get("schemaVersion").is_none(),
+                "a first-shape document"
+            );
+            let d = Deployment::from_json(value).unwrap();
+            assert_eq!(d.schema_version, 1);
+            assert_eq!(d.execution_arn, "");
+            assert!(!d.targets.is_empty());
+        }
+        let mut d = Deployment::from_json(
+            serde_json::from_str(include_str!("../../tests/golden/v1-breached.json")).unwrap(),
+        )
+        .unwrap();
+        let outcomes = d
+            .targets
+            .iter()
+            .map(|t| match t.restore_to() {
+                Ok(_) => RollbackOutcome::RolledBack {
+                    revision_id: "r9".into(),
+                },
+                Err(leave) => leave,
+            })
+            .collect();
+        d.record_rollback(outcomes, "t9").unwrap();
+        assert_eq!(d.status, Status::RolledBack);
+    }
+
+    #[test]
+    fn fields_a_phase_does_not_know_are_ignored() {
+        let mut json = one_target(json!("AllAtOnce"), &[]).to_json();
+        json["aFieldOfALaterShape"] = json!({"anything": [1, 2]});
+        json["targets"][0]["anotherOne"] = json!(true);
+        assert!(Deployment::from_json(json).is_ok());
+    }
+
     #[test]
     fn every_status_is_listed_once() {
         // A new variant fails to compile here until it is added to Status::ALL.
@@ -209,6 +291,7 @@ mod tests {
             Status::AlarmBreached => 5,
             Status::RolledBack => 6,
             Status::RollbackIncomplete => 7,
+            Status::Deployed => 8,
         };
         for (i, s) in Status::ALL.iter().enumerate() {
             assert_eq!(position(*s), i);

@@ -5,6 +5,7 @@ use super::{
     Action, AliasDecision, AliasSnapshot, AliasWrite, Deployment, Failure, Routing, Status,
     TargetState,
 };
+use crate::bounds::{MAX_CAUSE_CHARS, clip};
 use crate::error::{Error, ErrorName};
 
 /// The result of rolling back one alias.
@@ -18,6 +19,11 @@ pub enum RollbackOutcome {
     NotTouched(String),
     /// Someone else changed the alias: left as it is; says what was found.
     Conflict(String),
+    /// AWS failed the read or the write; where the alias was left, when it could be read.
+    Failed {
+        error: Error,
+        left_at: Option<Routing>,
+    },
 }
 
 impl From<AliasWrite> for RollbackOutcome {
@@ -98,7 +104,9 @@ impl Deployment {
     }
 
     /// Records the rollback of every target (`outcomes[i]` is `targets[i]`'s): RolledBack, or
-    /// RollbackIncomplete when some alias was left alone, with the original reason kept.
+    /// RollbackIncomplete when some alias was left alone, with the original reason kept. When AWS
+    /// failed some alias, the error (to be retried) keeps the reason too and says where each
+    /// alias is.
     pub fn record_rollback(
         &mut self,
         outcomes: Vec<RollbackOutcome>,
@@ -108,6 +116,12 @@ impl Deployment {
             return Err(Error::internal(
                 "rollback outcomes do not match the targets",
             ));
+        }
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, RollbackOutcome::Failed { .. }))
+        {
+            return Err(self.unfinished(&outcomes));
         }
         let failure = self.failure.clone().unwrap_or(Failure {
             error: "States.TaskFailed".into(),
@@ -133,6 +147,7 @@ impl Deployment {
                     done.push(format!("{} left alone ({why})", t.name()))
                 }
                 RollbackOutcome::Conflict(why) => conflicts.push(why),
+                RollbackOutcome::Failed { .. } => {}
             }
         }
         self.next_wait_seconds = 0;
@@ -158,6 +173,7 @@ impl Deployment {
                 ),
             )
         };
+        let summary = clip(&summary, MAX_CAUSE_CHARS);
         self.status = status;
         self.record(now, summary.clone());
         self.failure = Some(Failure {
@@ -165,6 +181,55 @@ impl Deployment {
             cause: summary,
         });
         Ok(())
+    }
+
+    /// The error of a rollback AWS did not let finish: the original reason, then where each
+    /// alias is. Transient when any failure was, so the state machine tries again.
+    fn unfinished(&self, outcomes: &[RollbackOutcome]) -> Error {
+        let reason = self
+            .failure
+            .as_ref()
+            .map_or_else(String::new, Failure::plain_cause);
+        let mut name = ErrorName::AwsFailure;
+        let places: Vec<String> = self
+            .targets
+            .iter()
+            .zip(outcomes)
+            .map(|(t, o)| match o {
+                RollbackOutcome::RolledBack { .. } | RollbackOutcome::AlreadyRolledBack { .. } => {
+                    format!(
+                        "{} is back on version {}",
+                        t.name(),
+                        t.previous_version
+                            .as_ref()
+                            .map_or("-".into(), |v| v.to_string())
+                    )
+                }
+                RollbackOutcome::NotTouched(why) => format!("{} left alone ({why})", t.name()),
+                RollbackOutcome::Conflict(why) => why.clone(),
+                RollbackOutcome::Failed { error, left_at } => {
+                    if error.name == ErrorName::TransientAws {
+                        name = ErrorName::TransientAws;
+                    }
+                    let at = left_at.as_ref().map_or(
+                        "an unknown routing (it could not be read)".into(),
+                        Routing::describe,
+                    );
+                    format!(
+                        "{} could not be rolled back ({}) and is at {at}",
+                        t.name(),
+                        error.message
+                    )
+                }
+            })
+            .collect();
+        Error::new(
+            name,
+            clip(
+                &format!("{reason}. Rollback not finished: {}", places.join("; ")),
+                MAX_CAUSE_CHARS,
+            ),
+        )
     }
 }
 
@@ -290,5 +355,34 @@ mod tests {
             f.cause
         );
         assert!(f.cause.ends_with("Done: nothing"), "{}", f.cause);
+    }
+
+    #[test]
+    fn a_rollback_aws_stopped_keeps_the_reason_and_says_where_each_alias_is() {
+        let mut d = crate::testing::breached(["r1", "r2"]);
+        let before = d.clone();
+        let err = d
+            .record_rollback(
+                vec![
+                    RollbackOutcome::RolledBack {
+                        revision_id: "r3".into(),
+                    },
+                    RollbackOutcome::Failed {
+                        error: Error::new(ErrorName::TransientAws, "UpdateAlias: throttled"),
+                        left_at: Some(crate::testing::ten()),
+                    },
+                    RollbackOutcome::NotTouched("not shifted by this deployment".into()),
+                ],
+                "t9",
+            )
+            .unwrap_err();
+        assert_eq!(err.name, ErrorName::TransientAws, "retried");
+        assert_eq!(
+            err.message,
+            "alarm errors is in ALARM. Rollback not finished: a:live is back on version 1; \
+             b:live could not be rolled back (UpdateAlias: throttled) and is at version 1 with 10% on version 2; \
+             c:live left alone (not shifted by this deployment)"
+        );
+        assert_eq!(d, before, "nothing recorded until every alias is done");
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where one alias routes: its main version, and at most one additional weighted version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Routing {
     pub version: Version,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +45,8 @@ pub enum AliasDecision {
     AlreadyThere { revision_id: String },
     /// Write the wanted routing, conditional on this revision.
     Update { expected_revision: String },
+    /// Create the alias on the wanted version (a first deployment's first shift).
+    Create,
     /// Someone else changed (or deleted) the alias: leave it alone; says what was found.
     Conflict(String),
 }
@@ -73,8 +75,12 @@ impl AliasWrite {
 }
 
 impl TargetState {
-    /// Where this target's alias should route when `weight` is on the new version.
+    /// Where this target's alias should route when `weight` is on the new version. An alias
+    /// this deployment creates starts on the new version: there is no earlier one.
     pub fn wanted_routing(&self, weight: Weight) -> Result<Routing, Error> {
+        if self.action == super::Action::Created {
+            return Ok(Routing::only(self.target_version.clone()));
+        }
         let previous = self.previous_version.clone().ok_or_else(|| {
             Error::internal(format!(
                 "{} has no previous version to shift from",

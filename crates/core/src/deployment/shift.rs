@@ -40,11 +40,7 @@ impl Deployment {
             .cloned()
             .ok_or_else(|| Error::internal(format!("no step {}", index + 1)))?;
         let mut revisions = revisions.into_iter();
-        for t in self
-            .targets
-            .iter_mut()
-            .filter(|t| t.action == Action::Shift)
-        {
+        for t in self.targets.iter_mut().filter(|t| t.moves()) {
             t.revision_id = revisions
                 .next()
                 .ok_or_else(|| Error::internal("a shifted target has no revision"))?;
@@ -71,21 +67,48 @@ impl Deployment {
     }
 }
 
+impl Deployment {
+    /// The targets whose aliases the next shift writes, in the order `record_shift` takes
+    /// their revisions: every shifting target, and every alias this deployment has yet to create.
+    pub fn moving_targets(&self) -> impl Iterator<Item = &TargetState> {
+        self.targets.iter().filter(|t| t.moves())
+    }
+}
+
 impl TargetState {
+    fn moves(&self) -> bool {
+        match self.action {
+            Action::Shift => true,
+            Action::Created => self.revision_id.is_empty(),
+            Action::Unchanged => false,
+        }
+    }
+
     /// Shift's rule for one alias: idempotent when the wanted routing is already there,
-    /// conditional on the last revision sluice saw, a conflict otherwise.
+    /// conditional on the last revision sluice saw, a conflict otherwise. An alias this
+    /// deployment creates must not exist yet, or already be as this deployment created it.
     pub fn decide_shift(
         &self,
         observed: Option<&AliasSnapshot>,
         wanted: &Routing,
     ) -> AliasDecision {
         let Some(observed) = observed else {
-            return self.deleted();
+            return if self.action == Action::Created {
+                AliasDecision::Create
+            } else {
+                self.deleted()
+            };
         };
         if &observed.routing == wanted {
             AliasDecision::AlreadyThere {
                 revision_id: observed.revision_id.clone(),
             }
+        } else if self.action == Action::Created {
+            AliasDecision::Conflict(format!(
+                "{} was created by someone else during the deployment: it routes to {}; sluice leaves it as it is",
+                self.name(),
+                observed.routing.describe()
+            ))
         } else if observed.revision_id == self.revision_id {
             AliasDecision::Update {
                 expected_revision: self.revision_id.clone(),
@@ -189,5 +212,43 @@ mod tests {
             t.decide_shift(None, &wanted),
             AliasDecision::Conflict("orders:live was deleted during the deployment".into())
         );
+    }
+
+    #[test]
+    fn a_first_deployment_creates_its_alias_at_the_first_shift_only() {
+        let mut d = one_target(json!("AllAtOnce"), &[]);
+        let t = &mut d.targets[0];
+        t.action = Action::Created;
+        t.previous_version = None;
+        t.revision_id.clear();
+        let t = d.targets[0].clone();
+        let wanted = t
+            .wanted_routing(Weight::from_percent(10.0).unwrap())
+            .unwrap();
+        assert_eq!(
+            wanted,
+            Routing::only(v("4")),
+            "a new alias starts on the new version"
+        );
+        assert_eq!(t.decide_shift(None, &wanted), AliasDecision::Create);
+        let snap = |routing: Routing| AliasSnapshot {
+            routing,
+            revision_id: "r1".into(),
+        };
+        assert_eq!(
+            t.decide_shift(Some(&snap(wanted.clone())), &wanted),
+            AliasDecision::AlreadyThere {
+                revision_id: "r1".into()
+            },
+            "a retried shift finds its own creation"
+        );
+        assert!(matches!(
+            t.decide_shift(Some(&snap(Routing::only(v("2")))), &wanted),
+            AliasDecision::Conflict(m) if m.contains("created by someone else")
+        ));
+        assert_eq!(d.moving_targets().count(), 1);
+        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        assert_eq!(d.moving_targets().count(), 0, "created once");
+        assert_eq!(d.status, Status::AllShifted);
     }
 }

@@ -5,6 +5,7 @@ use super::{Action, AliasSnapshot, Bake, Deployment, Event, Status, TargetState}
 use crate::alarms::AlarmSummary;
 use crate::error::{Error, ErrorName};
 use crate::request::{Request, Target};
+use crate::strategy::Plan;
 use crate::weight::{Version, Weight};
 
 /// Where the version to deploy comes from, with what validate read about it.
@@ -21,10 +22,11 @@ pub enum VersionSource {
     },
 }
 
-/// A target that passed every check: its alias as read, and the version to deploy (None:
-/// publish the current code, once every check has passed).
+/// A target that passed every check: its function's ARN, its alias as read, and the version to
+/// deploy (None: publish the current code, once every check has passed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedTarget {
+    pub function_arn: String,
     pub alias: Option<AliasSnapshot>,
     pub version: Option<Version>,
 }
@@ -32,22 +34,16 @@ pub struct CheckedTarget {
 /// A target as validate resolved it against Lambda.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedTarget {
+    pub function_arn: Option<String>,
     pub action: Action,
     pub previous_version: Option<Version>,
     pub target_version: Version,
     pub revision_id: String,
 }
 
-/// Refuses a function (target or hook) that Lambda does not have.
-pub fn require_function(field: &str, function: &str, exists: bool) -> Result<(), Error> {
-    if exists {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("function {function} does not exist"),
-        ))
-    }
+/// Refuses a function (target or hook) that Lambda does not have; otherwise its ARN.
+pub fn require_function(field: &str, function: &str, arn: Option<String>) -> Result<String, Error> {
+    arn.ok_or_else(|| Error::invalid(field, format!("function {function} does not exist")))
 }
 
 impl Target {
@@ -56,6 +52,7 @@ impl Target {
     pub fn check(
         &self,
         index: usize,
+        function_arn: String,
         alias: Option<AliasSnapshot>,
         source: VersionSource,
     ) -> Result<CheckedTarget, Error> {
@@ -106,7 +103,11 @@ impl Target {
                 Some(other.routing.version)
             }
         };
-        Ok(CheckedTarget { alias, version })
+        Ok(CheckedTarget {
+            function_arn,
+            alias,
+            version,
+        })
     }
 }
 
@@ -137,28 +138,30 @@ impl AlarmSummary {
 }
 
 impl ResolvedTarget {
-    /// A target whose alias exists, going to `target_version`.
-    pub fn existing(alias: AliasSnapshot, target_version: Version) -> ResolvedTarget {
-        let action = if alias.routing.version == target_version {
-            Action::Unchanged
-        } else {
-            Action::Shift
-        };
-        ResolvedTarget {
-            action,
-            previous_version: Some(alias.routing.version),
-            target_version,
-            revision_id: alias.revision_id,
-        }
-    }
-
-    /// A target whose alias validate created on `target_version` (its first deployment).
-    pub fn created(target_version: Version, revision_id: String) -> ResolvedTarget {
-        ResolvedTarget {
-            action: Action::Created,
-            previous_version: None,
-            target_version,
-            revision_id,
+    /// A checked target going to `target_version`: it shifts from the version its alias serves,
+    /// is already there, or (no alias yet) gets its alias created by the first shift, after the
+    /// PreTraffic hook passed.
+    pub fn of(checked: CheckedTarget, target_version: Version) -> ResolvedTarget {
+        let function_arn = Some(checked.function_arn);
+        match checked.alias {
+            None => ResolvedTarget {
+                function_arn,
+                action: Action::Created,
+                previous_version: None,
+                target_version,
+                revision_id: String::new(),
+            },
+            Some(alias) => ResolvedTarget {
+                function_arn,
+                action: if alias.routing.version == target_version {
+                    Action::Unchanged
+                } else {
+                    Action::Shift
+                },
+                previous_version: Some(alias.routing.version),
+                target_version,
+                revision_id: alias.revision_id,
+            },
         }
     }
 }
@@ -168,6 +171,7 @@ impl Deployment {
     pub fn new(
         request: &Request,
         deployment_id: &str,
+        execution_arn: &str,
         now: &str,
         resolved: Vec<ResolvedTarget>,
     ) -> Result<Deployment, Error> {
@@ -180,6 +184,7 @@ impl Deployment {
             .zip(resolved)
             .map(|(t, r)| TargetState {
                 function_name: t.function_name.clone(),
+                function_arn: r.function_arn,
                 alias: t.alias.clone(),
                 action: r.action,
                 previous_version: r.previous_version,
@@ -200,7 +205,7 @@ impl Deployment {
                         request.plan.describe()
                     ),
                     (Action::Created, _) => format!(
-                        "{}: alias created on version {} (first deployment)",
+                        "{}: no alias yet; the first shift creates it on version {} (first deployment)",
                         t.name(),
                         t.target_version
                     ),
@@ -212,7 +217,10 @@ impl Deployment {
                 },
             })
             .collect();
-        let status = if targets.iter().any(|t| t.action == Action::Shift) {
+        let shifts = targets.iter().any(|t| t.action == Action::Shift);
+        let creates = targets.iter().any(|t| t.action == Action::Created);
+        let mut plan = request.plan.clone();
+        let status = if shifts || creates {
             Status::Ready
         } else {
             history.push(Event {
@@ -221,11 +229,23 @@ impl Deployment {
             });
             Status::NothingToDeploy
         };
+        if creates && !shifts {
+            // No earlier version to shift traffic from: the new aliases start on the new version.
+            plan = Plan::all_at_once();
+            history.push(Event {
+                at: now.to_string(),
+                message: "first deployment of every alias: no earlier version to shift from, so \
+                          no canary; the aliases start on the new version at once"
+                    .into(),
+            });
+        }
         Ok(Deployment {
+            schema_version: super::SCHEMA_VERSION,
             deployment_id: deployment_id.to_string(),
+            execution_arn: execution_arn.to_string(),
             status,
             strategy_name: request.strategy_name.clone(),
-            plan: request.plan.clone(),
+            plan,
             targets,
             alarms: request.alarms.clone(),
             hooks: request.hooks.clone(),
@@ -236,6 +256,7 @@ impl Deployment {
             next_wait_seconds: 0,
             last_check: None,
             history,
+            history_dropped: 0,
             started_at: now.to_string(),
             updated_at: now.to_string(),
             failure: None,
@@ -248,7 +269,7 @@ mod tests {
     use super::*;
     use crate::alarms::AlarmState;
     use crate::request::TargetVersion;
-    use crate::testing::{reading, request, ten, v};
+    use crate::testing::{EXECUTION, reading, request, resolved, ten, v};
     use crate::{Routing, Status};
     use serde_json::json;
 
@@ -270,7 +291,7 @@ mod tests {
     #[test]
     fn an_alias_with_weights_is_busy() {
         let err = target()
-            .check(0, Some(snap(ten())), VersionSource::Publish)
+            .check(0, "arn:f".into(), Some(snap(ten())), VersionSource::Publish)
             .unwrap_err();
         assert_eq!(err.name, ErrorName::AliasBusy);
         assert!(
@@ -288,8 +309,13 @@ mod tests {
             version: v("9"),
             exists,
         };
-        assert_eq!(t.check(0, None, named(true)).unwrap().version, Some(v("9")));
-        let err = t.check(2, None, named(false)).unwrap_err();
+        assert_eq!(
+            t.check(0, "arn:f".into(), None, named(true))
+                .unwrap()
+                .version,
+            Some(v("9"))
+        );
+        let err = t.check(2, "arn:f".into(), None, named(false)).unwrap_err();
         assert_eq!(
             err.message,
             "targets[2].targetVersion: version 9 of orders does not exist"
@@ -299,33 +325,43 @@ mod tests {
             alias,
         };
         assert_eq!(
-            t.check(0, None, of_alias(Some(snap(Routing::only(v("3"))))))
-                .unwrap()
-                .version,
+            t.check(
+                0,
+                "arn:f".into(),
+                None,
+                of_alias(Some(snap(Routing::only(v("3")))))
+            )
+            .unwrap()
+            .version,
             Some(v("3"))
         );
         assert!(
-            t.check(0, None, of_alias(None))
+            t.check(0, "arn:f".into(), None, of_alias(None))
                 .unwrap_err()
                 .message
                 .contains("alias orders:candidate does not exist")
         );
         assert!(
-            t.check(0, None, of_alias(Some(snap(ten()))))
+            t.check(0, "arn:f".into(), None, of_alias(Some(snap(ten()))))
                 .unwrap_err()
                 .message
                 .contains("routes to two versions")
         );
         assert_eq!(
-            t.check(0, None, VersionSource::Publish).unwrap().version,
+            t.check(0, "arn:f".into(), None, VersionSource::Publish)
+                .unwrap()
+                .version,
             None
         );
     }
 
     #[test]
     fn missing_functions_name_their_field() {
-        assert!(require_function("hooks.preTraffic", "h", true).is_ok());
-        let err = require_function("hooks.preTraffic", "h", false).unwrap_err();
+        assert_eq!(
+            require_function("hooks.preTraffic", "h", Some("arn:h".into())).unwrap(),
+            "arn:h"
+        );
+        let err = require_function("hooks.preTraffic", "h", None).unwrap_err();
         assert_eq!(err.name, ErrorName::InvalidRequest);
         assert_eq!(err.message, "hooks.preTraffic: function h does not exist");
     }
@@ -363,42 +399,64 @@ mod tests {
 
     #[test]
     fn each_target_starts_as_created_unchanged_or_shifting() {
-        let on = |n: &str| snap(Routing::only(v(n)));
+        let checked = |alias: Option<AliasSnapshot>| CheckedTarget {
+            function_arn: "arn:f".into(),
+            alias,
+            version: None,
+        };
+        let on = |n: &str| Some(snap(Routing::only(v(n))));
+        let shift = ResolvedTarget::of(checked(on("3")), v("4"));
         assert_eq!(
-            ResolvedTarget::existing(on("3"), v("4")).action,
-            Action::Shift
+            (shift.action, shift.previous_version),
+            (Action::Shift, Some(v("3")))
         );
         assert_eq!(
-            ResolvedTarget::existing(on("3"), v("4")).previous_version,
-            Some(v("3"))
-        );
-        assert_eq!(
-            ResolvedTarget::existing(on("4"), v("4")).action,
+            ResolvedTarget::of(checked(on("4")), v("4")).action,
             Action::Unchanged
         );
-        let created = ResolvedTarget::created(v("4"), "r".into());
+        let created = ResolvedTarget::of(checked(None), v("4"));
         assert_eq!(
             (created.action, created.previous_version),
             (Action::Created, None)
         );
+        assert_eq!(
+            created.revision_id, "",
+            "created by the first shift, not by validate"
+        );
     }
 
     #[test]
-    fn nothing_to_deploy_when_no_target_shifts() {
+    fn nothing_to_deploy_when_every_alias_is_there_already() {
         let d = Deployment::new(
             &request(json!("AllAtOnce"), &[]),
             "d-2",
+            EXECUTION,
             "t0",
-            vec![ResolvedTarget::existing(
-                AliasSnapshot {
-                    routing: Routing::only(v("4")),
-                    revision_id: "r".into(),
-                },
-                v("4"),
-            )],
+            vec![resolved("orders", "4", "r", "4")],
         )
         .unwrap();
         assert_eq!(d.status, Status::NothingToDeploy);
         assert!(d.history.iter().any(|e| e.message == "nothing to deploy"));
+    }
+
+    #[test]
+    fn a_first_deployment_runs_and_goes_all_at_once() {
+        let checked = CheckedTarget {
+            function_arn: "arn:f".into(),
+            alias: None,
+            version: None,
+        };
+        let d = Deployment::new(
+            &request(json!("Canary10Percent5Minutes"), &[]),
+            "d-3",
+            EXECUTION,
+            "t0",
+            vec![ResolvedTarget::of(checked, v("4"))],
+        )
+        .unwrap();
+        assert_eq!(d.status, Status::Ready, "its hooks run too");
+        assert_eq!(d.plan, crate::Plan::all_at_once());
+        assert_eq!(d.execution_arn, EXECUTION);
+        assert_eq!(d.schema_version, crate::deployment::SCHEMA_VERSION);
     }
 }

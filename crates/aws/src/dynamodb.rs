@@ -1,0 +1,221 @@
+//! The Ledger adapter over aws-sdk-dynamodb: one table, key `pk`. A lock is an item
+//! `LOCK#<function ARN>#<alias>` naming its holder; a record is `DEPLOYMENT#<id>` holding the
+//! latest document. Every lock write is conditional on who holds it.
+
+use crate::config::sdk_config;
+use crate::errors::classify;
+use crate::ports::{AwsError, AwsErrorKind, Ledger};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use sluice_core::ledger::record_key;
+use sluice_core::{Deployment, LockHolder};
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The environment variable naming the table (template.yaml sets it on every function).
+pub const TABLE_VAR: &str = "SLUICE_LEDGER_TABLE";
+/// How long a record outlives its last write: Step Functions keeps histories 90 days too.
+const RECORD_DAYS: u64 = 90;
+
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn text(item: &Item, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn holder_of(item: &Item) -> LockHolder {
+    LockHolder {
+        deployment_id: text(item, "deploymentId"),
+        execution_arn: text(item, "executionArn"),
+        since: text(item, "since"),
+    }
+}
+
+fn lock_item(key: &str, holder: &LockHolder) -> Item {
+    HashMap::from([
+        ("pk".into(), s(key)),
+        ("kind".into(), s("lock")),
+        ("deploymentId".into(), s(&holder.deployment_id)),
+        ("executionArn".into(), s(&holder.execution_arn)),
+        ("since".into(), s(&holder.since)),
+    ])
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoLedger {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table named by `SLUICE_LEDGER_TABLE`.
+    pub async fn from_env() -> Result<Self, String> {
+        let table = std::env::var(TABLE_VAR)
+            .map_err(|_| format!("{TABLE_VAR} is not set: the ledger table's name"))?;
+        Ok(DynamoLedger::new(Client::new(&sdk_config().await), table))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Item>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(out.item)
+    }
+}
+
+impl Ledger for DynamoLedger {
+    async fn lock(&self, key: &str, holder: &LockHolder) -> Result<Option<LockHolder>, AwsError> {
+        // Two tries: a lock released between our put and our read is free the second time.
+        for _ in 0..2 {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(lock_item(key, holder)))
+                .condition_expression("attribute_not_exists(pk) OR executionArn = :me")
+                .expression_attribute_values(":me", s(&holder.execution_arn))
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(None),
+                Err(e) => {
+                    let e = classify("PutItem", e);
+                    if e.kind != AwsErrorKind::Conflict {
+                        return Err(e);
+                    }
+                }
+            }
+            if let Some(item) = self.get(key).await? {
+                return Ok(Some(holder_of(&item)));
+            }
+        }
+        Err(AwsError::new(
+            AwsErrorKind::Transient,
+            "PutItem",
+            format!("the lock {key} kept changing"),
+        ))
+    }
+
+    async fn take_over(
+        &self,
+        key: &str,
+        stale: &LockHolder,
+        holder: &LockHolder,
+    ) -> Result<bool, AwsError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(lock_item(key, holder)))
+            .condition_expression("executionArn = :stale")
+            .expression_attribute_values(":stale", s(&stale.execution_arn))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = classify("PutItem", e);
+                if e.kind == AwsErrorKind::Conflict {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn unlock(&self, key: &str, execution_arn: &str) -> Result<(), AwsError> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .condition_expression("executionArn = :me")
+            .expression_attribute_values(":me", s(execution_arn))
+            .send()
+            .await;
+        match delete {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = classify("DeleteItem", e);
+                // Someone else's lock, or none: nothing of ours to release.
+                if e.kind == AwsErrorKind::Conflict {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn holder(&self, key: &str) -> Result<Option<LockHolder>, AwsError> {
+        Ok(self.get(key).await?.as_ref().map(holder_of))
+    }
+
+    async fn save(&self, d: &Deployment) -> Result<(), AwsError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|t| t.as_secs())
+            .unwrap_or(0);
+        let status = serde_json::to_value(d.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let item = HashMap::from([
+            ("pk".into(), s(&record_key(&d.deployment_id))),
+            ("kind".into(), s("deployment")),
+            ("deploymentId".into(), s(&d.deployment_id)),
+            ("executionArn".into(), s(&d.execution_arn)),
+            ("status".into(), s(&status)),
+            ("updatedAt".into(), s(&d.updated_at)),
+            ("document".into(), s(&d.to_json().to_string())),
+            (
+                "expiresAt".into(),
+                AttributeValue::N((now + RECORD_DAYS * 86_400).to_string()),
+            ),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn load(&self, deployment_id: &str) -> Result<Option<Value>, AwsError> {
+        let Some(item) = self.get(&record_key(deployment_id)).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text(&item, "document"))
+            .map(Some)
+            .map_err(|e| {
+                AwsError::new(
+                    AwsErrorKind::Refused,
+                    "GetItem",
+                    format!("the record of {deployment_id} is not JSON: {e}"),
+                )
+            })
+    }
+}

@@ -1,0 +1,68 @@
+//! Taking a deployment's alias locks: try each, let sluice-core judge a lock someone holds
+//! (ours, stale, or busy), take over a stale one conditionally on its holder, and give back
+//! what was taken when one alias is busy.
+
+use crate::ports::{Executions, Ledger};
+use sluice_core::{AliasLock, Deployment, Error, ErrorName, HeldLock, LockHolder};
+
+/// Locks every alias `deployment` moves, or none: on a busy alias the locks taken are released.
+pub async fn lock_aliases<L: Ledger, X: Executions>(
+    ledger: &L,
+    executions: &X,
+    deployment: &mut Deployment,
+    now: &str,
+) -> Result<(), Error> {
+    let holder = deployment.holder(now);
+    let mut taken = Vec::new();
+    for lock in deployment.locks() {
+        match take(ledger, executions, deployment, &lock, &holder, now).await {
+            Ok(()) => taken.push(lock.key),
+            Err(e) => {
+                for key in &taken {
+                    // Best effort: a lock left behind is stale once this execution ends.
+                    let _ = ledger.unlock(key, &holder.execution_arn).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn take<L: Ledger, X: Executions>(
+    ledger: &L,
+    executions: &X,
+    deployment: &mut Deployment,
+    lock: &AliasLock,
+    holder: &LockHolder,
+    now: &str,
+) -> Result<(), Error> {
+    for _ in 0..2 {
+        let Some(held) = ledger.lock(&lock.key, holder).await? else {
+            return Ok(());
+        };
+        let running = executions.is_running(&held.execution_arn).await?;
+        match deployment.judge_lock(lock, &held, running) {
+            HeldLock::Ours => return Ok(()),
+            HeldLock::Busy(e) => return Err(e),
+            HeldLock::Stale(message) => {
+                if ledger.take_over(&lock.key, &held, holder).await? {
+                    deployment.record_takeover(now, message);
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Err(Error::new(
+        ErrorName::TransientAws,
+        format!("the lock on {} kept changing hands", lock.alias),
+    ))
+}
+
+/// Releases every lock `deployment` holds.
+pub async fn unlock_aliases<L: Ledger>(ledger: &L, deployment: &Deployment) -> Result<(), Error> {
+    for lock in deployment.locks() {
+        ledger.unlock(&lock.key, &deployment.execution_arn).await?;
+    }
+    Ok(())
+}

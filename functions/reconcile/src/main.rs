@@ -1,0 +1,18 @@
+// The SDK futures nest deeper than the default query depth allows when their layout is computed.
+#![recursion_limit = "256"]
+
+mod handler;
+
+use sluice_aws::clock::now_rfc3339;
+use sluice_aws::dynamodb::DynamoLedger;
+use sluice_aws::lambda::LambdaFunctions;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let functions = &LambdaFunctions::from_env().await;
+    let ledger = &DynamoLedger::from_env().await?;
+    sluice_aws::runtime::run("reconcile", |input| async move {
+        handler::reconcile(functions, ledger, input, &now_rfc3339()).await
+    })
+    .await
+}
