@@ -24,7 +24,8 @@ pub const ROLLBACK_ATTEMPTS: u64 = 100;
 pub const RETRY_RESERVE: u64 = 300;
 
 /// What one deployment costs when nothing fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Cost {
     /// History events of a successful execution.
     pub events: u64,
@@ -32,6 +33,9 @@ pub struct Cost {
     pub transitions: u64,
     /// Alarm checks during the bakes.
     pub polls: u64,
+    /// The most history events it may write, failures and retries included.
+    #[serde(default)]
+    pub worst_case_events: u64,
 }
 
 /// The alarm checks a plan's bakes take: one per poll interval of each bake with alarms to
@@ -70,17 +74,21 @@ pub fn success(plan: &Plan, poll_seconds: u64, has_alarms: bool, hooks: &Hooks) 
         events,
         transitions,
         polls,
+        worst_case_events: events + FAILING + RETRY_RESERVE * RETRY,
     }
 }
 
-/// The most a deployment may write: a success's events, then the longest way to fail (every
-/// Rollback attempt, the explanation and the Fail state), and room for retries elsewhere.
+/// The longest way to fail after a success's events: every Rollback attempt, the explanation
+/// and the Fail state.
+const FAILING: u64 = TASK + (ROLLBACK_ATTEMPTS - 1) * RETRY // Rollback
+    + STATE // RollbackResult
+    + TASK // ExplainRollbackFailure
+    + STATE; // the Fail state
+
+/// The most a deployment may write: a success's events, then the longest way to fail, and room
+/// for retries elsewhere.
 pub fn worst_case_events(plan: &Plan, poll_seconds: u64, has_alarms: bool, hooks: &Hooks) -> u64 {
-    let failing = TASK + (ROLLBACK_ATTEMPTS - 1) * RETRY // Rollback
-        + STATE // RollbackResult
-        + TASK // ExplainRollbackFailure
-        + STATE; // the Fail state
-    success(plan, poll_seconds, has_alarms, hooks).events + failing + RETRY_RESERVE * RETRY
+    success(plan, poll_seconds, has_alarms, hooks).worst_case_events
 }
 
 /// The shortest poll interval (1 s to 1 h) at which the worst case fits, if any does.

@@ -142,6 +142,9 @@ pub struct Deployment {
     pub alarms: Vec<String>,
     pub hooks: Hooks,
     pub poll_interval_seconds: u64,
+    /// What the execution costs in history events and state transitions, when nothing fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::budget::Cost>,
     /// Index into `plan` of the step on the aliases now; None before the first shift.
     pub step: Option<usize>,
     /// The weight on the aliases now.

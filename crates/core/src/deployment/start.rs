@@ -239,6 +239,12 @@ impl Deployment {
                     .into(),
             });
         }
+        let cost = crate::budget::success(
+            &plan,
+            request.poll_interval_seconds,
+            !request.alarms.is_empty(),
+            &request.hooks,
+        );
         Ok(Deployment {
             schema_version: super::SCHEMA_VERSION,
             deployment_id: deployment_id.to_string(),
@@ -250,6 +256,7 @@ impl Deployment {
             alarms: request.alarms.clone(),
             hooks: request.hooks.clone(),
             poll_interval_seconds: request.poll_interval_seconds,
+            cost: Some(cost),
             step: None,
             weight: Weight::ZERO,
             bake: Bake::default(),

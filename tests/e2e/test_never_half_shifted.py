@@ -1,0 +1,238 @@
+"""Never half-shifted: the endings no Catch sees (a stop), races for one alias, locks left by dead
+executions, the history limit, rollbacks that meet AWS failures, first deployments, and upgrades
+of sluice mid-deployment. Each asserts the alias journal, the final alias and the ledger."""
+
+import json
+import threading
+import time
+
+from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for
+
+DEAD_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:gone:killed-long-ago"
+
+
+def lock_key(stack, function: str, alias: str = "live") -> str:
+    arn = stack.lam.get_function_configuration(FunctionName=function)["FunctionArn"]
+    return f"LOCK#{':'.join(arn.split(':')[:7])}#{alias}"
+
+
+def lock(stack, function: str):
+    """The lock item on function:live, or None."""
+    key = {"pk": {"S": lock_key(stack, function)}}
+    return stack.dynamodb.get_item(TableName=stack.ledger_table, Key=key, ConsistentRead=True).get("Item")
+
+
+def holder(stack, function: str):
+    item = lock(stack, function)
+    return item and item["executionArn"]["S"]
+
+
+def record(stack, deployment_id: str) -> dict:
+    key = {"pk": {"S": f"DEPLOYMENT#{deployment_id}"}}
+    item = stack.dynamodb.get_item(TableName=stack.ledger_table, Key=key, ConsistentRead=True)["Item"]
+    return json.loads(item["document"]["S"])
+
+
+def name_of(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]
+
+
+def test_a_stop_during_a_bake_is_rolled_back_and_unlocked_within_10s(stack, app):
+    a = app()
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "pollInterval": "5m"}
+    )
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    assert holder(stack, a.name) == arn, "the running deployment holds the alias"
+    stopped = time.time()
+    stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by the test")
+    wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=10, what="the safety net")
+    took = time.time() - stopped
+    assert took < 10, took
+    assert stack.sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    assert a.journal() == [("1", W(10)), ON_V1]
+    doc = record(stack, name_of(arn))
+    assert doc["status"] == "RolledBack"
+    assert doc["failure"]["cause"].startswith("the execution was stopped (ABORTED) at step 1/2"), doc["failure"]
+
+
+def test_two_deployments_started_at_once_on_one_alias_only_one_proceeds(stack, app):
+    a = app()
+    request = {"targets": [a.target()], "strategy": {"steps": [{"weight": 50, "bake": "5m"}, {"weight": 100}]}}
+    arns = [None, None]
+
+    def start(i):
+        arns[i] = stack.start_deployment(request)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results = [finish(stack, arn) for arn in arns]
+    statuses = sorted(d["status"] for d in results)
+    assert statuses == ["FAILED", "SUCCEEDED"], results
+    winner, loser = (0, 1) if results[0]["status"] == "SUCCEEDED" else (1, 0)
+    assert results[loser]["error"] == "AliasBusy", results[loser]
+    assert f"being deployed by {name_of(arns[winner])} (execution {arns[winner]}" in results[loser]["cause"]
+    assert a.journal() == [("1", W(50)), ON_V2], "only the winner wrote"
+    assert lock(stack, a.name) is None
+
+
+def test_a_second_deployment_during_the_pre_traffic_hook_is_busy(stack, app):
+    a = app()
+    hook = f"{a.name}-slow"
+    stack.create_function(hook, "hook-slow")  # takes 4 s
+    first = stack.start_deployment({"targets": [a.target()], "strategy": "AllAtOnce", "hooks": {"preTraffic": hook}})
+    wait_for(lambda: holder(stack, a.name) == first, what="the first deployment's lock")
+    assert a.journal() == [], "still in its PreTraffic hook"
+    _, second = run(stack, {"targets": [a.target("1")], "strategy": "AllAtOnce"})
+    assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
+    assert f"being deployed by {name_of(first)}" in second["cause"]
+    assert finish(stack, first)["status"] == "SUCCEEDED"
+    assert a.journal() == [ON_V2]
+
+
+def test_a_second_deployment_during_the_final_bake_is_busy(stack, app):
+    a = app()
+    steps = [{"weight": 50, "bake": "1m"}, {"weight": 100, "bake": "15m"}]
+    first = stack.start_deployment({"targets": [a.target()], "strategy": {"steps": steps}})
+    wait_for(lambda: a.journal() == [("1", W(50)), ON_V2], what="the last shift")
+    # The alias carries no weights now: only the lock tells that a deployment still watches it.
+    _, second = run(stack, {"targets": [a.target("1")], "strategy": "AllAtOnce"})
+    assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
+    assert finish(stack, first)["status"] == "SUCCEEDED"
+    assert a.journal() == [("1", W(50)), ON_V2]
+
+
+def test_a_lock_left_by_a_killed_execution_is_taken_over(stack, app):
+    a = app()
+    item = {
+        "pk": {"S": lock_key(stack, a.name)},
+        "kind": {"S": "lock"},
+        "deploymentId": {"S": "killed-long-ago"},
+        "executionArn": {"S": DEAD_EXECUTION},
+        "since": {"S": "2026-01-01T00:00:00Z"},
+    }
+    stack.dynamodb.put_item(TableName=stack.ledger_table, Item=item)
+    arn, d = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce"})
+    assert d["status"] == "SUCCEEDED", d
+    assert a.alias() == ON_V2
+    history = [e["message"] for e in record(stack, name_of(arn))["history"]]
+    assert any("took over the lock of deployment killed-long-ago" in m for m in history), history
+    assert lock(stack, a.name) is None
+
+
+def test_a_plan_over_the_history_budget_is_refused_naming_the_interval_that_fits(stack, app):
+    a = app()
+    _, d = run(stack, {"targets": [a.target()], "strategy": "Linear10PercentEvery10Minutes", "pollInterval": "1s"})
+    assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
+    assert d["cause"].startswith("pollInterval: checking the alarms every 1s would take up to"), d["cause"]
+    assert d["cause"].endswith('Use "3s" or longer'), d["cause"]
+    assert a.journal() == []
+
+
+def test_the_history_of_a_real_execution_matches_the_estimate(stack, app, alarm):
+    a = app()
+    check = f"{a.name}-check"
+    stack.create_function(check, "hook-check")
+    steps = [{"weight": 10, "bake": "30s"}, {"weight": 50, "bake": "25s"}, {"weight": 100}]
+    arn, d = run(
+        stack,
+        {
+            "targets": [a.target()],
+            "strategy": {"steps": steps},
+            "alarms": [alarm()],
+            "pollInterval": "10s",
+            "hooks": {"preTraffic": check, "postTraffic": check},
+        },
+    )
+    assert d["status"] == "SUCCEEDED", d
+    events = []
+    page = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        out = stack.sfn.get_execution_history(**page)
+        events += out["events"]
+        if not out.get("nextToken"):
+            break
+        page["nextToken"] = out["nextToken"]
+    cost = output(d)["cost"]
+    assert cost["polls"] == 3 + 3
+    assert len(events) == cost["events"], [e["type"] for e in events]
+    entered = [e for e in events if e["type"].endswith("StateEntered")]
+    assert len(entered) == cost["transitions"]
+
+
+def test_a_rollback_meeting_five_throttles_still_restores_the_alias(stack, app, alarm):
+    a = app()
+    name = alarm()
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "alarms": [name]}
+    )
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    stack.inject_fault(operation="UpdateAlias", count=5, error="TooManyRequestsException", status=429)
+    try:
+        stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
+        d = finish(stack, arn)
+    finally:
+        stack.clear_faults()
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert a.alias() == ON_V1
+    assert a.journal() == [("1", W(10)), ON_V1]
+
+
+def test_a_rollback_whose_write_times_out_still_restores_the_alias(stack, app, alarm):
+    a = app()
+    name = alarm()
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "alarms": [name]}
+    )
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    # Held past the SDK's 10 s attempt timeout, then applied: the retry must find its own write.
+    stack.inject_fault(operation="UpdateAlias", count=1, delaySeconds=12)
+    try:
+        stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
+        d = finish(stack, arn, timeout=180)
+    finally:
+        stack.clear_faults()
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert a.alias() == ON_V1
+    assert a.journal()[-1] == ON_V1
+
+
+def test_a_first_deployment_whose_pre_traffic_hook_fails_creates_no_alias(stack, app):
+    fresh = f"fresh-{int(time.time() * 1000) % 10**9}"
+    stack.create_function(fresh, "demo-ok")
+    stack.lam.publish_version(FunctionName=fresh)
+    reject = f"{fresh}-reject"
+    stack.create_function(reject, "hook-reject")
+    target = {"functionName": fresh, "alias": "live", "targetVersion": "1"}
+    _, d = run(stack, {"targets": [target], "strategy": "Canary10Percent5Minutes", "hooks": {"preTraffic": reject}})
+    assert d["status"] == "FAILED" and d["error"] == "HookFailed", d
+    aliases = stack.lam.list_aliases(FunctionName=fresh)["Aliases"]
+    assert aliases == [], aliases
+    assert lock(stack, fresh) is None
+    # With a hook that passes, the first deployment creates the alias, on the new version at once.
+    check = f"{fresh}-check"
+    stack.create_function(check, "hook-check")
+    _, d = run(stack, {"targets": [target], "strategy": "Canary10Percent5Minutes", "hooks": {"preTraffic": check}})
+    assert d["status"] == "SUCCEEDED", d
+    alias = stack.lam.get_alias(FunctionName=fresh, Name="live")
+    assert alias["FunctionVersion"] == "1" and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+
+def test_upgrading_sluice_mid_bake_leaves_the_running_deployment_on_its_code(stack, app):
+    a = app()
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "pollInterval": "1m"}
+    )
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    # The upgrade's code fails every call: only executions started after it may run it.
+    broken = {logical: "hook-reject" for logical in ("ShiftFunction", "CheckAlarmsFunction", "RollbackFunction")}
+    stack.redeploy_sluice(broken)
+    try:
+        d = finish(stack, arn)
+    finally:
+        stack.redeploy_sluice()
+    assert d["status"] == "SUCCEEDED", d
+    assert a.journal() == [("1", W(10)), ON_V2]
