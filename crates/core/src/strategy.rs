@@ -96,6 +96,19 @@ impl Plan {
         self.0.iter().map(|s| s.bake_seconds).sum()
     }
 
+    /// When each step starts, counted from the first shift, with its weight and bake.
+    pub fn timeline(&self) -> Vec<(u64, Step)> {
+        let mut at = 0;
+        self.0
+            .iter()
+            .map(|s| {
+                let start = at;
+                at += s.bake_seconds;
+                (start, s.clone())
+            })
+            .collect()
+    }
+
     /// "10% for 5m, then 100%".
     pub fn describe(&self) -> String {
         self.0
@@ -628,6 +641,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_timeline_adds_the_bakes_up() {
+        let plan = Strategy::preset("Linear10PercentEvery3Minutes")
+            .unwrap()
+            .plan()
+            .unwrap();
+        let t = plan.timeline();
+        assert_eq!(t.len(), 10);
+        assert_eq!(t[0].0, 0);
+        assert_eq!(t[9].0, 27 * 60);
+        assert!(t[9].1.weight.is_full());
     }
 
     #[test]
