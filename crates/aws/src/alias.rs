@@ -3,9 +3,10 @@
 //! writer got in between (a 412, or an alias that appeared), read and decide once more. Shift,
 //! rollback and reconcile all go through here.
 
-use crate::ports::{AwsError, AwsErrorKind, FunctionStore};
+use crate::ports::{AwsError, AwsErrorKind, FunctionStore, Ledger};
 use sluice_core::{
-    AliasDecision, AliasSnapshot, AliasWrite, Deployment, RollbackOutcome, Routing, TargetState,
+    AliasDecision, AliasSnapshot, AliasWrite, Deployment, Error, RollbackOutcome, Routing,
+    TargetState,
 };
 
 /// Moves `target`'s alias to `wanted` as `decide` (a sluice-core rule) allows.
@@ -56,21 +57,33 @@ pub async fn write_alias<F: FunctionStore>(
     Ok(target.kept_changing())
 }
 
-/// Points every alias of `deployment` back as sluice-core's rollback rule allows. An alias AWS
-/// fails is reported with where it was left, and the others are still restored.
-pub async fn restore_all<F: FunctionStore>(
+/// Whether a restore must also write an alias that already routes as wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence {
+    /// Rollback inside the running execution: no task of it still runs.
+    No,
+    /// The safety net after an execution ended: a task of it may still run (Step Functions does
+    /// not stop a running Lambda), so every alias is written, which gives it a new RevisionId
+    /// and makes that task's conditional write fail.
+    Yes,
+}
+
+/// Points every alias of `deployment` back as sluice-core's rollback rule allows, leaving
+/// alone an alias another deployment has locked since. An alias AWS fails is reported with
+/// where it was left, and the others are still restored.
+pub async fn restore_all<F: FunctionStore, L: Ledger>(
     functions: &F,
+    ledger: &L,
     deployment: &Deployment,
+    fence: Fence,
 ) -> Vec<RollbackOutcome> {
     let mut outcomes = Vec::with_capacity(deployment.targets.len());
     for target in &deployment.targets {
         let outcome = match target.restore_to() {
             Err(leave_alone) => leave_alone,
             Ok(wanted) => {
-                let decide =
-                    |observed: Option<&_>| deployment.decide_rollback(target, observed, &wanted);
-                match write_alias(functions, target, &wanted, decide).await {
-                    Ok(write) => write.into(),
+                match restore(functions, ledger, deployment, target, &wanted, fence).await {
+                    Ok(outcome) => outcome,
                     Err(e) => RollbackOutcome::Failed {
                         left_at: functions
                             .get_alias(&target.function_name, &target.alias)
@@ -78,7 +91,7 @@ pub async fn restore_all<F: FunctionStore>(
                             .ok()
                             .flatten()
                             .map(|a| a.routing),
-                        error: e.into(),
+                        error: e,
                     },
                 }
             }
@@ -86,6 +99,36 @@ pub async fn restore_all<F: FunctionStore>(
         outcomes.push(outcome);
     }
     outcomes
+}
+
+async fn restore<F: FunctionStore, L: Ledger>(
+    functions: &F,
+    ledger: &L,
+    deployment: &Deployment,
+    target: &TargetState,
+    wanted: &Routing,
+    fence: Fence,
+) -> Result<RollbackOutcome, Error> {
+    let lock = target.alias_lock();
+    if let Some(held) = ledger.holder(&lock.key).await?
+        && held.execution_arn != deployment.execution_arn
+    {
+        return Ok(RollbackOutcome::Conflict(format!(
+            "{} is locked by deployment {} (execution {}) now; sluice leaves it to that deployment",
+            lock.alias, held.deployment_id, held.execution_arn
+        )));
+    }
+    let decide = |observed: Option<&AliasSnapshot>| match deployment
+        .decide_rollback(target, observed, wanted)
+    {
+        AliasDecision::AlreadyThere { revision_id } if fence == Fence::Yes => {
+            AliasDecision::Update {
+                expected_revision: revision_id,
+            }
+        }
+        decision => decision,
+    };
+    Ok(write_alias(functions, target, wanted, decide).await?.into())
 }
 
 #[cfg(test)]

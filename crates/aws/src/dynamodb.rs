@@ -4,7 +4,7 @@
 
 use crate::config::sdk_config;
 use crate::errors::classify;
-use crate::ports::{AwsError, AwsErrorKind, Ledger};
+use crate::ports::{AwsError, AwsErrorKind, Ledger, Saved};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
@@ -172,7 +172,7 @@ impl Ledger for DynamoLedger {
         Ok(self.get(key).await?.as_ref().map(holder_of))
     }
 
-    async fn save(&self, d: &Deployment) -> Result<(), AwsError> {
+    async fn save(&self, d: &Deployment) -> Result<Saved, AwsError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|t| t.as_secs())
@@ -190,18 +190,34 @@ impl Ledger for DynamoLedger {
             ("updatedAt".into(), s(&d.updated_at)),
             ("document".into(), s(&d.to_json().to_string())),
             (
+                "settled".into(),
+                AttributeValue::Bool(d.status.is_settled()),
+            ),
+            (
                 "expiresAt".into(),
                 AttributeValue::N((now + RECORD_DAYS * 86_400).to_string()),
             ),
         ]);
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR settled = :no")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
             .send()
-            .await
-            .map_err(|e| classify("PutItem", e))?;
-        Ok(())
+            .await;
+        match put {
+            Ok(_) => Ok(Saved::Written),
+            Err(e) => {
+                let e = classify("PutItem", e);
+                if e.kind == AwsErrorKind::Conflict {
+                    Ok(Saved::AlreadySettled)
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 
     async fn load(&self, deployment_id: &str) -> Result<Option<Value>, AwsError> {

@@ -3,7 +3,7 @@
 //! lock holder the way DynamoDB does, so conditional writes and conflicts are real here too;
 //! and it can fail a chosen call, with or without the write landing first.
 
-use crate::ports::{AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger};
+use crate::ports::{AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved};
 use serde_json::Value;
 use sluice_core::{
     AlarmReading, AlarmState, AliasSnapshot, Deployment, LockHolder, Routing, Version,
@@ -425,14 +425,22 @@ impl Ledger for FakeAws {
         Ok(self.lock_holder(key))
     }
 
-    async fn save(&self, deployment: &Deployment) -> Result<(), AwsError> {
+    async fn save(&self, deployment: &Deployment) -> Result<Saved, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("SaveRecord") {
                 return Err(AwsError::new(kind, "PutItem", "injected"));
             }
+            let settled = s
+                .records
+                .get(&deployment.deployment_id)
+                .and_then(|r| Deployment::from_json(r.clone()).ok())
+                .is_some_and(|d| d.status.is_settled());
+            if settled {
+                return Ok(Saved::AlreadySettled);
+            }
             s.records
                 .insert(deployment.deployment_id.clone(), deployment.to_json());
-            Ok(())
+            Ok(Saved::Written)
         })
     }
 

@@ -15,4 +15,4 @@ pub mod ports;
 pub mod runtime;
 pub mod sfn;
 
-pub use ports::{AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger};
+pub use ports::{AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved};

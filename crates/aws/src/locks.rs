@@ -3,6 +3,7 @@
 //! what was taken when one alias is busy.
 
 use crate::ports::{Executions, Ledger};
+use sluice_core::ledger::judge_lock;
 use sluice_core::{AliasLock, Deployment, Error, ErrorName, HeldLock, LockHolder};
 
 /// Locks every alias `deployment` moves, or none: on a busy alias the locks taken are released.
@@ -65,4 +66,22 @@ pub async fn unlock_aliases<L: Ledger>(ledger: &L, deployment: &Deployment) -> R
         ledger.unlock(&lock.key, &deployment.execution_arn).await?;
     }
     Ok(())
+}
+
+/// Refuses, before anything is written, an alias another running deployment has locked: the
+/// refusal names that deployment, whatever the alias looks like at the moment.
+pub async fn refuse_if_locked<L: Ledger, X: Executions>(
+    ledger: &L,
+    executions: &X,
+    lock: &AliasLock,
+    me: &str,
+) -> Result<(), Error> {
+    let Some(held) = ledger.holder(&lock.key).await? else {
+        return Ok(());
+    };
+    let running = held.execution_arn != me && executions.is_running(&held.execution_arn).await?;
+    match judge_lock(me, lock, &held, running) {
+        HeldLock::Busy(e) => Err(e),
+        HeldLock::Ours | HeldLock::Stale(_) => Ok(()),
+    }
 }

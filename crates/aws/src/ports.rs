@@ -107,6 +107,14 @@ pub trait AlarmReader: Send + Sync {
     ) -> impl Future<Output = Result<Vec<AlarmReading>, AwsError>> + Send;
 }
 
+/// How a record write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Written,
+    /// The record was settled already (by the safety net, or a retry); nothing was written.
+    AlreadySettled,
+}
+
 /// The deployment ledger: alias locks and deployment records.
 pub trait Ledger: Send + Sync {
     /// Takes the lock at `key` for `holder` unless another execution holds it; returns that
@@ -139,8 +147,11 @@ pub trait Ledger: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<Option<LockHolder>, AwsError>> + Send;
 
-    /// Writes the deployment's record: its latest document.
-    fn save(&self, deployment: &Deployment) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Writes the deployment's record, its latest document, unless an ending was recorded for
+    /// good already (a settled record is never overwritten: a phase still running after the
+    /// safety net settled its deployment must not undo that).
+    fn save(&self, deployment: &Deployment)
+    -> impl Future<Output = Result<Saved, AwsError>> + Send;
 
     /// The latest document recorded for a deployment.
     fn load(

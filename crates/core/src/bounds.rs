@@ -47,10 +47,11 @@ mod tests {
     #[test]
     fn the_largest_legal_deployment_stays_small_through_a_breach_and_a_rollback() {
         let name = |i: usize| format!("{i:03}{}", "n".repeat(252));
+        // Function names up to Lambda's 64 characters, aliases up to 128.
         let alarms: Vec<String> = (0..50).map(name).collect();
-        let long_fn = |i: usize| format!("f{i}-{}", "x".repeat(140));
+        let long_fn = |i: usize| format!("f{i}-{}", "x".repeat(60));
         let targets: Vec<_> = (0..10)
-            .map(|i| json!({"functionName": long_fn(i), "alias": "a".repeat(120), "targetVersion": "2"}))
+            .map(|i| json!({"functionName": long_fn(i), "alias": format!("{i}{}", "a".repeat(127)), "targetVersion": "2"}))
             .collect();
         let steps: Vec<_> = (1..=99)
             .map(|w| json!({"weight": w, "bake": "1h"}))
@@ -108,11 +109,16 @@ mod tests {
             .unwrap();
         assert_eq!(d.status, crate::Status::AlarmBreached);
         largest = largest.max(size(&d));
-        // What a Catch would add beside the document: Lambda's error JSON, within its own clip.
-        d.failure = Some(Failure {
-            error: "AlarmBreached".into(),
-            cause: clip(&d.failure.clone().unwrap().cause, MAX_CAUSE_CHARS),
-        });
+        assert!(d.failure.clone().unwrap().cause.chars().count() <= MAX_CAUSE_CHARS);
+        // The biggest failure a Catch can write beside the document: a cause of 32,768
+        // characters (Step Functions' own limit), as a failed hook's may be.
+        let mut caught = d.to_json();
+        caught["failure"] = serde_json::to_value(Failure {
+            error: "HookFailed".into(),
+            cause: "x".repeat(32_768),
+        })
+        .unwrap();
+        largest = largest.max(caught.to_string().len());
         let conflicts = (0..10)
             .map(|_| RollbackOutcome::Conflict("c".repeat(2_000)))
             .collect();

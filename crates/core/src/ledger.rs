@@ -44,18 +44,27 @@ pub fn record_key(deployment_id: &str) -> String {
     format!("DEPLOYMENT#{deployment_id}")
 }
 
-impl TargetState {
-    /// The lock this target needs, when the deployment moves it.
-    pub fn lock(&self) -> Option<AliasLock> {
-        if self.action == Action::Unchanged {
-            return None;
+impl AliasLock {
+    /// The lock on `alias` of the function with this ARN; `name` is "function:alias".
+    pub fn of(function_arn: &str, alias: &str, name: String) -> AliasLock {
+        AliasLock {
+            key: lock_key(function_arn, alias),
+            alias: name,
         }
+    }
+}
+
+impl TargetState {
+    /// The lock on this target's alias (held only when the deployment moves it).
+    pub fn alias_lock(&self) -> AliasLock {
         // Documents of the first shape carry no ARN; they never held locks either.
         let function = self.function_arn.as_deref().unwrap_or(&self.function_name);
-        Some(AliasLock {
-            key: lock_key(function, &self.alias),
-            alias: self.name(),
-        })
+        AliasLock::of(function, &self.alias, self.name())
+    }
+
+    /// The lock this target needs, when the deployment moves it.
+    pub fn lock(&self) -> Option<AliasLock> {
+        (self.action != Action::Unchanged).then(|| self.alias_lock())
     }
 }
 
@@ -81,7 +90,20 @@ impl Deployment {
         held: &LockHolder,
         holder_running: bool,
     ) -> HeldLock {
-        if held.execution_arn == self.execution_arn {
+        judge_lock(&self.execution_arn, lock, held, holder_running)
+    }
+
+    /// Notes a lock taken over from a deployment that died holding it.
+    pub fn record_takeover(&mut self, now: &str, message: String) {
+        self.record(now, message);
+    }
+}
+
+/// Judges a lock `held` by someone, for the execution `me`, given whether the holder's
+/// execution still runs.
+pub fn judge_lock(me: &str, lock: &AliasLock, held: &LockHolder, holder_running: bool) -> HeldLock {
+    {
+        if held.execution_arn == me {
             HeldLock::Ours
         } else if !holder_running {
             HeldLock::Stale(format!(
@@ -98,11 +120,6 @@ impl Deployment {
                 ),
             ))
         }
-    }
-
-    /// Notes a lock taken over from a deployment that died holding it.
-    pub fn record_takeover(&mut self, now: &str, message: String) {
-        self.record(now, message);
     }
 }
 

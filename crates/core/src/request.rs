@@ -22,8 +22,15 @@ struct RawRequest {
     #[serde(default)]
     alarms: Vec<String>,
     #[serde(default)]
-    hooks: Hooks,
+    hooks: RawHooks,
     poll_interval: Option<HumanDuration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawHooks {
+    pre_traffic: Option<String>,
+    post_traffic: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,7 +69,7 @@ impl Target {
 /// The PreTraffic and PostTraffic hook functions, as the request names them and the document
 /// keeps them: an absent hook stays absent, so the state machine can test `IsPresent`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Hooks {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_traffic: Option<String>,
@@ -228,7 +235,11 @@ impl Request {
             }
         }
 
-        for (field, hook) in raw.hooks.named() {
+        let hooks = Hooks {
+            pre_traffic: raw.hooks.pre_traffic,
+            post_traffic: raw.hooks.post_traffic,
+        };
+        for (field, hook) in hooks.named() {
             check_function_name(hook).map_err(|r| Refusal::new(field, r))?;
         }
 
@@ -244,14 +255,15 @@ impl Request {
         };
 
         let has_alarms = !raw.alarms.is_empty();
-        let worst = budget::worst_case_events(&plan, poll_interval_seconds, has_alarms, &raw.hooks);
+        let worst = budget::worst_case_events(&plan, poll_interval_seconds, has_alarms, &hooks);
         if worst >= budget::HISTORY_LIMIT {
             return Err(
-                match budget::shortest_poll_that_fits(&plan, has_alarms, &raw.hooks) {
+                match budget::shortest_poll_that_fits(&plan, has_alarms, &hooks) {
                     Some(fits) => Refusal::new(
                         "pollInterval",
                         format!(
-                            "checking the alarms every {} would take up to {worst} Step Functions history events;                          an execution stops at {} and then nothing could roll it back. Use \"{}\" or longer",
+                            "checking the alarms every {} would take up to {worst} Step Functions history events, and an \
+                             execution stops at {} (only the safety net could then roll it back). Use \"{}\" or longer",
                             format_seconds(poll_interval_seconds),
                             budget::HISTORY_LIMIT,
                             format_seconds(fits)
@@ -274,7 +286,7 @@ impl Request {
             strategy_name,
             plan,
             alarms: raw.alarms,
-            hooks: raw.hooks,
+            hooks,
             poll_interval_seconds,
         })
     }

@@ -2,17 +2,22 @@
 //! bake, reads the alarms, and says what comes next: bake on, shift on, or roll back.
 
 use serde_json::Value;
-use sluice_aws::AlarmReader;
-use sluice_core::{Deployment, Error};
+use sluice_aws::{AlarmReader, Ledger};
+use sluice_core::{Deployment, Error, Status};
 
-pub async fn check_alarms<A: AlarmReader>(
+pub async fn check_alarms<A: AlarmReader, L: Ledger>(
     alarms: &A,
+    ledger: &L,
     input: Value,
     now: &str,
 ) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
     let readings = alarms.read_alarms(&doc.alarms).await?;
     doc.record_check(&readings, now)?;
+    // A breach is recorded, so a rollback the execution cannot finish keeps its reason.
+    if doc.status == Status::AlarmBreached {
+        ledger.save(&doc).await?;
+    }
     Ok(doc)
 }
 
@@ -30,7 +35,7 @@ mod tests {
         let mut d = baking(&["errors"]);
         let mut polls = 0;
         while d.status == Status::Baking {
-            d = check_alarms(&aws, d.to_json(), "t").await.unwrap();
+            d = check_alarms(&aws, &aws, d.to_json(), "t").await.unwrap();
             polls += 1;
         }
         assert_eq!(
@@ -45,13 +50,18 @@ mod tests {
         let aws = FakeAws::new()
             .alarm("errors", AlarmState::Ok)
             .alarm("latency", AlarmState::Ok);
-        let d = check_alarms(&aws, baking(&["errors", "latency"]).to_json(), "t")
+        let d = check_alarms(&aws, &aws, baking(&["errors", "latency"]).to_json(), "t")
             .await
             .unwrap();
         assert_eq!(d.status, Status::Baking);
         aws.set_alarm("latency", AlarmState::Alarm);
-        let d = check_alarms(&aws, d.to_json(), "t").await.unwrap();
+        let d = check_alarms(&aws, &aws, d.to_json(), "t").await.unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
+        assert_eq!(
+            aws.record("d-1").unwrap(),
+            d.to_json(),
+            "the breach is recorded"
+        );
         let failure = d.failure.unwrap();
         assert_eq!(failure.error, "AlarmBreached");
         assert!(
@@ -69,7 +79,7 @@ mod tests {
     async fn a_failed_read_is_an_error_not_a_pass() {
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         aws.fail_next("DescribeAlarms", AwsErrorKind::Transient, false);
-        let err = check_alarms(&aws, baking(&["errors"]).to_json(), "t")
+        let err = check_alarms(&aws, &aws, baking(&["errors"]).to_json(), "t")
             .await
             .unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
@@ -80,7 +90,7 @@ mod tests {
         let aws = FakeAws::new();
         let d = baking(&[]);
         assert_eq!(d.next_wait_seconds, 30);
-        let d = check_alarms(&aws, d.to_json(), "t").await.unwrap();
+        let d = check_alarms(&aws, &aws, d.to_json(), "t").await.unwrap();
         assert_eq!(d.status, Status::ShiftNext);
     }
 }

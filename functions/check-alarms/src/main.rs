@@ -5,12 +5,14 @@ mod handler;
 
 use sluice_aws::clock::now_rfc3339;
 use sluice_aws::cloudwatch::CloudWatchAlarms;
+use sluice_aws::dynamodb::DynamoLedger;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let alarms = &CloudWatchAlarms::from_env().await;
+    let ledger = &DynamoLedger::from_env().await?;
     sluice_aws::runtime::run("check-alarms", |input| async move {
-        handler::check_alarms(alarms, input, &now_rfc3339())
+        handler::check_alarms(alarms, ledger, input, &now_rfc3339())
             .await
             .map(|d| d.to_json())
     })

@@ -3,19 +3,42 @@
 //!   it and release its locks.
 //! - An EventBridge "Step Functions Execution Status Change" event for an execution that was
 //!   stopped, timed out or failed where no Catch runs: roll back every alias that still carries
-//!   sluice's weights (the same rule as rollback, conditional on RevisionId), record why, and
-//!   release the locks. Safe to run twice, and beside the state machine's own Rollback.
+//!   sluice's weights (the same rule as rollback, conditional on RevisionId, fencing off any
+//!   task of the execution still running), record why, and release the locks. For one that
+//!   succeeded but could not finish, finish it. Safe to run twice, and beside the state
+//!   machine's own Rollback. AWS failures are retried here for most of a minute, then by Lambda.
 
 use serde_json::{Value, json};
-use sluice_aws::alias::restore_all;
+use sluice_aws::alias::{Fence, restore_all};
 use sluice_aws::locks::unlock_aliases;
 use sluice_aws::{FunctionStore, Ledger};
-use sluice_core::{Deployment, Error, ExecutionEnded};
+use sluice_core::{Deployment, Error, ErrorName, ExecutionEnded};
+use std::time::Duration;
+
+/// Tries of one settlement, with 1, 2, 4, 8, 16 s between them.
+const TRIES: u32 = 6;
 
 pub async fn reconcile<F: FunctionStore, L: Ledger>(
     functions: &F,
     ledger: &L,
     input: Value,
+    now: &str,
+) -> Result<Value, Error> {
+    let mut wait = Duration::from_secs(1);
+    for _ in 1..TRIES {
+        match settle(functions, ledger, &input, now).await {
+            Err(e) if e.name == ErrorName::TransientAws => tokio::time::sleep(wait).await,
+            done => return done,
+        }
+        wait *= 2;
+    }
+    settle(functions, ledger, &input, now).await
+}
+
+async fn settle<F: FunctionStore, L: Ledger>(
+    functions: &F,
+    ledger: &L,
+    input: &Value,
     now: &str,
 ) -> Result<Value, Error> {
     if let Some(document) = input.get("finished") {
@@ -25,22 +48,26 @@ pub async fn reconcile<F: FunctionStore, L: Ledger>(
         unlock_aliases(ledger, &doc).await?;
         return Ok(doc.to_json());
     }
-    let Some(ended) = ExecutionEnded::from_event(&input) else {
-        return Ok(json!({"settled": "not an execution that ended badly"}));
+    let Some(ended) = ExecutionEnded::from_event(input) else {
+        return Ok(json!({"settled": "not an execution that ended"}));
     };
     let Some(record) = ledger.load(&ended.deployment_id).await? else {
         return Ok(json!({"settled": "no record: the deployment moved nothing"}));
     };
     let mut doc = Deployment::from_json(record)?;
-    if doc.unsettled_by(&ended) {
+    if doc.execution_arn != ended.execution_arn {
+        return Ok(json!({"settled": "another execution's deployment"}));
+    }
+    if doc.finished_by(&ended) {
+        doc.finish(now)?;
+        ledger.save(&doc).await?;
+    } else if doc.unsettled_by(&ended) && ended.status != "SUCCEEDED" {
         doc.fail_from(&ended);
-        let outcomes = restore_all(functions, &doc).await;
+        let outcomes = restore_all(functions, ledger, &doc, Fence::Yes).await;
         doc.record_rollback(outcomes, now)?;
         ledger.save(&doc).await?;
     }
-    if doc.execution_arn == ended.execution_arn {
-        unlock_aliases(ledger, &doc).await?;
-    }
+    unlock_aliases(ledger, &doc).await?;
     Ok(doc.to_json())
 }
 
@@ -97,6 +124,102 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deployment_whose_finish_failed_is_finished_when_it_succeeded() {
+        let (aws, mut d) = stopped();
+        d.status = Status::AllShifted;
+        aws.set_record("d-1", d.to_json());
+        reconcile(&aws, &aws, event("SUCCEEDED", EXECUTION), "t9")
+            .await
+            .unwrap();
+        assert_eq!(aws.record("d-1").unwrap()["status"], "Deployed");
+        assert!(aws.locks().is_empty());
+        assert_eq!(
+            aws.current("a", "live").unwrap().routing,
+            ten(),
+            "nothing rolled back"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_alias_another_deployment_locked_since_is_left_to_it() {
+        let (aws, d) = stopped();
+        let key = d.locks()[0].key.clone();
+        let next = sluice_core::LockHolder {
+            deployment_id: "d-2".into(),
+            execution_arn: "arn:next".into(),
+            since: "t5".into(),
+        };
+        let aws = aws.lock(&key, next.clone());
+        reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t9")
+            .await
+            .unwrap();
+        assert_eq!(aws.current("a", "live").unwrap().routing, ten());
+        assert_eq!(aws.lock_holder(&key), Some(next));
+        let record = aws.record("d-1").unwrap();
+        assert_eq!(record["status"], "RollbackIncomplete");
+        assert!(
+            record["failure"]["Cause"]
+                .as_str()
+                .unwrap()
+                .contains("is locked by deployment d-2")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_fences_off_a_shift_still_running() {
+        // Stopped before the first shift landed: the alias is as the record says, and a shift of
+        // the stopped execution may still be running with that revision.
+        let aws = FakeAws::new()
+            .function("a", 2)
+            .alias("a", "live", Routing::only(v("1")));
+        let mut d =
+            sluice_core::testing::one_target(serde_json::json!("Canary10Percent5Minutes"), &[]);
+        d.targets[0].function_name = "a".into();
+        d.targets[0].previous_version = Some(v("1"));
+        d.targets[0].target_version = v("2");
+        d.targets[0].revision_id = aws.current("a", "live").unwrap().revision_id;
+        aws.set_record("d-1", d.to_json());
+        reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t9")
+            .await
+            .unwrap();
+        assert_ne!(
+            aws.current("a", "live").unwrap().revision_id,
+            d.targets[0].revision_id,
+            "the recorded revision no longer opens the alias"
+        );
+        // The late shift's conditional write now fails, and its record is refused.
+        let late = sluice_aws::alias::write_alias(
+            &aws,
+            &d.targets[0],
+            &d.targets[0]
+                .wanted_routing(sluice_core::Weight::from_percent(10.0).unwrap())
+                .unwrap(),
+            |o| {
+                d.targets[0].decide_shift(
+                    o,
+                    &d.targets[0]
+                        .wanted_routing(sluice_core::Weight::from_percent(10.0).unwrap())
+                        .unwrap(),
+                )
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(late, sluice_core::AliasWrite::Conflict(_)),
+            "{late:?}"
+        );
+        assert_eq!(
+            aws.current("a", "live").unwrap().routing,
+            Routing::only(v("1"))
+        );
+        assert_eq!(
+            sluice_aws::Ledger::save(&aws, &d).await.unwrap(),
+            sluice_aws::Saved::AlreadySettled
+        );
+    }
+
+    #[tokio::test]
     async fn twice_or_after_rollback_changes_nothing() {
         let (aws, _) = stopped();
         reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t9")
@@ -114,7 +237,7 @@ mod tests {
         let (aws, _) = stopped();
         for e in [
             event("ABORTED", "arn:another"),
-            event("SUCCEEDED", EXECUTION),
+            event("RUNNING", EXECUTION),
             json!({"hello": 1}),
         ] {
             reconcile(&aws, &aws, e, "t9").await.unwrap();
@@ -128,10 +251,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_aws_failure_is_an_error_to_be_retried_and_the_retry_finishes() {
+    async fn an_aws_failure_is_retried_until_it_passes() {
         let (aws, _) = stopped();
         aws.fail_next("UpdateAlias", AwsErrorKind::Transient, false);
-        let err = reconcile(&aws, &aws, event("FAILED", EXECUTION), "t9")
+        // One settlement fails, saying where the alias is; reconcile's own loop tries again.
+        let err = settle(&aws, &aws, &event("FAILED", EXECUTION), "t9")
             .await
             .unwrap_err();
         assert!(

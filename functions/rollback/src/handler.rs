@@ -5,7 +5,7 @@
 //! rollback fail (to be retried), saying where each alias is.
 
 use serde_json::Value;
-use sluice_aws::alias::restore_all;
+use sluice_aws::alias::{Fence, restore_all};
 use sluice_aws::locks::unlock_aliases;
 use sluice_aws::{FunctionStore, Ledger};
 use sluice_core::{Deployment, Error};
@@ -17,8 +17,9 @@ pub async fn rollback<F: FunctionStore, L: Ledger>(
     now: &str,
 ) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
-    let outcomes = restore_all(functions, &doc).await;
+    let outcomes = restore_all(functions, ledger, &doc, Fence::No).await;
     doc.record_rollback(outcomes, now)?;
+    // Settled already: the safety net got there first, after a stop; its record stands.
     ledger.save(&doc).await?;
     unlock_aliases(ledger, &doc).await?;
     Ok(doc)

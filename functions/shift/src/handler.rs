@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use sluice_aws::alias::write_alias;
-use sluice_aws::{FunctionStore, Ledger};
+use sluice_aws::{FunctionStore, Ledger, Saved};
 use sluice_core::{Deployment, Error};
 
 pub async fn shift<F: FunctionStore, L: Ledger>(
@@ -27,8 +27,15 @@ pub async fn shift<F: FunctionStore, L: Ledger>(
         );
     }
     doc.record_shift(index, revisions, now)?;
-    ledger.save(&doc).await?;
-    Ok(doc)
+    match ledger.save(&doc).await? {
+        Saved::Written => Ok(doc),
+        // The execution ended and the safety net rolled back while this ran: its writes are
+        // fenced off already; say so instead of recording a step that no longer holds.
+        Saved::AlreadySettled => Err(Error::internal(format!(
+            "{} was settled by the safety net while this shift ran",
+            doc.deployment_id
+        ))),
+    }
 }
 
 #[cfg(test)]

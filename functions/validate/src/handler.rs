@@ -3,11 +3,11 @@
 //! locks every alias the deployment moves, and records the deployment in the ledger.
 
 use serde_json::Value;
-use sluice_aws::locks::lock_aliases;
+use sluice_aws::locks::{lock_aliases, refuse_if_locked};
 use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger};
 use sluice_core::{
-    AlarmSummary, Deployment, Error, ResolvedTarget, StartInput, TargetVersion, VersionSource,
-    require_function,
+    AlarmSummary, AliasLock, Deployment, Error, ResolvedTarget, StartInput, TargetVersion,
+    VersionSource, require_function,
 };
 
 /// The AWS a validate needs.
@@ -37,6 +37,8 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
         let function = &t.function_name;
         let field = format!("targets[{i}].functionName");
         let arn = require_function(&field, function, functions.function_arn(function).await?)?;
+        let lock = AliasLock::of(&arn, &t.alias, t.name());
+        refuse_if_locked(aws.ledger, aws.executions, &lock, &execution_arn).await?;
         let alias = functions.get_alias(function, &t.alias).await?;
         let source = match &t.version {
             TargetVersion::Publish => VersionSource::Publish,
@@ -68,7 +70,9 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
     }
     let mut doc = Deployment::new(&request, &deployment_id, &execution_arn, now, resolved)?;
 
-    // 3. Lock every alias the deployment moves (none or all), then record it.
+    // 3. Record the deployment (so the safety net knows its locks), lock every alias it moves
+    // (all or none), and record it again with what the locking said.
+    aws.ledger.save(&doc).await?;
     lock_aliases(aws.ledger, aws.executions, &mut doc, now).await?;
     aws.ledger.save(&doc).await?;
     Ok(doc)

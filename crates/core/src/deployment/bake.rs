@@ -2,6 +2,7 @@
 
 use super::{Deployment, Failure, Status};
 use crate::alarms::{AlarmReading, AlarmSummary};
+use crate::bounds::{MAX_CAUSE_CHARS, clip};
 use crate::duration::format_seconds;
 use crate::error::{Error, ErrorName};
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,8 @@ impl Deployment {
             }
             return Ok(());
         }
+        // Clip the alarms' part, so where it happened is always told.
+        let breaches = clip(&breaches, MAX_CAUSE_CHARS - 200);
         let cause = format!(
             "{breaches} at {} ({} on the new version, {} of {} baked)",
             self.step_label(),

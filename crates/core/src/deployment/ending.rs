@@ -7,20 +7,21 @@ use crate::bounds::{MAX_CAUSE_CHARS, clip};
 use crate::error::Error;
 use serde_json::Value;
 
-/// A Step Functions "Execution Status Change" event for an execution that ended badly.
+/// A Step Functions "Execution Status Change" event for an execution that ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionEnded {
     pub execution_arn: String,
     /// The execution's name: the deployment id.
     pub deployment_id: String,
-    /// ABORTED, FAILED or TIMED_OUT.
+    /// ABORTED, FAILED, TIMED_OUT, or SUCCEEDED.
     pub status: String,
     pub error: Option<String>,
     pub cause: Option<String>,
 }
 
 impl ExecutionEnded {
-    /// The event, when it is one the safety net acts on (other statuses and events: None).
+    /// The event, when it is one the safety net acts on: an ending (RUNNING and other events:
+    /// None).
     pub fn from_event(event: &Value) -> Option<ExecutionEnded> {
         if event.get("detail-type")?.as_str()? != "Step Functions Execution Status Change" {
             return None;
@@ -28,7 +29,10 @@ impl ExecutionEnded {
         let detail = event.get("detail")?;
         let text = |key: &str| detail.get(key).and_then(Value::as_str).map(str::to_string);
         let status = text("status")?;
-        if !matches!(status.as_str(), "ABORTED" | "FAILED" | "TIMED_OUT") {
+        if !matches!(
+            status.as_str(),
+            "ABORTED" | "FAILED" | "TIMED_OUT" | "SUCCEEDED"
+        ) {
             return None;
         }
         Some(ExecutionEnded {
@@ -62,17 +66,16 @@ impl ExecutionEnded {
 }
 
 impl Deployment {
-    /// Whether the safety net has aliases to restore for `ended`: the record is this
+    /// Whether the safety net has an ending to settle for `ended`: the record is this
     /// execution's, and no ending was recorded (rolled back, deployed, nothing to deploy).
     pub fn unsettled_by(&self, ended: &ExecutionEnded) -> bool {
-        self.execution_arn == ended.execution_arn
-            && !matches!(
-                self.status,
-                Status::RolledBack
-                    | Status::RollbackIncomplete
-                    | Status::Deployed
-                    | Status::NothingToDeploy
-            )
+        self.execution_arn == ended.execution_arn && !self.status.is_settled()
+    }
+
+    /// Whether an execution that SUCCEEDED left this deployment to be finished: every alias is
+    /// on its new version, and only the record and the locks are left (its Finish failed).
+    pub fn finished_by(&self, ended: &ExecutionEnded) -> bool {
+        ended.status == "SUCCEEDED" && self.status == Status::AllShifted
     }
 
     /// Notes why the safety net rolls back: what the execution did, where the deployment
@@ -162,7 +165,7 @@ mod tests {
             (e.deployment_id.as_str(), e.status.as_str()),
             ("d-1", "ABORTED")
         );
-        assert!(ExecutionEnded::from_event(&event("SUCCEEDED")).is_none());
+        assert!(ExecutionEnded::from_event(&event("SUCCEEDED")).is_some());
         assert!(ExecutionEnded::from_event(&event("RUNNING")).is_none());
         assert!(ExecutionEnded::from_event(&json!({"detail-type": "x"})).is_none());
     }

@@ -2,6 +2,7 @@
 //! (`{"errorType": ..., "errorMessage": ...}`, as Step Functions' Catch hands it over) becomes
 //! text a person reads; the state machine asks for it wherever a failure ends an execution.
 
+use crate::bounds::{MAX_CAUSE_CHARS, clip};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -64,17 +65,27 @@ impl Explain {
 
     /// The failure in plain words, with the error name unchanged.
     pub fn plain(&self) -> Failure {
+        let mut what = self.explain.plain_cause();
+        if what.trim().is_empty() {
+            what = format!("{} (Step Functions gave no cause)", self.explain.error);
+        }
         let cause = match &self.rolling_back {
-            None => self.explain.plain_cause(),
-            Some(original) => format!(
-                "{}. Rollback could not finish, so aliases may still carry sluice's weights: {}",
-                original.plain_cause(),
-                self.explain.plain_cause()
-            ),
+            None => what,
+            Some(original) => {
+                let reason = original.plain_cause();
+                // Rollback's own error already starts with the reason it was undoing.
+                let what = what
+                    .strip_prefix(&reason)
+                    .map_or(what.as_str(), |rest| rest.trim_start_matches(['.', ' ']));
+                format!(
+                    "{reason}. Rollback could not finish, so aliases may still carry sluice's weights \
+                     until the safety net restores them: {what}"
+                )
+            }
         };
         Failure {
             error: self.explain.error.clone(),
-            cause,
+            cause: clip(&cause, MAX_CAUSE_CHARS),
         }
     }
 }
@@ -124,6 +135,37 @@ mod tests {
         );
         let bad = Explain::from_payload(&json!({"explain": 1})).unwrap();
         assert!(bad.is_err());
+        let timeout =
+            Explain::from_payload(&json!({"explain": {"Error": "States.Timeout", "Cause": ""}}))
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            timeout.plain().cause,
+            "States.Timeout (Step Functions gave no cause)"
+        );
+    }
+
+    #[test]
+    fn a_failed_rollback_names_its_reason_once() {
+        let e = Explain::from_payload(&json!({
+            "explain": {"Error": "TransientAws", "Cause": "{\"errorType\":\"TransientAws\",\"errorMessage\":\"alarm e is in ALARM. Rollback not finished: a:live could not be rolled back\"}"},
+            "rollingBack": {"Error": "AlarmBreached", "Cause": "alarm e is in ALARM"}
+        }))
+        .unwrap()
+        .unwrap()
+        .plain();
+        assert_eq!(
+            e.cause.matches("alarm e is in ALARM").count(),
+            1,
+            "{}",
+            e.cause
+        );
+        assert!(
+            e.cause
+                .ends_with("restores them: Rollback not finished: a:live could not be rolled back"),
+            "{}",
+            e.cause
+        );
     }
 
     #[test]
@@ -138,7 +180,8 @@ mod tests {
         assert_eq!(e.error, "TransientAws");
         assert_eq!(
             e.cause,
-            "alarm errors is in ALARM. Rollback could not finish, so aliases may still carry sluice's weights: UpdateAlias: throttled"
+            "alarm errors is in ALARM. Rollback could not finish, so aliases may still carry sluice's weights \
+             until the safety net restores them: UpdateAlias: throttled"
         );
     }
 }

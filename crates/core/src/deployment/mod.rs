@@ -51,6 +51,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// An ending recorded for good: no later phase or safety net changes it.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            Status::RolledBack
+                | Status::RollbackIncomplete
+                | Status::Deployed
+                | Status::NothingToDeploy
+        )
+    }
+
     /// Every status; the contract tests hold the state machine's Choices to exactly these
     /// (less `Deployed`, which no Choice follows).
     pub const ALL: [Status; 9] = [
