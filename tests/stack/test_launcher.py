@@ -2,6 +2,7 @@
 The alarm evaluator's judgement has its own tests without the stack (test_alarm_judgement.py)."""
 
 import json
+import re
 import time
 import urllib.request
 import uuid
@@ -153,4 +154,5 @@ def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
         time.sleep(0.1)
     assert state() == "ALARM"
     reason = stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateReason"]
-    assert reason.startswith("Errors Sum 4 over the last 600s crossed the threshold 3"), reason
+    # The evaluator may judge between the third and the fourth error: either crosses 3.
+    assert re.match(r"Errors Sum [34] over the last 600s crossed the threshold 3", reason), reason
