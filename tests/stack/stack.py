@@ -28,6 +28,7 @@ from local_aws import (
     ACCESS_KEY_ID,
     ALIAS_JOURNAL_PATH,
     BINARY_VAR,
+    FAULTS_PATH,
     REGION,
     SECRET_ACCESS_KEY,
 )
@@ -236,6 +237,32 @@ class LocalStack:
     def alias_journal(self) -> list[dict]:
         """Every alias update that landed, in order."""
         return self._test_endpoint(ALIAS_JOURNAL_PATH)
+
+    def inject_fault(
+        self,
+        operation: str,
+        count: int = 1,
+        error: str | None = None,
+        status: int | None = None,
+        delay_seconds: float = 0,
+        message: str | None = None,
+    ) -> dict:
+        """The next `count` calls of `operation` (e.g. "UpdateAlias", "PutItem",
+        "DescribeExecution"), from any caller, are held `delay_seconds` and then fail with `error`
+        (HTTP `status`), or, without `error`, answered normally after the delay. Returns the armed
+        fault. See launcher/faults.py."""
+        spec: dict = {"operation": operation, "count": count, "delaySeconds": delay_seconds}
+        for key, value in (("error", error), ("status", status), ("message", message)):
+            if value is not None:
+                spec[key] = value
+        return self._test_endpoint(FAULTS_PATH, "POST", spec)
+
+    def faults(self) -> dict:
+        """{"armed": [...], "injected": {operation: calls hit so far}}"""
+        return self._test_endpoint(FAULTS_PATH)
+
+    def clear_faults(self) -> None:
+        self._test_endpoint(FAULTS_PATH, "DELETE")
 
     # --- sluice, as deployed from template.yaml ---
     @property

@@ -4,6 +4,7 @@ The alarm evaluator's judgement has its own tests without the stack (test_alarm_
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -156,3 +157,86 @@ def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
     reason = stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateReason"]
     # The evaluator may judge between the third and the fourth error: either crosses 3.
     assert re.match(r"Errors Sum [34] over the last 600s crossed the threshold 3", reason), reason
+
+
+def no_retries(stack, service):
+    # botocore's retries["max_attempts"] counts retries after the first attempt; total_max_attempts
+    # counts them all.
+    return stack.client(service, retries={"total_max_attempts": 1})
+
+
+def test_faults_throttle_the_next_calls_of_an_operation(stack):
+    name = fn(stack)
+    stack.lam.publish_version(FunctionName=name)
+    alias = stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    lam = no_retries(stack, "lambda")
+    armed = stack.inject_fault("UpdateAlias", count=3, error="TooManyRequestsException")
+    assert (armed["status"], armed["remaining"]) == (429, 3)
+    try:
+        # Name, partial ARN and full ARN (boto3 URL-encodes its colons): the operation is what matches.
+        for function in (name, f"123456789012:function:{name}", alias["AliasArn"].rsplit(":", 1)[0]):
+            with pytest.raises(botocore.exceptions.ClientError) as throttled:
+                lam.update_alias(FunctionName=function, Name="live", Description="x")
+            assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+            assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        lam.get_alias(FunctionName=name, Name="live")  # other operations are untouched
+        assert lam.update_alias(FunctionName=name, Name="live", Description="y")["Description"] == "y"
+        assert stack.faults() == {"armed": [], "injected": {"UpdateAlias": 3}}
+    finally:
+        stack.clear_faults()
+    assert stack.faults() == {"armed": [], "injected": {}}
+
+
+def test_a_delay_fault_holds_the_call_then_answers_it(stack):
+    name = fn(stack)
+    stack.inject_fault("GetFunctionConfiguration", delay_seconds=1.5)
+    try:
+        started = time.time()
+        assert stack.lam.get_function_configuration(FunctionName=name)["FunctionName"] == name
+        assert time.time() - started >= 1.5
+        started = time.time()
+        stack.lam.get_function_configuration(FunctionName=name)
+        assert time.time() - started < 1.5, "only the armed count is delayed"
+    finally:
+        stack.clear_faults()
+
+
+def test_faults_speak_each_protocols_error_shape(stack, alarm):
+    arn = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, input="{}")["executionArn"]
+    cases = [
+        # awsJson 1.0
+        ("dynamodb", "PutItem", "ProvisionedThroughputExceededException", 400),
+        ("stepfunctions", "DescribeExecution", "ThrottlingException", 400),
+        # awsJson 1.1
+        ("events", "PutEvents", "InternalException", 500),
+        # RPC-v2 CBOR (boto3 speaks it to CloudWatch, as the Rust SDK does)
+        ("cloudwatch", "DescribeAlarms", "Throttling", 400),
+    ]
+    calls = {
+        "PutItem": lambda c: c.put_item(TableName=stack.ledger_table, Item={"pk": {"S": f"FAULT#{uuid.uuid4()}"}}),
+        "DescribeExecution": lambda c: c.describe_execution(executionArn=arn),
+        "PutEvents": lambda c: c.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}]),
+        "DescribeAlarms": lambda c: c.describe_alarms(AlarmNames=[alarm()]),
+    }
+    try:
+        for service, operation, error, status in cases:
+            client = no_retries(stack, service)
+            stack.inject_fault(operation, error=error, status=status, message=f"{operation} refused")
+            with pytest.raises(botocore.exceptions.ClientError) as failed:
+                calls[operation](client)
+            e = failed.value.response
+            assert (e["Error"]["Code"], e["Error"]["Message"]) == (error, f"{operation} refused"), e
+            assert e["ResponseMetadata"]["HTTPStatusCode"] == status
+            calls[operation](client)  # count 1: the next call goes through
+    finally:
+        stack.clear_faults()
+    stack.wait(arn)
+
+
+def test_the_fault_endpoint_refuses_what_it_cannot_arm(stack):
+    for spec in ({}, {"operation": "GetAlias"}, {"operation": "GetAlias", "error": "X", "count": 0}):
+        req = urllib.request.Request(f"{stack.endpoint}/_sluice/faults", data=json.dumps(spec).encode(), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req)
+        assert refused.value.code == 400
+    assert stack.faults()["armed"] == []

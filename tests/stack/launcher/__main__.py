@@ -20,6 +20,7 @@ from .alarm_evaluator import evaluate_alarms
 from .alias_journal import AliasJournalRoute
 from .alias_revisions import enforce_alias_revisions
 from .cloudwatch_cbor import CloudWatchCborBridge
+from .faults import FaultRoute
 from .lambda_invoke import route_invoke_to_local_runtime
 from .sfn_names import name_unnamed_executions
 from .time_scale import scale_time
@@ -46,7 +47,8 @@ def main() -> None:
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
 
-    app = AliasJournalRoute(CloudWatchCborBridge(DomainDispatcherApplication(create_backend_app)))
+    # Faults come first: they see every AWS call as the client sent it (CBOR before translation).
+    app = FaultRoute(AliasJournalRoute(CloudWatchCborBridge(DomainDispatcherApplication(create_backend_app))))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(*_):
