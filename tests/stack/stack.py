@@ -29,6 +29,7 @@ from local_aws import (
     ALIAS_JOURNAL_PATH,
     BINARY_VAR,
     FAULTS_PATH,
+    LAMBDA_DELIVERIES_PATH,
     REGION,
     SECRET_ACCESS_KEY,
 )
@@ -237,6 +238,12 @@ class LocalStack:
     def alias_journal(self) -> list[dict]:
         """Every alias update that landed, in order."""
         return self._test_endpoint(ALIAS_JOURNAL_PATH)
+
+    def lambda_deliveries(self) -> list[dict]:
+        """Every event EventBridge delivered to a Lambda target, in the order the invokes ended:
+        {rule, targetId, target, eventId, payload, executedVersion, functionError, response (the
+        function's answer, a string), at, finishedAt}, or `error` when the invoke itself failed."""
+        return self._test_endpoint(LAMBDA_DELIVERIES_PATH)
 
     def inject_fault(
         self,

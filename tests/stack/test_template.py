@@ -74,6 +74,25 @@ def test_the_reconcile_rule_targets_the_reconcile_alias(stack):
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 
 
+def test_a_failed_deployment_reaches_the_reconcile_function(stack):
+    arn = stack.start_deployment({"targets": [], "strategy": "nope"})
+    assert stack.wait(arn)["status"] == "FAILED"
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        found = [
+            d
+            for d in stack.lambda_deliveries()
+            if isinstance(d["payload"], dict) and d["payload"].get("detail", {}).get("executionArn") == arn
+        ]
+        if found:
+            break
+        time.sleep(0.1)
+    [delivery] = found
+    assert delivery["target"] == f"{stack.functions['ReconcileFunction']}:{ALIAS}"
+    assert delivery["payload"]["detail"]["status"] == "FAILED"
+    assert delivery["executedVersion"] == "1"
+
+
 def test_redeploy_upgrades_every_function_and_running_executions_keep_their_versions(stack, app):
     """A copy of sluice under its own stack name, so the session's stays as deployed. A deployment
     runs on it; mid-bake, sluice is upgraded to a broken Shift. The running execution keeps the
