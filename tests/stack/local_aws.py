@@ -17,3 +17,10 @@ SECRET_ACCESS_KEY = "testing"
 
 # Every alias update that landed, in order, as JSON (a test endpoint, not an AWS API).
 ALIAS_JOURNAL_PATH = "/_sluice/alias-journal"
+
+# Every event EventBridge delivered to a Lambda target, with what the function answered (test endpoint).
+LAMBDA_DELIVERIES_PATH = "/_sluice/lambda-deliveries"
+
+# Fault injection (test endpoint): POST arms a fault, GET lists what is armed and what was injected,
+# DELETE clears everything. See launcher/faults.py for the contract.
+FAULTS_PATH = "/_sluice/faults"

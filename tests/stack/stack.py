@@ -4,31 +4,38 @@
         stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, input=...)
 
 The stack is two processes, each in its own process group and stopped by PID:
-- cargo-lambda's runtime emulator serving every binary of the workspace (the real Rust functions);
 - the launcher package (python -m launcher): moto with Step Functions execution and the gaps
-  closed.
+  closed;
+- cargo-lambda's runtime emulator serving every binary of the workspace (the real Rust functions),
+  started once sluice is deployed (sam_template.py), with the deployed functions' environment.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import boto3
-import yaml
 
-from local_aws import ACCESS_KEY_ID, ALIAS_JOURNAL_PATH, BINARY_VAR, REGION, SECRET_ACCESS_KEY
+from local_aws import (
+    ACCESS_KEY_ID,
+    ALIAS_JOURNAL_PATH,
+    BINARY_VAR,
+    FAULTS_PATH,
+    LAMBDA_DELIVERIES_PATH,
+    REGION,
+    SECRET_ACCESS_KEY,
+)
 from local_aws import ACCOUNT as ACCOUNT  # re-exported: part of this module's API
+from sam_template import SluiceStack, placeholder_zip
+from sam_template import load_template as load_template  # re-exported: part of this module's API
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -81,40 +88,6 @@ def stop_process(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=10)
 
 
-# --- template.yaml -------------------------------------------------------------------------------
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short-form intrinsics (!Ref, !GetAtt, !Sub, ...)."""
-
-
-def _intrinsic(loader: yaml.Loader, suffix: str, node: yaml.Node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
-def load_template(path: Path) -> dict:
-    with open(path) as f:
-        return yaml.load(f, Loader=_CfnLoader)
-
-
-def _placeholder_zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("bootstrap", "#!/bin/sh\n# served locally by cargo-lambda; see SLUICE_LOCAL_BINARY\n")
-    return buf.getvalue()
-
-
 class LocalStack:
     def __init__(self, time_scale: float = 1.0, log_dir: Path | None = None, venv_bin: Path | None = None):
         self.time_scale = time_scale
@@ -126,8 +99,7 @@ class LocalStack:
         self.runtime = None
         self.moto = None
         self.role_arn = None
-        self.state_machine_arn = None
-        self.functions: dict[str, str] = {}
+        self.sluice: SluiceStack | None = None
 
     # --- processes ---
     def env(self) -> dict:
@@ -150,27 +122,16 @@ class LocalStack:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH")) if p)
         return env
 
+    def runtime_env(self) -> dict:
+        """cargo-lambda runs every binary in its own environment, not the function's: sluice's
+        functions' variables from the template (SLUICE_LEDGER_TABLE, ...) are put there."""
+        return {**self.env(), **(self.sluice.runtime_environment() if self.sluice else {})}
+
     def start(self) -> LocalStack:
+        """moto first, then sluice deployed into it, then cargo-lambda with the environment the
+        deployed functions have."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self.runtime = subprocess.Popen(
-                [
-                    str(self.venv_bin / "cargo-lambda"),
-                    "lambda",
-                    "watch",
-                    "--ignore-changes",
-                    "-A",
-                    "127.0.0.1",
-                    "-P",
-                    str(self.runtime_port),
-                ],
-                cwd=ROOT,
-                env=self.env(),
-                start_new_session=True,
-                stdin=subprocess.DEVNULL,
-                stdout=open(self.log_dir / "runtime.log", "w"),
-                stderr=subprocess.STDOUT,
-            )
             self.moto = subprocess.Popen(
                 [
                     sys.executable,
@@ -191,8 +152,26 @@ class LocalStack:
                 stderr=subprocess.STDOUT,
             )
             wait_for_port(self.moto_port, self.moto, "the moto launcher")
+            self.sluice = self.deploy_sluice()
+            self.runtime = subprocess.Popen(
+                [
+                    str(self.venv_bin / "cargo-lambda"),
+                    "lambda",
+                    "watch",
+                    "--ignore-changes",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    str(self.runtime_port),
+                ],
+                cwd=ROOT,
+                env=self.runtime_env(),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=open(self.log_dir / "runtime.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
             wait_for_port(self.runtime_port, self.runtime, "cargo-lambda")
-            self.deploy_sluice()
         except BaseException:
             self.stop()
             raise
@@ -209,13 +188,21 @@ class LocalStack:
         self.stop()
 
     # --- clients ---
-    def client(self, service: str):
+    def client(self, service: str, **config):
+        """A boto3 client of the local stack; `config` goes to botocore's Config (e.g.
+        retries={"max_attempts": 1})."""
+        kwargs = {}
+        if config:
+            import botocore.config
+
+            kwargs["config"] = botocore.config.Config(**config)
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
             aws_access_key_id=ACCESS_KEY_ID,
             aws_secret_access_key=SECRET_ACCESS_KEY,
+            **kwargs,
         )
 
     @property
@@ -230,9 +217,79 @@ class LocalStack:
     def cloudwatch(self):
         return self.client("cloudwatch")
 
+    @property
+    def dynamodb(self):
+        return self.client("dynamodb")
+
+    @property
+    def events(self):
+        return self.client("events")
+
+    # --- test endpoints (not AWS APIs; see the launcher package) ---
+    def _test_endpoint(self, path: str, method: str = "GET", body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.endpoint}{path}", data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
     def alias_journal(self) -> list[dict]:
-        with urllib.request.urlopen(f"{self.endpoint}{ALIAS_JOURNAL_PATH}") as r:
-            return json.loads(r.read())
+        """Every alias update that landed, in order."""
+        return self._test_endpoint(ALIAS_JOURNAL_PATH)
+
+    def lambda_deliveries(self) -> list[dict]:
+        """Every event EventBridge delivered to a Lambda target, in the order the invokes ended:
+        {rule, targetId, target, eventId, payload, executedVersion, functionError, response (the
+        function's answer, a string), at, finishedAt}, or `error` when the invoke itself failed."""
+        return self._test_endpoint(LAMBDA_DELIVERIES_PATH)
+
+    def inject_fault(
+        self,
+        operation: str,
+        count: int = 1,
+        error: str | None = None,
+        status: int | None = None,
+        delay_seconds: float = 0,
+        message: str | None = None,
+    ) -> dict:
+        """The next `count` calls of `operation` (e.g. "UpdateAlias", "PutItem",
+        "DescribeExecution"), from any caller, are held `delay_seconds` and then fail with `error`
+        (HTTP `status`), or, without `error`, answered normally after the delay. Returns the armed
+        fault. See launcher/faults.py."""
+        spec: dict = {"operation": operation, "count": count, "delaySeconds": delay_seconds}
+        for key, value in (("error", error), ("status", status), ("message", message)):
+            if value is not None:
+                spec[key] = value
+        return self._test_endpoint(FAULTS_PATH, "POST", spec)
+
+    def faults(self) -> dict:
+        """{"armed": [...], "injected": {operation: calls hit so far}}"""
+        return self._test_endpoint(FAULTS_PATH)
+
+    def clear_faults(self) -> None:
+        self._test_endpoint(FAULTS_PATH, "DELETE")
+
+    # --- sluice, as deployed from template.yaml ---
+    @property
+    def state_machine_arn(self) -> str:
+        return self.sluice.state_machine_arn
+
+    @property
+    def ledger_table(self) -> str:
+        """The ledger's DynamoDB table name."""
+        return self.sluice.ledger_table
+
+    @property
+    def functions(self) -> dict[str, str]:
+        """sluice's functions: logical id -> unqualified function ARN."""
+        return {k: f.arn for k, f in self.sluice.functions.items()}
+
+    @property
+    def function_names(self) -> dict[str, str]:
+        """sluice's functions: logical id -> function name."""
+        return {k: f.name for k, f in self.sluice.functions.items()}
 
     # --- deploying ---
     def role(self) -> str:
@@ -260,7 +317,7 @@ class LocalStack:
             Runtime="provided.al2023",
             Handler="bootstrap",
             Role=self.role(),
-            Code={"ZipFile": _placeholder_zip()},
+            Code={"ZipFile": placeholder_zip()},
             Timeout=timeout,
             MemorySize=memory,
             Environment={"Variables": {BINARY_VAR: binary}},
@@ -268,55 +325,27 @@ class LocalStack:
         return out["FunctionArn"]
 
     def set_code(self, name: str, binary: str) -> None:
-        """Changes which binary the function's unpublished code is, as a code update would."""
-        self.lam.update_function_configuration(FunctionName=name, Environment={"Variables": {BINARY_VAR: binary}})
+        """Changes which binary the function's unpublished code is, as a code update would; its
+        other environment variables stay."""
+        lam = self.lam
+        variables = (lam.get_function_configuration(FunctionName=name).get("Environment") or {}).get("Variables") or {}
+        lam.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {**variables, BINARY_VAR: binary}}
+        )
 
-    def deploy_sluice(self, prefix: str = "sluice-local") -> None:
-        """Deploys sluice as template.yaml describes it: one function per AWS::Serverless::Function
-        (code: its BuildProperties.Binary), and the state machine from DefinitionUri with
-        DefinitionSubstitutions applied, as CloudFormation does."""
-        t = load_template(ROOT / "template.yaml")
-        if t.get("Transform") != "AWS::Serverless-2016-10-31":
-            raise ValueError("template.yaml is not a SAM template")
-        defaults = (t.get("Globals") or {}).get("Function") or {}
-        resources = t["Resources"]
-        names: dict[str, str] = {}
-        for logical, res in resources.items():
-            if res["Type"] != "AWS::Serverless::Function":
-                continue
-            props = {**defaults, **res.get("Properties", {})}
-            binary = res["Metadata"]["BuildProperties"]["Binary"]
-            name = f"{prefix}-{logical}"
-            self.functions[logical] = self.create_function(
-                name, binary, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128))
-            )
-            names[logical] = name
-        machines = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"]
-        if len(machines) != 1:
-            raise ValueError("template.yaml must have exactly one state machine")
-        logical, res = machines[0]
-        props = res["Properties"]
-        definition = (ROOT / props["DefinitionUri"]).read_text()
-        for key, value in (props.get("DefinitionSubstitutions") or {}).items():
-            definition = definition.replace("${" + key + "}", self._resolve(value, names))
-        leftover = re.findall(r"\$\{([^}]+)\}", definition)
-        if leftover:
-            raise ValueError(f"placeholders without a substitution: {leftover}")
-        self.state_machine_arn = self.sfn.create_state_machine(
-            name=f"{prefix}-{logical}",
-            definition=definition,
-            roleArn=self.role(),
-            type=props.get("Type", "STANDARD"),
-        )["stateMachineArn"]
+    def deploy_sluice(self, prefix: str = "sluice-local") -> SluiceStack:
+        """Deploys sluice from template.yaml under the stack name `prefix` (see sam_template.py) and
+        returns it. start() deploys the one the stack's properties describe; a test may deploy
+        another copy under another prefix (its functions then run with the first one's
+        environment: cargo-lambda has one)."""
+        return SluiceStack(self, ROOT / "template.yaml", prefix).deploy()
 
-    def _resolve(self, value, names: dict[str, str]) -> str:
-        if isinstance(value, str):
-            return value
-        if "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "Arn":
-            return self.functions[value["Fn::GetAtt"][0]]
-        if "Ref" in value:
-            return names[value["Ref"]]
-        raise ValueError(f"cannot resolve {value} locally")
+    def redeploy_sluice(self, binaries: dict[str, str] | None = None) -> dict[str, str]:
+        """Upgrades the deployed sluice as `sam deploy` would: new code for every function
+        (`binaries` may map a logical id to another workspace binary), a new version each with its
+        alias moved, and the state machine's definition pointed at the new versions. Returns the
+        new version per logical id."""
+        return self.sluice.redeploy(binaries)
 
     # --- running deployments ---
     def start_deployment(self, request: dict, name: str | None = None) -> str:

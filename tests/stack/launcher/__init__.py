@@ -9,7 +9,13 @@ and AWS that sluice depends on closed by small patches, one module each:
 - cloudwatch_cbor: CloudWatch's RPC-v2 CBOR protocol is translated to the JSON one moto speaks;
 - time_scale: Wait and Retry intervals can be scaled;
 - alarm_evaluator: metric alarms on AWS/Lambda metrics move from the recorded data, judged by
-  alarm_judgement.
+  alarm_judgement;
+- events_to_lambda: EventBridge rules deliver matching events to Lambda targets, asynchronously,
+  and record each delivery (a test endpoint);
+- sfn_status_events: Step Functions puts "Step Functions Execution Status Change" events on the
+  default bus (RUNNING, then SUCCEEDED, FAILED, TIMED_OUT or ABORTED);
+- faults: a test endpoint arms faults (errors in each protocol's shape, or delays) for the next
+  calls of an AWS operation.
 
 Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
 tests/stack/test_launcher.py covers each patch.

@@ -20,8 +20,11 @@ from .alarm_evaluator import evaluate_alarms
 from .alias_journal import AliasJournalRoute
 from .alias_revisions import enforce_alias_revisions
 from .cloudwatch_cbor import CloudWatchCborBridge
+from .events_to_lambda import LambdaDeliveriesRoute, deliver_events_to_lambda
+from .faults import FaultRoute
 from .lambda_invoke import route_invoke_to_local_runtime
 from .sfn_names import name_unnamed_executions
+from .sfn_status_events import emit_status_events
 from .time_scale import scale_time
 
 
@@ -43,10 +46,15 @@ def main() -> None:
     name_unnamed_executions()
     enforce_alias_revisions()
     scale_time(args.time_scale)
+    deliver_events_to_lambda()
+    emit_status_events()
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
 
-    app = AliasJournalRoute(CloudWatchCborBridge(DomainDispatcherApplication(create_backend_app)))
+    # Faults come first: they see every AWS call as the client sent it (CBOR before translation).
+    app = FaultRoute(
+        LambdaDeliveriesRoute(AliasJournalRoute(CloudWatchCborBridge(DomainDispatcherApplication(create_backend_app))))
+    )
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(*_):

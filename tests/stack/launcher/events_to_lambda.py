@@ -1,0 +1,205 @@
+"""Patch 7. moto's EventBridge delivers a matching event to log groups, SQS queues, archives, buses
+and API destinations only; a Lambda function target makes its put_events raise NotImplementedError.
+EventBridge invokes a Lambda target asynchronously: PutEvents does not wait for the function. Here
+each Lambda target of an ENABLED rule whose pattern (moto's own matching) the event matches is
+invoked from a background thread with Lambda's Invoke API (InvocationType Event) on this server,
+as EventBridge calls it: moto's Invoke handler and lambda_invoke run the real binary, honour an
+alias or version qualifier in the target ARN, and faults armed for Invoke apply. The payload is the event in
+AWS's shape ({"version": "0", "id", "detail-type", "source", "account", "time": ISO 8601 Z,
+"region", "resources", "detail"}), or what the target's Input, InputPath or InputTransformer makes
+of it. A delivery that fails (no such function, a function error, no binary) is logged to stderr.
+
+Every delivery, with what the function answered, is recorded and served as JSON at
+LAMBDA_DELIVERIES_PATH (a test endpoint, not an AWS API): an asynchronous invoke returns nothing to
+its caller, so this is how a test sees that the function ran and with which payload.
+
+Not modelled: Lambda's retries of an asynchronous invoke that fails (two, a minute or more apart)
+and the rule's RetryPolicy/DeadLetterConfig."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import threading
+import time
+
+import boto3
+import botocore.config
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
+
+from local_aws import LAMBDA_DELIVERIES_PATH
+
+_deliveries: list[dict] = []
+_lock = threading.Lock()
+
+
+def deliveries() -> list[dict]:
+    with _lock:
+        return list(_deliveries)
+
+
+def _record(entry: dict) -> None:
+    with _lock:
+        _deliveries.append(entry)
+
+
+def is_lambda_target(arn: str) -> bool:
+    """arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"""
+    parts = arn.split(":")
+    return len(parts) in (7, 8) and parts[2] == "lambda" and parts[5] == "function"
+
+
+def aws_time(value) -> str:
+    """EventBridge's `time`: ISO 8601 UTC to the second, with Z. moto keeps epoch seconds."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value  # already a date
+    t = datetime.datetime.fromtimestamp(float(value), tz=datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def aws_event(event: dict) -> dict:
+    """moto's internal event message as EventBridge hands it to a target."""
+    return {
+        "version": "0",
+        "id": event["id"],
+        "detail-type": event["detail-type"],
+        "source": event["source"],
+        "account": event["account"],
+        "time": aws_time(event["time"]),
+        "region": event["region"],
+        "resources": list(event.get("resources") or []),
+        "detail": event["detail"],
+    }
+
+
+def payload_for(target: dict, event: dict, ingestion_time) -> str:
+    """The target's input: constant Input, the InputPath's value, the InputTransformer's output,
+    or else the whole event."""
+    if target.get("Input") is not None:
+        return target["Input"]
+    if target.get("InputPath"):
+        from jsonpath_ng.ext import parse
+
+        found = parse(target["InputPath"]).find(event)
+        return json.dumps(found[0].value if found else None)
+    transformer = target.get("InputTransformer")
+    if transformer:
+        rendered = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event={**event, "ingestion-time": ingestion_time},
+        )
+        return json.dumps(rendered)
+    return json.dumps(event)
+
+
+def _parsed(payload: str):
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload
+
+
+_clients: dict[str, object] = {}
+_clients_lock = threading.Lock()
+
+
+def _lambda_client(region: str):
+    """A Lambda client of this server: EventBridge calls Lambda's Invoke API like any caller, so a
+    delivery goes through moto's Invoke handler, lambda_invoke and armed faults alike."""
+    with _clients_lock:
+        if region not in _clients:
+            _clients[region] = boto3.client(
+                "lambda",
+                endpoint_url=f"http://127.0.0.1:{os.environ['MOTO_PORT']}",
+                region_name=region,
+                # EventBridge's retries are its own, not an SDK's; the function may run 15 minutes.
+                config=botocore.config.Config(retries={"max_attempts": 1}, read_timeout=900, connect_timeout=10),
+            )
+        return _clients[region]
+
+
+def _invoke(rule_arn: str, target: dict, payload: str, event_id: str) -> None:
+    arn = target["Arn"]
+    entry = {
+        "rule": rule_arn,
+        "targetId": target.get("Id"),
+        "target": arn,
+        "eventId": event_id,
+        "payload": _parsed(payload),
+        "at": time.time(),
+    }
+    try:
+        # The qualifier (alias or version) stays in the ARN, as EventBridge passes it.
+        out = _lambda_client(arn.split(":")[3]).invoke(FunctionName=arn, InvocationType="Event", Payload=payload)
+        text = out["Payload"].read().decode(errors="replace")
+        entry["statusCode"] = out.get("StatusCode")
+        entry["executedVersion"] = out.get("ExecutedVersion")
+        entry["functionError"] = out.get("FunctionError")
+        entry["response"] = text
+        if entry["functionError"]:
+            print(f"events_to_lambda: {arn} failed on event {event_id}: {text[:500]}", file=sys.stderr, flush=True)
+    except Exception as e:  # a delivery never takes the server down
+        entry["error"] = f"{type(e).__name__}: {e}"
+        print(f"events_to_lambda: could not invoke {arn} for event {event_id}: {e!r}", file=sys.stderr, flush=True)
+    entry["finishedAt"] = time.time()
+    _record(entry)
+
+
+class _RuleWithTargets:
+    """A rule as moto's send_to_targets reads it, with only the given targets."""
+
+    def __init__(self, rule: Rule, targets: list[dict]):
+        self._rule = rule
+        self.targets = targets
+
+    def __getattr__(self, name):
+        return getattr(self._rule, name)
+
+
+def deliver_events_to_lambda() -> None:
+    original = Rule.send_to_targets
+
+    def send_to_targets(self, original_event, transform_input=True):
+        lambdas = [t for t in self.targets if is_lambda_target(t.get("Arn", ""))]
+        if not lambdas:
+            return original(self, original_event, transform_input)
+        others = [t for t in self.targets if not is_lambda_target(t.get("Arn", ""))]
+        if self.state == "ENABLED" and self.event_pattern.matches_event(original_event):
+            event = aws_event(original_event)
+            for target in lambdas:
+                payload = (
+                    payload_for(target, event, original_event.get("ingestion-time"))
+                    if transform_input
+                    else json.dumps(event)
+                )
+                threading.Thread(
+                    target=_invoke,
+                    args=(self.arn, target, payload, event["id"]),
+                    name=f"event-to-{target.get('Id')}",
+                    daemon=True,
+                ).start()
+        if others:
+            original(_RuleWithTargets(self, others), original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets
+
+
+class LambdaDeliveriesRoute:
+    """WSGI middleware: answers LAMBDA_DELIVERIES_PATH itself and passes every other request on."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "") != LAMBDA_DELIVERIES_PATH:
+            return self.app(environ, start_response)
+        out = json.dumps(deliveries()).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+        return [out]

@@ -1,0 +1,180 @@
+"""The local stack deploys template.yaml as SAM and CloudFormation would (tests/stack/sam_template.py),
+and upgrades it as `sam deploy` would; the ledger table behaves as sluice's ledger relies on."""
+
+import json
+import time
+import uuid
+
+import botocore.exceptions
+import pytest
+
+from stack import ROOT, load_template
+
+TEMPLATE = load_template(ROOT / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = [k for k, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
+ALIAS = TEMPLATE["Globals"]["Function"]["AutoPublishAlias"]
+
+
+def test_the_ledger_table_is_deployed_with_its_keys(stack):
+    assert stack.ledger_table == "sluice-local-LedgerTable"
+    table = stack.dynamodb.describe_table(TableName=stack.ledger_table)["Table"]
+    props = RESOURCES["LedgerTable"]["Properties"]
+    assert table["KeySchema"] == props["KeySchema"]
+    assert table["AttributeDefinitions"] == props["AttributeDefinitions"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = stack.dynamodb.describe_time_to_live(TableName=stack.ledger_table)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiresAt"}
+    assert stack.sluice.outputs()["LedgerTableName"] == stack.ledger_table
+
+
+def test_functions_are_published_with_their_alias_environment_and_concurrency(stack):
+    assert set(stack.function_names) == set(FUNCTIONS)
+    for logical in FUNCTIONS:
+        name = stack.function_names[logical]
+        assert name == f"sluice-local-{logical}"
+        versions = [v["Version"] for v in stack.lam.list_versions_by_function(FunctionName=name)["Versions"]]
+        assert versions == ["$LATEST", "1"], (logical, versions)
+        assert stack.lam.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"] == "1"
+        config = stack.lam.get_function_configuration(FunctionName=name, Qualifier="1")
+        variables = config["Environment"]["Variables"]
+        assert variables["SLUICE_LEDGER_TABLE"] == stack.ledger_table
+        assert variables["SLUICE_LOCAL_BINARY"] == RESOURCES[logical]["Metadata"]["BuildProperties"]["Binary"]
+        assert config["Timeout"] == TEMPLATE["Globals"]["Function"]["Timeout"]
+        reserved = stack.lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+        # !If [ReserveConcurrency, !Ref ReservedConcurrency, !Ref AWS::NoValue], on the defaults (2).
+        expected = 2 if "ReservedConcurrentExecutions" in RESOURCES[logical]["Properties"] else None
+        assert reserved == expected, logical
+
+
+def test_the_state_machine_calls_published_versions(stack):
+    described = stack.sfn.describe_state_machine(stateMachineArn=stack.state_machine_arn)
+    assert described["name"] == "sluice-local-deployments"
+    assert stack.sluice.outputs()["StateMachineArn"] == stack.state_machine_arn
+    definition = described["definition"]
+    called = set()
+    for logical, arn in stack.functions.items():
+        assert f'"{arn}"' not in definition, f"{logical} is called unqualified"
+        if f'"{arn}:1"' in definition:
+            called.add(logical)
+    assert {"ValidateFunction", "ShiftFunction", "CheckAlarmsFunction", "RollbackFunction"} <= called
+
+
+def test_the_reconcile_rule_targets_the_reconcile_alias(stack):
+    rule = stack.sluice.rules["ReconcileFunctionExecutionEnded"]
+    described = stack.events.describe_rule(Name=rule.name)
+    assert described["State"] == "ENABLED"
+    assert json.loads(described["EventPattern"]) == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [stack.state_machine_arn]},
+    }
+    [target] = stack.events.list_targets_by_rule(Rule=rule.name)["Targets"]
+    assert target["Arn"] == f"{stack.functions['ReconcileFunction']}:{ALIAS}"
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+
+
+def test_a_failed_deployment_reaches_the_reconcile_function(stack):
+    arn = stack.start_deployment({"targets": [], "strategy": "nope"})
+    assert stack.wait(arn)["status"] == "FAILED"
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        found = [
+            d
+            for d in stack.lambda_deliveries()
+            if isinstance(d["payload"], dict) and d["payload"].get("detail", {}).get("executionArn") == arn
+        ]
+        if found:
+            break
+        time.sleep(0.1)
+    [delivery] = found
+    assert delivery["target"] == f"{stack.functions['ReconcileFunction']}:{ALIAS}"
+    assert delivery["payload"]["detail"]["status"] == "FAILED"
+    assert delivery["executedVersion"] == "1"
+
+
+def test_redeploy_upgrades_every_function_and_running_executions_keep_their_versions(stack, app):
+    """A copy of sluice under its own stack name, so the session's stays as deployed. A deployment
+    runs on it; mid-bake, sluice is upgraded to a broken Shift. The running execution keeps the
+    definition it started with (version 1 everywhere) and succeeds; a new one gets version 2."""
+    sluice = stack.deploy_sluice(f"tpl-{uuid.uuid4().hex[:6]}")
+    a = app()
+    request = {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}}
+    running = stack.sfn.start_execution(stateMachineArn=sluice.state_machine_arn, input=json.dumps(request))[
+        "executionArn"
+    ]
+    deadline = time.time() + 60
+    while a.journal() != [("1", {"2": 0.1})]:
+        assert time.time() < deadline, "the 10% shift never happened"
+        time.sleep(0.05)
+
+    versions = sluice.redeploy({"ShiftFunction": "demo-broken"})
+    assert versions == {logical: "2" for logical in FUNCTIONS}
+    for fn in sluice.functions.values():
+        assert stack.lam.get_alias(FunctionName=fn.name, Name=ALIAS)["FunctionVersion"] == "2"
+    shift = sluice.functions["ShiftFunction"]
+    config = stack.lam.get_function_configuration(FunctionName=shift.name, Qualifier="2")
+    assert config["Environment"]["Variables"]["SLUICE_LOCAL_BINARY"] == "demo-broken"
+    definition = stack.sfn.describe_state_machine(stateMachineArn=sluice.state_machine_arn)["definition"]
+    assert f'"{shift.arn}:2"' in definition and f'"{shift.arn}:1"' not in definition
+
+    # moto runs an execution on the definition it started with (it parses a copy of the state
+    # machine taken at StartExecution; its DescribeStateMachineForExecution, though, answers the
+    # current definition). Every Lambda task of the running execution called version 1.
+    assert stack.wait(running)["status"] == "SUCCEEDED"
+    assert a.journal() == [("1", {"2": 0.1}), ("2", {})]
+    history = stack.sfn.get_execution_history(executionArn=running, maxResults=1000)["events"]
+    called = [
+        json.loads(e["taskScheduledEventDetails"]["parameters"])["FunctionName"]
+        for e in history
+        if e["type"] == "TaskScheduled"
+    ]
+    assert sum(1 for c in called if c == f"{shift.arn}:1") == 2, called
+    assert all(c.endswith(":1") for c in called), called
+
+    b = app()
+    fresh = stack.sfn.start_execution(
+        stateMachineArn=sluice.state_machine_arn, input=json.dumps({"targets": [b.target()], "strategy": "AllAtOnce"})
+    )["executionArn"]
+    assert stack.wait(fresh)["status"] == "FAILED", "the upgraded (broken) Shift ran"
+    assert b.alias() == ("1", {})
+
+
+def test_redeploy_refuses_unknown_functions(stack):
+    with pytest.raises(ValueError):
+        stack.redeploy_sluice({"NoSuchFunction": "demo-ok"})
+
+
+def test_ledger_conditional_writes(stack):
+    """What sluice's ledger relies on: a lock is a PutItem only if absent, released by a DeleteItem
+    only if it is still the holder's."""
+    ddb = stack.dynamodb
+    pk = f"LOCK#test-{uuid.uuid4().hex}"
+    item = {"pk": {"S": pk}, "owner": {"S": "deployment-a"}, "expiresAt": {"N": str(int(time.time()) + 3600)}}
+    ddb.put_item(TableName=stack.ledger_table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    with pytest.raises(botocore.exceptions.ClientError) as taken:
+        ddb.put_item(
+            TableName=stack.ledger_table,
+            Item={**item, "owner": {"S": "deployment-b"}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    assert taken.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    got = ddb.get_item(TableName=stack.ledger_table, Key={"pk": {"S": pk}}, ConsistentRead=True)["Item"]
+    assert got["owner"] == {"S": "deployment-a"}
+
+    def release(owner):
+        ddb.delete_item(
+            TableName=stack.ledger_table,
+            Key={"pk": {"S": pk}},
+            ConditionExpression="#o = :o",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues={":o": {"S": owner}},
+        )
+
+    with pytest.raises(botocore.exceptions.ClientError) as not_yours:
+        release("deployment-b")
+    assert not_yours.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    release("deployment-a")
+    assert "Item" not in ddb.get_item(TableName=stack.ledger_table, Key={"pk": {"S": pk}}, ConsistentRead=True)
+    with pytest.raises(botocore.exceptions.ClientError):
+        release("deployment-a")
