@@ -8,8 +8,6 @@ import time
 
 from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for
 
-DEAD_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:gone:killed-long-ago"
-
 
 def lock_key(stack, function: str, alias: str = "live") -> str:
     arn = stack.lam.get_function_configuration(FunctionName=function)["FunctionArn"]
@@ -48,12 +46,13 @@ def test_a_stop_during_a_bake_is_rolled_back_and_unlocked_within_10s(stack, app)
     stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by the test")
     wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=10, what="the safety net")
     took = time.time() - stopped
+    print(f"stop -> alias restored and unlocked in {took:.2f}s")
     assert took < 10, took
     assert stack.sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
     assert a.journal() == [("1", W(10)), ON_V1]
     doc = record(stack, name_of(arn))
     assert doc["status"] == "RolledBack"
-    assert doc["failure"]["cause"].startswith("the execution was stopped (ABORTED) at step 1/2"), doc["failure"]
+    assert doc["failure"]["Cause"].startswith("the execution was stopped (ABORTED) at step 1/2"), doc["failure"]
 
 
 def test_two_deployments_started_at_once_on_one_alias_only_one_proceeds(stack, app):
@@ -82,11 +81,12 @@ def test_two_deployments_started_at_once_on_one_alias_only_one_proceeds(stack, a
 def test_a_second_deployment_during_the_pre_traffic_hook_is_busy(stack, app):
     a = app()
     hook = f"{a.name}-slow"
-    stack.create_function(hook, "hook-slow")  # takes 4 s
+    stack.create_function(hook, "hook-slow")  # takes 8 s
     first = stack.start_deployment({"targets": [a.target()], "strategy": "AllAtOnce", "hooks": {"preTraffic": hook}})
     wait_for(lambda: holder(stack, a.name) == first, what="the first deployment's lock")
     assert a.journal() == [], "still in its PreTraffic hook"
-    _, second = run(stack, {"targets": [a.target("1")], "strategy": "AllAtOnce"})
+    # The alias carries no weights yet: only the lock tells that a deployment is under way.
+    _, second = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce"})
     assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
     assert f"being deployed by {name_of(first)}" in second["cause"]
     assert finish(stack, first)["status"] == "SUCCEEDED"
@@ -101,17 +101,22 @@ def test_a_second_deployment_during_the_final_bake_is_busy(stack, app):
     # The alias carries no weights now: only the lock tells that a deployment still watches it.
     _, second = run(stack, {"targets": [a.target("1")], "strategy": "AllAtOnce"})
     assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
+    assert f"being deployed by {name_of(first)}" in second["cause"]
     assert finish(stack, first)["status"] == "SUCCEEDED"
     assert a.journal() == [("1", W(50)), ON_V2]
 
 
 def test_a_lock_left_by_a_killed_execution_is_taken_over(stack, app):
-    a = app()
+    a, other = app(), app(prefix="other")
+    # An execution of this state machine that has ended, as a killed one would have; its lock
+    # on a's alias is left behind (what a crash between locking and releasing leaves).
+    dead, d = run(stack, {"targets": [other.target()], "strategy": "AllAtOnce"})
+    assert d["status"] == "SUCCEEDED", d
     item = {
         "pk": {"S": lock_key(stack, a.name)},
         "kind": {"S": "lock"},
-        "deploymentId": {"S": "killed-long-ago"},
-        "executionArn": {"S": DEAD_EXECUTION},
+        "deploymentId": {"S": name_of(dead)},
+        "executionArn": {"S": dead},
         "since": {"S": "2026-01-01T00:00:00Z"},
     }
     stack.dynamodb.put_item(TableName=stack.ledger_table, Item=item)
@@ -119,13 +124,19 @@ def test_a_lock_left_by_a_killed_execution_is_taken_over(stack, app):
     assert d["status"] == "SUCCEEDED", d
     assert a.alias() == ON_V2
     history = [e["message"] for e in record(stack, name_of(arn))["history"]]
-    assert any("took over the lock of deployment killed-long-ago" in m for m in history), history
+    assert any(f"took over the lock of deployment {name_of(dead)}" in m for m in history), history
     assert lock(stack, a.name) is None
 
 
-def test_a_plan_over_the_history_budget_is_refused_naming_the_interval_that_fits(stack, app):
+def test_a_plan_over_the_history_budget_is_refused_naming_the_interval_that_fits(stack, app, alarm):
     a = app()
-    _, d = run(stack, {"targets": [a.target()], "strategy": "Linear10PercentEvery10Minutes", "pollInterval": "1s"})
+    request = {
+        "targets": [a.target()],
+        "strategy": "Linear10PercentEvery10Minutes",
+        "alarms": [alarm()],
+        "pollInterval": "1s",
+    }
+    _, d = run(stack, request)
     assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
     assert d["cause"].startswith("pollInterval: checking the alarms every 1s would take up to"), d["cause"]
     assert d["cause"].endswith('Use "3s" or longer'), d["cause"]
@@ -163,41 +174,25 @@ def test_the_history_of_a_real_execution_matches_the_estimate(stack, app, alarm)
     assert len(entered) == cost["transitions"]
 
 
-def test_a_rollback_meeting_five_throttles_still_restores_the_alias(stack, app, alarm):
+def test_a_rollback_meeting_a_long_run_of_throttles_still_restores_the_alias(stack, app, alarm):
     a = app()
     name = alarm()
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "alarms": [name]}
     )
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    stack.inject_fault(operation="UpdateAlias", count=5, error="TooManyRequestsException", status=429)
+    # 45 throttles: 15 rollback attempts of 3 SDK tries each, more than a rollback that gives up
+    # after a dozen attempts (as sluice's did) survives.
+    stack.inject_fault(operation="UpdateAlias", count=45, error="TooManyRequestsException", status=429)
     try:
         stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
-        d = finish(stack, arn)
+        d = finish(stack, arn, timeout=240)
+        assert stack.faults()["injected"].get("UpdateAlias") == 45, stack.faults()
     finally:
         stack.clear_faults()
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
     assert a.alias() == ON_V1
     assert a.journal() == [("1", W(10)), ON_V1]
-
-
-def test_a_rollback_whose_write_times_out_still_restores_the_alias(stack, app, alarm):
-    a = app()
-    name = alarm()
-    arn = stack.start_deployment(
-        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "alarms": [name]}
-    )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    # Held past the SDK's 10 s attempt timeout, then applied: the retry must find its own write.
-    stack.inject_fault(operation="UpdateAlias", count=1, delaySeconds=12)
-    try:
-        stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
-        d = finish(stack, arn, timeout=180)
-    finally:
-        stack.clear_faults()
-    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
-    assert a.alias() == ON_V1
-    assert a.journal()[-1] == ON_V1
 
 
 def test_a_first_deployment_whose_pre_traffic_hook_fails_creates_no_alias(stack, app):

@@ -67,7 +67,10 @@ def test_the_reconcile_rule_targets_the_reconcile_alias(stack):
     assert json.loads(described["EventPattern"]) == {
         "source": ["aws.states"],
         "detail-type": ["Step Functions Execution Status Change"],
-        "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [stack.state_machine_arn]},
+        "detail": {
+            "status": ["ABORTED", "TIMED_OUT", "FAILED", "SUCCEEDED"],
+            "stateMachineArn": [stack.state_machine_arn],
+        },
     }
     [target] = stack.events.list_targets_by_rule(Rule=rule.name)["Targets"]
     assert target["Arn"] == f"{stack.functions['ReconcileFunction']}:{ALIAS}"
