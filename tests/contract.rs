@@ -364,3 +364,32 @@ fn every_function_of_the_template_is_a_binary_of_the_workspace() {
         ["check-alarms", "reconcile", "rollback", "shift", "validate"]
     );
 }
+
+/// The history budget counts each task's retries as the state machine allows them: every Task
+/// state's retriers, MaxAttempts added up (3 where it is not written), match sluice-core's table.
+#[test]
+fn the_history_budget_counts_the_retries_the_state_machine_allows() {
+    let asl = asl();
+    let table: std::collections::BTreeMap<&str, u64> =
+        sluice_core::budget::RETRIES.into_iter().collect();
+    for (name, state) in states(&asl) {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let allowed: u64 = state["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["MaxAttempts"].as_u64().unwrap_or(3))
+            .sum();
+        // A refused start is one Validate and one explanation: far from any limit.
+        if name == "ExplainRefusal" {
+            continue;
+        }
+        assert_eq!(
+            table.get(name.as_str()),
+            Some(&allowed),
+            "{name} may retry {allowed} times; sluice-core's budget must count that"
+        );
+    }
+}

@@ -111,7 +111,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            out.ends_with("use --poll-interval 3m50s or longer"),
+            out.ends_with("use --poll-interval 11m6s or longer"),
             "{out}"
         );
     }

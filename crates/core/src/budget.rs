@@ -1,7 +1,8 @@
 //! What a deployment costs in Step Functions history events and state transitions, counted in one
-//! place: validate refuses a plan whose worst case would reach the history limit (an execution
-//! that reaches it stops at once and no Catch, so no rollback, runs), and the end-to-end test
-//! holds these counts to a real execution's history.
+//! place: validate refuses a plan whose worst case (every task retried as often as the state
+//! machine allows, then the longest way to fail) would reach the history limit (an execution that
+//! reaches it stops at once and no Catch runs), and the end-to-end test holds the success path's
+//! count to a real execution's history.
 
 use crate::request::Hooks;
 use crate::strategy::Plan;
@@ -18,10 +19,49 @@ const STATE: u64 = 2;
 /// ExecutionStarted and ExecutionSucceeded/Failed.
 const EXECUTION: u64 = 2;
 
-/// Most attempts the state machine gives Rollback (its Retry's MaxAttempts, plus the first).
-pub const ROLLBACK_ATTEMPTS: u64 = 100;
-/// Retried attempts of every other task, all together, that the budget leaves room for.
-pub const RETRY_RESERVE: u64 = 300;
+/// Retries the state machine allows each task, every retrier of it added up (its Retry's
+/// MaxAttempts). A contract test holds these to statemachine/deployment.asl.json.
+pub const RETRIES: [(&str, u64); 8] = [
+    ("Validate", 6),
+    ("PreTrafficHook", 3),
+    ("Shift", 6),
+    ("CheckAlarms", 6),
+    ("PostTrafficHook", 3),
+    ("Finish", 10),
+    ("Rollback", 99),
+    ("ExplainRollbackFailure", 3),
+];
+
+const fn retries(task: &str) -> u64 {
+    let mut i = 0;
+    while i < RETRIES.len() {
+        if str_eq(RETRIES[i].0, task) {
+            return RETRIES[i].1;
+        }
+        i += 1;
+    }
+    panic!("a task without a retry count")
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A task's events when it uses every retry it has.
+const fn worst_task(task: &str) -> u64 {
+    TASK + retries(task) * RETRY
+}
 
 /// What one deployment costs when nothing fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -70,19 +110,30 @@ pub fn success(plan: &Plan, poll_seconds: u64, has_alarms: bool, hooks: &Hooks) 
         + TASK // Finish
         + STATE; // Deployed
     let transitions = 1 + 3 + hook_tasks + steps * 2 + polls * 3 + 2;
+    // Every task retried as often as the state machine allows, and then the longest way to
+    // fail: every Rollback attempt, the explanation and the Fail state.
+    let worst_case_events = EXECUTION
+        + worst_task("Validate")
+        + 3 * STATE
+        + hooks.pre_traffic.iter().count() as u64 * worst_task("PreTrafficHook")
+        + hooks.post_traffic.iter().count() as u64 * worst_task("PostTrafficHook")
+        + steps * (worst_task("Shift") + STATE)
+        + polls * (STATE + worst_task("CheckAlarms") + STATE)
+        + worst_task("Finish")
+        + STATE
+        + FAILING;
     Cost {
         events,
         transitions,
         polls,
-        worst_case_events: events + FAILING + RETRY_RESERVE * RETRY,
+        worst_case_events,
     }
 }
 
-/// The longest way to fail after a success's events: every Rollback attempt, the explanation
-/// and the Fail state.
-const FAILING: u64 = TASK + (ROLLBACK_ATTEMPTS - 1) * RETRY // Rollback
+/// The longest way to fail: every Rollback attempt, the explanation and the Fail state.
+const FAILING: u64 = worst_task("Rollback")
     + STATE // RollbackResult
-    + TASK // ExplainRollbackFailure
+    + worst_task("ExplainRollbackFailure")
     + STATE; // the Fail state
 
 /// The most a deployment may write: a success's events, then the longest way to fail, and room
@@ -149,8 +200,8 @@ mod tests {
     fn the_shortest_poll_that_fits_is_the_boundary() {
         let p = plan("Linear10PercentEvery10Minutes");
         let hooks = Hooks::default();
-        // 9 bakes of 600 s: 2,700 checks at 2 s (24,300 events for them alone) cannot fit.
-        assert_eq!(shortest_poll_that_fits(&p, true, &hooks), Some(3));
+        // 9 bakes of 600 s: 1,080 checks at 5 s, each up to 27 events with its retries, cannot fit.
+        assert_eq!(shortest_poll_that_fits(&p, true, &hooks), Some(6));
         let week = Strategy::Canary {
             percent: crate::Weight::from_percent(10.0).unwrap(),
             interval_seconds: 7 * 24 * 3600,
@@ -160,6 +211,6 @@ mod tests {
         let p = shortest_poll_that_fits(&week, true, &hooks).unwrap();
         assert!(worst_case_events(&week, p, true, &hooks) < HISTORY_LIMIT);
         assert!(worst_case_events(&week, p - 1, true, &hooks) >= HISTORY_LIMIT);
-        assert_eq!(p, 230, "a week of bake needs 230 s between checks");
+        assert_eq!(p, 666, "a week of bake needs 11m6s between checks");
     }
 }

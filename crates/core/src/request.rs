@@ -547,14 +547,14 @@ mod tests {
             (
                 with(json!({"strategy": "Linear10PercentEvery10Minutes", "pollInterval": "1s"})),
                 "pollInterval",
-                "Use \"3s\" or longer",
+                "Use \"6s\" or longer",
             ),
             (
                 with(
                     json!({"strategy": {"canary": {"percent": 10, "interval": "168h"}}, "pollInterval": null}),
                 ),
                 "pollInterval",
-                "Use \"3m50s\" or longer",
+                "Use \"11m7s\" or longer",
             ),
         ];
         for (value, field, reason) in cases {
