@@ -6,6 +6,7 @@ use crate::config::sdk_config;
 use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind, Ledger, Saved};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use sluice_core::ledger::record_key;
@@ -54,6 +55,25 @@ fn lock_item(key: &str, holder: &LockHolder) -> Item {
     ])
 }
 
+/// A conditional write's result: whether it landed (false: its condition did not hold).
+fn landed<T, E, R>(operation: &str, result: Result<T, SdkError<E, R>>) -> Result<bool, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = classify(operation, e);
+            if e.kind == AwsErrorKind::Conflict {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 impl DynamoLedger {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoLedger {
@@ -96,14 +116,8 @@ impl Ledger for DynamoLedger {
                 .expression_attribute_values(":me", s(&holder.execution_arn))
                 .send()
                 .await;
-            match put {
-                Ok(_) => return Ok(None),
-                Err(e) => {
-                    let e = classify("PutItem", e);
-                    if e.kind != AwsErrorKind::Conflict {
-                        return Err(e);
-                    }
-                }
+            if landed("PutItem", put)? {
+                return Ok(None);
             }
             if let Some(item) = self.get(key).await? {
                 return Ok(Some(holder_of(&item)));
@@ -131,17 +145,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":stale", s(&stale.execution_arn))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = classify("PutItem", e);
-                if e.kind == AwsErrorKind::Conflict {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        landed("PutItem", put)
     }
 
     async fn unlock(&self, key: &str, execution_arn: &str) -> Result<(), AwsError> {
@@ -154,18 +158,8 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":me", s(execution_arn))
             .send()
             .await;
-        match delete {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = classify("DeleteItem", e);
-                // Someone else's lock, or none: nothing of ours to release.
-                if e.kind == AwsErrorKind::Conflict {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        // Not landing means someone else's lock, or none: nothing of ours to release.
+        landed("DeleteItem", delete).map(|_| ())
     }
 
     async fn holder(&self, key: &str) -> Result<Option<LockHolder>, AwsError> {
@@ -207,17 +201,11 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(Saved::Written),
-            Err(e) => {
-                let e = classify("PutItem", e);
-                if e.kind == AwsErrorKind::Conflict {
-                    Ok(Saved::AlreadySettled)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        Ok(if landed("PutItem", put)? {
+            Saved::Written
+        } else {
+            Saved::AlreadySettled
+        })
     }
 
     async fn load(&self, deployment_id: &str) -> Result<Option<Value>, AwsError> {
