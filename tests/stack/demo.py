@@ -1,4 +1,5 @@
-"""sluice's main job on the local stack, shown step by step:
+"""sluice's main job on the local stack, each deployment started and watched with the sluice CLI
+(`sluice deploy --wait`), as a user would on AWS:
 
 1. a progressive deployment of a good new version of the demo function `orders` (10 % -> 50 % -> 100 %),
    with live traffic on the alias and a CloudWatch alarm on its errors;
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 import collections
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
-from stack import LocalStack, stop_on_signals
+from stack import ROOT, LocalStack, stop_on_signals
 
 FUNCTION = "orders"
 ALARM = "orders-live-errors"
@@ -59,52 +64,30 @@ def alias_text(stack: LocalStack) -> str:
     return f"v{a['FunctionVersion']}{extra}"
 
 
-def follow(stack: LocalStack, arn: str, traffic: Traffic) -> dict:
-    """Prints each phase as the execution passes it; returns the final DescribeExecution."""
-    seen = 0
-    started = time.time()
-    while True:
-        d = stack.sfn.describe_execution(executionArn=arn)
-        events = stack.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        for e in events[seen:]:
-            details = e.get("stateExitedEventDetails")
-            if not details:
-                continue
-            name = details["name"]
-            doc = json.loads(details.get("output") or "{}")
-            t = f"[{time.time() - started:5.1f}s]"
-            if name == "Validate":
-                plan = ", ".join(
-                    f"{s['weight']}%" + (f" for {s['bakeSeconds']}s" if s["bakeSeconds"] else "") for s in doc["plan"]
-                )
-                for tg in doc["targets"]:
-                    print(
-                        f"  {t} validated: {tg['functionName']}:{tg['alias']} "
-                        f"v{tg.get('previousVersion')} -> v{tg['targetVersion']}; "
-                        f"plan: {plan}; alarms: {', '.join(doc['alarms'])}"
-                    )
-            elif name == "Shift":
-                print(
-                    f"  {t} shift    step {doc['step'] + 1}/{len(doc['plan'])}: "
-                    f"{doc['weight']}% to the new version; alias now {alias_text(stack)}"
-                )
-            elif name == "CheckAlarms":
-                check = doc.get("lastCheck") or {}
-                verdict = (
-                    "healthy"
-                    if check.get("healthy")
-                    else "BREACHED: " + "; ".join(f"{a['name']} in ALARM" for a in check.get("firing", []))
-                )
-                print(
-                    f"  {t} check    baked {doc['bake']['elapsedSeconds']}s/{doc['bake']['requiredSeconds']}s, "
-                    f"alarms {verdict}; traffic since last: {traffic.take()}"
-                )
-            elif name == "Rollback":
-                print(f"  {t} rollback alias now {alias_text(stack)}")
-        seen = len(events)
-        if d["status"] != "RUNNING":
-            return d
-        time.sleep(0.2)
+def sluice_cli() -> Path:
+    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "sluice"
+
+
+def deploy_with_cli(stack: LocalStack, request: dict, name: str) -> int:
+    """`sluice deploy --request ... --wait`, its output straight to this terminal: what a user of
+    sluice sees on AWS. Returns its exit code."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(request, f)
+    env = dict(
+        os.environ,
+        SLUICE_STATE_MACHINE_ARN=stack.state_machine_arn,
+        SLUICE_LEDGER_TABLE=stack.ledger_table,
+        AWS_ENDPOINT_URL=stack.endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+    )
+    command = [str(sluice_cli()), "deploy", "--request", f.name, "--name", name, "--wait"]
+    print(f"   $ sluice deploy --request request.json --name {name} --wait", flush=True)
+    try:
+        return subprocess.run(command, env=env, check=False).returncode
+    finally:
+        os.unlink(f.name)
 
 
 def main() -> int:
@@ -141,33 +124,33 @@ def main() -> int:
                 print(f"== Deployment {len(results) + 1}: {title} ==")
                 print(f"   request: {json.dumps(request)}")
                 started = time.time()
-                arn = stack.start_deployment(request, name=f"demo-{len(results) + 1}-{int(started)}")
-                d = follow(stack, arn, traffic)
+                name = f"demo-{len(results) + 1}-{int(started)}"
+                traffic.take()
+                code = deploy_with_cli(stack, request, name)
                 elapsed = time.time() - started
+                print(f"   traffic during the deployment: {traffic.take()}")
+                arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+                d = stack.sfn.describe_execution(executionArn=arn)
                 journal = stack.alias_journal()
                 alarm = stack.cloudwatch.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
                 latency = None
                 if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
                     fired = alarm["StateUpdatedTimestamp"].timestamp()
                     latency = journal[-1]["at"] - fired
-                results.append((title, d, elapsed, alias_text(stack), latency))
-                print(
-                    f"   => {d['status']}"
-                    + (f" {d.get('error')}: {d.get('cause')}" if d["status"] == "FAILED" else "")
-                    + "\n"
-                )
+                results.append((title, d, elapsed, alias_text(stack), latency, code))
+                print()
                 if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
                     break
     print("Summary")
     ok = True
-    for i, (title, d, elapsed, alias, latency) in enumerate(results, 1):
+    for i, (title, d, elapsed, alias, latency, code) in enumerate(results, 1):
         extra = f", alarm-to-rollback {latency:.1f}s" if latency is not None else ""
         print(
             f"  {i}. {title}: {d['status']}{' (' + d.get('error', '') + ')' if d['status'] == 'FAILED' else ''} "
-            f"in {elapsed:.0f}s; {FUNCTION}:live ends on {alias}{extra}"
+            f"in {elapsed:.0f}s, sluice exit code {code}; {FUNCTION}:live ends on {alias}{extra}"
         )
-    expected = [("SUCCEEDED", None), ("FAILED", "AlarmBreached")]
-    got = [(d["status"], d.get("error")) for _, d, _, _, _ in results]
+    expected = [("SUCCEEDED", None, 0), ("FAILED", "AlarmBreached", 3)]
+    got = [(d["status"], d.get("error"), code) for _, d, _, _, _, code in results]
     if got != expected:
         print(f"  unexpected outcome: {got}, expected {expected}")
         ok = False

@@ -86,7 +86,12 @@ impl DynamoLedger {
     pub async fn from_env() -> Result<Self, String> {
         let table = std::env::var(TABLE_VAR)
             .map_err(|_| format!("{TABLE_VAR} is not set: the ledger table's name"))?;
-        Ok(DynamoLedger::new(Client::new(&sdk_config().await), table))
+        Ok(DynamoLedger::with_table(table).await)
+    }
+
+    /// The named table, with the standard credential and region chain.
+    pub async fn with_table(table: impl Into<String>) -> Self {
+        DynamoLedger::new(Client::new(&sdk_config().await), table)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Item>, AwsError> {

@@ -42,3 +42,152 @@ impl Executions for StepFunctions {
         }
     }
 }
+
+/// An execution as the CLI shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionInfo {
+    pub execution_arn: String,
+    pub name: String,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
+    pub status: String,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub output: Option<String>,
+    pub started: String,
+}
+
+/// What the CLI does with executions: start, look, list, stop.
+impl StepFunctions {
+    /// Starts a deployment; its name is the deployment id.
+    pub async fn start(
+        &self,
+        state_machine: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine)
+            .name(name)
+            .input(input)
+            .send()
+            .await
+            .map_err(|e| classify("StartExecution", e))?;
+        Ok(out.execution_arn().to_string())
+    }
+
+    pub async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError> {
+        let out = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeExecution", e))?;
+        Ok(ExecutionInfo {
+            execution_arn: out.execution_arn().to_string(),
+            name: out.name().unwrap_or_default().to_string(),
+            status: out.status().as_str().to_string(),
+            error: out.error().map(str::to_string),
+            cause: out.cause().map(str::to_string),
+            output: out.output().map(str::to_string),
+            started: crate::clock::rfc3339(out.start_date().secs().max(0) as u64),
+        })
+    }
+
+    /// Stops a running execution; the safety net then rolls its deployment back.
+    pub async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError> {
+        self.client
+            .stop_execution()
+            .execution_arn(execution_arn)
+            .error("Aborted")
+            .cause(cause)
+            .send()
+            .await
+            .map_err(|e| classify("StopExecution", e))?;
+        Ok(())
+    }
+
+    /// The newest deployment document a state of the execution has output, if any state has
+    /// finished yet. Asks for the history newest first; a server that answers oldest first (the
+    /// local stack does) is read to its end.
+    pub async fn latest_document(
+        &self,
+        execution_arn: &str,
+    ) -> Result<Option<serde_json::Value>, AwsError> {
+        let mut newest: Option<(i64, serde_json::Value)> = None;
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .reverse_order(true)
+                .max_results(200)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify("GetExecutionHistory", e))?;
+            let events = out.events();
+            for event in events {
+                let Some(output) = event.state_exited_event_details().and_then(|d| d.output())
+                else {
+                    continue;
+                };
+                if newest.as_ref().is_some_and(|(id, _)| *id > event.id()) {
+                    continue;
+                }
+                if let Ok(doc) = serde_json::from_str::<serde_json::Value>(output)
+                    && doc.get("deploymentId").is_some()
+                    && doc.get("plan").is_some()
+                {
+                    newest = Some((event.id(), doc));
+                }
+            }
+            let newest_first = match (events.first(), events.last()) {
+                (Some(first), Some(last)) => first.id() >= last.id(),
+                _ => true,
+            };
+            match out.next_token() {
+                Some(t) if !(newest_first && newest.is_some()) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(newest.map(|(_, doc)| doc))
+    }
+
+    /// The state machine's executions, newest first (at most `limit`).
+    pub async fn list(
+        &self,
+        state_machine: &str,
+        running_only: bool,
+        limit: usize,
+    ) -> Result<Vec<ExecutionInfo>, AwsError> {
+        let mut request = self
+            .client
+            .list_executions()
+            .state_machine_arn(state_machine)
+            .max_results(limit.min(1000) as i32);
+        if running_only {
+            request = request.status_filter(ExecutionStatus::Running);
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| classify("ListExecutions", e))?;
+        Ok(out
+            .executions()
+            .iter()
+            .map(|e| ExecutionInfo {
+                execution_arn: e.execution_arn().to_string(),
+                name: e.name().to_string(),
+                status: e.status().as_str().to_string(),
+                error: None,
+                cause: None,
+                output: None,
+                started: crate::clock::rfc3339(e.start_date().secs().max(0) as u64),
+            })
+            .collect())
+    }
+}

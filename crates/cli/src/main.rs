@@ -1,9 +1,16 @@
 //! sluice, the command line.
 
+mod deployments;
 mod plan;
+mod progress;
 mod sam;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use deployments::Context;
+use serde_json::{Value, json};
+use sluice_aws::dynamodb::DynamoLedger;
+use sluice_aws::lambda::LambdaFunctions;
+use sluice_aws::sfn::StepFunctions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,15 +19,107 @@ use std::process::ExitCode;
     name = "sluice",
     version,
     about = "Safe, progressive deployments of AWS Lambda aliases, run by Step Functions",
-    after_help = "Examples:\n  sluice plan --strategy Linear10PercentEvery3Minutes\n  sluice from-sam template.yaml"
+    after_help = "Examples:\n  sluice deploy --function orders --alias live --strategy Canary10Percent5Minutes --alarm orders-errors --wait\n  \
+        sluice watch orders-live-20261127T100000Z\n  sluice plan --strategy Linear10PercentEvery3Minutes\n\n\
+        Exit codes: 0 deployed; 3 failed or refused, every alias back where it was; 4 failed, some alias not back; 1 sluice could not do what was asked; 2 a bad command line."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// Where sluice runs: its state machine and its ledger.
+#[derive(Args)]
+struct Target {
+    /// sluice's state machine (the stack's StateMachineArn output).
+    #[arg(long, env = "SLUICE_STATE_MACHINE_ARN")]
+    state_machine: Option<String>,
+    /// sluice's ledger table (the stack's LedgerTableName output): locks and records.
+    #[arg(long, env = "SLUICE_LEDGER_TABLE")]
+    ledger_table: Option<String>,
+    /// Send every AWS call here (a local stack); also read from AWS_ENDPOINT_URL.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+}
+
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
+    /// Start a deployment (the request is checked here first: a bad flag starts nothing).
+    #[command(
+        after_help = "Examples:\n  sluice deploy --function orders --alias live --target-version alias:candidate \\\n      \
+        --strategy Canary10Percent5Minutes --alarm orders-errors --pre-traffic orders-pre --wait\n  \
+        sluice deploy --request request.json --name orders-release-42"
+    )]
+    Deploy {
+        #[command(flatten)]
+        target: Target,
+        /// The whole request as a JSON file (instead of the flags below).
+        #[arg(long, conflicts_with_all = ["function", "alias", "strategy"])]
+        request: Option<PathBuf>,
+        /// The function to deploy (name or ARN).
+        #[arg(long, required_unless_present = "request")]
+        function: Option<String>,
+        /// Its alias that moves to the new version.
+        #[arg(long, required_unless_present = "request")]
+        alias: Option<String>,
+        /// A published version, or alias:NAME; absent: publish the function's current code.
+        #[arg(long)]
+        target_version: Option<String>,
+        /// A preset (Canary10Percent5Minutes, ...) or a JSON strategy.
+        #[arg(long, required_unless_present = "request")]
+        strategy: Option<String>,
+        /// A CloudWatch alarm that rolls the deployment back (repeat for more).
+        #[arg(long = "alarm")]
+        alarms: Vec<String>,
+        #[arg(long)]
+        pre_traffic: Option<String>,
+        #[arg(long)]
+        post_traffic: Option<String>,
+        #[arg(long)]
+        poll_interval: Option<String>,
+        /// The deployment id (the execution's name); default: function-alias-time.
+        #[arg(long)]
+        name: Option<String>,
+        /// Watch it to the end (exit code as `watch`).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Follow a deployment to its end: weight, step, bake left, alarms; then the outcome.
+    #[command(after_help = "Example:\n  sluice watch orders-live-20261127T100000Z")]
+    Watch {
+        #[command(flatten)]
+        target: Target,
+        /// The deployment id, or the execution ARN.
+        id: String,
+    },
+    /// Where a deployment is, from Step Functions and the ledger.
+    #[command(after_help = "Example:\n  sluice status orders-live-20261127T100000Z --json")]
+    Status {
+        #[command(flatten)]
+        target: Target,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The state machine's deployments, newest first.
+    #[command(after_help = "Example:\n  sluice list --function orders --running")]
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        function: Option<String>,
+        #[arg(long)]
+        running: bool,
+    },
+    /// Stop a deployment and wait until every alias is back on its previous version.
+    #[command(after_help = "Example:\n  sluice abort orders-live-20261127T100000Z")]
+    Abort {
+        #[command(flatten)]
+        target: Target,
+        id: String,
+    },
     /// Show what a strategy does, step by step, and what it costs in Step Functions (no AWS calls).
     #[command(
         after_help = "Examples:\n  sluice plan --strategy Canary10Percent5Minutes\n  \
@@ -50,25 +149,175 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let endpoint = match &cli.command {
+        Command::Deploy { target, .. }
+        | Command::Watch { target, .. }
+        | Command::Status { target, .. }
+        | Command::List { target, .. }
+        | Command::Abort { target, .. } => target.endpoint_url.clone(),
+        _ => None,
+    };
+    if let Some(url) = endpoint {
+        // SAFETY: no other thread runs yet; the SDK reads AWS_ENDPOINT_URL when clients are built.
+        unsafe { std::env::set_var("AWS_ENDPOINT_URL", url) };
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start: {e}")),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => fail(message),
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("sluice: {message}");
+    ExitCode::FAILURE
+}
+
+async fn context(target: Target) -> Context {
+    let ledger = match target.ledger_table {
+        Some(table) => Some(DynamoLedger::with_table(table).await),
+        None => None,
+    };
+    Context {
+        sfn: StepFunctions::from_env().await,
+        ledger,
+        state_machine: target.state_machine,
+    }
+}
+
+fn print(out: String) -> u8 {
+    println!("{out}");
+    0
+}
+
+async fn run(command: Command) -> Result<u8, String> {
+    match command {
         Command::Plan {
             strategy,
             poll_interval,
             alarms,
-        } => plan::run(&strategy, &poll_interval, alarms),
+        } => plan::run(&strategy, &poll_interval, alarms).map(print),
         Command::FromSam {
             template,
             candidate_alias,
-        } => sam::run(&template, &candidate_alias),
-    };
-    match result {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
+        } => sam::run(&template, &candidate_alias).map(print),
+        Command::Deploy {
+            target,
+            request,
+            function,
+            alias,
+            target_version,
+            strategy,
+            alarms,
+            pre_traffic,
+            post_traffic,
+            poll_interval,
+            name,
+            wait,
+        } => {
+            let (request, from_flags) = match request {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let value: Value = serde_json::from_str(&text)
+                        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+                    (value, false)
+                }
+                None => (
+                    from_flags(
+                        function.unwrap_or_default(),
+                        alias.unwrap_or_default(),
+                        target_version,
+                        strategy.unwrap_or_default(),
+                        alarms,
+                        pre_traffic,
+                        post_traffic,
+                        poll_interval,
+                    )?,
+                    true,
+                ),
+            };
+            deployments::check(&request, from_flags)?;
+            let name = name.unwrap_or_else(|| {
+                let t = &request["targets"][0];
+                deployments::deployment_id(
+                    t["functionName"].as_str().unwrap_or("deployment"),
+                    t["alias"].as_str().unwrap_or(""),
+                    &sluice_aws::clock::now_rfc3339(),
+                )
+            });
+            let ctx = context(target).await;
+            let arn = deployments::deploy(&ctx, &request, &name).await?;
+            if wait {
+                deployments::watch(&ctx, &arn).await
+            } else {
+                Ok(0)
+            }
         }
-        Err(message) => {
-            eprintln!("sluice: {message}");
-            ExitCode::FAILURE
+        Command::Watch { target, id } => deployments::watch(&context(target).await, &id).await,
+        Command::Status { target, id, json } => {
+            deployments::status(&context(target).await, &id, json)
+                .await
+                .map(print)
+        }
+        Command::List {
+            target,
+            function,
+            running,
+        } => deployments::list(&context(target).await, function.as_deref(), running)
+            .await
+            .map(print),
+        Command::Abort { target, id } => {
+            let ctx = context(target).await;
+            deployments::abort(&ctx, &LambdaFunctions::from_env().await, &id).await
         }
     }
+}
+
+/// The request the deploy flags describe.
+#[allow(clippy::too_many_arguments)]
+fn from_flags(
+    function: String,
+    alias: String,
+    target_version: Option<String>,
+    strategy: String,
+    alarms: Vec<String>,
+    pre_traffic: Option<String>,
+    post_traffic: Option<String>,
+    poll_interval: Option<String>,
+) -> Result<Value, String> {
+    let strategy = if strategy.trim_start().starts_with('{') {
+        serde_json::from_str(&strategy).map_err(|e| format!("--strategy is not valid JSON: {e}"))?
+    } else {
+        Value::String(strategy)
+    };
+    let mut target = json!({"functionName": function, "alias": alias});
+    if let Some(v) = target_version {
+        target["targetVersion"] = json!(v);
+    }
+    let mut request = json!({"targets": [target], "strategy": strategy});
+    if !alarms.is_empty() {
+        request["alarms"] = json!(alarms);
+    }
+    let mut hooks = serde_json::Map::new();
+    if let Some(h) = pre_traffic {
+        hooks.insert("preTraffic".into(), json!(h));
+    }
+    if let Some(h) = post_traffic {
+        hooks.insert("postTraffic".into(), json!(h));
+    }
+    if !hooks.is_empty() {
+        request["hooks"] = Value::Object(hooks);
+    }
+    if let Some(p) = poll_interval {
+        request["pollInterval"] = json!(p);
+    }
+    Ok(request)
 }

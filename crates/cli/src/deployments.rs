@@ -1,0 +1,376 @@
+//! `sluice deploy`, `watch`, `status`, `list` and `abort`: Step Functions executions of sluice's
+//! state machine and their records in the ledger. Requests are checked locally first, with the
+//! same sluice-core parser the state machine's validate runs.
+
+use crate::progress::describe;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use sluice_aws::clock::now_rfc3339;
+use sluice_aws::dynamodb::DynamoLedger;
+use sluice_aws::lambda::LambdaFunctions;
+use sluice_aws::sfn::{ExecutionInfo, StepFunctions};
+use sluice_aws::{FunctionStore, Ledger};
+use sluice_core::{Deployment, Request, Status};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Exit codes `watch` (and `deploy --wait`) end with.
+pub const DEPLOYED: u8 = 0;
+/// The deployment failed or was refused, and every alias is where it was before.
+pub const ROLLED_BACK: u8 = 3;
+/// The deployment failed and some alias could not be put back: look at it.
+pub const NOT_ROLLED_BACK: u8 = 4;
+
+/// How long `watch` and `abort` wait for the safety net to settle an execution that ended.
+const SETTLE_WAIT: Duration = Duration::from_secs(120);
+
+pub struct Context {
+    pub sfn: StepFunctions,
+    pub ledger: Option<DynamoLedger>,
+    pub state_machine: Option<String>,
+}
+
+impl Context {
+    fn state_machine(&self) -> Result<&str, String> {
+        self.state_machine.as_deref().ok_or_else(|| {
+            "no state machine: pass --state-machine ARN or set SLUICE_STATE_MACHINE_ARN (the stack's StateMachineArn output)"
+                .to_string()
+        })
+    }
+
+    /// An execution ARN from a deployment id (the execution's name) or an ARN.
+    fn execution_arn(&self, id: &str) -> Result<String, String> {
+        if id.starts_with("arn:") {
+            return Ok(id.to_string());
+        }
+        Ok(format!(
+            "{}:{id}",
+            self.state_machine()?
+                .replacen(":stateMachine:", ":execution:", 1)
+        ))
+    }
+
+    async fn record(&self, id: &str) -> Result<Option<Deployment>, String> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(None);
+        };
+        match ledger.load(id).await.map_err(|e| e.to_string())? {
+            Some(v) => Deployment::from_json(v).map(Some).map_err(|e| e.message),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Checks a request locally, naming the flag (or the request file's field) that is wrong.
+pub fn check(request: &Value, from_flags: bool) -> Result<(), String> {
+    Request::parse(request).map(|_| ()).map_err(|e| {
+        let message = e.message;
+        if !from_flags {
+            return format!("the request is refused: {message}");
+        }
+        let flag = [
+            ("targets[0].functionName", "--function"),
+            ("targets[0].alias", "--alias"),
+            ("targets[0].targetVersion", "--target-version"),
+            ("strategy", "--strategy"),
+            ("alarms", "--alarm"),
+            ("hooks.preTraffic", "--pre-traffic"),
+            ("hooks.postTraffic", "--post-traffic"),
+            ("pollInterval", "--poll-interval"),
+        ]
+        .iter()
+        .find(|(field, _)| message.starts_with(field))
+        .map_or("the request", |(_, flag)| flag);
+        format!("{flag} is refused: {message}")
+    })
+}
+
+/// A deployment id for an execution name (1-80 of letters, digits, - and _).
+pub fn deployment_id(function: &str, alias: &str, now: &str) -> String {
+    let base = function.rsplit(':').next().unwrap_or(function);
+    let stamp: String = now.chars().filter(char::is_ascii_alphanumeric).collect();
+    let id: String = format!("{base}-{alias}-{stamp}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    id.chars().take(80).collect()
+}
+
+pub async fn deploy(ctx: &Context, request: &Value, name: &str) -> Result<String, String> {
+    let arn = ctx
+        .sfn
+        .start(ctx.state_machine()?, name, &request.to_string())
+        .await
+        .map_err(|e| format!("could not start the deployment: {e}"))?;
+    let region = arn.split(':').nth(3).unwrap_or("us-east-1");
+    println!("deployment {name} started");
+    println!("  execution: {arn}");
+    println!(
+        "  console:   https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
+    );
+    Ok(arn)
+}
+
+/// Follows a deployment to its end; returns the exit code.
+pub async fn watch(ctx: &Context, id: &str) -> Result<u8, String> {
+    let arn = ctx.execution_arn(id)?;
+    let terminal = std::io::stdout().is_terminal();
+    let bar = terminal.then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let mut shown: Vec<String> = Vec::new();
+    let info = loop {
+        let info = ctx.sfn.describe(&arn).await.map_err(|e| e.to_string())?;
+        if let Some(doc) = ctx
+            .sfn
+            .latest_document(&arn)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let lines = describe(&doc);
+            match &bar {
+                Some(bar) => bar.set_message(lines.join("\n  ")),
+                None => {
+                    for line in lines.iter().filter(|l| !shown.contains(l)) {
+                        println!("{} {line}", now_rfc3339());
+                    }
+                }
+            }
+            shown = lines;
+        }
+        if info.status != "RUNNING" {
+            break info;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+        for line in &shown {
+            println!("  {line}");
+        }
+    }
+    outcome(ctx, &info).await
+}
+
+/// How an ended execution left the aliases, once the safety net settled it.
+async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<u8, String> {
+    if info.status == "SUCCEEDED" {
+        println!("{} SUCCEEDED: deployed", info.name);
+        return Ok(DEPLOYED);
+    }
+    let reason = format!(
+        "{}: {}",
+        info.error.as_deref().unwrap_or(&info.status),
+        info.cause.as_deref().unwrap_or("no cause given")
+    );
+    let settled = settle(ctx, &info.name).await?;
+    let code = match settled.as_ref().map(|d| d.status) {
+        // Refused before any lock was taken, or nothing moved: every alias is where it was.
+        None if ctx.ledger.is_some() => ROLLED_BACK,
+        Some(Status::RolledBack) | Some(Status::NothingToDeploy) => ROLLED_BACK,
+        _ => NOT_ROLLED_BACK,
+    };
+    println!("{} {} {reason}", info.name, info.status);
+    if let Some(f) = settled
+        .and_then(|d| d.failure)
+        .filter(|f| !reason.contains(&f.cause))
+    {
+        println!("  {}", f.cause);
+    }
+    if code == NOT_ROLLED_BACK {
+        println!(
+            "  some alias may not be back on its previous version: check it (sluice status {})",
+            info.name
+        );
+    }
+    Ok(code)
+}
+
+/// The record once settled (the safety net may still be at work right after a stop).
+async fn settle(ctx: &Context, id: &str) -> Result<Option<Deployment>, String> {
+    let started = Instant::now();
+    loop {
+        let record = ctx.record(id).await?;
+        let settled = record.as_ref().is_none_or(|d| d.status.is_settled());
+        if settled || started.elapsed() > SETTLE_WAIT {
+            return Ok(record);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+pub async fn status(ctx: &Context, id: &str, as_json: bool) -> Result<String, String> {
+    let arn = ctx.execution_arn(id)?;
+    let info = ctx.sfn.describe(&arn).await.map_err(|e| e.to_string())?;
+    let record = ctx.record(&info.name).await?;
+    let document = match &record {
+        Some(d) => Some(d.to_json()),
+        None => ctx
+            .sfn
+            .latest_document(&arn)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    if as_json {
+        let out = json!({
+            "deploymentId": info.name,
+            "executionArn": info.execution_arn,
+            "execution": info.status,
+            "status": document.as_ref().map(|d| d["status"].clone()),
+            "error": info.error,
+            "cause": info.cause,
+            "started": info.started,
+            "document": document,
+        });
+        return serde_json::to_string_pretty(&out).map_err(|e| e.to_string());
+    }
+    let mut out = format!(
+        "{} ({}), started {}{}",
+        info.name,
+        info.status,
+        info.started,
+        document.as_ref().map_or(String::new(), |d| format!(
+            ", deployment {}",
+            d["status"].as_str().unwrap_or("-")
+        ))
+    );
+    for line in document.as_ref().map(describe).unwrap_or_default() {
+        out.push_str(&format!("\n  {line}"));
+    }
+    if let Some(cause) = record
+        .and_then(|d| d.failure)
+        .map(|f| f.cause)
+        .or(info.cause)
+    {
+        out.push_str(&format!("\n  why: {cause}"));
+    }
+    Ok(out)
+}
+
+pub async fn list(ctx: &Context, function: Option<&str>, running: bool) -> Result<String, String> {
+    let executions = ctx
+        .sfn
+        .list(ctx.state_machine()?, running, 100)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rows = vec![format!(
+        "{:<40} {:<10} {:<21} targets",
+        "deployment", "execution", "started"
+    )];
+    for e in executions {
+        let targets: Vec<String> = match ctx.record(&e.name).await? {
+            Some(d) => d.targets.iter().map(|t| t.name()).collect(),
+            None => Vec::new(),
+        };
+        if let Some(f) = function
+            && !targets.iter().any(|t| t.split(':').next() == Some(f))
+        {
+            continue;
+        }
+        rows.push(format!(
+            "{:<40} {:<10} {:<21} {}",
+            e.name,
+            e.status,
+            e.started,
+            targets.join(", ")
+        ));
+    }
+    Ok(rows.join("\n"))
+}
+
+/// Stops a deployment and waits until the safety net has put every alias back.
+pub async fn abort(ctx: &Context, functions: &LambdaFunctions, id: &str) -> Result<u8, String> {
+    let arn = ctx.execution_arn(id)?;
+    let info = ctx.sfn.describe(&arn).await.map_err(|e| e.to_string())?;
+    if info.status != "RUNNING" {
+        return Err(format!(
+            "{} has ended already ({}); nothing to abort",
+            info.name, info.status
+        ));
+    }
+    ctx.sfn
+        .stop(&arn, "aborted with sluice abort")
+        .await
+        .map_err(|e| format!("could not stop {}: {e}", info.name))?;
+    println!(
+        "{} stopped; waiting for the safety net to put every alias back ...",
+        info.name
+    );
+    let record = settle(ctx, &info.name).await?;
+    let Some(record) = record else {
+        println!("nothing was locked or moved yet");
+        return Ok(ROLLED_BACK);
+    };
+    let mut weighted = false;
+    for t in &record.targets {
+        let line = match functions.get_alias(&t.function_name, &t.alias).await {
+            Ok(Some(a)) => {
+                weighted |= a.routing.additional.is_some();
+                format!("{} is on {}", t.name(), a.routing.describe())
+            }
+            Ok(None) => format!("{} does not exist", t.name()),
+            Err(e) => format!("{} could not be read: {e}", t.name()),
+        };
+        println!("  {line}");
+    }
+    Ok(if weighted || record.status != Status::RolledBack {
+        println!(
+            "  not every alias is back: {}",
+            record.failure.map(|f| f.cause).unwrap_or_default()
+        );
+        NOT_ROLLED_BACK
+    } else {
+        ROLLED_BACK
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_flag_is_refused_by_name() {
+        let request =
+            json!({"targets": [{"functionName": "orders", "alias": "live"}], "strategy": "Blue"});
+        assert!(
+            check(&request, true)
+                .unwrap_err()
+                .starts_with("--strategy is refused: strategy: unknown preset")
+        );
+        let request = json!({"targets": [{"functionName": "orders", "alias": "live", "targetVersion": "$LATEST"}], "strategy": "AllAtOnce"});
+        assert!(
+            check(&request, true)
+                .unwrap_err()
+                .starts_with("--target-version is refused")
+        );
+        let request = json!({"targets": [], "strategy": "AllAtOnce"});
+        assert!(
+            check(&request, false)
+                .unwrap_err()
+                .starts_with("the request is refused: targets")
+        );
+    }
+
+    #[test]
+    fn deployment_ids_are_execution_names() {
+        let id = deployment_id(
+            "arn:aws:lambda:us-east-1:1:function:orders",
+            "live",
+            "2026-11-27T10:00:00Z",
+        );
+        assert_eq!(id, "orders-live-20261127T100000Z");
+        assert!(deployment_id(&"x".repeat(100), "live", "t").len() <= 80);
+    }
+}
