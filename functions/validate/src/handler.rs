@@ -1,6 +1,5 @@
-//! validate: Request -> Deployment. Reads every named function, alias, version, hook and
-//! alarm, and lets sluice-core check them before anything is written; then publishes versions,
-//! locks every alias the deployment moves, and records the deployment in the ledger.
+//! validate: Request -> Deployment. Reads every named function, alias, version, hook and alarm
+//! and lets sluice-core check them before anything is written; then publishes, locks, records.
 
 use serde_json::Value;
 use sluice_aws::locks::{lock_aliases, refuse_if_locked};
@@ -10,7 +9,7 @@ use sluice_core::{
     VersionSource, require_function,
 };
 
-/// The AWS a validate needs.
+/// The AWS validate reads and writes.
 pub struct Aws<'a, F, A, L, X> {
     pub functions: &'a F,
     pub alarms: &'a A,
@@ -62,16 +61,15 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
     // 2. Everything named exists: publish what must be published.
     let mut resolved = Vec::with_capacity(checked.len());
     for (t, c) in request.targets.iter().zip(checked) {
-        let version = match &c.version {
+        let published = match &c.version {
             Some(v) => v.clone(),
             None => functions.publish_version(&t.function_name).await?,
         };
-        resolved.push(ResolvedTarget::of(c, version));
+        resolved.push(ResolvedTarget::of(c, published));
     }
     let mut doc = Deployment::new(&request, &deployment_id, &execution_arn, now, resolved)?;
 
-    // 3. Record the deployment (so the safety net knows its locks), lock every alias it moves
-    // (all or none), and record it again with what the locking said.
+    // 3. Record it (so the safety net knows it), lock what it moves (all or none), record again.
     aws.ledger.save(&doc).await?;
     lock_aliases(aws.ledger, aws.executions, &mut doc, now).await?;
     aws.ledger.save(&doc).await?;
