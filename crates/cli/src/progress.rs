@@ -17,6 +17,7 @@ pub fn describe(doc: &Value) -> Vec<String> {
             ("Created", None) => format!("{name} new alias, created on v{to} at the first shift"),
             ("Created", Some(_)) => format!("{name} created on v{to}"),
             (_, None) => format!("{name} v{from} -> v{to}, nothing shifted yet"),
+            (_, Some(s)) if weight >= 100.0 => format!("{name} all on v{to} (step {s}/{steps})"),
             (_, Some(s)) => {
                 format!("{name} {weight}% on v{to} (step {s}/{steps}), v{from} serves the rest")
             }
@@ -72,6 +73,17 @@ fn text(v: &Value) -> String {
 mod tests {
     use super::describe;
     use serde_json::json;
+
+    #[test]
+    fn the_last_step_leaves_nothing_on_the_old_version() {
+        let doc = json!({
+            "status": "AllShifted", "step": 1, "weight": 100,
+            "plan": [{"weight": 10, "bakeSeconds": 60}, {"weight": 100, "bakeSeconds": 0}],
+            "targets": [{"functionName": "orders", "alias": "live", "action": "Shift",
+                         "previousVersion": "6", "targetVersion": "7"}]
+        });
+        assert_eq!(describe(&doc), vec!["orders:live all on v7 (step 2/2)"]);
+    }
 
     #[test]
     fn a_baking_canary_with_its_alarms() {
