@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SLUICE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "sluice"
 
 
-def sluice(stack, *args, timeout=180):
+def sluice(stack, *args, timeout=180, extra_env=None):
     env = dict(
         os.environ,
         SLUICE_STATE_MACHINE_ARN=stack.state_machine_arn,
@@ -26,6 +26,12 @@ def sluice(stack, *args, timeout=180):
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_REGION="us-east-1",
     )
+    # An empty value unsets: the CLI must then find sluice another way.
+    for key, value in (extra_env or {}).items():
+        if value:
+            env[key] = value
+        else:
+            env.pop(key, None)
     return subprocess.run([str(SLUICE), *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -142,3 +148,23 @@ def test_a_bad_flag_is_refused_before_anything_starts(stack, app):
     after = len(stack.sfn.list_executions(stateMachineArn=stack.state_machine_arn, maxResults=1000)["executions"])
     assert after == before, "no execution was started"
     assert a.journal() == []
+
+
+def test_the_state_machine_and_ledger_come_from_the_stack_name(stack):
+    """--stack NAME reads the stack's StateMachineArn and LedgerTableName outputs."""
+    name = deployment_name("sluice-outputs")
+    template = {
+        "Resources": {"Anchor": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "StateMachineArn": {"Value": stack.state_machine_arn},
+            "LedgerTableName": {"Value": stack.ledger_table},
+        },
+    }
+    stack.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+    env_without = {"SLUICE_STATE_MACHINE_ARN": "", "SLUICE_LEDGER_TABLE": ""}
+    out = sluice(stack, "list", "--stack", name, extra_env=env_without)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("deployment"), out.stdout
+    missing = sluice(stack, "list", "--stack", "no-such-stack", extra_env=env_without)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("sluice: cannot read the outputs of stack no-such-stack"), missing.stderr

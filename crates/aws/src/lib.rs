@@ -3,6 +3,7 @@
 
 pub mod alias;
 pub mod clock;
+pub mod cloudformation;
 pub mod cloudwatch;
 pub mod config;
 pub mod dynamodb;

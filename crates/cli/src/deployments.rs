@@ -33,7 +33,7 @@ pub struct Context {
 impl Context {
     fn state_machine(&self) -> Result<&str, String> {
         self.state_machine.as_deref().ok_or_else(|| {
-            "no state machine: pass --state-machine ARN or set SLUICE_STATE_MACHINE_ARN (the stack's StateMachineArn output)"
+            "no state machine: pass --stack NAME (sluice's stack), or --state-machine ARN / SLUICE_STATE_MACHINE_ARN (its StateMachineArn output)"
                 .to_string()
         })
     }

@@ -31,6 +31,9 @@ struct Cli {
 /// Where sluice runs: its state machine and its ledger.
 #[derive(Args)]
 struct Target {
+    /// sluice's SAM stack: its StateMachineArn and LedgerTableName outputs, unless given below.
+    #[arg(long, env = "SLUICE_STACK")]
+    stack: Option<String>,
     /// sluice's state machine (the stack's StateMachineArn output).
     #[arg(long, env = "SLUICE_STATE_MACHINE_ARN")]
     state_machine: Option<String>,
@@ -180,16 +183,26 @@ fn fail(message: String) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn context(target: Target) -> Context {
-    let ledger = match target.ledger_table {
+async fn context(target: Target) -> Result<Context, String> {
+    let (mut state_machine, mut table) = (target.state_machine, target.ledger_table);
+    if let Some(stack) = &target.stack
+        && (state_machine.is_none() || table.is_none())
+    {
+        let outputs = sluice_aws::cloudformation::stack_outputs(stack)
+            .await
+            .map_err(|e| format!("cannot read the outputs of stack {stack}: {e}"))?;
+        state_machine = state_machine.or_else(|| outputs.get("StateMachineArn").cloned());
+        table = table.or_else(|| outputs.get("LedgerTableName").cloned());
+    }
+    let ledger = match table {
         Some(table) => Some(DynamoLedger::with_table(table).await),
         None => None,
     };
-    Context {
+    Ok(Context {
         sfn: StepFunctions::from_env().await,
         ledger,
-        state_machine: target.state_machine,
-    }
+        state_machine,
+    })
 }
 
 fn print(out: String) -> u8 {
@@ -253,7 +266,7 @@ async fn run(command: Command) -> Result<u8, String> {
                     &sluice_aws::clock::now_rfc3339(),
                 )
             });
-            let ctx = context(target).await;
+            let ctx = context(target).await?;
             let arn = deployments::deploy(&ctx, &request, &name).await?;
             if wait {
                 deployments::watch(&ctx, &arn).await
@@ -261,9 +274,9 @@ async fn run(command: Command) -> Result<u8, String> {
                 Ok(0)
             }
         }
-        Command::Watch { target, id } => deployments::watch(&context(target).await, &id).await,
+        Command::Watch { target, id } => deployments::watch(&context(target).await?, &id).await,
         Command::Status { target, id, json } => {
-            deployments::status(&context(target).await, &id, json)
+            deployments::status(&context(target).await?, &id, json)
                 .await
                 .map(print)
         }
@@ -271,11 +284,11 @@ async fn run(command: Command) -> Result<u8, String> {
             target,
             function,
             running,
-        } => deployments::list(&context(target).await, function.as_deref(), running)
+        } => deployments::list(&context(target).await?, function.as_deref(), running)
             .await
             .map(print),
         Command::Abort { target, id } => {
-            let ctx = context(target).await;
+            let ctx = context(target).await?;
             deployments::abort(&ctx, &LambdaFunctions::from_env().await, &id).await
         }
     }
