@@ -393,3 +393,87 @@ fn the_history_budget_counts_the_retries_the_state_machine_allows() {
         );
     }
 }
+
+/// Actions AWS authorizes only on `*`: the one place a `*` resource is allowed.
+const ONLY_ON_ANY_RESOURCE: [&str; 8] = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+];
+
+/// Least privilege: no `*` in an action, and a `*` resource only for actions that take no
+/// narrower one, in every policy statement the template gives sluice's functions and state
+/// machine.
+#[test]
+fn no_wildcard_permissions_where_aws_allows_narrower_ones() {
+    let t = template();
+    let mut statements = 0;
+    for (name, res) in resources(&t) {
+        for policy in res["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                statements += 1;
+                let list = |v: &Yaml| -> Vec<String> {
+                    match v {
+                        Yaml::Sequence(items) => items
+                            .iter()
+                            .map(|i| serde_yaml::to_string(i).unwrap().trim().to_string())
+                            .collect(),
+                        other => vec![serde_yaml::to_string(other).unwrap().trim().to_string()],
+                    }
+                };
+                let actions = list(&statement["Action"]);
+                for action in &actions {
+                    assert!(
+                        !action.contains('*'),
+                        "{name:?}: the action {action} has a wildcard"
+                    );
+                }
+                for resource in list(&statement["Resource"]) {
+                    if resource.trim_matches(|c| c == '\'' || c == '"') == "*" {
+                        for action in &actions {
+                            assert!(
+                                ONLY_ON_ANY_RESOURCE.contains(&action.as_str()),
+                                "{name:?}: {action} on \"*\", where AWS supports a narrower resource"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(statements >= 10, "only {statements} statements read");
+}
+
+/// Logs are kept for a while, not forever, and the state machine logs its errors.
+#[test]
+fn logs_have_a_retention_and_the_state_machine_logs_errors() {
+    let t = template();
+    let groups: Vec<_> = resources(&t)
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Logs::LogGroup"))
+        .collect();
+    assert!(groups.len() >= 2);
+    for g in groups {
+        assert!(
+            !g["Properties"]["RetentionInDays"].is_null(),
+            "a log group without retention"
+        );
+    }
+    assert_eq!(
+        state_machine(&t)["Properties"]["Logging"]["Level"].as_str(),
+        Some("ERROR")
+    );
+    assert!(
+        !t["Globals"]["Function"]["LoggingConfig"]["LogGroup"].is_null(),
+        "functions log to a kept group"
+    );
+}
