@@ -3,36 +3,25 @@ success and to an alarm's rollback, abort mid-bake, status and list, and a bad f
 before anything starts. Exit codes: 0 deployed, 3 back where it was, 4 not back."""
 
 import json
-import os
 import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 from scenario import ON_V1, ON_V2, W, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-SLUICE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "sluice"
+from stack import SLUICE_CLI
 
 
 def sluice(stack, *args, timeout=180, extra_env=None):
-    env = dict(
-        os.environ,
-        SLUICE_STATE_MACHINE_ARN=stack.state_machine_arn,
-        SLUICE_LEDGER_TABLE=stack.ledger_table,
-        AWS_ENDPOINT_URL=stack.endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-    )
+    env = stack.cli_env()
     # An empty value unsets: the CLI must then find sluice another way.
     for key, value in (extra_env or {}).items():
         if value:
             env[key] = value
         else:
             env.pop(key, None)
-    return subprocess.run([str(SLUICE), *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run([str(SLUICE_CLI), *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def deployment_name(prefix):

@@ -97,17 +97,7 @@ def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
     become AWS/Lambda metrics, and the alarm on them fires."""
     a = app("demo-broken")
     name = f"{a.name}-errors"
-    stack.cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "FunctionName", "Value": a.name}, {"Name": "Resource", "Value": f"{a.name}:live"}],
-    )
+    stack.alias_errors_alarm(name, a.name, period=60, threshold=1)
     stop = threading.Event()
 
     def traffic():

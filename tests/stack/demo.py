@@ -18,9 +18,8 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
-from stack import ROOT, LocalStack, stop_on_signals
+from stack import SLUICE_CLI, LocalStack, stop_on_signals
 
 FUNCTION = "orders"
 ALARM = "orders-live-errors"
@@ -64,28 +63,15 @@ def alias_text(stack: LocalStack) -> str:
     return f"v{a['FunctionVersion']}{extra}"
 
 
-def sluice_cli() -> Path:
-    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "sluice"
-
-
 def deploy_with_cli(stack: LocalStack, request: dict, name: str) -> int:
     """`sluice deploy --request ... --wait`, its output straight to this terminal: what a user of
     sluice sees on AWS. Returns its exit code."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(request, f)
-    env = dict(
-        os.environ,
-        SLUICE_STATE_MACHINE_ARN=stack.state_machine_arn,
-        SLUICE_LEDGER_TABLE=stack.ledger_table,
-        AWS_ENDPOINT_URL=stack.endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-    )
-    command = [str(sluice_cli()), "deploy", "--request", f.name, "--name", name, "--wait"]
+    command = [str(SLUICE_CLI), "deploy", "--request", f.name, "--name", name, "--wait"]
     print(f"   $ sluice deploy --request request.json --name {name} --wait", flush=True)
     try:
-        return subprocess.run(command, env=env, check=False).returncode
+        return subprocess.run(command, env=stack.cli_env(), check=False).returncode
     finally:
         os.unlink(f.name)
 
@@ -98,18 +84,7 @@ def main() -> int:
         stack.create_function(FUNCTION, "demo-ok")
         stack.lam.publish_version(FunctionName=FUNCTION)
         stack.lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
-        stack.cloudwatch.put_metric_alarm(
-            AlarmName=ALARM,
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=10,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="notBreaching",
-            Dimensions=[{"Name": "FunctionName", "Value": FUNCTION}, {"Name": "Resource", "Value": f"{FUNCTION}:live"}],
-        )
+        stack.alias_errors_alarm(ALARM, FUNCTION, period=10, threshold=1, TreatMissingData="notBreaching")
         print(f"demo app: {FUNCTION}:live on v1; alarm {ALARM}: Errors >= 1 in 10s on {FUNCTION}:live\n")
         results = []
         with Traffic(stack) as traffic:

@@ -39,6 +39,8 @@ from sam_template import load_template as load_template  # re-exported: part of 
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+# The sluice CLI, as `cargo build --workspace --bins` leaves it.
+SLUICE_CLI = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "sluice"
 
 
 def stop_on_signals() -> None:
@@ -115,6 +117,14 @@ class LocalStack:
             AWS_LAMBDA_LOG_LEVEL="INFO",
         )
         return env
+
+    def cli_env(self) -> dict:
+        """What the sluice CLI needs to find this sluice: its state machine, its ledger, AWS."""
+        return {
+            **self.env(),
+            "SLUICE_STATE_MACHINE_ARN": self.state_machine_arn,
+            "SLUICE_LEDGER_TABLE": self.ledger_table,
+        }
 
     def launcher_env(self) -> dict:
         """The launcher package and local_aws live here, next to this file."""
@@ -309,6 +319,22 @@ class LocalStack:
                 "Role"
             ]["Arn"]
         return self.role_arn
+
+    def alias_errors_alarm(self, name: str, function: str, period: int, threshold: float, **extra) -> None:
+        """An alarm on the AWS/Lambda Errors of function:live (Sum over one period), as a team
+        would watch a deployment with; `extra` adds PutMetricAlarm arguments."""
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=period,
+            EvaluationPeriods=1,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Dimensions=[{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:live"}],
+            **extra,
+        )
 
     def create_function(self, name: str, binary: str, timeout: int = 30, memory: int = 128) -> str:
         """A function whose code is the workspace binary `binary` (served by cargo-lambda)."""

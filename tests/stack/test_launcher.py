@@ -125,17 +125,7 @@ def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
     stack.lam.publish_version(FunctionName=name)
     stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     alarm_name = f"{name}-errors"
-    stack.cloudwatch.put_metric_alarm(
-        AlarmName=alarm_name,
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=600,
-        EvaluationPeriods=1,
-        Threshold=3,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:live"}],
-    )
+    stack.alias_errors_alarm(alarm_name, name, period=600, threshold=3)
 
     def state():
         return stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateValue"]

@@ -43,7 +43,7 @@ async fn take<L: Ledger, X: Executions>(
             return Ok(());
         };
         let running = executions.is_running(&held.execution_arn).await?;
-        match deployment.judge_lock(lock, &held, running) {
+        match judge_lock(&deployment.execution_arn, lock, &held, running) {
             HeldLock::Ours => return Ok(()),
             HeldLock::Busy(e) => return Err(e),
             HeldLock::Stale(message) => {

@@ -83,16 +83,6 @@ impl Deployment {
         }
     }
 
-    /// Judges a lock `held` by someone, given whether its holder's execution still runs.
-    pub fn judge_lock(
-        &self,
-        lock: &AliasLock,
-        held: &LockHolder,
-        holder_running: bool,
-    ) -> HeldLock {
-        judge_lock(&self.execution_arn, lock, held, holder_running)
-    }
-
     /// Notes a lock taken over from a deployment that died holding it.
     pub fn record_takeover(&mut self, now: &str, message: String) {
         self.record(now, message);
@@ -102,24 +92,22 @@ impl Deployment {
 /// Judges a lock `held` by someone, for the execution `me`, given whether the holder's
 /// execution still runs.
 pub fn judge_lock(me: &str, lock: &AliasLock, held: &LockHolder, holder_running: bool) -> HeldLock {
-    {
-        if held.execution_arn == me {
-            HeldLock::Ours
-        } else if !holder_running {
-            HeldLock::Stale(format!(
-                "{}: took over the lock of deployment {} (execution {}, no longer running, locked since {})",
+    if held.execution_arn == me {
+        HeldLock::Ours
+    } else if !holder_running {
+        HeldLock::Stale(format!(
+            "{}: took over the lock of deployment {} (execution {}, no longer running, locked since {})",
+            lock.alias, held.deployment_id, held.execution_arn, held.since
+        ))
+    } else {
+        HeldLock::Busy(Error::new(
+            ErrorName::AliasBusy,
+            format!(
+                "{} is being deployed by {} (execution {}, since {}). Let it finish, or stop that \
+                 execution (sluice then rolls it back), and start again",
                 lock.alias, held.deployment_id, held.execution_arn, held.since
-            ))
-        } else {
-            HeldLock::Busy(Error::new(
-                ErrorName::AliasBusy,
-                format!(
-                    "{} is being deployed by {} (execution {}, since {}). Let it finish, or stop that \
-                     execution (sluice then rolls it back), and start again",
-                    lock.alias, held.deployment_id, held.execution_arn, held.since
-                ),
-            ))
-        }
+            ),
+        ))
     }
 }
 
@@ -149,10 +137,10 @@ mod tests {
             "LOCK#arn:aws:lambda:us-east-1:1:function:orders#live"
         );
         assert_eq!(
-            d.judge_lock(&locks[0], &held("arn:me"), true),
+            judge_lock(&d.execution_arn, &locks[0], &held("arn:me"), true),
             HeldLock::Ours
         );
-        match d.judge_lock(&locks[0], &held("arn:other"), true) {
+        match judge_lock(&d.execution_arn, &locks[0], &held("arn:other"), true) {
             HeldLock::Busy(e) => {
                 assert_eq!(e.name, ErrorName::AliasBusy);
                 assert!(
@@ -163,7 +151,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            d.judge_lock(&locks[0], &held("arn:other"), false),
+            judge_lock(&d.execution_arn, &locks[0], &held("arn:other"), false),
             HeldLock::Stale(m) if m.contains("took over the lock of deployment d-0")
         ));
     }
