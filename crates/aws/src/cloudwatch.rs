@@ -2,10 +2,11 @@
 
 use crate::config::sdk_config;
 use crate::errors::classify;
-use crate::ports::{AlarmReader, AwsError};
+use crate::ports::{AlarmReader, AwsError, AwsErrorKind};
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
-use sluice_core::{AlarmReading, AlarmState};
+use aws_sdk_cloudwatch::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_cloudwatch::types::{AlarmType, HistoryItemType, StateValue};
+use sluice_core::{AlarmReading, AlarmState, AlarmTransition};
 
 pub struct CloudWatchAlarms {
     client: Client,
@@ -68,5 +69,87 @@ impl AlarmReader for CloudWatchAlarms {
             }
         }
         Ok(readings)
+    }
+
+    async fn alarm_history(
+        &self,
+        names: &[String],
+        since: &str,
+    ) -> Result<Vec<AlarmTransition>, AwsError> {
+        let start = DateTime::from_str(since, DateTimeFormat::DateTime).map_err(|e| {
+            AwsError::new(
+                AwsErrorKind::Refused,
+                "DescribeAlarmHistory",
+                format!("the check window's start {since:?} is not a timestamp: {e}"),
+            )
+        })?;
+        let mut moves = Vec::new();
+        // One alarm a call: the history of every alarm in the account could be long.
+        for name in names {
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .describe_alarm_history()
+                    .alarm_name(name)
+                    .history_item_type(HistoryItemType::StateUpdate)
+                    .start_date(start)
+                    .max_records(100)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeAlarmHistory", e))?;
+                for item in out.alarm_history_items() {
+                    if let Some(reason) = into_alarm(item.history_data().unwrap_or_default()) {
+                        moves.push(AlarmTransition {
+                            name: name.clone(),
+                            at: item
+                                .timestamp()
+                                .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
+                                .unwrap_or_default(),
+                            reason,
+                        });
+                    }
+                }
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        // Oldest first, as they happened.
+        moves.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(moves)
+    }
+}
+
+/// The reason of a StateUpdate history item's move into ALARM (its HistoryData JSON:
+/// `{"oldState": {...}, "newState": {"stateValue": "ALARM", "stateReason": ...}}`); None for
+/// any other move.
+fn into_alarm(history_data: &str) -> Option<String> {
+    let data: serde_json::Value = serde_json::from_str(history_data).ok()?;
+    let new = data.get("newState")?;
+    (new.get("stateValue")?.as_str()? == "ALARM").then(|| {
+        new.get("stateReason")
+            .and_then(|r| r.as_str())
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::into_alarm;
+
+    #[test]
+    fn only_moves_into_alarm_count() {
+        let data = |to: &str| {
+            format!(
+                r#"{{"version":"1.0","oldState":{{"stateValue":"OK"}},"newState":{{"stateValue":"{to}","stateReason":"3 errors"}}}}"#
+            )
+        };
+        assert_eq!(into_alarm(&data("ALARM")).as_deref(), Some("3 errors"));
+        assert_eq!(into_alarm(&data("OK")), None);
+        assert_eq!(into_alarm("not json"), None);
     }
 }

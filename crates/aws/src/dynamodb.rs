@@ -4,13 +4,15 @@
 
 use crate::config::sdk_config;
 use crate::errors::classify;
-use crate::ports::{AwsError, AwsErrorKind, Ledger, Saved};
+use crate::ports::{AwsError, AwsErrorKind, Ledger, Saved, Watches};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::ReturnValue;
 use serde_json::Value;
 use sluice_core::ledger::record_key;
-use sluice_core::{Deployment, LockHolder};
+use sluice_core::watch::{bake_key, watch_key};
+use sluice_core::{Deployment, LockHolder, Watch};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,6 +20,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const TABLE_VAR: &str = "SLUICE_LEDGER_TABLE";
 /// How long a record outlives its last write: Step Functions keeps histories 90 days too.
 const RECORD_DAYS: u64 = 90;
+/// How long a bake's meeting point is kept: a Standard execution runs at most a year.
+const BAKE_DAYS: u64 = 366;
+
+fn expires_in(days: u64) -> AttributeValue {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|t| t.as_secs())
+        .unwrap_or(0);
+    AttributeValue::N((now + days * 86_400).to_string())
+}
 
 pub struct DynamoLedger {
     client: Client,
@@ -226,5 +238,156 @@ impl Ledger for DynamoLedger {
                     format!("the record of {deployment_id} is not JSON: {e}"),
                 )
             })
+    }
+}
+
+impl DynamoLedger {
+    /// `SET watches.#d = :w` on an alarm's item that has its map already: false when it has not.
+    async fn add_watch(&self, key: &str, id: &str, watch: &str) -> Result<bool, AwsError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET watches.#d = :w")
+            .condition_expression("attribute_exists(watches)")
+            .expression_attribute_names("#d", id)
+            .expression_attribute_values(":w", s(watch))
+            .send()
+            .await;
+        landed("UpdateItem", update)
+    }
+}
+
+impl Watches for DynamoLedger {
+    async fn watch(&self, alarm: &str, watch: &Watch) -> Result<(), AwsError> {
+        let key = watch_key(alarm);
+        let id = &watch.deployment_id;
+        let json = serde_json::to_string(watch).unwrap_or_default();
+        // The alarm's item holds one map of watches; the first watch creates it.
+        for _ in 0..2 {
+            if self.add_watch(&key, id, &json).await? {
+                return Ok(());
+            }
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(&key))
+                .item("kind", s("watches"))
+                .item(
+                    "watches",
+                    AttributeValue::M(HashMap::from([(id.clone(), s(&json))])),
+                )
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            if landed("PutItem", put)? {
+                return Ok(());
+            }
+        }
+        Err(AwsError::new(
+            AwsErrorKind::Transient,
+            "UpdateItem",
+            format!("the watches of alarm {alarm} kept changing"),
+        ))
+    }
+
+    async fn watches(&self, alarm: &str) -> Result<Vec<Watch>, AwsError> {
+        let Some(item) = self.get(&watch_key(alarm)).await? else {
+            return Ok(Vec::new());
+        };
+        let map = item
+            .get("watches")
+            .and_then(|w| w.as_m().ok())
+            .cloned()
+            .unwrap_or_default();
+        let mut watches: Vec<Watch> = map
+            .values()
+            .filter_map(|v| v.as_s().ok())
+            // A watch this code cannot read was written by another shape: not ours to act on.
+            .filter_map(|text| serde_json::from_str(text).ok())
+            .collect();
+        watches.sort_by(|a, b| a.deployment_id.cmp(&b.deployment_id));
+        Ok(watches)
+    }
+
+    async fn unwatch(
+        &self,
+        alarm: &str,
+        deployment_id: &str,
+        token: Option<&str>,
+    ) -> Result<(), AwsError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&watch_key(alarm)))
+            .update_expression("REMOVE watches.#d")
+            .expression_attribute_names("#d", deployment_id);
+        update = match token {
+            // The watch is stored as JSON text: its token is in it.
+            Some(t) => update
+                .condition_expression("contains(watches.#d, :t)")
+                .expression_attribute_values(":t", s(t)),
+            None => update.condition_expression("attribute_exists(watches.#d)"),
+        };
+        // Not landing: the watch is gone already, or belongs to a later bake.
+        landed("UpdateItem", update.send().await).map(|_| ())
+    }
+
+    async fn watch_began(
+        &self,
+        deployment_id: &str,
+        step: usize,
+        token: &str,
+    ) -> Result<bool, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&bake_key(deployment_id, step)))
+            .update_expression("SET #k = :k, #t = :t, expiresAt = :e")
+            .expression_attribute_names("#k", "kind")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":k", s("bake"))
+            .expression_attribute_values(":t", s(token))
+            .expression_attribute_values(":e", expires_in(BAKE_DAYS))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get("ended"))
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false))
+    }
+
+    async fn bake_ended(
+        &self,
+        deployment_id: &str,
+        step: usize,
+    ) -> Result<Option<String>, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&bake_key(deployment_id, step)))
+            .update_expression("SET #k = :k, ended = :yes, expiresAt = :e")
+            .expression_attribute_names("#k", "kind")
+            .expression_attribute_values(":k", s("bake"))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":e", expires_in(BAKE_DAYS))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get("token"))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
     }
 }

@@ -3,10 +3,13 @@
 //! lock holder the way DynamoDB does, so conditional writes and conflicts are real here too;
 //! and it can fail a chosen call, with or without the write landing first.
 
-use crate::ports::{AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved};
+use crate::ports::{
+    AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved, Tasks, Watches,
+};
 use serde_json::Value;
 use sluice_core::{
-    AlarmReading, AlarmState, AliasSnapshot, Deployment, LockHolder, Routing, Version,
+    AlarmReading, AlarmState, AlarmTransition, AliasSnapshot, Deployment, LockHolder, Routing,
+    Version, Watch,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -17,6 +20,14 @@ struct Function {
     unpublished_changes: bool,
 }
 
+/// A task waiting for its token, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Task {
+    Waiting,
+    Succeeded,
+    Failed { error: String, cause: String },
+}
+
 #[derive(Default)]
 struct State {
     functions: HashMap<String, Function>,
@@ -25,6 +36,11 @@ struct State {
     locks: HashMap<String, LockHolder>,
     records: HashMap<String, Value>,
     running: HashSet<String>,
+    history: Vec<AlarmTransition>,
+    watches: HashMap<String, HashMap<String, Watch>>,
+    /// Per (deployment, step): the watch's token once it began, and whether the bake ended.
+    bakes: HashMap<(String, usize), (Option<String>, bool)>,
+    tasks: HashMap<String, Task>,
     writes: Vec<String>,
     failures: VecDeque<(String, AwsErrorKind, bool)>,
     revision: u64,
@@ -114,6 +130,32 @@ impl FakeAws {
                 reason: format!("{name} set to {state:?} by the test"),
             });
         });
+    }
+
+    /// The alarm went to ALARM at `at` (its history says so), whatever its state now.
+    pub fn alarm_fired_at(&self, name: &str, at: &str) {
+        self.with(|s| {
+            s.history.push(AlarmTransition {
+                name: name.into(),
+                at: at.into(),
+                reason: format!("{name} fired at {at}"),
+            })
+        });
+    }
+
+    /// A task now waiting for `token`.
+    pub fn waiting_task(&self, token: &str) {
+        self.with(|s| s.tasks.insert(token.into(), Task::Waiting));
+    }
+
+    /// How the task waiting on `token` ended, if it was ever waiting.
+    pub fn task(&self, token: &str) -> Option<Task> {
+        self.with(|s| s.tasks.get(token).cloned())
+    }
+
+    /// The watches registered against `alarm`, by deployment id.
+    pub fn watches_of(&self, alarm: &str) -> HashMap<String, Watch> {
+        self.with(|s| s.watches.get(alarm).cloned().unwrap_or_default())
     }
 
     /// The function's code changes, so the next publish makes a new version.
@@ -367,6 +409,147 @@ impl AlarmReader for FakeAws {
                 .filter(|a| names.contains(&a.name))
                 .cloned()
                 .collect())
+        })
+    }
+
+    async fn alarm_history(
+        &self,
+        names: &[String],
+        since: &str,
+    ) -> Result<Vec<AlarmTransition>, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("DescribeAlarmHistory") {
+                return Err(AwsError::new(kind, "DescribeAlarmHistory", "injected"));
+            }
+            Ok(s.history
+                .iter()
+                .filter(|t| names.contains(&t.name) && t.at.as_str() >= since)
+                .cloned()
+                .collect())
+        })
+    }
+}
+
+impl Watches for FakeAws {
+    async fn watch(&self, alarm: &str, watch: &Watch) -> Result<(), AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("Watch") {
+                return Err(AwsError::new(kind, "UpdateItem", "injected"));
+            }
+            s.watches
+                .entry(alarm.into())
+                .or_default()
+                .insert(watch.deployment_id.clone(), watch.clone());
+            s.writes
+                .push(format!("Watch {alarm} for {}", watch.deployment_id));
+            Ok(())
+        })
+    }
+
+    async fn watches(&self, alarm: &str) -> Result<Vec<Watch>, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("Watches") {
+                return Err(AwsError::new(kind, "GetItem", "injected"));
+            }
+            let mut all: Vec<Watch> = s
+                .watches
+                .get(alarm)
+                .map(|w| w.values().cloned().collect())
+                .unwrap_or_default();
+            all.sort_by(|a, b| a.deployment_id.cmp(&b.deployment_id));
+            Ok(all)
+        })
+    }
+
+    async fn unwatch(
+        &self,
+        alarm: &str,
+        deployment_id: &str,
+        token: Option<&str>,
+    ) -> Result<(), AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("Unwatch") {
+                return Err(AwsError::new(kind, "UpdateItem", "injected"));
+            }
+            if let Some(watches) = s.watches.get_mut(alarm) {
+                let matches = watches
+                    .get(deployment_id)
+                    .is_some_and(|w| token.is_none_or(|t| w.token == t));
+                if matches {
+                    watches.remove(deployment_id);
+                    s.writes
+                        .push(format!("Unwatch {alarm} for {deployment_id}"));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn watch_began(
+        &self,
+        deployment_id: &str,
+        step: usize,
+        token: &str,
+    ) -> Result<bool, AwsError> {
+        self.with(|s| {
+            let bake = s.bakes.entry((deployment_id.into(), step)).or_default();
+            bake.0 = Some(token.into());
+            Ok(bake.1)
+        })
+    }
+
+    async fn bake_ended(
+        &self,
+        deployment_id: &str,
+        step: usize,
+    ) -> Result<Option<String>, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("BakeEnded") {
+                return Err(AwsError::new(kind, "UpdateItem", "injected"));
+            }
+            let bake = s.bakes.entry((deployment_id.into(), step)).or_default();
+            bake.1 = true;
+            Ok(bake.0.clone())
+        })
+    }
+}
+
+impl Tasks for FakeAws {
+    async fn succeed_task(&self, token: &str) -> Result<bool, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("SendTaskSuccess") {
+                return Err(AwsError::new(kind, "SendTaskSuccess", "injected"));
+            }
+            match s.tasks.get(token) {
+                Some(Task::Waiting) => {
+                    s.tasks.insert(token.into(), Task::Succeeded);
+                    s.writes.push(format!("SendTaskSuccess {token}"));
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    async fn fail_task(&self, token: &str, error: &str, cause: &str) -> Result<bool, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("SendTaskFailure") {
+                return Err(AwsError::new(kind, "SendTaskFailure", "injected"));
+            }
+            match s.tasks.get(token) {
+                Some(Task::Waiting) => {
+                    s.tasks.insert(
+                        token.into(),
+                        Task::Failed {
+                            error: error.into(),
+                            cause: cause.into(),
+                        },
+                    );
+                    s.writes.push(format!("SendTaskFailure {token}"));
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
         })
     }
 }

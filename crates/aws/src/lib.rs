@@ -16,4 +16,6 @@ pub mod ports;
 pub mod runtime;
 pub mod sfn;
 
-pub use ports::{AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved};
+pub use ports::{
+    AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved, Tasks, Watches,
+};

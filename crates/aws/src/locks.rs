@@ -85,3 +85,11 @@ pub async fn refuse_if_locked<L: Ledger, X: Executions>(
         HeldLock::Ours | HeldLock::Stale(_) => Ok(()),
     }
 }
+
+/// Takes the deployment's watches off its alarms, at every ending (best effort: a watch left
+/// behind only meets a closed task when its alarm next fires, and alarm-event then forgets it).
+pub async fn forget_watches<W: crate::ports::Watches>(ledger: &W, deployment: &Deployment) {
+    for alarm in &deployment.alarms {
+        let _ = ledger.unwatch(alarm, &deployment.deployment_id, None).await;
+    }
+}

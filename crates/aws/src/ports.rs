@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 use sluice_core::{
-    AlarmReading, AliasSnapshot, Deployment, Error, ErrorName, LockHolder, Routing, Version,
+    AlarmReading, AlarmTransition, AliasSnapshot, Deployment, Error, ErrorName, LockHolder,
+    Routing, Version, Watch,
 };
 use std::future::Future;
 
@@ -105,6 +106,14 @@ pub trait AlarmReader: Send + Sync {
         &self,
         names: &[String],
     ) -> impl Future<Output = Result<Vec<AlarmReading>, AwsError>> + Send;
+
+    /// Each named alarm's moves into ALARM since `since` (RFC 3339), from its history: what a
+    /// read of the state alone misses when an alarm fired and cleared between two reads.
+    fn alarm_history(
+        &self,
+        names: &[String],
+        since: &str,
+    ) -> impl Future<Output = Result<Vec<AlarmTransition>, AwsError>> + Send;
 }
 
 /// How a record write ended.
@@ -166,5 +175,58 @@ pub trait Executions: Send + Sync {
     fn is_running(
         &self,
         execution_arn: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+}
+
+/// The watches of event-driven bakes, kept in the ledger (see sluice_core::watch).
+pub trait Watches: Send + Sync {
+    /// Registers `watch` against `alarm`, replacing the deployment's earlier watch on it.
+    fn watch(
+        &self,
+        alarm: &str,
+        watch: &Watch,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Every watch registered against `alarm`.
+    fn watches(&self, alarm: &str) -> impl Future<Output = Result<Vec<Watch>, AwsError>> + Send;
+
+    /// Removes the deployment's watch on `alarm`: only the one waiting on `token` when given
+    /// (a later bake's watch stays); a watch already gone is no error.
+    fn unwatch(
+        &self,
+        alarm: &str,
+        deployment_id: &str,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The watch of step `step` has begun, waiting on `token`: true when that bake has ended
+    /// already (the watch must then end its own task).
+    fn watch_began(
+        &self,
+        deployment_id: &str,
+        step: usize,
+        token: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// The bake of step `step` has ended: the token of its watch when the watch has begun
+    /// (the bake's end must then end the watch's task).
+    fn bake_ended(
+        &self,
+        deployment_id: &str,
+        step: usize,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+}
+
+/// Step Functions tasks that wait for their token.
+pub trait Tasks: Send + Sync {
+    /// Ends the waiting task with success; false when it had ended already (nothing to do).
+    fn succeed_task(&self, token: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// Fails the waiting task; false when it had ended already (nothing to do).
+    fn fail_task(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }

@@ -2,8 +2,9 @@
 
 use crate::config::sdk_config;
 use crate::errors::classify;
-use crate::ports::{AwsError, AwsErrorKind, Executions};
+use crate::ports::{AwsError, AwsErrorKind, Executions, Tasks};
 use aws_sdk_sfn::Client;
+use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::types::ExecutionStatus;
 
 pub struct StepFunctions {
@@ -39,6 +40,47 @@ impl Executions for StepFunctions {
                     Err(e)
                 }
             }
+        }
+    }
+}
+
+/// SendTask* answers for a token whose task has ended (or never was): nothing to do.
+fn task_ended(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("TaskTimedOut" | "InvalidToken" | "TaskDoesNotExist")
+    )
+}
+
+impl Tasks for StepFunctions {
+    async fn succeed_task(&self, token: &str) -> Result<bool, AwsError> {
+        match self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output("{}")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if task_ended(e.code()) => Ok(false),
+            Err(e) => Err(classify("SendTaskSuccess", e)),
+        }
+    }
+
+    async fn fail_task(&self, token: &str, error: &str, cause: &str) -> Result<bool, AwsError> {
+        match self
+            .client
+            .send_task_failure()
+            .task_token(token)
+            .error(error)
+            .cause(cause)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if task_ended(e.code()) => Ok(false),
+            Err(e) => Err(classify("SendTaskFailure", e)),
         }
     }
 }

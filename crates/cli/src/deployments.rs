@@ -76,7 +76,8 @@ pub fn check(request: &Value, from_flags: bool) -> Result<(), String> {
             ("alarms", "--alarm"),
             ("hooks.preTraffic", "--pre-traffic"),
             ("hooks.postTraffic", "--post-traffic"),
-            ("pollInterval", "--poll-interval"),
+            ("checkInterval", "--check-interval"),
+            ("pollInterval", "--check-interval"),
         ]
         .iter()
         .find(|(field, _)| message.starts_with(field))

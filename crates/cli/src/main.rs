@@ -80,8 +80,10 @@ enum Command {
         pre_traffic: Option<String>,
         #[arg(long)]
         post_traffic: Option<String>,
-        #[arg(long)]
-        poll_interval: Option<String>,
+        /// How often the bake's backstop reads the alarms (default 5m; alarm events stop a
+        /// bake at once).
+        #[arg(long, alias = "poll-interval")]
+        check_interval: Option<String>,
         /// The deployment id (the execution's name); default: function-alias-time.
         #[arg(long)]
         name: Option<String>,
@@ -126,17 +128,19 @@ enum Command {
     /// Show what a strategy does, step by step, and what it costs in Step Functions (no AWS calls).
     #[command(
         after_help = "Examples:\n  sluice plan --strategy Canary10Percent5Minutes\n  \
-        sluice plan --strategy '{\"steps\": [{\"weight\": 5, \"bake\": \"10m\"}, {\"weight\": 100}]}' --alarms --poll-interval 30s"
+        sluice plan --strategy '{\"steps\": [{\"weight\": 5, \"bake\": \"10m\"}, {\"weight\": 100}]}' --alarms --check-interval 1m"
     )]
     Plan {
         /// A preset name (Canary10Percent5Minutes, Linear10PercentEvery3Minutes, AllAtOnce, ...)
         /// or a JSON strategy ({"canary": ...}, {"linear": ...}, {"steps": [...]}).
         #[arg(long)]
         strategy: String,
-        /// How often alarms are read during a bake, as the request would say it.
-        #[arg(long, default_value = "10s")]
-        poll_interval: String,
-        /// The deployment watches alarms (bakes are then checked every poll interval).
+        /// How often the bake's backstop reads the alarms, as the request would say it
+        /// (default 5m, stretched as validate stretches it when a plan would not fit).
+        #[arg(long, alias = "poll-interval")]
+        check_interval: Option<String>,
+        /// The deployment watches alarms (alarm events stop a bake; the backstop reads them
+        /// every check interval).
         #[arg(long)]
         alarms: bool,
     },
@@ -214,9 +218,9 @@ async fn run(command: Command) -> Result<u8, String> {
     match command {
         Command::Plan {
             strategy,
-            poll_interval,
+            check_interval,
             alarms,
-        } => plan::run(&strategy, &poll_interval, alarms).map(print),
+        } => plan::run(&strategy, check_interval.as_deref(), alarms).map(print),
         Command::FromSam {
             template,
             candidate_alias,
@@ -231,7 +235,7 @@ async fn run(command: Command) -> Result<u8, String> {
             alarms,
             pre_traffic,
             post_traffic,
-            poll_interval,
+            check_interval,
             name,
             wait,
         } => {
@@ -252,7 +256,7 @@ async fn run(command: Command) -> Result<u8, String> {
                         alarms,
                         pre_traffic,
                         post_traffic,
-                        poll_interval,
+                        check_interval,
                     )?,
                     true,
                 ),
@@ -304,7 +308,7 @@ fn from_flags(
     alarms: Vec<String>,
     pre_traffic: Option<String>,
     post_traffic: Option<String>,
-    poll_interval: Option<String>,
+    check_interval: Option<String>,
 ) -> Result<Value, String> {
     let strategy = if strategy.trim_start().starts_with('{') {
         serde_json::from_str(&strategy).map_err(|e| format!("--strategy is not valid JSON: {e}"))?
@@ -329,8 +333,8 @@ fn from_flags(
     if !hooks.is_empty() {
         request["hooks"] = Value::Object(hooks);
     }
-    if let Some(p) = poll_interval {
-        request["pollInterval"] = json!(p);
+    if let Some(p) = check_interval {
+        request["checkInterval"] = json!(p);
     }
     Ok(request)
 }

@@ -2,13 +2,15 @@
 
 use serde_json::Value;
 use sluice_core::duration::{format_seconds, parse_seconds};
-use sluice_core::request::Hooks;
+use sluice_core::request::{DEFAULT_CHECK_SECONDS, Hooks};
 use sluice_core::{Strategy, budget};
 
 /// Step Functions Standard workflows, us-east-1: $0.025 per 1,000 state transitions.
 const DOLLARS_PER_TRANSITION: f64 = 0.025 / 1000.0;
 
-pub fn run(strategy: &str, poll_interval: &str, alarms: bool) -> Result<String, String> {
+/// The plan of `strategy` and its cost; `check_interval` as `--check-interval` gives it (None:
+/// the default, stretched as validate stretches it when the plan would not fit).
+pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result<String, String> {
     // A preset name as it is, anything else as JSON.
     let value = if strategy.trim_start().starts_with('{') {
         serde_json::from_str(strategy).map_err(|e| {
@@ -23,12 +25,25 @@ pub fn run(strategy: &str, poll_interval: &str, alarms: bool) -> Result<String, 
             None => format!("--strategy: {}", r.reason),
         })?;
     let plan = strategy.plan().map_err(|r| format!("--strategy: {r}"))?;
-    let poll = parse_seconds(poll_interval).map_err(|r| format!("--poll-interval: {r}"))?;
-    if !(1..=3600).contains(&poll) {
-        return Err(format!(
-            "--poll-interval: \"{poll_interval}\" is outside 1s to 1h"
-        ));
-    }
+    let hooks = Hooks::default();
+    let asked = match check_interval {
+        Some(text) => {
+            let s = parse_seconds(text).map_err(|r| format!("--check-interval: {r}"))?;
+            if !(1..=budget::MAX_CHECK_SECONDS).contains(&s) {
+                return Err(format!("--check-interval: \"{text}\" is outside 1s to 1h"));
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let fits = |s| budget::worst_case_events(&plan, s, alarms, &hooks) < budget::HISTORY_LIMIT;
+    let shortest = budget::shortest_check_that_fits(&plan, alarms, &hooks);
+    let (check, stretched) = match (asked, shortest) {
+        (Some(s), _) => (s, false),
+        (None, _) if fits(DEFAULT_CHECK_SECONDS) => (DEFAULT_CHECK_SECONDS, false),
+        (None, Some(s)) => (s, true),
+        (None, None) => (DEFAULT_CHECK_SECONDS, false),
+    };
     let mut out = format!(
         "{name}: {} step{}, {} of bake\n{:>8}  {:>7}  bake\n",
         plan.step_count(),
@@ -49,12 +64,18 @@ pub fn run(strategy: &str, poll_interval: &str, alarms: bool) -> Result<String, 
             step.weight.to_string()
         ));
     }
-    let hooks = Hooks::default();
-    let cost = budget::success(&plan, poll, alarms, &hooks);
-    let checks = if alarms {
-        format!("checking alarms every {}", format_seconds(poll))
-    } else {
-        "without alarms".to_string()
+    let cost = budget::success(&plan, check, alarms, &hooks);
+    let checks = match (alarms, stretched) {
+        (false, _) => "without alarms".to_string(),
+        (true, false) => format!(
+            "alarm events, backstop check every {}",
+            format_seconds(check)
+        ),
+        (true, true) => format!(
+            "alarm events, backstop check every {} (the default {}, stretched to fit)",
+            format_seconds(check),
+            format_seconds(DEFAULT_CHECK_SECONDS)
+        ),
     };
     out.push_str(&format!(
         "Step Functions, {checks}: {} history events (an execution stops at {}), {} state transitions, ${:.4}",
@@ -64,8 +85,11 @@ pub fn run(strategy: &str, poll_interval: &str, alarms: bool) -> Result<String, 
         cost.transitions as f64 * DOLLARS_PER_TRANSITION
     ));
     if cost.worst_case_events >= budget::HISTORY_LIMIT {
-        out.push_str(&match budget::shortest_poll_that_fits(&plan, alarms, &hooks) {
-            Some(p) => format!("\nToo long for one execution at this interval: use --poll-interval {} or longer", format_seconds(p)),
+        out.push_str(&match shortest {
+            Some(p) => format!(
+                "\nToo long for one execution at this interval: use --check-interval {} or longer",
+                format_seconds(p)
+            ),
             None => "\nToo long for one execution at any interval".to_string(),
         });
     }
@@ -78,7 +102,7 @@ mod tests {
 
     #[test]
     fn linear_every_three_minutes_is_ten_increments_three_minutes_apart() {
-        let out = run("Linear10PercentEvery3Minutes", "10s", false).unwrap();
+        let out = run("Linear10PercentEvery3Minutes", None, false).unwrap();
         let rows: Vec<&str> = out.lines().skip(2).take(10).collect();
         let expected: Vec<(String, String)> = (0..10)
             .map(|i| {
@@ -102,16 +126,23 @@ mod tests {
 
     #[test]
     fn costs_and_limits_are_told() {
-        let out = run("Canary10Percent30Minutes", "10s", true).unwrap();
-        assert!(out.contains("550 state transitions, $0.0138"), "{out}");
-        let out = run(
-            "{\"canary\": {\"percent\": 10, \"interval\": \"168h\"}}",
-            "10s",
-            true,
-        )
-        .unwrap();
+        let out = run("Canary10Percent30Minutes", None, true).unwrap();
         assert!(
-            out.ends_with("use --poll-interval 11m6s or longer"),
+            out.ends_with(
+                "Step Functions, alarm events, backstop check every 5m: 104 history events (an execution \
+                 stops at 25000), 33 state transitions, $0.0008"
+            ),
+            "{out}"
+        );
+        let week = "{\"canary\": {\"percent\": 10, \"interval\": \"168h\"}}";
+        let out = run(week, Some("10s"), true).unwrap();
+        assert!(
+            out.ends_with("use --check-interval 11m7s or longer"),
+            "{out}"
+        );
+        let out = run(week, None, true).unwrap();
+        assert!(
+            out.contains("backstop check every 11m7s (the default 5m, stretched to fit)"),
             "{out}"
         );
     }
@@ -119,23 +150,23 @@ mod tests {
     #[test]
     fn a_bad_strategy_names_the_flag() {
         assert!(
-            run("Blue", "10s", false)
+            run("Blue", None, false)
                 .unwrap_err()
                 .starts_with("--strategy: unknown preset")
         );
         assert!(
             run(
                 "{\"canary\": {\"percent\": 0, \"interval\": \"1m\"}}",
-                "10s",
+                None,
                 false
             )
             .unwrap_err()
             .starts_with("--strategy, at canary.percent: 0% is outside 1% to 99%")
         );
         assert!(
-            run("AllAtOnce", "0s", false)
+            run("AllAtOnce", Some("0s"), false)
                 .unwrap_err()
-                .starts_with("--poll-interval")
+                .starts_with("--check-interval")
         );
     }
 }

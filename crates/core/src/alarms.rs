@@ -22,6 +22,17 @@ pub struct AlarmReading {
     pub reason: String,
 }
 
+/// An alarm's move into ALARM, as its history tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmTransition {
+    pub name: String,
+    /// When CloudWatch changed the state (as CloudWatch wrote it).
+    pub at: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// The deployment's alarms sorted by what they say about the new version.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AlarmSummary {
@@ -31,6 +42,8 @@ pub struct AlarmSummary {
     pub insufficient_data: Vec<String>,
     /// Named by the deployment but unknown to CloudWatch: a missing alarm would never fire.
     pub missing: Vec<String>,
+    /// Went to ALARM since the last check and out of it again: a breach all the same.
+    pub fired: Vec<AlarmTransition>,
 }
 
 impl AlarmSummary {
@@ -54,8 +67,26 @@ impl AlarmSummary {
         summary
     }
 
+    /// Adds the named alarms' moves into ALARM since the last check, for alarms not in ALARM
+    /// now (one that is, is named once, as firing); the first move of each alarm is kept.
+    pub fn with_history(mut self, named: &[String], transitions: &[AlarmTransition]) -> Self {
+        for t in transitions {
+            let ours = named.contains(&t.name);
+            let told = self.firing.iter().any(|f| f.name == t.name)
+                || self.missing.contains(&t.name)
+                || self.fired.iter().any(|f| f.name == t.name);
+            if ours && !told {
+                self.fired.push(AlarmTransition {
+                    reason: clip(&t.reason, MAX_REASON_CHARS),
+                    ..t.clone()
+                });
+            }
+        }
+        self
+    }
+
     pub fn healthy(&self) -> bool {
-        self.firing.is_empty() && self.missing.is_empty()
+        self.firing.is_empty() && self.missing.is_empty() && self.fired.is_empty()
     }
 
     /// Why the alarms are not healthy, one clause per alarm: "alarm errors is in ALARM (5
@@ -70,6 +101,17 @@ impl AlarmSummary {
                     format!("alarm {} is in ALARM ({})", a.name, a.reason)
                 }
             })
+            .chain(self.fired.iter().map(|t| {
+                let reason = if t.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", t.reason)
+                };
+                format!(
+                    "alarm {} went to ALARM at {}{reason} and out of it again before this check",
+                    t.name, t.at
+                )
+            }))
             .chain(
                 self.missing
                     .iter()
@@ -114,6 +156,41 @@ mod tests {
         );
         assert!(s.healthy() && s.breaches().is_empty());
         assert!(AlarmSummary::of(&[], &[]).healthy());
+    }
+
+    #[test]
+    fn an_alarm_that_fired_and_cleared_is_a_breach_told_once() {
+        let named: Vec<String> = ["blip", "firing", "calm"].map(String::from).into();
+        let readings = [
+            reading("blip", AlarmState::Ok, ""),
+            reading("firing", AlarmState::Alarm, "now"),
+            reading("calm", AlarmState::Ok, ""),
+        ];
+        let went = |name: &str, at: &str| AlarmTransition {
+            name: name.into(),
+            at: at.into(),
+            reason: "3 errors".into(),
+        };
+        let s = AlarmSummary::of(&named, &readings).with_history(
+            &named,
+            &[
+                went("blip", "10:01"),
+                went("blip", "10:00"),
+                went("firing", "10:02"),
+                went("stranger", "10:03"),
+            ],
+        );
+        assert!(!s.healthy());
+        assert_eq!(
+            s.breaches(),
+            "alarm firing is in ALARM (now); alarm blip went to ALARM at 10:01 (3 errors) and out of \
+             it again before this check"
+        );
+        let quiet = AlarmSummary::of(&named, &readings[..1]).with_history(&named, &[]);
+        assert_eq!(
+            quiet.missing,
+            vec!["firing".to_string(), "calm".to_string()]
+        );
     }
 
     #[test]

@@ -99,13 +99,13 @@ mod tests {
             d.record_shift(step, vec!["1".repeat(36); 10], "2026-11-27T00:00:00Z")
                 .unwrap();
             largest = largest.max(size(&d));
-            d.record_check(&readings(AlarmState::Ok), "2026-11-27T00:00:00Z")
+            d.record_check(&readings(AlarmState::Ok), &[], "2026-11-27T00:00:00Z")
                 .unwrap();
             largest = largest.max(size(&d));
         }
-        d.record_check(&[], "t").ok();
+        d.record_check(&[], &[], "t").ok();
         d.status = crate::Status::Baking;
-        d.record_check(&readings(AlarmState::Alarm), "2026-11-27T00:00:00Z")
+        d.record_check(&readings(AlarmState::Alarm), &[], "2026-11-27T00:00:00Z")
             .unwrap();
         assert_eq!(d.status, crate::Status::AlarmBreached);
         largest = largest.max(size(&d));

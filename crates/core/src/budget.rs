@@ -1,8 +1,15 @@
 //! What a deployment costs in Step Functions history events and state transitions, counted in one
 //! place: validate refuses a plan whose worst case (every task retried as often as the state
 //! machine allows, then the longest way to fail) would reach the history limit (an execution that
-//! reaches it stops at once and no Catch runs), and the end-to-end test holds the success path's
+//! reaches it stops at once and no Catch runs), and the end-to-end tests hold the success path's
 //! count to a real execution's history.
+//!
+//! The shape counted (statemachine/deployment.asl.json): Validate, AnythingToDeploy,
+//! HasPreTrafficHook, [PreTrafficHook], then per step Shift and Progress; a step that bakes runs
+//! one Bake, a Parallel state of two branches — the backstop (BakeWait, CheckAlarms and
+//! BakeProgress once per check, then BakeDone) and the watch (WatchAnything, then Watch, a task
+//! that waits for its token until the bake ends or an alarm event fails it) — and Progress again;
+//! then HasPostTrafficHook, [PostTrafficHook], Finish and Deployed.
 
 use crate::request::Hooks;
 use crate::strategy::Plan;
@@ -14,18 +21,23 @@ pub const HISTORY_LIMIT: u64 = 25_000;
 /// Succeeded, Exited); a retried attempt adds Scheduled, Started and Failed.
 const TASK: u64 = 5;
 const RETRY: u64 = 3;
+/// A task that waits for its token (`.waitForTaskToken`) also writes TaskSubmitted.
+const CALLBACK_TASK: u64 = 6;
 /// Choice, Wait, Pass, Succeed and Fail states: Entered and Exited.
 const STATE: u64 = 2;
+/// A Parallel state: Entered, Started, Succeeded (or Failed), Exited.
+const PARALLEL: u64 = 4;
 /// ExecutionStarted and ExecutionSucceeded/Failed.
 const EXECUTION: u64 = 2;
 
 /// Retries the state machine allows each task, every retrier of it added up (its Retry's
 /// MaxAttempts). A contract test holds these to statemachine/deployment.asl.json.
-pub const RETRIES: [(&str, u64); 8] = [
+pub const RETRIES: [(&str, u64); 9] = [
     ("Validate", 6),
     ("PreTrafficHook", 3),
     ("Shift", 6),
     ("CheckAlarms", 6),
+    ("Watch", 3),
     ("PostTrafficHook", 3),
     ("Finish", 10),
     ("Rollback", 99),
@@ -71,45 +83,65 @@ pub struct Cost {
     pub events: u64,
     /// Billed state transitions (one per state entered).
     pub transitions: u64,
-    /// Alarm checks during the bakes.
-    pub polls: u64,
+    /// Backstop alarm checks during the bakes (an alarm event needs none: it stops the bake).
+    #[serde(alias = "polls")]
+    pub checks: u64,
     /// The most history events it may write, failures and retries included.
     #[serde(default)]
     pub worst_case_events: u64,
 }
 
-/// The alarm checks a plan's bakes take: one per poll interval of each bake with alarms to
-/// read; without alarms, one Wait per bake.
-pub fn polls(plan: &Plan, poll_seconds: u64, has_alarms: bool) -> u64 {
+/// The backstop checks one bake takes: one per check interval, the last at the bake's end.
+fn checks_in(bake_seconds: u64, check_seconds: u64, has_alarms: bool) -> u64 {
+    if has_alarms {
+        bake_seconds.div_ceil(check_seconds.max(1))
+    } else {
+        // Nothing to read: one Wait bakes the step, and one CheckAlarms counts it done.
+        1
+    }
+}
+
+/// The backstop checks a plan's bakes take.
+pub fn checks(plan: &Plan, check_seconds: u64, has_alarms: bool) -> u64 {
     plan.steps()
         .iter()
         .filter(|s| s.bake_seconds > 0)
-        .map(|s| {
-            if has_alarms {
-                s.bake_seconds.div_ceil(poll_seconds.max(1))
-            } else {
-                1
-            }
-        })
+        .map(|s| checks_in(s.bake_seconds, check_seconds, has_alarms))
         .sum()
 }
 
-/// A successful execution: Validate, AnythingToDeploy, HasPreTrafficHook, [PreTrafficHook],
-/// then per step Shift and Progress, per poll Bake, CheckAlarms and Progress, then
-/// HasPostTrafficHook, [PostTrafficHook], Finish and Deployed.
-pub fn success(plan: &Plan, poll_seconds: u64, has_alarms: bool, hooks: &Hooks) -> Cost {
-    let polls = polls(plan, poll_seconds, has_alarms);
+/// What a successful execution writes, and its worst case.
+pub fn success(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks) -> Cost {
+    let checks = checks(plan, check_seconds, has_alarms);
     let steps = plan.step_count() as u64;
+    let bakes = plan.steps().iter().filter(|s| s.bake_seconds > 0).count() as u64;
     let hook_tasks = hooks.named().count() as u64;
+    // The watch branch: WatchAnything, then Watch when there are alarms, else NothingToWatch.
+    let (watch, watch_worst, watch_states) = if has_alarms {
+        (
+            STATE + CALLBACK_TASK,
+            STATE + CALLBACK_TASK + retries("Watch") * RETRY,
+            2,
+        )
+    } else {
+        (2 * STATE, 2 * STATE, 2)
+    };
+    // Bake, the watch branch, BakeDone, and Progress after the Parallel.
+    let per_bake = PARALLEL + watch + STATE + STATE;
+    let per_check = STATE + TASK + STATE; // BakeWait, CheckAlarms, BakeProgress
     let events = EXECUTION
         + TASK // Validate
         + 3 * STATE // AnythingToDeploy, HasPreTrafficHook, HasPostTrafficHook
         + hook_tasks * TASK
         + steps * (TASK + STATE) // Shift, Progress
-        + polls * (STATE + TASK + STATE) // Bake, CheckAlarms, Progress
+        + bakes * per_bake
+        + checks * per_check
         + TASK // Finish
         + STATE; // Deployed
-    let transitions = 1 + 3 + hook_tasks + steps * 2 + polls * 3 + 2;
+    // Validate, three Choices, the hooks, Shift and Progress per step; per bake the Parallel,
+    // the watch branch's states, BakeDone and Progress; three per check; Finish and Deployed.
+    let transitions =
+        1 + 3 + hook_tasks + steps * 2 + bakes * (1 + watch_states + 2) + checks * 3 + 2;
     // Every task retried as often as the state machine allows, and then the longest way to
     // fail: every Rollback attempt, the explanation and the Fail state.
     let worst_case_events = EXECUTION
@@ -118,14 +150,15 @@ pub fn success(plan: &Plan, poll_seconds: u64, has_alarms: bool, hooks: &Hooks) 
         + hooks.pre_traffic.iter().count() as u64 * worst_task("PreTrafficHook")
         + hooks.post_traffic.iter().count() as u64 * worst_task("PostTrafficHook")
         + steps * (worst_task("Shift") + STATE)
-        + polls * (STATE + worst_task("CheckAlarms") + STATE)
+        + bakes * (PARALLEL + watch_worst + STATE + STATE)
+        + checks * (STATE + worst_task("CheckAlarms") + STATE)
         + worst_task("Finish")
         + STATE
         + FAILING;
     Cost {
         events,
         transitions,
-        polls,
+        checks,
         worst_case_events,
     }
 }
@@ -138,18 +171,21 @@ const FAILING: u64 = worst_task("Rollback")
 
 /// The most a deployment may write: a success's events, then the longest way to fail, and room
 /// for retries elsewhere.
-pub fn worst_case_events(plan: &Plan, poll_seconds: u64, has_alarms: bool, hooks: &Hooks) -> u64 {
-    success(plan, poll_seconds, has_alarms, hooks).worst_case_events
+pub fn worst_case_events(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks) -> u64 {
+    success(plan, check_seconds, has_alarms, hooks).worst_case_events
 }
 
-/// The shortest poll interval (1 s to 1 h) at which the worst case fits, if any does.
-pub fn shortest_poll_that_fits(plan: &Plan, has_alarms: bool, hooks: &Hooks) -> Option<u64> {
+/// The longest check interval a request may ask for, and the most validate stretches it to.
+pub const MAX_CHECK_SECONDS: u64 = 3600;
+
+/// The shortest check interval (1 s to 1 h) at which the worst case fits, if any does.
+pub fn shortest_check_that_fits(plan: &Plan, has_alarms: bool, hooks: &Hooks) -> Option<u64> {
     let fits = |p| worst_case_events(plan, p, has_alarms, hooks) < HISTORY_LIMIT;
-    if !fits(3600) {
+    if !fits(MAX_CHECK_SECONDS) {
         return None;
     }
-    // Fewer polls at longer intervals: the cost falls as the interval grows.
-    let (mut lo, mut hi) = (1u64, 3600u64);
+    // Fewer checks at longer intervals: the cost falls as the interval grows.
+    let (mut lo, mut hi) = (1u64, MAX_CHECK_SECONDS);
     while lo < hi {
         let mid = (lo + hi) / 2;
         if fits(mid) {
@@ -171,14 +207,16 @@ mod tests {
     }
 
     #[test]
-    fn matches_the_measured_formula() {
-        // Measured on the state machine before Finish existed: 15 + 7·steps + 9·polls; Finish
-        // adds one task.
+    fn a_half_hour_canary_at_the_defaults() {
         let p = plan("Canary10Percent30Minutes");
-        let c = success(&p, 10, true, &Hooks::default());
-        assert_eq!(c.polls, 180);
-        assert_eq!(c.events, 15 + 7 * 2 + 9 * 180 + TASK);
-        assert_eq!(c.transitions, 549 + 1, "549 measured, plus Finish");
+        let c = success(&p, 300, true, &Hooks::default());
+        assert_eq!(c.checks, 6);
+        // 2 + 5 + 6 + 2·7 (shifts) + (4 + 8 + 2 + 2) (the bake) + 6·9 (checks) + 5 + 2
+        assert_eq!(c.events, 104);
+        assert!(c.events <= 120);
+        assert_eq!(c.transitions, 1 + 3 + 4 + (1 + 2 + 2) + 18 + 2);
+        // At a 10 s interval the same plan checked 180 times: ~1,650 events before the watch.
+        assert_eq!(success(&p, 10, true, &Hooks::default()).checks, 180);
     }
 
     #[test]
@@ -188,29 +226,39 @@ mod tests {
             pre_traffic: Some("pre".into()),
             post_traffic: Some("post".into()),
         };
-        let without = success(&p, 10, false, &Hooks::default());
-        assert_eq!(without.polls, 9, "one Wait per bake without alarms");
+        let without = success(&p, 300, false, &Hooks::default());
+        assert_eq!(without.checks, 9, "one Wait per bake without alarms");
         assert_eq!(
-            success(&p, 10, false, &hooks).events,
+            success(&p, 300, false, &hooks).events,
             without.events + 2 * TASK
+        );
+        let with_alarms = success(&p, 300, true, &Hooks::default());
+        assert_eq!(
+            with_alarms.events,
+            without.events + 9 * (CALLBACK_TASK - STATE),
+            "a watch instead of NothingToWatch in each bake"
         );
     }
 
     #[test]
-    fn the_shortest_poll_that_fits_is_the_boundary() {
+    fn the_shortest_check_that_fits_is_the_boundary() {
         let p = plan("Linear10PercentEvery10Minutes");
         let hooks = Hooks::default();
-        // 9 bakes of 600 s: 1,080 checks at 5 s, each up to 27 events with its retries, cannot fit.
-        assert_eq!(shortest_poll_that_fits(&p, true, &hooks), Some(6));
+        // 9 bakes of 600 s: 900 checks at 6 s, each up to 27 events with its retries, cannot fit.
+        assert_eq!(shortest_check_that_fits(&p, true, &hooks), Some(7));
         let week = Strategy::Canary {
             percent: crate::Weight::from_percent(10.0).unwrap(),
             interval_seconds: 7 * 24 * 3600,
         }
         .plan()
         .unwrap();
-        let p = shortest_poll_that_fits(&week, true, &hooks).unwrap();
+        assert!(
+            worst_case_events(&week, 300, true, &hooks) >= HISTORY_LIMIT,
+            "a week at the default interval does not fit as it is"
+        );
+        let p = shortest_check_that_fits(&week, true, &hooks).unwrap();
         assert!(worst_case_events(&week, p, true, &hooks) < HISTORY_LIMIT);
         assert!(worst_case_events(&week, p - 1, true, &hooks) >= HISTORY_LIMIT);
-        assert_eq!(p, 666, "a week of bake needs 11m6s between checks");
+        assert_eq!(p, 667, "a week of bake needs 11m7s between checks");
     }
 }

@@ -12,9 +12,10 @@ pub mod request;
 pub mod strategy;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod watch;
 pub mod weight;
 
-pub use alarms::{AlarmReading, AlarmState, AlarmSummary};
+pub use alarms::{AlarmReading, AlarmState, AlarmSummary, AlarmTransition};
 pub use deployment::{
     Action, AliasDecision, AliasSnapshot, AliasWrite, CheckedTarget, Deployment, ExecutionEnded,
     Explain, Failure, ResolvedTarget, RollbackOutcome, Routing, Status, TargetState, VersionSource,
@@ -24,4 +25,5 @@ pub use error::{Error, ErrorName, Refusal};
 pub use ledger::{AliasLock, HeldLock, LockHolder};
 pub use request::{Hooks, Request, StartInput, Target, TargetVersion};
 pub use strategy::{Plan, Step, Strategy};
+pub use watch::{AlarmEvent, Watch};
 pub use weight::{Version, Weight};

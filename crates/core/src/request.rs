@@ -12,7 +12,9 @@ use std::collections::HashSet;
 
 pub const MAX_TARGETS: usize = 10;
 pub const MAX_ALARMS: usize = 50;
-pub const DEFAULT_POLL_SECONDS: u64 = 10;
+/// How often the backstop reads the alarms during a bake when the request does not say: alarm
+/// events stop a bake at once, so the backstop only catches what an event missed.
+pub const DEFAULT_CHECK_SECONDS: u64 = 300;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -23,6 +25,8 @@ struct RawRequest {
     alarms: Vec<String>,
     #[serde(default)]
     hooks: RawHooks,
+    check_interval: Option<HumanDuration>,
+    /// checkInterval's first name, still accepted.
     poll_interval: Option<HumanDuration>,
 }
 
@@ -97,7 +101,11 @@ pub struct Request {
     pub plan: Plan,
     pub alarms: Vec<String>,
     pub hooks: Hooks,
-    pub poll_interval_seconds: u64,
+    /// How often the backstop reads the alarms' state and history during a bake.
+    pub check_interval_seconds: u64,
+    /// Why the check interval is not the one asked for (validate stretched the default so the
+    /// plan fits one execution's history).
+    pub check_interval_note: Option<String>,
 }
 
 /// What the state machine hands validate: the execution input and the execution's name.
@@ -243,43 +251,67 @@ impl Request {
             check_function_name(hook).map_err(|r| Refusal::new(field, r))?;
         }
 
-        let poll_interval_seconds = match raw.poll_interval {
-            None => DEFAULT_POLL_SECONDS,
-            Some(HumanDuration(s)) if (1..=3600).contains(&s) => s,
-            Some(HumanDuration(s)) => {
+        let (field, asked) = match (raw.check_interval, raw.poll_interval) {
+            (Some(_), Some(_)) => {
                 return Err(Refusal::new(
                     "pollInterval",
+                    "is checkInterval's old name; give only checkInterval",
+                ));
+            }
+            (None, Some(HumanDuration(s))) => ("pollInterval", Some(s)),
+            (check, None) => ("checkInterval", check.map(|HumanDuration(s)| s)),
+        };
+        let has_alarms = !raw.alarms.is_empty();
+        let fits = |interval| {
+            budget::worst_case_events(&plan, interval, has_alarms, &hooks) < budget::HISTORY_LIMIT
+        };
+        let too_long = || {
+            Refusal::new(
+                "strategy",
+                format!(
+                    "has more steps and bake than one execution's {} history events allow, even checking \
+                     the alarms hourly; split it into several deployments",
+                    budget::HISTORY_LIMIT
+                ),
+            )
+        };
+        let (check_interval_seconds, check_interval_note) = match asked {
+            Some(s) if !(1..=budget::MAX_CHECK_SECONDS).contains(&s) => {
+                return Err(Refusal::new(
+                    field,
                     format!("\"{}\" is outside 1s to 1h", format_seconds(s)),
                 ));
             }
+            Some(s) if fits(s) => (s, None),
+            Some(s) => {
+                let worst = budget::worst_case_events(&plan, s, has_alarms, &hooks);
+                let fits = budget::shortest_check_that_fits(&plan, has_alarms, &hooks)
+                    .ok_or_else(too_long)?;
+                return Err(Refusal::new(
+                    field,
+                    format!(
+                        "checking the alarms every {} would take up to {worst} Step Functions history events, and an \
+                         execution stops at {} (only the safety net could then roll it back). Use \"{}\" or longer",
+                        format_seconds(s),
+                        budget::HISTORY_LIMIT,
+                        format_seconds(fits)
+                    ),
+                ));
+            }
+            None if fits(DEFAULT_CHECK_SECONDS) => (DEFAULT_CHECK_SECONDS, None),
+            None => {
+                let stretched = budget::shortest_check_that_fits(&plan, has_alarms, &hooks)
+                    .ok_or_else(too_long)?;
+                let note = format!(
+                    "the backstop checks the alarms every {} instead of the default {}, so that the whole \
+                     plan fits one execution's {} history events (alarm events still stop a bake at once)",
+                    format_seconds(stretched),
+                    format_seconds(DEFAULT_CHECK_SECONDS),
+                    budget::HISTORY_LIMIT
+                );
+                (stretched, Some(note))
+            }
         };
-
-        let has_alarms = !raw.alarms.is_empty();
-        let worst = budget::worst_case_events(&plan, poll_interval_seconds, has_alarms, &hooks);
-        if worst >= budget::HISTORY_LIMIT {
-            return Err(
-                match budget::shortest_poll_that_fits(&plan, has_alarms, &hooks) {
-                    Some(fits) => Refusal::new(
-                        "pollInterval",
-                        format!(
-                            "checking the alarms every {} would take up to {worst} Step Functions history events, and an \
-                             execution stops at {} (only the safety net could then roll it back). Use \"{}\" or longer",
-                            format_seconds(poll_interval_seconds),
-                            budget::HISTORY_LIMIT,
-                            format_seconds(fits)
-                        ),
-                    ),
-                    None => Refusal::new(
-                        "strategy",
-                        format!(
-                            "has more steps and bake than one execution's {} history events allow, even checking \
-                         the alarms hourly; split it into several deployments",
-                            budget::HISTORY_LIMIT
-                        ),
-                    ),
-                },
-            );
-        }
 
         Ok(Request {
             targets,
@@ -287,7 +319,8 @@ impl Request {
             plan,
             alarms: raw.alarms,
             hooks,
-            poll_interval_seconds,
+            check_interval_seconds,
+            check_interval_note,
         })
     }
 }
@@ -362,7 +395,7 @@ mod tests {
             TargetVersion::Version(Version::parse("7").unwrap())
         );
         assert_eq!(r.plan.step_count(), 2);
-        assert_eq!(r.poll_interval_seconds, 30);
+        assert_eq!(r.check_interval_seconds, 30);
         assert_eq!(r.hooks.pre_traffic.as_deref(), Some("orders-pre"));
         assert_eq!(r.strategy_name, "Canary10Percent5Minutes");
     }
@@ -382,8 +415,38 @@ mod tests {
             r.targets[1].version,
             TargetVersion::FromAlias("candidate".into())
         );
-        assert_eq!(r.poll_interval_seconds, DEFAULT_POLL_SECONDS);
+        assert_eq!(r.check_interval_seconds, DEFAULT_CHECK_SECONDS);
+        assert_eq!(r.check_interval_note, None);
         assert!(r.alarms.is_empty() && r.hooks == Hooks::default());
+    }
+
+    #[test]
+    fn a_week_of_bake_at_the_defaults_is_accepted_with_a_longer_check_interval() {
+        let r = Request::parse(&json!({
+            "targets": [{"functionName": "a", "alias": "live"}],
+            "strategy": {"canary": {"percent": 10, "interval": "168h"}},
+            "alarms": ["errors"]
+        }))
+        .unwrap();
+        assert_eq!(r.check_interval_seconds, 667);
+        let note = r.check_interval_note.unwrap();
+        assert!(
+            note.starts_with(
+                "the backstop checks the alarms every 11m7s instead of the default 5m"
+            ),
+            "{note}"
+        );
+        let r = Request::parse(&json!({
+            "targets": [{"functionName": "a", "alias": "live"}],
+            "strategy": "Canary10Percent30Minutes",
+            "alarms": ["errors"],
+            "checkInterval": "1m"
+        }))
+        .unwrap();
+        assert_eq!(
+            (r.check_interval_seconds, r.check_interval_note),
+            (60, None)
+        );
     }
 
     /// Each bad input is refused as InvalidRequest, naming the field and the reason.
@@ -547,14 +610,24 @@ mod tests {
             (
                 with(json!({"strategy": "Linear10PercentEvery10Minutes", "pollInterval": "1s"})),
                 "pollInterval",
-                "Use \"6s\" or longer",
+                "Use \"7s\" or longer",
             ),
             (
                 with(
-                    json!({"strategy": {"canary": {"percent": 10, "interval": "168h"}}, "pollInterval": null}),
+                    json!({"strategy": {"canary": {"percent": 10, "interval": "168h"}}, "pollInterval": "5m"}),
                 ),
                 "pollInterval",
                 "Use \"11m7s\" or longer",
+            ),
+            (
+                with(json!({"checkInterval": "5m"})),
+                "pollInterval",
+                "checkInterval's old name",
+            ),
+            (
+                with(json!({"checkInterval": "61m", "pollInterval": null})),
+                "checkInterval",
+                "outside 1s to 1h",
             ),
         ];
         for (value, field, reason) in cases {

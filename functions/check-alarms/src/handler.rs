@@ -1,31 +1,64 @@
-//! check-alarms: Deployment -> Deployment. After a Wait, counts the waited seconds into the
-//! bake, reads the alarms, and says what comes next: bake on, shift on, or roll back.
+//! check-alarms: Deployment -> Deployment. The bake's backstop: after a Wait, counts the waited
+//! seconds into the bake, reads the alarms' state and their history since the last check (an
+//! alarm that fired and cleared in between is a breach too, even if its event was lost), and
+//! says what comes next: bake on, shift on, or roll back. At a bake's healthy end it releases
+//! the bake's watch, so the Parallel the bake runs in can end.
 
 use serde_json::Value;
-use sluice_aws::{AlarmReader, Ledger};
+use sluice_aws::{AlarmReader, Ledger, Tasks, Watches};
 use sluice_core::{Deployment, Error, Status};
 
-pub async fn check_alarms<A: AlarmReader, L: Ledger>(
+pub async fn check_alarms<A: AlarmReader, L: Ledger + Watches, T: Tasks>(
     alarms: &A,
     ledger: &L,
+    tasks: &T,
     input: Value,
     now: &str,
 ) -> Result<Deployment, Error> {
     let mut doc = Deployment::from_json(input)?;
     let readings = alarms.read_alarms(&doc.alarms).await?;
-    doc.record_check(&readings, now)?;
+    let fired = match &doc.bake.history_since {
+        Some(since) if !doc.alarms.is_empty() => alarms.alarm_history(&doc.alarms, since).await?,
+        _ => Vec::new(),
+    };
+    doc.record_check(&readings, &fired, now)?;
     // A breach is recorded, so a rollback the execution cannot finish keeps its reason.
     if doc.status == Status::AlarmBreached {
         ledger.save(&doc).await?;
     }
+    if doc.bake_is_over() && !doc.alarms.is_empty() {
+        release_watch(&doc, ledger, tasks).await?;
+    }
     Ok(doc)
+}
+
+/// Ends the bake's watch: marks the bake ended (a watch that begins later ends its own task),
+/// takes its watches off the alarms, and ends its task, which ends the bake's Parallel.
+async fn release_watch<L: Watches, T: Tasks>(
+    doc: &Deployment,
+    ledger: &L,
+    tasks: &T,
+) -> Result<(), Error> {
+    let Some(step) = doc.step else {
+        return Ok(());
+    };
+    if let Some(token) = ledger.bake_ended(&doc.deployment_id, step).await? {
+        for alarm in &doc.alarms {
+            ledger
+                .unwatch(alarm, &doc.deployment_id, Some(&token))
+                .await?;
+        }
+        // A task that ended already (its watch timed out) is nothing to do.
+        tasks.succeed_task(&token).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use sluice_aws::AwsErrorKind;
-    use sluice_aws::fake::FakeAws;
+    use sluice_aws::fake::{FakeAws, Task};
     use sluice_core::testing::baking;
     use sluice_core::{AlarmState, ErrorName, Status};
 
@@ -35,7 +68,9 @@ mod tests {
         let mut d = baking(&["errors"]);
         let mut polls = 0;
         while d.status == Status::Baking {
-            d = check_alarms(&aws, &aws, d.to_json(), "t").await.unwrap();
+            d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
+                .await
+                .unwrap();
             polls += 1;
         }
         assert_eq!(
@@ -50,12 +85,20 @@ mod tests {
         let aws = FakeAws::new()
             .alarm("errors", AlarmState::Ok)
             .alarm("latency", AlarmState::Ok);
-        let d = check_alarms(&aws, &aws, baking(&["errors", "latency"]).to_json(), "t")
-            .await
-            .unwrap();
+        let d = check_alarms(
+            &aws,
+            &aws,
+            &aws,
+            baking(&["errors", "latency"]).to_json(),
+            "t",
+        )
+        .await
+        .unwrap();
         assert_eq!(d.status, Status::Baking);
         aws.set_alarm("latency", AlarmState::Alarm);
-        let d = check_alarms(&aws, &aws, d.to_json(), "t").await.unwrap();
+        let d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
+            .await
+            .unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
         assert_eq!(
             aws.record("d-1").unwrap(),
@@ -76,10 +119,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_alarm_that_fired_and_cleared_since_the_last_check_is_a_breach() {
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let d = baking(&["errors"]);
+        let since = d.bake.history_since.clone().unwrap();
+        // Before the window: an earlier deployment's alarm, not this one's.
+        aws.alarm_fired_at("errors", "t0");
+        let d = check_alarms(&aws, &aws, &aws, d.to_json(), "t2")
+            .await
+            .unwrap();
+        assert_eq!(d.status, Status::Baking, "{since}: t0 is before the shift");
+        aws.alarm_fired_at("errors", "t2.5");
+        let d = check_alarms(&aws, &aws, &aws, d.to_json(), "t3")
+            .await
+            .unwrap();
+        assert_eq!(d.status, Status::AlarmBreached);
+        assert!(
+            d.failure
+                .unwrap()
+                .cause
+                .starts_with("alarm errors went to ALARM at t2.5"),
+        );
+    }
+
+    #[tokio::test]
+    async fn the_last_check_of_a_bake_releases_its_watch_whichever_came_first() {
+        // The watch began first: the bake's end succeeds its task and takes the watches off.
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let mut d = baking(&["errors"]);
+        let watch = sluice_core::Watch::of(&d, "tok-1", "t1").unwrap();
+        aws.watch("errors", &watch).await.unwrap();
+        assert!(!aws.watch_began("d-1", 0, "tok-1").await.unwrap());
+        aws.waiting_task("tok-1");
+        let mut last_input = d.to_json();
+        while d.status == Status::Baking {
+            assert_eq!(
+                aws.task("tok-1"),
+                Some(Task::Waiting),
+                "released only at the end"
+            );
+            last_input = d.to_json();
+            d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
+                .await
+                .unwrap();
+        }
+        assert_eq!(aws.task("tok-1"), Some(Task::Succeeded));
+        assert!(aws.watches_of("errors").is_empty());
+        // A retried last check (its answer lost) succeeds again without an error.
+        let again = check_alarms(&aws, &aws, &aws, last_input, "t")
+            .await
+            .unwrap();
+        assert_eq!(again.status, Status::ShiftNext);
+
+        // The bake ended first: the watch that begins afterwards learns it has nothing to wait for.
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let mut d = baking(&["errors"]);
+        while d.status == Status::Baking {
+            d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
+                .await
+                .unwrap();
+        }
+        assert!(aws.watch_began("d-1", 0, "tok-2").await.unwrap());
+    }
+
+    #[tokio::test]
     async fn a_failed_read_is_an_error_not_a_pass() {
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         aws.fail_next("DescribeAlarms", AwsErrorKind::Transient, false);
-        let err = check_alarms(&aws, &aws, baking(&["errors"]).to_json(), "t")
+        let err = check_alarms(&aws, &aws, &aws, baking(&["errors"]).to_json(), "t")
             .await
             .unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
@@ -90,7 +197,9 @@ mod tests {
         let aws = FakeAws::new();
         let d = baking(&[]);
         assert_eq!(d.next_wait_seconds, 30);
-        let d = check_alarms(&aws, &aws, d.to_json(), "t").await.unwrap();
+        let d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
+            .await
+            .unwrap();
         assert_eq!(d.status, Status::ShiftNext);
     }
 }

@@ -6,13 +6,15 @@ mod handler;
 use sluice_aws::clock::now_rfc3339;
 use sluice_aws::cloudwatch::CloudWatchAlarms;
 use sluice_aws::dynamodb::DynamoLedger;
+use sluice_aws::sfn::StepFunctions;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let alarms = &CloudWatchAlarms::from_env().await;
     let ledger = &DynamoLedger::from_env().await?;
+    let tasks = &StepFunctions::from_env().await;
     sluice_aws::runtime::run("check-alarms", |input| async move {
-        handler::check_alarms(alarms, ledger, input, &now_rfc3339())
+        handler::check_alarms(alarms, ledger, tasks, input, &now_rfc3339())
             .await
             .map(|d| d.to_json())
     })

@@ -10,15 +10,15 @@
 
 use serde_json::{Value, json};
 use sluice_aws::alias::{Fence, restore_all};
-use sluice_aws::locks::unlock_aliases;
-use sluice_aws::{FunctionStore, Ledger};
+use sluice_aws::locks::{forget_watches, unlock_aliases};
+use sluice_aws::{FunctionStore, Ledger, Watches};
 use sluice_core::{Deployment, Error, ErrorName, ExecutionEnded};
 use std::time::Duration;
 
 /// Tries of one settlement, with 1, 2, 4, 8, 16 s between them.
 const TRIES: u32 = 6;
 
-pub async fn reconcile<F: FunctionStore, L: Ledger>(
+pub async fn reconcile<F: FunctionStore, L: Ledger + Watches>(
     functions: &F,
     ledger: &L,
     input: Value,
@@ -35,7 +35,7 @@ pub async fn reconcile<F: FunctionStore, L: Ledger>(
     settle(functions, ledger, &input, now).await
 }
 
-async fn settle<F: FunctionStore, L: Ledger>(
+async fn settle<F: FunctionStore, L: Ledger + Watches>(
     functions: &F,
     ledger: &L,
     input: &Value,
@@ -46,6 +46,7 @@ async fn settle<F: FunctionStore, L: Ledger>(
         doc.finish(now)?;
         ledger.save(&doc).await?;
         unlock_aliases(ledger, &doc).await?;
+        forget_watches(ledger, &doc).await;
         return Ok(doc.to_json());
     }
     let Some(ended) = ExecutionEnded::from_event(input) else {
@@ -68,6 +69,7 @@ async fn settle<F: FunctionStore, L: Ledger>(
         ledger.save(&doc).await?;
     }
     unlock_aliases(ledger, &doc).await?;
+    forget_watches(ledger, &doc).await;
     Ok(doc.to_json())
 }
 

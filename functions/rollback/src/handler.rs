@@ -6,11 +6,11 @@
 
 use serde_json::Value;
 use sluice_aws::alias::{Fence, restore_all};
-use sluice_aws::locks::unlock_aliases;
-use sluice_aws::{FunctionStore, Ledger};
+use sluice_aws::locks::{forget_watches, unlock_aliases};
+use sluice_aws::{FunctionStore, Ledger, Watches};
 use sluice_core::{Deployment, Error};
 
-pub async fn rollback<F: FunctionStore, L: Ledger>(
+pub async fn rollback<F: FunctionStore, L: Ledger + Watches>(
     functions: &F,
     ledger: &L,
     input: Value,
@@ -22,6 +22,7 @@ pub async fn rollback<F: FunctionStore, L: Ledger>(
     // Settled already: the safety net got there first, after a stop; its record stands.
     ledger.save(&doc).await?;
     unlock_aliases(ledger, &doc).await?;
+    forget_watches(ledger, &doc).await;
     Ok(doc)
 }
 
@@ -45,6 +46,24 @@ mod tests {
         let rev = |f| aws.current(f, "live").unwrap().revision_id;
         let d = fixtures::breached([&rev("a"), &rev("b")]);
         (aws, d)
+    }
+
+    #[tokio::test]
+    async fn a_rollback_takes_the_deployments_watches_off_its_alarms() {
+        let (aws, mut d) = breached();
+        d.alarms = vec!["errors".into()];
+        let watch = sluice_core::Watch::of(&d, "tok", "t1").unwrap();
+        aws.watch("errors", &watch).await.unwrap();
+        let mut other = watch.clone();
+        other.deployment_id = "d-other".into();
+        aws.watch("errors", &other).await.unwrap();
+        rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
+        let left: Vec<String> = aws.watches_of("errors").into_keys().collect();
+        assert_eq!(
+            left,
+            vec!["d-other".to_string()],
+            "only this deployment's watch goes"
+        );
     }
 
     #[tokio::test]

@@ -91,7 +91,7 @@ pub enum Action {
 /// The shape of the document this code writes. Later shapes only add fields (with defaults), so
 /// every phase, and reconcile after an upgrade of sluice, reads the documents of earlier ones;
 /// fields a phase does not know are ignored.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 fn schema_v1() -> u32 {
     1
@@ -120,11 +120,15 @@ impl TargetState {
 }
 
 /// Bake progress of the current step, counted in the state machine's own Wait seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Bake {
     pub required_seconds: u64,
     pub elapsed_seconds: u64,
+    /// From when the next check reads the alarms' history (the shift, then each check), so an
+    /// alarm that fired and cleared between two checks is still seen (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_since: Option<String>,
 }
 
 /// One line of the deployment's history.
@@ -152,7 +156,12 @@ pub struct Deployment {
     pub targets: Vec<TargetState>,
     pub alarms: Vec<String>,
     pub hooks: Hooks,
-    pub poll_interval_seconds: u64,
+    /// How often the backstop reads the alarms during a bake (alarm events need no reading).
+    #[serde(alias = "pollIntervalSeconds")]
+    pub check_interval_seconds: u64,
+    /// Why the check interval is longer than the default (validate stretched it to fit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_interval_note: Option<String>,
     /// What the execution costs in history events and state transitions, when nothing fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::budget::Cost>,
@@ -163,6 +172,10 @@ pub struct Deployment {
     pub bake: Bake,
     /// How long the next Wait state waits (its SecondsPath).
     pub next_wait_seconds: u64,
+    /// How long the bake's watch waits for its token before giving up on events (its
+    /// TimeoutSecondsPath): the bake left plus a grace; the backstop decides the bake anyway.
+    #[serde(default)]
+    pub watch_timeout_seconds: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<Verdict>,
     pub history: Vec<Event>,

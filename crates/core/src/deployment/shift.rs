@@ -50,6 +50,7 @@ impl Deployment {
         self.bake = Bake {
             required_seconds: step.bake_seconds,
             elapsed_seconds: 0,
+            history_since: Some(now.to_string()),
         };
         let baking = if step.bake_seconds > 0 {
             format!(", baking {}", format_seconds(step.bake_seconds))
@@ -156,7 +157,7 @@ mod tests {
         let mut waited = 0;
         while d.status == Status::Baking {
             waited += d.next_wait_seconds;
-            d.record_check(&[ok("errors")], "t").unwrap();
+            d.record_check(&[ok("errors")], &[], "t").unwrap();
         }
         assert_eq!(
             waited, 25,

@@ -239,9 +239,15 @@ impl Deployment {
                     .into(),
             });
         }
+        if let Some(note) = &request.check_interval_note {
+            history.push(Event {
+                at: now.to_string(),
+                message: note.clone(),
+            });
+        }
         let cost = crate::budget::success(
             &plan,
-            request.poll_interval_seconds,
+            request.check_interval_seconds,
             !request.alarms.is_empty(),
             &request.hooks,
         );
@@ -255,12 +261,14 @@ impl Deployment {
             targets,
             alarms: request.alarms.clone(),
             hooks: request.hooks.clone(),
-            poll_interval_seconds: request.poll_interval_seconds,
+            check_interval_seconds: request.check_interval_seconds,
+            check_interval_note: request.check_interval_note.clone(),
             cost: Some(cost),
             step: None,
             weight: Weight::ZERO,
             bake: Bake::default(),
             next_wait_seconds: 0,
+            watch_timeout_seconds: 0,
             last_check: None,
             history,
             history_dropped: 0,

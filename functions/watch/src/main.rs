@@ -1,0 +1,20 @@
+// The SDK futures nest deeper than the default query depth allows when their layout is computed.
+#![recursion_limit = "256"]
+
+mod handler;
+
+use sluice_aws::clock::now_rfc3339;
+use sluice_aws::cloudwatch::CloudWatchAlarms;
+use sluice_aws::dynamodb::DynamoLedger;
+use sluice_aws::sfn::StepFunctions;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let alarms = &CloudWatchAlarms::from_env().await;
+    let ledger = &DynamoLedger::from_env().await?;
+    let tasks = &StepFunctions::from_env().await;
+    sluice_aws::runtime::run("watch", |input| async move {
+        handler::watch(alarms, ledger, tasks, input, &now_rfc3339()).await
+    })
+    .await
+}
