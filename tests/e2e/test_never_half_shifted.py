@@ -139,7 +139,7 @@ def test_a_plan_over_the_history_budget_is_refused_naming_the_interval_that_fits
     _, d = run(stack, request)
     assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
     assert d["cause"].startswith("pollInterval: checking the alarms every 1s would take up to"), d["cause"]
-    assert d["cause"].endswith('Use "6s" or longer'), d["cause"]
+    assert d["cause"].endswith('Use "7s" or longer'), d["cause"]
     assert a.journal() == []
 
 
@@ -168,7 +168,7 @@ def test_the_history_of_a_real_execution_matches_the_estimate(stack, app, alarm)
             break
         page["nextToken"] = out["nextToken"]
     cost = output(d)["cost"]
-    assert cost["polls"] == 3 + 3
+    assert cost["checks"] == 3 + 3
     assert len(events) == cost["events"], [e["type"] for e in events]
     entered = [e for e in events if e["type"].endswith("StateEntered")]
     assert len(entered) == cost["transitions"]

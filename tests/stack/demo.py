@@ -3,7 +3,8 @@
 
 1. a progressive deployment of a good new version of the demo function `orders` (10 % -> 50 % -> 100 %),
    with live traffic on the alias and a CloudWatch alarm on its errors;
-2. a deployment of a broken version: its errors trip the alarm, sluice rolls the alias back.
+2. a deployment of a broken version: its errors trip the alarm, and CloudWatch's alarm event
+   (EventBridge -> alarm-event) stops the bake at once: sluice rolls the alias back.
 
 Real time, no scaling: the bakes are seconds long because the request says so.
 """
@@ -23,6 +24,8 @@ from stack import SLUICE_CLI, LocalStack, stop_on_signals
 
 FUNCTION = "orders"
 ALARM = "orders-live-errors"
+# How a cause reads when the alarm's event, not a backstop check, stopped the bake.
+EVENT_CAUSE = "CloudWatch's alarm event stopped the bake"
 STEPS = {"steps": [{"weight": 10, "bake": "15s"}, {"weight": 50, "bake": "15s"}, {"weight": 100}]}
 
 
@@ -94,7 +97,6 @@ def main() -> int:
                     "targets": [{"functionName": FUNCTION, "alias": "live"}],
                     "strategy": STEPS,
                     "alarms": [ALARM],
-                    "pollInterval": "5s",
                 }
                 print(f"== Deployment {len(results) + 1}: {title} ==")
                 print(f"   request: {json.dumps(request)}")
@@ -111,7 +113,10 @@ def main() -> int:
                 latency = None
                 if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
                     fired = alarm["StateUpdatedTimestamp"].timestamp()
-                    latency = journal[-1]["at"] - fired
+                    latency = (
+                        journal[-1]["at"] - fired,
+                        "alarm event" if EVENT_CAUSE in d.get("cause", "") else "check",
+                    )
                 results.append((title, d, elapsed, alias_text(stack), latency, code))
                 print()
                 if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
@@ -119,7 +124,7 @@ def main() -> int:
     print("Summary")
     ok = True
     for i, (title, d, elapsed, alias, latency, code) in enumerate(results, 1):
-        extra = f", alarm-to-rollback {latency:.1f}s" if latency is not None else ""
+        extra = f", rolled back {latency[0]:.2f}s after the alarm fired (by the {latency[1]})" if latency else ""
         print(
             f"  {i}. {title}: {d['status']}{' (' + d.get('error', '') + ')' if d['status'] == 'FAILED' else ''} "
             f"in {elapsed:.0f}s, sluice exit code {code}; {FUNCTION}:live ends on {alias}{extra}"
@@ -128,6 +133,9 @@ def main() -> int:
     got = [(d["status"], d.get("error"), code) for _, d, _, _, _, code in results]
     if got != expected:
         print(f"  unexpected outcome: {got}, expected {expected}")
+        ok = False
+    elif results[-1][4] is None or results[-1][4][1] != "alarm event":
+        print("  unexpected: the broken release was not stopped by its alarm's event")
         ok = False
     return 0 if ok else 1
 

@@ -1,0 +1,287 @@
+"""Event-driven bakes: an alarm that goes to ALARM stops the bake through CloudWatch's state-change
+event (EventBridge -> alarm-event -> SendTaskFailure on the bake's watch), the backstop catches what
+an event missed, the history stays small at any bake length, and duplicate, late and foreign
+events change nothing. The reaction-time tests run on a stack without time scaling."""
+
+import datetime
+import json
+import statistics
+import time
+import uuid
+
+import pytest
+from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for
+
+from conftest import App
+from stack import LocalStack
+
+EVENT_CAUSE = "CloudWatch's alarm event stopped the bake"
+
+
+def history(stack, arn: str) -> list[dict]:
+    events, page = [], {"executionArn": arn, "maxResults": 1000}
+    while True:
+        out = stack.sfn.get_execution_history(**page)
+        events += out["events"]
+        if not out.get("nextToken"):
+            return events
+        page["nextToken"] = out["nextToken"]
+
+
+def watched(stack, alarm: str) -> set[str]:
+    """The deployment ids whose watch is registered against `alarm` in the ledger."""
+    key = {"pk": {"S": f"WATCH#{alarm}"}}
+    item = stack.dynamodb.get_item(TableName=stack.ledger_table, Key=key, ConsistentRead=True).get("Item")
+    return set((item or {}).get("watches", {}).get("M", {}).keys())
+
+
+def deliveries_for(stack, alarm: str) -> list[dict]:
+    return [d for d in stack.lambda_deliveries() if d["payload"].get("detail", {}).get("alarmName") == alarm]
+
+
+def alarm_event(alarm: str, state: str, at: datetime.datetime) -> dict:
+    """A CloudWatch Alarm State Change event as CloudWatch puts it on the default bus."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    detail = {
+        "alarmName": alarm,
+        "state": {"value": state, "reason": "replayed by the test", "timestamp": stamp},
+        "previousState": {"value": "OK", "reason": "", "timestamp": stamp},
+        "configuration": {"metrics": []},
+    }
+    return {
+        "Source": "aws.cloudwatch",
+        "DetailType": "CloudWatch Alarm State Change",
+        "Resources": [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}"],
+        "Detail": json.dumps(detail),
+    }
+
+
+def test_an_alarm_event_stops_a_long_bake_at_once_and_rolls_back(stack, app, alarm):
+    """A 30-minute canary (36 s here) with the default 5-minute backstop (6 s): the alarm's event
+    rolls it back long before any check would have."""
+    a = app()
+    name = alarm()
+    arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name]})
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_for(lambda: watched(stack, name), what="the bake's watch")
+    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors in 1 minute")
+    d = finish(stack, arn)
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert d["cause"].startswith(
+        f"alarm {name} went to ALARM (5 errors in 1 minute) at step 1/2 (10% on the new version"
+    ), d["cause"]
+    assert EVENT_CAUSE in d["cause"] and d["cause"].endswith(f"Rolled back: {a.name}:live back on version 1"), d[
+        "cause"
+    ]
+    assert a.journal() == [("1", W(10)), ON_V1]
+    checks = [e for e in history(stack, arn) if e.get("stateEnteredEventDetails", {}).get("name") == "CheckAlarms"]
+    assert checks == [], "no backstop check ran: the event stopped the bake"
+    assert watched(stack, name) == set(), "the rollback took the watch off the alarm"
+
+
+def test_an_alarm_that_fires_and_clears_with_its_event_lost_is_caught_by_the_next_backstop_check(stack, app, alarm):
+    a = app()
+    name = alarm()
+    # The first check comes 1 minute (1.2 s here) into a 5-minute bake.
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "checkInterval": "1m"}
+    )
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    stack.drop_alarm_events(1, alarm=name)
+    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="a short burst of errors")
+    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="errors stopped")
+    d = finish(stack, arn)
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert f"alarm {name} went to ALARM at " in d["cause"], d["cause"]
+    assert "(a short burst of errors) and out of it again before this check" in d["cause"], d["cause"]
+    assert EVENT_CAUSE not in d["cause"]
+    assert [e for e in stack.alarm_events() if e["alarm"] == name and e["state"] == "ALARM"][0]["dropped"]
+    assert deliveries_for(stack, name) == [], "the event never reached alarm-event"
+    assert a.journal() == [("1", W(10)), ON_V1]
+
+
+def test_a_half_hour_canary_at_the_defaults_writes_at_most_120_history_events(stack, app, alarm):
+    a = app()
+    arn, d = run(
+        stack, {"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [alarm()]}, timeout=180
+    )
+    assert d["status"] == "SUCCEEDED", d
+    events = history(stack, arn)
+    cost = output(d)["cost"]
+    print(f"\nCanary10Percent30Minutes at the defaults: {len(events)} history events, {cost}")
+    assert len(events) <= 120
+    assert len(events) == cost["events"], [e["type"] for e in events]
+    entered = [e for e in events if e["type"].endswith("StateEntered")]
+    assert len(entered) == cost["transitions"]
+    assert a.journal() == [("1", W(10)), ON_V2]
+
+
+def test_a_week_of_bake_at_the_defaults_is_accepted_with_a_stretched_backstop(stack, app, alarm):
+    a = app()
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "168h"}}, "alarms": [alarm()]}
+    )
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    doc = None
+
+    def baking():
+        nonlocal doc
+        for e in reversed(history(stack, arn)):
+            if e["type"] == "ParallelStateEntered":
+                doc = json.loads(e["stateEnteredEventDetails"]["input"])
+                return True
+        return False
+
+    wait_for(baking, what="the bake")
+    assert doc["checkIntervalSeconds"] == 667
+    assert doc["checkIntervalNote"].startswith("the backstop checks the alarms every 11m7s instead of the default 5m")
+    assert doc["cost"]["worstCaseEvents"] < 25_000
+    stack.sfn.stop_execution(executionArn=arn)
+    wait_for(lambda: a.alias() == ON_V1, what="the safety net's rollback")
+
+
+def test_a_duplicated_event_rolls_back_once(stack, app, alarm):
+    a = app()
+    name = alarm()
+    arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name]})
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_for(lambda: watched(stack, name), what="the bake's watch")
+    stack.duplicate_alarm_events(1, alarm=name)
+    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
+    d = finish(stack, arn)
+    assert d["status"] == "FAILED" and EVENT_CAUSE in d["cause"], d
+    wait_for(lambda: len(deliveries_for(stack, name)) == 2, what="both deliveries")
+    answers = [json.loads(x["response"]) for x in deliveries_for(stack, name)]
+    assert sorted(len(x["stopped"]) for x in answers) == [0, 1], answers
+    assert a.journal() == [("1", W(10)), ON_V1], "one rollback"
+    assert watched(stack, name) == set()
+
+
+def test_late_and_foreign_events_change_nothing(stack, app, alarm):
+    """While a deployment bakes: an ALARM event from before it started (a late delivery of an
+    earlier deployment's alarm), an ALARM event of an alarm nobody watches, and an OK event of its
+    own alarm. It goes on to succeed."""
+    a = app()
+    name = alarm()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name]})
+    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_for(lambda: watched(stack, name), what="the bake's watch")
+    stranger = f"stranger-{uuid.uuid4().hex[:8]}"
+    stack.events.put_events(
+        Entries=[
+            alarm_event(name, "ALARM", started - datetime.timedelta(minutes=5)),
+            alarm_event(stranger, "ALARM", datetime.datetime.now(datetime.timezone.utc)),
+        ]
+    )
+    wait_for(lambda: deliveries_for(stack, name) and deliveries_for(stack, stranger), what="the deliveries")
+    late = json.loads(deliveries_for(stack, name)[0]["response"])
+    assert late["stopped"] == [] and late["notAbout"] == [arn.rsplit(":", 1)[-1]], late
+    assert json.loads(deliveries_for(stack, stranger)[0]["response"])["stopped"] == []
+    d = finish(stack, arn)
+    assert d["status"] == "SUCCEEDED", d
+    assert a.journal() == [("1", W(10)), ON_V2]
+    assert watched(stack, name) == set(), "the bake's last check released the watch"
+    # And an event for the deployment that has ended: nothing to stop, nothing written.
+    before = a.journal()
+    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="after the end")
+    wait_for(lambda: len(deliveries_for(stack, name)) == 2, what="the delivery after the end")
+    assert json.loads(deliveries_for(stack, name)[1]["response"])["stopped"] == []
+    assert a.journal() == before
+
+
+# ---- Reaction time, on a stack without time scaling, at the default settings ----
+
+
+@pytest.fixture(scope="module")
+def realtime():
+    with LocalStack(time_scale=1.0) as s:
+        yield s
+
+
+def rolled_back_at(app: App, since: int) -> float | None:
+    """When the alias journal shows app's alias back on version 1 (after entry `since`)."""
+    for e in app.stack.alias_journal()[since:]:
+        if e["function"] == app.name and e["version"] == "1" and not e["weights"]:
+            return e["at"]
+    return None
+
+
+def test_alarm_to_every_alias_restored_takes_under_2s_median_and_3s_max(realtime):
+    """Ten deployments of two aliases each, the alarm set at a different point of a different bake
+    (default check interval: no backstop check is due). Measured from set_alarm_state to the last
+    alias written back."""
+    plans = [
+        ("Canary10Percent5Minutes", 0.2),
+        ("Canary10Percent10Minutes", 0.6),
+        ("Canary10Percent15Minutes", 1.0),
+        ("Canary10Percent30Minutes", 1.5),
+        ("Linear10PercentEvery1Minute", 2.0),
+        ("Linear10PercentEvery2Minutes", 2.5),
+        ("Linear10PercentEvery3Minutes", 3.0),
+        ("Linear10PercentEvery10Minutes", 4.0),
+        ({"canary": {"percent": 10, "interval": "24h"}}, 5.0),
+        ({"canary": {"percent": 25, "interval": "168h"}}, 6.0),
+    ]
+    times = []
+    for strategy, delay in plans:
+        apps = [App(realtime, f"rt-{uuid.uuid4().hex[:8]}") for _ in range(2)]
+        name = f"errors-{uuid.uuid4().hex[:8]}"
+        realtime.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="Custom/Test",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        realtime.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="quiet")
+        since = len(realtime.alias_journal())
+        arn = realtime.start_deployment({"targets": [x.target() for x in apps], "strategy": strategy, "alarms": [name]})
+        wait_for(lambda apps=apps: all(x.alias()[1] for x in apps), what="the first shift")
+        time.sleep(delay)
+        fired = time.time()
+        realtime.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
+        wait_for(
+            lambda apps=apps, since=since: all(rolled_back_at(x, since) for x in apps),
+            timeout=30,
+            what="every alias restored",
+        )
+        times.append(max(rolled_back_at(x, since) for x in apps) - fired)
+        d = finish(realtime, arn)
+        assert d["status"] == "FAILED" and EVENT_CAUSE in d["cause"], d
+        assert all(x.alias() == ON_V1 for x in apps)
+    median, worst = statistics.median(times), max(times)
+    print(
+        f"\nalarm -> every alias restored over {len(times)} runs: median {median:.2f}s, max {worst:.2f}s; "
+        + str([round(t, 2) for t in times])
+    )
+    assert median < 2.0 and worst < 3.0, times
+
+
+def test_a_broken_release_trips_its_alarm_from_metrics_and_is_rolled_back_by_the_event(realtime):
+    """The demo's broken version under live traffic: the launcher's evaluator moves the alarm from
+    the Errors metric, and its event rolls the alias back. Measured from the alarm's state change
+    (as CloudWatch stamps it) to the alias written back."""
+    app = App(realtime, f"broken-{uuid.uuid4().hex[:8]}", v2_binary="demo-broken")
+    name = f"{app.name}-errors"
+    realtime.alias_errors_alarm(name, app.name, period=10, threshold=1, TreatMissingData="notBreaching")
+    since = len(realtime.alias_journal())
+    arn = realtime.start_deployment(
+        {"targets": [app.target()], "strategy": "Canary10Percent10Minutes", "alarms": [name]}
+    )
+    wait_for(lambda: app.alias()[1], what="the first shift")
+    deadline = time.time() + 30
+    while time.time() < deadline and not rolled_back_at(app, since):
+        realtime.lam.invoke(FunctionName=app.name, Qualifier="live", Payload=b"{}")
+        time.sleep(0.02)
+    d = finish(realtime, arn)
+    assert d["status"] == "FAILED" and EVENT_CAUSE in d["cause"], d
+    state = realtime.cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    assert state["StateValue"] == "ALARM"
+    latency = rolled_back_at(app, since) - state["StateUpdatedTimestamp"].timestamp()
+    print(f"\nmetric alarm -> alias restored: {latency:.2f}s")
+    assert latency < 3.0
+    assert app.alias() == ON_V1
