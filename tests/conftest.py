@@ -54,21 +54,26 @@ def app(stack):
     return make
 
 
+def make_alarm(stack, state: str = "OK") -> str:
+    """A metric alarm on a custom metric nothing records, in `state` (flipped by hand)."""
+    name = f"errors-{uuid.uuid4().hex[:8]}"
+    stack.cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="Custom/Test",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the test")
+    return name
+
+
 @pytest.fixture
 def alarm(stack):
     def make(state: str = "OK") -> str:
-        name = f"errors-{uuid.uuid4().hex[:8]}"
-        stack.cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="Custom/Test",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
-        stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the test")
-        return name
+        return make_alarm(stack, state)
 
     return make

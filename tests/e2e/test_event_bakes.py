@@ -12,7 +12,7 @@ import uuid
 import pytest
 from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for
 
-from conftest import App
+from conftest import App, make_alarm
 from stack import LocalStack
 
 EVENT_CAUSE = "CloudWatch's alarm event stopped the bake"
@@ -226,18 +226,7 @@ def test_alarm_to_every_alias_restored_takes_under_2s_median_and_3s_max(realtime
     times = []
     for strategy, delay in plans:
         apps = [App(realtime, f"rt-{uuid.uuid4().hex[:8]}") for _ in range(2)]
-        name = f"errors-{uuid.uuid4().hex[:8]}"
-        realtime.cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="Custom/Test",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
-        realtime.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="quiet")
+        name = make_alarm(realtime)
         since = len(realtime.alias_journal())
         arn = realtime.start_deployment({"targets": [x.target() for x in apps], "strategy": strategy, "alarms": [name]})
         wait_for(lambda apps=apps: all(x.alias()[1] for x in apps), what="the first shift")

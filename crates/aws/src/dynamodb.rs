@@ -259,6 +259,35 @@ impl DynamoLedger {
     }
 }
 
+impl DynamoLedger {
+    /// Sets one attribute of a bake's meeting point and returns the item as it was before.
+    async fn meet(
+        &self,
+        deployment_id: &str,
+        step: usize,
+        set: &str,
+        name: (&str, &str),
+        value: (&str, AttributeValue),
+    ) -> Result<Item, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&bake_key(deployment_id, step)))
+            .update_expression(format!("SET #k = :k, {set}, expiresAt = :x"))
+            .expression_attribute_names("#k", "kind")
+            .expression_attribute_names(name.0, name.1)
+            .expression_attribute_values(":k", s("bake"))
+            .expression_attribute_values(value.0, value.1)
+            .expression_attribute_values(":x", expires_in(BAKE_DAYS))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        Ok(out.attributes.unwrap_or_default())
+    }
+}
+
 impl Watches for DynamoLedger {
     async fn watch(&self, alarm: &str, watch: &Watch) -> Result<(), AwsError> {
         let key = watch_key(alarm);
@@ -342,24 +371,17 @@ impl Watches for DynamoLedger {
         step: usize,
         token: &str,
     ) -> Result<bool, AwsError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&bake_key(deployment_id, step)))
-            .update_expression("SET #k = :k, #t = :t, expiresAt = :e")
-            .expression_attribute_names("#k", "kind")
-            .expression_attribute_names("#t", "token")
-            .expression_attribute_values(":k", s("bake"))
-            .expression_attribute_values(":t", s(token))
-            .expression_attribute_values(":e", expires_in(BAKE_DAYS))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateItem", e))?;
-        Ok(out
-            .attributes()
-            .and_then(|a| a.get("ended"))
+        let before = self
+            .meet(
+                deployment_id,
+                step,
+                "#t = :t",
+                ("#t", "token"),
+                (":t", s(token)),
+            )
+            .await?;
+        Ok(before
+            .get("ended")
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false))
@@ -370,24 +392,15 @@ impl Watches for DynamoLedger {
         deployment_id: &str,
         step: usize,
     ) -> Result<Option<String>, AwsError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&bake_key(deployment_id, step)))
-            .update_expression("SET #k = :k, ended = :yes, expiresAt = :e")
-            .expression_attribute_names("#k", "kind")
-            .expression_attribute_values(":k", s("bake"))
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":e", expires_in(BAKE_DAYS))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateItem", e))?;
-        Ok(out
-            .attributes()
-            .and_then(|a| a.get("token"))
-            .and_then(|v| v.as_s().ok())
-            .cloned())
+        let before = self
+            .meet(
+                deployment_id,
+                step,
+                "#e = :e",
+                ("#e", "ended"),
+                (":e", AttributeValue::Bool(true)),
+            )
+            .await?;
+        Ok(before.get("token").and_then(|v| v.as_s().ok()).cloned())
     }
 }
