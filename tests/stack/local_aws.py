@@ -24,3 +24,8 @@ LAMBDA_DELIVERIES_PATH = "/_sluice/lambda-deliveries"
 # Fault injection (test endpoint): POST arms a fault, GET lists what is armed and what was injected,
 # DELETE clears everything. See launcher/faults.py for the contract.
 FAULTS_PATH = "/_sluice/faults"
+
+# CloudWatch alarm state-change events (test endpoint): GET lists every event the local CloudWatch
+# emitted (delivered, dropped, duplicated or delayed) and what is armed, POST arms a control for the
+# next events, DELETE disarms every control. See launcher/alarm_events.py for the contract.
+ALARM_EVENTS_PATH = "/_sluice/alarm-events"

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import boto3
 
 from local_aws import (
     ACCESS_KEY_ID,
+    ALARM_EVENTS_PATH,
     ALIAS_JOURNAL_PATH,
     BINARY_VAR,
     FAULTS_PATH,
@@ -281,6 +283,44 @@ class LocalStack:
     def clear_faults(self) -> None:
         self._test_endpoint(FAULTS_PATH, "DELETE")
 
+    # CloudWatch alarm state-change events (launcher/alarm_events.py). Each control applies to the
+    # next `count` events, of `alarm` only when given; controls are used in the order armed.
+    def _alarm_event_control(self, action: str, count: int, alarm: str | None, seconds: float = 0) -> dict:
+        spec: dict = {"action": action, "count": count}
+        if alarm is not None:
+            spec["alarm"] = alarm
+        if seconds:
+            spec["delaySeconds"] = seconds
+        return self._test_endpoint(ALARM_EVENTS_PATH, "POST", spec)
+
+    def drop_alarm_events(self, count: int = 1, alarm: str | None = None) -> dict:
+        """The next `count` alarm state-change events never reach EventBridge (listed as dropped)."""
+        return self._alarm_event_control("drop", count, alarm)
+
+    def duplicate_alarm_events(self, count: int = 1, alarm: str | None = None) -> dict:
+        """The next `count` alarm state-change events are delivered twice, with the same event id."""
+        return self._alarm_event_control("duplicate", count, alarm)
+
+    def delay_alarm_events(self, seconds: float, count: int = 1, alarm: str | None = None) -> dict:
+        """The next `count` alarm state-change events reach EventBridge `seconds` late."""
+        return self._alarm_event_control("delay", count, alarm, seconds)
+
+    def clear_alarm_event_controls(self) -> None:
+        """Disarms every control; the events emitted so far stay listed."""
+        self._test_endpoint(ALARM_EVENTS_PATH, "DELETE")
+
+    def alarm_event_controls(self) -> list[dict]:
+        """The controls still armed: {action, remaining, alarm, delaySeconds}."""
+        return self._test_endpoint(ALARM_EVENTS_PATH)["armed"]
+
+    def alarm_events(self, alarm: str | None = None) -> list[dict]:
+        """Every alarm state-change event the local CloudWatch emitted (of `alarm` only, when given),
+        oldest first: {id, alarmName, alarmArn, state, previousState, emittedAt, action (deliver, drop,
+        duplicate, delay), delaySeconds, dropped, delivered, deliveries (epoch seconds of each time it
+        was put on the bus), event (as a target receives it)}."""
+        query = f"?{urllib.parse.urlencode({'alarm': alarm})}" if alarm is not None else ""
+        return self._test_endpoint(ALARM_EVENTS_PATH + query)["events"]
+
     # --- sluice, as deployed from template.yaml ---
     @property
     def state_machine_arn(self) -> str:
@@ -388,3 +428,37 @@ class LocalStack:
                 return d
             time.sleep(0.1)
         raise TimeoutError(f"{execution_arn} still RUNNING after {timeout}s")
+
+    def execution_history(self, execution_arn: str) -> list[dict]:
+        """Every history event of the execution, oldest first."""
+        sfn = self.sfn
+        events: list[dict] = []
+        args = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**args)
+            events += page["events"]
+            if not page.get("nextToken"):
+                return events
+            args["nextToken"] = page["nextToken"]
+
+    def task_token(self, execution_arn: str, state: str, key: str = "token", timeout: float = 10) -> str:
+        """The task token the callback task `state` (`.waitForTaskToken`) passed its resource, read
+        from the history: the value under `key` in its TaskScheduled parameters' Payload (or in the
+        parameters themselves). Waits up to `timeout` seconds for the task to be scheduled; the last
+        one, when the state ran more than once."""
+        deadline = time.time() + timeout
+        while True:
+            events = self.execution_history(execution_arn)
+            entered = {e["id"] for e in events if e.get("stateEnteredEventDetails", {}).get("name") == state}
+            tokens = []
+            for e in events:
+                if e["type"] == "TaskScheduled" and e["previousEventId"] in entered:
+                    parameters = json.loads(e["taskScheduledEventDetails"]["parameters"])
+                    payload = parameters.get("Payload")
+                    found = payload.get(key) if isinstance(payload, dict) else None
+                    tokens.append(found if found is not None else parameters.get(key))
+            if tokens and tokens[-1] is not None:
+                return tokens[-1]
+            if time.time() >= deadline:
+                raise TimeoutError(f"{state} of {execution_arn} scheduled no task with a {key!r} within {timeout}s")
+            time.sleep(0.02)

@@ -12,13 +12,24 @@ and AWS that sluice depends on closed by small patches, one module each:
   alarm_judgement;
 - events_to_lambda: EventBridge rules deliver matching events to Lambda targets, asynchronously,
   and record each delivery (a test endpoint);
+- events_account: events delivered to SQS queues and log groups carry `account`, as on AWS;
 - sfn_status_events: Step Functions puts "Step Functions Execution Status Change" events on the
   default bus (RUNNING, then SUCCEEDED, FAILED, TIMED_OUT or ABORTED);
 - faults: a test endpoint arms faults (errors in each protocol's shape, or delays) for the next
-  calls of an AWS operation.
+  calls of an AWS operation;
+- alarm_events: every change of an alarm's state puts a "CloudWatch Alarm State Change" event on
+  the default bus and a StateUpdate item in the alarm's history (DescribeAlarmHistory), and a test
+  endpoint can drop, duplicate or delay the next events;
+- sfn_task_tokens: SendTaskFailure keeps its cause, a token whose task ended answers TaskTimedOut,
+  and a task waiting for its token stops waiting when its branch or execution stops;
+- sfn_aborted_states: states cut short in a failed Parallel write <Type>StateAborted, and a stopped
+  branch or execution writes nothing more;
+- sfn_branch_errors: a Parallel whose branch failed with a States.* error (States.Timeout, ...)
+  fails with that error, which its Catch can catch.
 
 Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
-tests/stack/test_launcher.py covers each patch.
+tests/stack/test_launcher.py covers each patch; test_alarm_events.py and test_callbacks.py cover
+alarm_events, events_account and the sfn_* patches after sfn_status_events.
 """
 
 from moto.core.config import default_user_config

@@ -17,14 +17,19 @@ from werkzeug.serving import make_server
 from local_aws import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 
 from .alarm_evaluator import evaluate_alarms
+from .alarm_events import AlarmEventsRoute, emit_alarm_events
 from .alias_journal import AliasJournalRoute
 from .alias_revisions import enforce_alias_revisions
 from .cloudwatch_cbor import CloudWatchCborBridge
+from .events_account import deliver_account_to_every_target
 from .events_to_lambda import LambdaDeliveriesRoute, deliver_events_to_lambda
 from .faults import FaultRoute
 from .lambda_invoke import route_invoke_to_local_runtime
+from .sfn_aborted_states import abort_states_like_aws
+from .sfn_branch_errors import propagate_branch_errors
 from .sfn_names import name_unnamed_executions
 from .sfn_status_events import emit_status_events
+from .sfn_task_tokens import close_tokens_of_ended_tasks
 from .time_scale import scale_time
 
 
@@ -47,13 +52,20 @@ def main() -> None:
     enforce_alias_revisions()
     scale_time(args.time_scale)
     deliver_events_to_lambda()
+    deliver_account_to_every_target()
     emit_status_events()
+    emit_alarm_events()
+    close_tokens_of_ended_tasks()
+    abort_states_like_aws()
+    propagate_branch_errors()
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
 
     # Faults come first: they see every AWS call as the client sent it (CBOR before translation).
     app = FaultRoute(
-        LambdaDeliveriesRoute(AliasJournalRoute(CloudWatchCborBridge(DomainDispatcherApplication(create_backend_app))))
+        LambdaDeliveriesRoute(
+            AlarmEventsRoute(AliasJournalRoute(CloudWatchCborBridge(DomainDispatcherApplication(create_backend_app))))
+        )
     )
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 

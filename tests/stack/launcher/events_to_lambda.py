@@ -30,7 +30,7 @@ import botocore.config
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 
-from local_aws import LAMBDA_DELIVERIES_PATH
+from local_aws import LAMBDA_DELIVERIES_PATH, REGION
 
 _deliveries: list[dict] = []
 _lock = threading.Lock()
@@ -164,6 +164,9 @@ class _RuleWithTargets:
 
 
 def deliver_events_to_lambda() -> None:
+    # Creating a boto3 client loads Lambda's model (about 0.3 s): done now, in the background, so that
+    # the first delivery is as quick as the next ones.
+    threading.Thread(target=_lambda_client, args=(REGION,), name="lambda-client", daemon=True).start()
     original = Rule.send_to_targets
 
     def send_to_targets(self, original_event, transform_input=True):
