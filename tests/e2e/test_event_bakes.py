@@ -16,6 +16,8 @@ from conftest import App, make_alarm
 from stack import LocalStack
 
 EVENT_CAUSE = "CloudWatch's alarm event stopped the bake"
+# An alarm already firing as the bake's watch begins: the watch's own read stops the bake.
+WATCH_CAUSE = "found as the bake's watch began"
 
 
 def history(stack, arn: str) -> list[dict]:
@@ -95,7 +97,7 @@ def test_an_alarm_that_fires_and_clears_with_its_event_lost_is_caught_by_the_nex
     assert f"alarm {name} went to ALARM at " in d["cause"], d["cause"]
     assert "(a short burst of errors) and out of it again before this check" in d["cause"], d["cause"]
     assert EVENT_CAUSE not in d["cause"]
-    assert [e for e in stack.alarm_events() if e["alarm"] == name and e["state"] == "ALARM"][0]["dropped"]
+    assert [e for e in stack.alarm_events(alarm=name) if e["state"] == "ALARM"][0]["dropped"]
     assert deliveries_for(stack, name) == [], "the event never reached alarm-event"
     assert a.journal() == [("1", W(10)), ON_V1]
 
@@ -210,8 +212,10 @@ def rolled_back_at(app: App, since: int) -> float | None:
 def test_alarm_to_every_alias_restored_takes_under_2s_median_and_3s_max(realtime):
     """Ten deployments of two aliases each, the alarm set at a different point of a different bake
     (default check interval: no backstop check is due). Measured from set_alarm_state to the last
-    alias written back."""
+    alias written back, after one warm-up deployment: cargo-lambda's emulator builds and starts each
+    function on its first invocation, which AWS does not."""
     plans = [
+        ("Canary10Percent5Minutes", 1.0),  # the warm-up, not counted
         ("Canary10Percent5Minutes", 0.2),
         ("Canary10Percent10Minutes", 0.6),
         ("Canary10Percent15Minutes", 1.0),
@@ -240,8 +244,10 @@ def test_alarm_to_every_alias_restored_takes_under_2s_median_and_3s_max(realtime
         )
         times.append(max(rolled_back_at(x, since) for x in apps) - fired)
         d = finish(realtime, arn)
-        assert d["status"] == "FAILED" and EVENT_CAUSE in d["cause"], d
+        assert d["status"] == "FAILED" and (EVENT_CAUSE in d["cause"] or WATCH_CAUSE in d["cause"]), d
+        assert "before this check" not in d["cause"], "stopped by the alarm, not by a backstop check"
         assert all(x.alias() == ON_V1 for x in apps)
+    times = times[1:]
     median, worst = statistics.median(times), max(times)
     print(
         f"\nalarm -> every alias restored over {len(times)} runs: median {median:.2f}s, max {worst:.2f}s; "
