@@ -3,6 +3,7 @@ its tasks served by the real Rust phase functions, against Lambda aliases and Cl
 of the local stack. Each scenario asserts on every write the alias received and on its end state;
 every execution ends through finish(), which holds a FAILED one to a plain-text cause."""
 
+import re
 import threading
 import time
 
@@ -121,7 +122,8 @@ def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
         stop.set()
         t.join(timeout=10)
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
-    assert f"alarm {name} is in ALARM (Errors Sum" in d["cause"]
+    # Its event, or a check that got there first.
+    assert re.search(rf"alarm {name} (is in|went to) ALARM \(Errors Sum", d["cause"]), d["cause"]
     assert a.journal() == [("1", W(50)), ON_V1]
 
 

@@ -152,7 +152,9 @@ def test_a_duplicated_event_rolls_back_once(stack, app, alarm):
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
     d = finish(stack, arn)
     assert d["status"] == "FAILED" and EVENT_CAUSE in d["cause"], d
-    wait_for(lambda: len(deliveries_for(stack, name)) == 2, what="both deliveries")
+    [emitted] = [e for e in stack.alarm_events(alarm=name) if e["state"] == "ALARM"]
+    assert len(emitted["deliveries"]) == 2, emitted
+    wait_for(lambda: len(deliveries_for(stack, name)) == 2, what="both deliveries answered")
     answers = [json.loads(x["response"]) for x in deliveries_for(stack, name)]
     assert sorted(len(x["stopped"]) for x in answers) == [0, 1], answers
     assert a.journal() == [("1", W(10)), ON_V1], "one rollback"

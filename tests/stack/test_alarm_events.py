@@ -103,7 +103,8 @@ def test_a_state_change_puts_awss_event_on_the_bus_and_a_lambda_rule_gets_it_at_
             f"set_alarm_state -> Lambda target invoked: {(delivery['at'] - started) * 1000:.0f} ms, "
             f"function returned: {(delivery['finishedAt'] - started) * 1000:.0f} ms"
         )
-        assert delivery["finishedAt"] - started < 0.5, "the event path adds tens of ms, not seconds"
+        # Tens of ms when the machine is idle (printed above); the bound leaves room for a busy CI.
+        assert delivery["finishedAt"] - started < 1.5, "the event path adds milliseconds, not seconds"
         assert not delivery["functionError"] and delivery["statusCode"] == 202
 
         # The same state again is no change: no event. Back to OK: an event, which the ALARM rule ignores.
