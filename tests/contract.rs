@@ -349,6 +349,47 @@ fn failures_are_put_in_plain_words_by_rust_only() {
     }
 }
 
+/// The execution input may be any JSON (`[]`, `"x"`, `42`): Validate refuses it, and its Catch
+/// must not write into it by path (`$.failure` on an array is States.Runtime, which no Catch
+/// sees). So Validate's failure replaces the whole state, and every state after it reads the
+/// failure from the root, until the request ends in a Fail state as InvalidRequest.
+#[test]
+fn a_refusal_of_any_input_ends_in_a_fail_state_reading_the_failure_from_the_root() {
+    let asl = asl();
+    let states = states(&asl);
+    let validate = &states[asl["StartAt"].as_str().expect("StartAt")];
+    let mut todo = Vec::new();
+    for catch in validate["Catch"].as_array().expect("Validate catches") {
+        assert_eq!(
+            catch["ResultPath"], "$",
+            "Validate's Catch must replace the whole state"
+        );
+        todo.push(catch["Next"].as_str().expect("a Next").to_string());
+    }
+    let mut fails = 0;
+    let mut seen = HashSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let state = &states[name.as_str()];
+        if let Some(explain) = state["Parameters"]["Payload"]["explain.$"].as_str() {
+            assert_eq!(
+                explain, "$",
+                "{name} explains the failure Validate's Catch left"
+            );
+            assert_eq!(state["ResultPath"], "$", "{name}");
+        }
+        if state["Type"] == "Fail" {
+            assert_eq!(state["ErrorPath"], "$.Error", "{name}");
+            assert_eq!(state["CausePath"], "$.Cause", "{name}");
+            fails += 1;
+        }
+        todo.extend(successors(state));
+    }
+    assert!(fails >= 1, "a refused request ends in a Fail state");
+}
+
 #[test]
 fn every_task_that_can_shift_traffic_is_caught_into_rollback() {
     let asl = asl();

@@ -5,6 +5,7 @@
 use futures_util::FutureExt;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sluice_core::{Error, Explain};
 use std::any::Any;
 use std::future::Future;
@@ -25,24 +26,52 @@ impl From<PhaseError> for Diagnostic {
     }
 }
 
-/// Runs `handler` for every invocation until the runtime stops.
+/// How a phase refuses a payload it cannot read: its reason in, the phase's error out.
+pub type Unreadable = fn(&str) -> Error;
+
+/// Runs `handler` for every invocation until the runtime stops. The payload comes from the
+/// state machine, which passes documents sluice wrote: one it cannot read is an InternalError.
 pub async fn run<F, Fut>(phase: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(Value) -> Fut,
     Fut: Future<Output = Result<Value, Error>>,
 {
+    run_reading(phase, not_a_document, handler).await
+}
+
+/// As [`run`], for a phase whose payload carries what a user wrote (validate, the request):
+/// `unreadable` says why it cannot be read, under the phase's own error name.
+pub async fn run_reading<F, Fut>(
+    phase: &'static str,
+    unreadable: Unreadable,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Value) -> Fut,
+    Fut: Future<Output = Result<Value, Error>>,
+{
     lambda_runtime::tracing::init_default_subscriber();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let id = event
-            .payload
-            .get("deploymentId")
+    // The runtime reads the payload as text only: read into values by it, JSON nested deeper
+    // than serde_json reads would fail as `DeserializeError`, a name outside sluice's catalog.
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
+        let payload = read_payload(&event.payload, unreadable);
+        let id = payload
+            .as_ref()
+            .ok()
+            .and_then(|p| p.get("deploymentId"))
             .and_then(Value::as_str)
             .unwrap_or("-")
             .to_string();
         let span = tracing::info_span!("phase", phase, deployment_id = %id);
         // Any phase function puts a caught failure in plain words (sluice-core's one place for it).
-        let explained = Explain::from_payload(&event.payload);
-        let fut = explained.is_none().then(|| handler(event.payload));
+        let (explained, fut) = match payload {
+            Ok(payload) => {
+                let explained = Explain::from_payload(&payload);
+                let fut = explained.is_none().then(|| handler(payload));
+                (explained, fut)
+            }
+            Err(e) => (Some(Err(e)), None),
+        };
         async move {
             let result = match (explained, fut) {
                 (Some(explained), _) => explained.map(|e| explanation(&e)),
@@ -73,6 +102,36 @@ where
         .instrument(span)
     }))
     .await
+}
+
+/// The payload's text read into values, or the phase's refusal of it. serde_json reads at most
+/// 128 levels of arrays and objects (and numbers that fit an f64); nothing sluice reads nests
+/// deeper than a few.
+pub fn read_payload(raw: &RawValue, unreadable: Unreadable) -> Result<Value, Error> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        let why = e.to_string();
+        unreadable(if why.starts_with("recursion limit exceeded") {
+            "it nests arrays and objects more than 127 levels deep; a request needs 4"
+        } else {
+            &why
+        })
+    })
+}
+
+/// An invocation's body read exactly as the runtime reads it, then by [`read_payload`]: what a
+/// phase's tests feed raw text through.
+pub fn read_body(body: &[u8], unreadable: Unreadable) -> Result<Value, Error> {
+    // lambda_runtime 1.x's deserializer: serde_path_to_error over serde_json's from_slice.
+    let raw: Box<RawValue> =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body))
+            .map_err(|e| Error::internal(format!("the runtime could not read the payload: {e}")))?;
+    read_payload(&raw, unreadable)
+}
+
+fn not_a_document(why: &str) -> Error {
+    Error::internal(format!(
+        "the payload cannot be read ({why}); the state machine passes only documents sluice wrote"
+    ))
 }
 
 /// A panic as an error: its message, whatever the payload's type.
@@ -119,6 +178,32 @@ mod tests {
         );
         let d: Diagnostic = PhaseError(e).into();
         assert_eq!(d.error_type, "InternalError");
+    }
+
+    #[test]
+    fn a_payload_of_any_depth_reaches_the_phase_as_its_own_error() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let body = format!(r#"{{"request": {deep}, "deploymentId": "d-1"}}"#);
+        // Read into values by the runtime, it failed before any phase code ran.
+        let by_runtime: Result<Value, _> = serde_path_to_error::deserialize(
+            &mut serde_json::Deserializer::from_slice(body.as_bytes()),
+        );
+        assert!(by_runtime.is_err());
+        let e = read_body(body.as_bytes(), not_a_document).unwrap_err();
+        assert_eq!(e.name, ErrorName::InternalError);
+        assert!(
+            e.message.contains("more than 127 levels deep"),
+            "{}",
+            e.message
+        );
+        let e = read_body(br#"{"n": 1e400}"#, not_a_document).unwrap_err();
+        assert!(e.message.contains("number out of range"), "{}", e.message);
+        let v = read_body(
+            br#"{"explain": {"Error": "E", "Cause": ""}}"#,
+            not_a_document,
+        )
+        .unwrap();
+        assert_eq!(v["explain"]["Error"], "E");
     }
 
     #[test]

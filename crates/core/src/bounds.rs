@@ -13,6 +13,73 @@ pub const MAX_HISTORY_EVENTS: usize = 60;
 /// History lines always kept from the start: one per target and the plan.
 pub const HISTORY_HEAD: usize = 12;
 
+/// A request field as a refusal names it (an unknown field's name comes from the input).
+pub const MAX_FIELD_CHARS: usize = 100;
+/// A piece of the request a refusal quotes (a name, a duration, an unknown field).
+pub const MAX_QUOTED_CHARS: usize = 80;
+/// A whole refusal, "field: reason": with the request it refuses, it must stay far below Step
+/// Functions' 256 KiB, whatever the request's size.
+pub const MAX_REFUSAL_BYTES: usize = 1_000;
+
+/// `text` as a refusal quotes it: in JSON quotes and escapes (so a newline cannot forge a line),
+/// clipped to [`MAX_QUOTED_CHARS`].
+pub fn quote(text: &str) -> String {
+    let clipped = clip(text, MAX_QUOTED_CHARS);
+    serde_json::to_string(&clipped).unwrap_or(clipped)
+}
+
+/// Any JSON value as a refusal quotes it, clipped like [`quote`].
+pub fn quote_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => quote(s),
+        other => clip(&other.to_string(), MAX_QUOTED_CHARS),
+    }
+}
+
+/// A message whose quoted runs (`"..."`, `` `...` ``) are clipped like [`quote`]: serde's own
+/// messages ("unknown field `...`", "invalid type: string \"...\"") echo the input whole.
+pub fn clip_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(2 * MAX_REFUSAL_BYTES));
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = if rest.as_bytes()[open] == b'"' {
+            '"'
+        } else {
+            '`'
+        };
+        out.push_str(&rest[..=open]);
+        let body = &rest[open + 1..];
+        let mut escaped = false;
+        let close = body.char_indices().find_map(|(i, c)| {
+            let closes = c == quote && !escaped;
+            escaped = quote == '"' && c == '\\' && !escaped;
+            closes.then_some(i)
+        });
+        let Some(close) = close else {
+            out.push_str(&clip(body, MAX_QUOTED_CHARS));
+            return out;
+        };
+        out.push_str(&clip(&body[..close], MAX_QUOTED_CHARS));
+        out.push(quote);
+        rest = &body[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, saying that it was cut.
+pub fn clip_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    const NOTE: &str = "... (clipped)";
+    let mut end = max.saturating_sub(NOTE.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{NOTE}", &text[..end])
+}
+
 /// `text` cut to at most `max` characters, saying how much was cut.
 pub fn clip(text: &str, max: usize) -> String {
     let count = text.chars().count();
@@ -130,6 +197,54 @@ mod tests {
         assert!(d.history.len() <= MAX_HISTORY_EVENTS);
         assert!(d.history_dropped > 0);
         assert!(d.failure.unwrap().cause.chars().count() <= MAX_CAUSE_CHARS);
+    }
+
+    #[test]
+    fn quotes_are_short_and_escaped_whatever_the_input() {
+        assert_eq!(quote("orders"), "\"orders\"");
+        assert_eq!(quote("a\nb"), "\"a\\nb\"");
+        let q = quote(&"x".repeat(200_000));
+        assert!(
+            q.len() < 100 && q.ends_with("... (199920 more characters)\""),
+            "{q}"
+        );
+        assert_eq!(quote_json(&json!([1, 2])), "[1,2]");
+        assert!(quote_json(&json!(vec![1; 100_000])).len() < 100);
+    }
+
+    #[test]
+    fn serde_messages_keep_their_words_and_lose_the_echo() {
+        let key = "k".repeat(10_000);
+        let m = clip_quoted(&format!(
+            "unknown field `{key}`, expected one of `targets`, `strategy`"
+        ));
+        assert!(m.len() < 200, "{m}");
+        assert!(
+            m.ends_with("more characters)`, expected one of `targets`, `strategy`"),
+            "{m}"
+        );
+        let m = clip_quoted(&format!(
+            "invalid type: string \"a\\\"{}\", expected a sequence",
+            "v".repeat(10_000)
+        ));
+        assert!(
+            m.ends_with("more characters)\", expected a sequence"),
+            "{m}"
+        );
+        assert_eq!(clip_quoted("no quotes"), "no quotes");
+        assert!(
+            clip_quoted(&format!("open `{}", "é".repeat(500)))
+                .chars()
+                .count()
+                < 100
+        );
+    }
+
+    #[test]
+    fn clips_bytes_on_character_boundaries() {
+        assert_eq!(clip_bytes("short", 10), "short");
+        let c = clip_bytes(&"é".repeat(1_000), 1_000);
+        assert!(c.len() <= 1_000 && c.ends_with("... (clipped)"), "{c}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Human durations as the request writes them: "90s", "10m", "1h", "1h30m".
 
+use crate::bounds::quote;
 use serde::{Deserialize, Deserializer};
 
 /// A duration read from a request string through [`parse_seconds`], so serde names the field.
@@ -15,6 +16,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// The longest duration a request may write.
+const MAX_SECONDS: u64 = 30 * 24 * 3600;
+
 /// Parses a duration into whole seconds. Units: s, m, h; at least one part; no zero-length
 /// parts like "m"; at most 30 days, so sums cannot overflow.
 pub fn parse_seconds(text: &str) -> Result<u64, String> {
@@ -29,7 +33,7 @@ pub fn parse_seconds(text: &str) -> Result<u64, String> {
         if ch.is_ascii_digit() {
             digits.push(ch);
             if digits.len() > 9 {
-                return Err(format!("\"{text}\" is too long"));
+                return Err(format!("{} is too long", quote(text)));
             }
             continue;
         }
@@ -39,30 +43,33 @@ pub fn parse_seconds(text: &str) -> Result<u64, String> {
             'h' => 3600,
             _ => {
                 return Err(format!(
-                    "\"{text}\" has '{ch}'; use a number with s, m or h, like \"30s\", \"10m\", \"1h30m\""
+                    "{} has {ch:?}; use a number with s, m or h, like \"30s\", \"10m\", \"1h30m\"",
+                    quote(text)
                 ));
             }
         };
         if digits.is_empty() {
-            return Err(format!("\"{text}\" has a unit without a number"));
+            return Err(format!("{} has a unit without a number", quote(text)));
         }
         let n: u64 = digits
             .parse()
-            .map_err(|_| format!("\"{text}\" is not a duration"))?;
+            .map_err(|_| format!("{} is not a duration", quote(text)))?;
         total += n * unit;
+        // Checked at each part, so no number of parts can overflow the sum.
+        if total > MAX_SECONDS {
+            return Err(format!("{} is longer than 30 days", quote(text)));
+        }
         digits.clear();
         parts += 1;
     }
     if !digits.is_empty() {
         return Err(format!(
-            "\"{text}\" has no unit; write \"{digits}s\", \"{digits}m\" or \"{digits}h\""
+            "{} has no unit; write \"{digits}s\", \"{digits}m\" or \"{digits}h\"",
+            quote(text)
         ));
     }
     if parts == 0 {
-        return Err(format!("\"{text}\" is not a duration"));
-    }
-    if total > 30 * 24 * 3600 {
-        return Err(format!("\"{text}\" is longer than 30 days"));
+        return Err(format!("{} is not a duration", quote(text)));
     }
     Ok(total)
 }

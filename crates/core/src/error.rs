@@ -2,6 +2,7 @@
 //! names; the state machine's Retry and Catch clauses may name only these (or `Lambda.*`,
 //! `States.*`), and a contract test checks that.
 
+use crate::bounds::{MAX_FIELD_CHARS, MAX_REFUSAL_BYTES, clip, clip_bytes};
 use std::fmt;
 
 /// A stable error name, as the state machine and users see it.
@@ -81,8 +82,15 @@ impl Error {
         }
     }
 
+    /// A refusal, "field: reason", kept short whatever it quotes: the field to
+    /// [`MAX_FIELD_CHARS`] characters, the whole to [`MAX_REFUSAL_BYTES`] (each place that
+    /// quotes input clips it too; this is the net under them).
     pub fn invalid(field: &str, reason: impl fmt::Display) -> Self {
-        Error::new(ErrorName::InvalidRequest, format!("{field}: {reason}"))
+        let field = clip(field, MAX_FIELD_CHARS);
+        Error::new(
+            ErrorName::InvalidRequest,
+            clip_bytes(&format!("{field}: {reason}"), MAX_REFUSAL_BYTES),
+        )
     }
 
     pub fn internal(reason: impl fmt::Display) -> Self {

@@ -7,6 +7,8 @@ pub mod budget;
 pub mod deployment;
 pub mod duration;
 pub mod error;
+mod fields;
+pub mod function;
 pub mod ledger;
 pub mod request;
 pub mod strategy;
@@ -22,6 +24,7 @@ pub use deployment::{
     require_function,
 };
 pub use error::{Error, ErrorName, Refusal};
+pub use function::Home;
 pub use ledger::{AliasLock, HeldLock, LockHolder};
 pub use request::{Hooks, Request, StartInput, Target, TargetVersion};
 pub use strategy::{Plan, Step, Strategy};

@@ -1,14 +1,17 @@
 //! The deployment request (the execution input), parsed at the edge into values that
 //! cannot be invalid. Every refusal names the field and the reason.
 
+use crate::bounds::{clip, clip_quoted, quote};
 use crate::budget;
 use crate::duration::{HumanDuration, format_seconds};
 use crate::error::{Error, Refusal};
+use crate::fields::{Object, optional, required};
+use crate::function::{FunctionRef, Home, Role};
 use crate::strategy::{Plan, RawStrategy};
 use crate::weight::Version;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 pub const MAX_TARGETS: usize = 10;
 pub const MAX_ALARMS: usize = 50;
@@ -16,32 +19,42 @@ pub const MAX_ALARMS: usize = 50;
 /// events stop a bake at once, so the backstop only catches what an event missed.
 pub const DEFAULT_CHECK_SECONDS: u64 = 300;
 
+// Objects are read by name only and null is never read as absent: see `fields`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawRequest {
-    targets: Vec<RawTarget>,
+    #[serde(deserialize_with = "required")]
+    targets: Vec<Object<RawTarget>>,
+    #[serde(deserialize_with = "required")]
     strategy: RawStrategy,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional")]
     alarms: Vec<String>,
-    #[serde(default)]
-    hooks: RawHooks,
+    #[serde(default, deserialize_with = "optional")]
+    hooks: Option<Object<RawHooks>>,
+    #[serde(default, deserialize_with = "optional")]
     check_interval: Option<HumanDuration>,
     /// checkInterval's first name, still accepted.
+    #[serde(default, deserialize_with = "optional")]
     poll_interval: Option<HumanDuration>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawHooks {
+    #[serde(default, deserialize_with = "optional")]
     pre_traffic: Option<String>,
+    #[serde(default, deserialize_with = "optional")]
     post_traffic: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawTarget {
+    #[serde(deserialize_with = "required")]
     function_name: String,
+    #[serde(deserialize_with = "required")]
     alias: String,
+    #[serde(default, deserialize_with = "optional")]
     target_version: Option<String>,
 }
 
@@ -118,7 +131,8 @@ pub struct StartInput {
 
 impl StartInput {
     /// Reads `{"request": ..., "deploymentId": ..., "executionArn": ...}`; the request is
-    /// refused field by field.
+    /// refused field by field, and so is a function outside the region and account of the
+    /// execution (sluice's own).
     pub fn parse(input: &Value) -> Result<StartInput, Error> {
         let text = |key: &str| {
             input.get(key).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
@@ -130,21 +144,39 @@ impl StartInput {
         };
         let deployment_id = text("deploymentId")?;
         let execution_arn = text("executionArn")?;
-        let request = Request::parse(input.get("request").unwrap_or(&Value::Null))?;
+        let home = Home::of_execution(&execution_arn).ok_or_else(|| {
+            Error::internal(format!(
+                "executionArn {} is not a Step Functions execution ARN",
+                quote(&execution_arn)
+            ))
+        })?;
+        let request = Request::parse_in(input.get("request").unwrap_or(&Value::Null), &home)?;
         Ok(StartInput {
             deployment_id,
             execution_arn,
             request,
         })
     }
+
+    /// A payload validate cannot read at all (JSON nested deeper than serde_json reads):
+    /// refused as the request, which is the only part of it that comes from outside sluice.
+    pub fn unreadable(why: &str) -> Error {
+        Error::invalid("request", format!("cannot be read: {why}"))
+    }
 }
 
 impl Request {
+    /// The request on its own, where sluice does not know its region and account (the CLI).
     pub fn parse(value: &Value) -> Result<Request, Error> {
-        Ok(Request::refuse(value)?)
+        Ok(Request::refuse(value, None)?)
     }
 
-    fn refuse(value: &Value) -> Result<Request, Refusal> {
+    /// The request of an execution running at `home`: every function named must be there.
+    pub fn parse_in(value: &Value, home: &Home) -> Result<Request, Error> {
+        Ok(Request::refuse(value, Some(home))?)
+    }
+
+    fn refuse(value: &Value, home: Option<&Home>) -> Result<Request, Refusal> {
         if !value.is_object() {
             return Err(Refusal::new(
                 "request",
@@ -158,7 +190,8 @@ impl Request {
             } else {
                 path
             };
-            Refusal::new(field, e.inner())
+            // serde's messages quote the input whole ("unknown field `...`").
+            Refusal::new(field, clip_quoted(&e.inner().to_string()))
         })?;
 
         if raw.targets.is_empty() {
@@ -173,19 +206,36 @@ impl Request {
                 ),
             ));
         }
-        let mut seen = HashSet::new();
+        // Each function and alias, by the function's name however it is spelled: the spelling
+        // that named it first.
+        let mut seen: HashMap<(String, String), (usize, String)> = HashMap::new();
         let mut targets = Vec::with_capacity(raw.targets.len());
-        for (i, t) in raw.targets.into_iter().enumerate() {
+        for (i, Object(t)) in raw.targets.into_iter().enumerate() {
             let field = |name: &str| format!("targets[{i}].{name}");
-            check_function_name(&t.function_name)
-                .map_err(|r| Refusal::new(field("functionName"), r))?;
+            let function =
+                function_ref(&field("functionName"), &t.function_name, Role::Target, home)?;
             check_alias_name(&t.alias).map_err(|r| Refusal::new(field("alias"), r))?;
-            if !seen.insert((t.function_name.clone(), t.alias.clone())) {
+            let key = (function.name.to_string(), t.alias.clone());
+            if let Some((first, spelled)) = seen.get(&key) {
+                let again = if *spelled == t.function_name {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} is targets[{first}]'s {})",
+                        quote(&t.function_name),
+                        quote(spelled)
+                    )
+                };
                 return Err(Refusal::new(
                     format!("targets[{i}]"),
-                    format!("{}:{} is named twice", t.function_name, t.alias),
+                    format!(
+                        "{}:{} is named twice{again}",
+                        clip(&key.0, 64),
+                        clip(&key.1, 64)
+                    ),
                 ));
             }
+            seen.insert(key, (i, t.function_name.clone()));
             let version = match t.target_version.as_deref() {
                 None => TargetVersion::Publish,
                 Some(text) => match text.strip_prefix("alias:") {
@@ -196,7 +246,8 @@ impl Request {
                             return Err(Refusal::new(
                                 field("targetVersion"),
                                 format!(
-                                    "\"{text}\" is the alias being deployed; name another alias"
+                                    "{} is the alias being deployed; name another alias",
+                                    quote(text)
                                 ),
                             ));
                         }
@@ -238,17 +289,18 @@ impl Request {
             if !names.insert(a) {
                 return Err(Refusal::new(
                     format!("alarms[{i}]"),
-                    format!("\"{a}\" is named twice"),
+                    format!("{} is named twice", quote(a)),
                 ));
             }
         }
 
+        let raw_hooks = raw.hooks.map(|Object(h)| h).unwrap_or_default();
         let hooks = Hooks {
-            pre_traffic: raw.hooks.pre_traffic,
-            post_traffic: raw.hooks.post_traffic,
+            pre_traffic: raw_hooks.pre_traffic,
+            post_traffic: raw_hooks.post_traffic,
         };
         for (field, hook) in hooks.named() {
-            check_function_name(hook).map_err(|r| Refusal::new(field, r))?;
+            function_ref(field, hook, Role::Hook, home)?;
         }
 
         let (field, asked) = match (raw.check_interval, raw.poll_interval) {
@@ -325,26 +377,20 @@ impl Request {
     }
 }
 
-/// A function name, partial ARN or full ARN without a version or alias qualifier.
-fn check_function_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 170 {
-        return Err("a function name is 1 to 170 characters".into());
+/// A target's or hook's function, refused naming `field` when malformed, qualified, or (when
+/// sluice knows where it runs) elsewhere.
+fn function_ref<'t>(
+    field: &str,
+    text: &'t str,
+    role: Role,
+    home: Option<&Home>,
+) -> Result<FunctionRef<'t>, Refusal> {
+    let f = FunctionRef::parse(text, role).map_err(|r| Refusal::new(field, r))?;
+    if let Some(home) = home {
+        f.check_home(text, home)
+            .map_err(|r| Refusal::new(field, r))?;
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':')))
-    {
-        return Err(format!(
-            "\"{name}\" has '{c}', which no function name or ARN has"
-        ));
-    }
-    // arn:aws:lambda:region:account:function:name[:qualifier]
-    if name.starts_with("arn:") && name.split(':').count() > 7 {
-        return Err(format!(
-            "\"{name}\" carries a version or alias qualifier; name the function only"
-        ));
-    }
-    Ok(())
+    Ok(f)
 }
 
 /// Lambda alias names: 1-128 of [A-Za-z0-9_-], not all digits (that would be a version).
@@ -352,21 +398,23 @@ fn check_alias_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 {
         return Err("an alias name is 1 to 128 characters".into());
     }
+    if name == "$LATEST" {
+        return Err("$LATEST is not an alias; name an alias, like live".into());
+    }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
     {
         return Err(format!(
-            "\"{name}\" has '{c}'; alias names use letters, digits, - and _"
+            "{} has {c:?}; alias names use letters, digits, - and _",
+            quote(name)
         ));
     }
     if name.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
-            "\"{name}\" is all digits, which names a version, not an alias"
+            "{} is all digits, which names a version, not an alias",
+            quote(name)
         ));
-    }
-    if name == "$LATEST" {
-        return Err("$LATEST is not an alias".into());
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Strategies (SAM/CodeDeploy presets, canary, linear, explicit steps) and the plan they make.
 
+use crate::bounds::{clip_quoted, quote, quote_json};
 use crate::duration::{HumanDuration, format_seconds};
 use crate::error::Refusal;
+use crate::fields::{Given, Object, optional, required};
 use crate::weight::Weight;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -269,17 +271,22 @@ pub enum RawStrategy {
     Steps(Vec<RawStep>),
 }
 
+// Read through `fields::Object`: by name only, and null is never read as absent.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInterval {
+    #[serde(default, deserialize_with = "required")]
     percent: Option<StepPercent>,
+    #[serde(default, deserialize_with = "required")]
     interval: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
+    #[serde(default, deserialize_with = "required")]
     weight: Option<Percent>,
+    #[serde(default, deserialize_with = "optional")]
     bake: Option<HumanDuration>,
 }
 
@@ -291,7 +298,10 @@ impl<'de> Deserialize<'de> for Percent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Percent, D::Error> {
         let v = Value::deserialize(d)?;
         let p = v.as_f64().ok_or_else(|| {
-            de::Error::custom(format!("{v} is not a number (a percent, like 10)"))
+            de::Error::custom(format!(
+                "{} is not a number (a percent, like 10)",
+                quote_json(&v)
+            ))
         })?;
         Weight::from_percent(p)
             .map(Percent)
@@ -333,8 +343,9 @@ impl<'de> Visitor<'de> for RawStrategyVisitor {
     fn visit_str<E: de::Error>(self, name: &str) -> Result<RawStrategy, E> {
         let strategy = Strategy::preset(name).ok_or_else(|| {
             E::custom(format!(
-                "unknown preset \"{name}\"; use one of {} (or the CodeDeployDefault.Lambda... long name), \
+                "unknown preset {}; use one of {} (or the CodeDeployDefault.Lambda... long name), \
                  or {{\"canary\": ...}}, {{\"linear\": ...}}, {{\"steps\": [...]}}",
+                quote(name),
                 preset_names().join(", ")
             ))
         })?;
@@ -350,9 +361,15 @@ impl<'de> Visitor<'de> for RawStrategyVisitor {
             return Err(exactly_one());
         };
         let raw = match kind.as_str() {
-            "canary" => RawStrategy::Canary(map.next_value()?),
-            "linear" => RawStrategy::Linear(map.next_value()?),
-            "steps" => RawStrategy::Steps(map.next_value()?),
+            "canary" => RawStrategy::Canary(map.next_value::<Given<Object<_>>>()?.0.0),
+            "linear" => RawStrategy::Linear(map.next_value::<Given<Object<_>>>()?.0.0),
+            "steps" => RawStrategy::Steps(
+                map.next_value::<Given<Vec<Object<_>>>>()?
+                    .0
+                    .into_iter()
+                    .map(|Object(step)| step)
+                    .collect(),
+            ),
             // Refused inside the value, so the error's path names the kind.
             _ => match map.next_value_seed(RefuseKind)? {},
         };
@@ -465,7 +482,7 @@ impl Strategy {
             } else {
                 format!("strategy.{path}")
             };
-            Refusal::new(field, e.inner())
+            Refusal::new(field, clip_quoted(&e.inner().to_string()))
         })?;
         raw.parse()
     }

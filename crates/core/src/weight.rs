@@ -98,7 +98,8 @@ impl Version {
         match text.parse::<u64>() {
             Ok(n) if n > 0 && !text.starts_with('0') => Ok(Version(text.to_string())),
             _ => Err(format!(
-                "\"{text}\" is not a published version number (like \"7\")"
+                "{} is not a published version number (like \"7\")",
+                crate::bounds::quote(text)
             )),
         }
     }

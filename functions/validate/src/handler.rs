@@ -402,3 +402,6 @@ mod tests {
         assert_eq!(err.name, ErrorName::InternalError);
     }
 }
+
+#[cfg(test)]
+mod corpus;

@@ -9,6 +9,7 @@ use sluice_aws::cloudwatch::CloudWatchAlarms;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 use sluice_aws::sfn::StepFunctions;
+use sluice_core::StartInput;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -18,7 +19,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ledger: &DynamoLedger::from_env().await?,
         executions: &StepFunctions::from_env().await,
     };
-    sluice_aws::runtime::run("validate", |input| async move {
+    // The request comes from users: a payload too deep to read is refused as InvalidRequest.
+    sluice_aws::runtime::run_reading("validate", StartInput::unreadable, |input| async move {
         handler::validate(aws, input, &now_rfc3339())
             .await
             .map(|d| d.to_json())

@@ -3,6 +3,7 @@
 
 use super::{Action, AliasSnapshot, Bake, Deployment, Event, Status, TargetState};
 use crate::alarms::AlarmSummary;
+use crate::bounds::clip;
 use crate::error::{Error, ErrorName};
 use crate::request::{Request, Target};
 use crate::strategy::Plan;
@@ -116,12 +117,21 @@ impl AlarmSummary {
     /// refuses the deployment before any traffic moves.
     pub fn refuse_start(&self) -> Result<(), Error> {
         if !self.missing.is_empty() {
+            // Up to 50 names of up to 255 characters: name a few, count the rest.
+            const NAMED: usize = 3;
+            let mut names = self
+                .missing
+                .iter()
+                .take(NAMED)
+                .map(|m| clip(m, 64))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if self.missing.len() > NAMED {
+                names.push_str(&format!(" and {} more", self.missing.len() - NAMED));
+            }
             return Err(Error::invalid(
                 "alarms",
-                format!(
-                    "no CloudWatch alarm named {} (a missing alarm would never fire)",
-                    self.missing.join(", ")
-                ),
+                format!("no CloudWatch alarm named {names} (a missing alarm would never fire)"),
             ));
         }
         if !self.firing.is_empty() {
