@@ -29,18 +29,23 @@ class App:
         stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
         stack.set_code(name, v2_binary)
         assert stack.lam.publish_version(FunctionName=name)["Version"] == "2"
+        # The journal from here on: the alias's creation above is the setup, not a deployment's.
+        self.since = len(stack.alias_journal())
 
     def alias(self) -> tuple[str, dict]:
         a = self.stack.lam.get_alias(FunctionName=self.name, Name="live")
         return a["FunctionVersion"], (a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
 
-    def journal(self) -> list[tuple[str, dict]]:
-        """Every alias write that landed on name:live, in order, as (version, weights)."""
+    def writes(self) -> list[dict]:
+        """Every alias write that landed on name:live since the setup, in order, as the journal
+        has them (see LocalStack.alias_journal)."""
         return [
-            (e["version"], e["weights"])
-            for e in self.stack.alias_journal()
-            if e["function"] == self.name and e["alias"] == "live"
+            e for e in self.stack.alias_journal()[self.since :] if e["function"] == self.name and e["alias"] == "live"
         ]
+
+    def journal(self) -> list[tuple[str, dict]]:
+        """Every alias write that landed on name:live since the setup, in order, as (version, weights)."""
+        return [(e["version"], e["weights"]) for e in self.writes()]
 
     def target(self, version: str = "2") -> dict:
         return {"functionName": self.name, "alias": "live", "targetVersion": version}

@@ -1,5 +1,6 @@
 """What every end-to-end scenario shares: running a deployment to its end (holding a FAILED one
-to a plain-text cause), waiting for a condition, and the alias states as Lambda stores them."""
+to a plain-text cause), waiting for a condition, the alias states as Lambda stores them, and the
+ledger's items (locks, records, watches)."""
 
 import json
 import time
@@ -42,3 +43,44 @@ def wait_for(predicate, timeout=60, what="condition"):
 
 def output(description) -> dict:
     return json.loads(description["output"])
+
+
+def name_of(arn: str) -> str:
+    """An execution's name (the deployment id), from its ARN."""
+    return arn.rsplit(":", 1)[-1]
+
+
+def lock_key(stack, function: str, alias: str = "live") -> str:
+    arn = stack.lam.get_function_configuration(FunctionName=function)["FunctionArn"]
+    return f"LOCK#{':'.join(arn.split(':')[:7])}#{alias}"
+
+
+def lock(stack, function: str):
+    """The lock item on function:live, or None."""
+    key = {"pk": {"S": lock_key(stack, function)}}
+    return stack.dynamodb.get_item(TableName=stack.ledger_table, Key=key, ConsistentRead=True).get("Item")
+
+
+def holder(stack, function: str):
+    item = lock(stack, function)
+    return item and item["executionArn"]["S"]
+
+
+def record(stack, deployment_id: str) -> dict:
+    key = {"pk": {"S": f"DEPLOYMENT#{deployment_id}"}}
+    item = stack.dynamodb.get_item(TableName=stack.ledger_table, Key=key, ConsistentRead=True)["Item"]
+    return json.loads(item["document"]["S"])
+
+
+def watched(stack, alarm: str) -> set[str]:
+    """The deployment ids whose watch is registered against `alarm` in the ledger."""
+    key = {"pk": {"S": f"WATCH#{alarm}"}}
+    item = stack.dynamodb.get_item(TableName=stack.ledger_table, Key=key, ConsistentRead=True).get("Item")
+    return set((item or {}).get("watches", {}).get("M", {}).keys())
+
+
+def watch_began(stack, execution_arn: str) -> bool:
+    """Whether a bake's watch has begun: its Lambda registered the task token and read the alarms
+    once, and its task waits (Step Functions wrote TaskSubmitted). Registered alone (`watched`) is
+    not enough for a test that means an alarm to be heard by its event, not by that first read."""
+    return any(e["type"] == "TaskSubmitted" for e in stack.execution_history(execution_arn))

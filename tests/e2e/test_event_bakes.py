@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for
+from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for, watch_began, watched
 
 from conftest import App, make_alarm
 from stack import LocalStack
@@ -28,13 +28,6 @@ def history(stack, arn: str) -> list[dict]:
         if not out.get("nextToken"):
             return events
         page["nextToken"] = out["nextToken"]
-
-
-def watched(stack, alarm: str) -> set[str]:
-    """The deployment ids whose watch is registered against `alarm` in the ledger."""
-    key = {"pk": {"S": f"WATCH#{alarm}"}}
-    item = stack.dynamodb.get_item(TableName=stack.ledger_table, Key=key, ConsistentRead=True).get("Item")
-    return set((item or {}).get("watches", {}).get("M", {}).keys())
 
 
 def deliveries_for(stack, alarm: str) -> list[dict]:
@@ -65,7 +58,7 @@ def test_an_alarm_event_stops_a_long_bake_at_once_and_rolls_back(stack, app, ala
     name = alarm()
     arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name]})
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    wait_for(lambda: watched(stack, name), what="the bake's watch")
+    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors in 1 minute")
     d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
@@ -89,6 +82,8 @@ def test_an_alarm_that_fires_and_clears_with_its_event_lost_is_caught_by_the_nex
         {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "checkInterval": "1m"}
     )
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    # The watch has read the alarms: the alarm fires and clears after.
+    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
     stack.drop_alarm_events(1, alarm=name)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="a short burst of errors")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="errors stopped")
@@ -147,7 +142,7 @@ def test_a_duplicated_event_rolls_back_once(stack, app, alarm):
     name = alarm()
     arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name]})
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    wait_for(lambda: watched(stack, name), what="the bake's watch")
+    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
     stack.duplicate_alarm_events(1, alarm=name)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
     d = finish(stack, arn)
@@ -170,7 +165,7 @@ def test_late_and_foreign_events_change_nothing(stack, app, alarm):
     started = datetime.datetime.now(datetime.timezone.utc)
     arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name]})
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    wait_for(lambda: watched(stack, name), what="the bake's watch")
+    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
     stranger = f"stranger-{uuid.uuid4().hex[:8]}"
     stack.events.put_events(
         Entries=[

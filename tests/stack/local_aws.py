@@ -15,7 +15,7 @@ REGION = "us-east-1"
 ACCESS_KEY_ID = "testing"
 SECRET_ACCESS_KEY = "testing"
 
-# Every alias update that landed, in order, as JSON (a test endpoint, not an AWS API).
+# Every alias write that landed (CreateAlias, UpdateAlias), in order, as JSON (a test endpoint, not an AWS API).
 ALIAS_JOURNAL_PATH = "/_sluice/alias-journal"
 
 # Every event EventBridge delivered to a Lambda target, with what the function answered (test endpoint).

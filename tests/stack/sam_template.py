@@ -106,6 +106,10 @@ class Function:
     environment: dict[str, str]  # resolved, without BINARY_VAR
     alias: str | None = None  # AutoPublishAlias
     version: str | None = None  # the version the alias is on
+    own_binary: str = ""  # the template's (BuildProperties.Binary); `binary` is what it runs now
+
+    def __post_init__(self):
+        self.own_binary = self.own_binary or self.binary
 
     @property
     def version_arn(self) -> str:
@@ -209,7 +213,8 @@ class SluiceStack:
         lam = self.local.lam
         versions = {}
         for logical, fn in self.functions.items():
-            fn.binary = binaries.get(logical, fn.binary)
+            # Its own binary unless told otherwise: an upgrade to other code is undone by the next.
+            fn.binary = binaries.get(logical, fn.own_binary)
             lam.update_function_configuration(
                 FunctionName=fn.name, Environment={"Variables": {**fn.environment, BINARY_VAR: fn.binary}}
             )

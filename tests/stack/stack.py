@@ -248,7 +248,9 @@ class LocalStack:
         return json.loads(raw) if raw else None
 
     def alias_journal(self) -> list[dict]:
-        """Every alias update that landed, in order."""
+        """Every alias write that landed, in order: {operation (CreateAlias or UpdateAlias),
+        function (the function's name, whatever form the caller used), alias, version, weights,
+        revisionId, expectedRevisionId (what the write was conditional on, or None), at}."""
         return self._test_endpoint(ALIAS_JOURNAL_PATH)
 
     def lambda_deliveries(self) -> list[dict]:

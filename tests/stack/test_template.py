@@ -101,6 +101,16 @@ def test_redeploy_upgrades_every_function_and_running_executions_keep_their_vers
     runs on it; mid-bake, sluice is upgraded to a broken Shift. The running execution keeps the
     definition it started with (version 1 everywhere) and succeeds; a new one gets version 2."""
     sluice = stack.deploy_sluice(f"tpl-{uuid.uuid4().hex[:6]}")
+    try:
+        check_redeploy(stack, app, sluice)
+    finally:
+        # The copy's functions run with the session's environment (its ledger, too): its rules
+        # would hear every later test's alarm and execution events as a second sluice.
+        for rule in sluice.rules.values():
+            stack.events.disable_rule(Name=rule.name, EventBusName=rule.bus)
+
+
+def check_redeploy(stack, app, sluice):
     a = app()
     request = {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}}
     running = stack.sfn.start_execution(stateMachineArn=sluice.state_machine_arn, input=json.dumps(request))[

@@ -1,13 +1,55 @@
-//! The one way sluice writes an alias: read it, let sluice-core decide, write conditionally on
+//! The one way sluice writes an alias: read it, check what else must hold (a restore: that
+//! this deployment still holds the alias's lock), let sluice-core decide, write conditionally on
 //! the RevisionId that was read (or create it, where it must not exist yet), and when another
-//! writer got in between (a 412, or an alias that appeared), read and decide once more. Shift,
-//! rollback and reconcile all go through here.
+//! writer got in between (a 412, or an alias that appeared), read, check and decide once more.
+//! Shift, rollback and reconcile all go through here.
 
 use crate::ports::{AwsError, AwsErrorKind, FunctionStore, Ledger};
 use sluice_core::{
     AliasDecision, AliasSnapshot, AliasWrite, Deployment, Error, RollbackOutcome, Routing,
     TargetState,
 };
+use std::future::Future;
+
+/// What must still hold, checked after each read of the alias and before the write that read
+/// allows: None lets the write be decided; Some ends it with that result, nothing written.
+pub trait Guard: Send + Sync {
+    fn check(
+        &self,
+        observed: Option<&AliasSnapshot>,
+    ) -> impl Future<Output = Result<Option<AliasWrite>, AwsError>> + Send;
+}
+
+/// No check: shift's writes are conditional on the exact revision it recorded, which the safety
+/// net's fence changes when it settles the deployment.
+pub struct Unguarded;
+
+impl Guard for Unguarded {
+    async fn check(&self, _: Option<&AliasSnapshot>) -> Result<Option<AliasWrite>, AwsError> {
+        Ok(None)
+    }
+}
+
+/// A restore writes only while its deployment holds the alias's lock, as read after the alias
+/// (sluice-core's `Deployment::may_restore`).
+struct HoldsLock<'a, L> {
+    ledger: &'a L,
+    deployment: &'a Deployment,
+    target: &'a TargetState,
+    wanted: &'a Routing,
+}
+
+impl<L: Ledger> Guard for HoldsLock<'_, L> {
+    async fn check(
+        &self,
+        observed: Option<&AliasSnapshot>,
+    ) -> Result<Option<AliasWrite>, AwsError> {
+        let holder = self.ledger.holder(&self.target.alias_lock().key).await?;
+        Ok(self
+            .deployment
+            .may_restore(self.target, holder.as_ref(), observed, self.wanted))
+    }
+}
 
 /// Moves `target`'s alias to `wanted` as `decide` (a sluice-core rule) allows.
 pub async fn write_alias<F: FunctionStore>(
@@ -16,10 +58,24 @@ pub async fn write_alias<F: FunctionStore>(
     wanted: &Routing,
     decide: impl Fn(Option<&AliasSnapshot>) -> AliasDecision,
 ) -> Result<AliasWrite, AwsError> {
+    write_alias_guarded(functions, target, wanted, &Unguarded, decide).await
+}
+
+/// `write_alias`, with `guard` checked after every read of the alias.
+pub async fn write_alias_guarded<F: FunctionStore, G: Guard>(
+    functions: &F,
+    target: &TargetState,
+    wanted: &Routing,
+    guard: &G,
+    decide: impl Fn(Option<&AliasSnapshot>) -> AliasDecision,
+) -> Result<AliasWrite, AwsError> {
     for _ in 0..2 {
         let observed = functions
             .get_alias(&target.function_name, &target.alias)
             .await?;
+        if let Some(done) = guard.check(observed.as_ref()).await? {
+            return Ok(done);
+        }
         match decide(observed.as_ref()) {
             AliasDecision::AlreadyThere { revision_id } => {
                 return Ok(AliasWrite::AlreadyThere { revision_id });
@@ -68,9 +124,10 @@ pub enum Fence {
     Yes,
 }
 
-/// Points every alias of `deployment` back as sluice-core's rollback rule allows, leaving
-/// alone an alias another deployment has locked since. An alias AWS fails is reported with
-/// where it was left, and the others are still restored.
+/// Points every alias of `deployment` back as sluice-core's rollback rule allows, and only while
+/// the deployment holds the alias's lock: an alias another deployment has locked since, or whose
+/// lock this one released when it was settled, is left alone. An alias AWS fails is reported
+/// with where it was left, and the others are still restored.
 pub async fn restore_all<F: FunctionStore, L: Ledger>(
     functions: &F,
     ledger: &L,
@@ -109,15 +166,14 @@ async fn restore<F: FunctionStore, L: Ledger>(
     wanted: &Routing,
     fence: Fence,
 ) -> Result<RollbackOutcome, Error> {
-    let lock = target.alias_lock();
-    if let Some(held) = ledger.holder(&lock.key).await?
-        && held.execution_arn != deployment.execution_arn
-    {
-        return Ok(RollbackOutcome::Conflict(format!(
-            "{} is locked by deployment {} (execution {}) now; sluice leaves it to that deployment",
-            lock.alias, held.deployment_id, held.execution_arn
-        )));
-    }
+    // The lock is read after the alias, on every try: a try that lost a race to another writer
+    // must not be decided again on a lock read before that writer came.
+    let guard = HoldsLock {
+        ledger,
+        deployment,
+        target,
+        wanted,
+    };
     let decide = |observed: Option<&AliasSnapshot>| match deployment
         .decide_rollback(target, observed, wanted)
     {
@@ -128,7 +184,11 @@ async fn restore<F: FunctionStore, L: Ledger>(
         }
         decision => decision,
     };
-    Ok(write_alias(functions, target, wanted, decide).await?.into())
+    Ok(
+        write_alias_guarded(functions, target, wanted, &guard, decide)
+            .await?
+            .into(),
+    )
 }
 
 #[cfg(test)]
@@ -136,8 +196,8 @@ mod tests {
     use super::*;
     use crate::fake::FakeAws;
     use serde_json::json;
-    use sluice_core::testing::{two_targets, v};
-    use sluice_core::{Routing, Weight};
+    use sluice_core::testing::{breached, two_targets, v};
+    use sluice_core::{LockHolder, Routing, Weight};
 
     fn ten() -> Routing {
         Routing {
@@ -196,5 +256,111 @@ mod tests {
             )
         );
         assert!(aws.writes().is_empty());
+    }
+
+    /// a:live and b:live at 10 % of version 2, c:live unchanged, an alarm fired: as `breached`
+    /// leaves them, each alias it moved locked by its execution.
+    fn shifted() -> (FakeAws, Deployment) {
+        let aws = FakeAws::new()
+            .function("a", 2)
+            .alias("a", "live", ten())
+            .function("b", 2)
+            .alias("b", "live", ten())
+            .function("c", 1)
+            .alias("c", "live", Routing::only(v("1")));
+        let rev = |f| aws.current(f, "live").unwrap().revision_id;
+        let d = breached([&rev("a"), &rev("b")]);
+        let aws = d
+            .locks()
+            .iter()
+            .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
+        (aws, d)
+    }
+
+    fn next_deployment() -> LockHolder {
+        LockHolder {
+            deployment_id: "d-2".into(),
+            execution_arn: "arn:next".into(),
+            since: "t5".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_restore_that_lost_a_race_leaves_the_next_deployments_alias_alone() {
+        let (aws, d) = shifted();
+        let key = d.targets[0].alias_lock().key;
+        // While rollback's write of a:live is on its way (the execution was stopped): the safety
+        // net puts it back and releases the lock, then the next deployment locks it and shifts it
+        // to 10 % of version 2, a routing this deployment's plan has too.
+        aws.before_next_update(move |fake| {
+            fake.set_alias("a", "live", Routing::only(v("1")));
+            fake.set_lock(&key, Some(next_deployment()));
+            fake.set_alias("a", "live", ten());
+        });
+        let outcomes = restore_all(&aws, &aws, &d, Fence::No).await;
+        match &outcomes[0] {
+            RollbackOutcome::Conflict(why) => assert!(
+                why.starts_with("a:live is locked by deployment d-2 (execution arn:next) now"),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            aws.current("a", "live").unwrap().routing,
+            ten(),
+            "the next deployment's shift stays"
+        );
+        assert!(matches!(outcomes[1], RollbackOutcome::RolledBack { .. }));
+        assert_eq!(
+            aws.current("b", "live").unwrap().routing,
+            Routing::only(v("1"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restore_whose_lock_was_released_writes_nothing() {
+        let (aws, d) = shifted();
+        // The safety net settled the deployment (every alias back, the locks released); then the
+        // next deployment of a:live moved it all the way to version 2 and ended.
+        for l in d.locks() {
+            aws.set_lock(&l.key, None);
+        }
+        aws.set_alias("b", "live", Routing::only(v("1")));
+        aws.set_alias("a", "live", Routing::only(v("2")));
+        for fence in [Fence::No, Fence::Yes] {
+            let outcomes = restore_all(&aws, &aws, &d, fence).await;
+            match &outcomes[0] {
+                RollbackOutcome::Conflict(why) => assert!(
+                    why.starts_with("a:live is no longer locked by this deployment"),
+                    "{why}"
+                ),
+                other => panic!("{other:?}"),
+            }
+            assert!(
+                matches!(outcomes[1], RollbackOutcome::AlreadyRolledBack { .. }),
+                "{:?}",
+                outcomes[1]
+            );
+        }
+        assert_eq!(aws.writes(), Vec::<String>::new(), "not even a fence");
+        assert_eq!(
+            aws.current("a", "live").unwrap().routing,
+            Routing::only(v("2"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_document_of_the_first_shape_held_no_locks_and_is_still_restored() {
+        let (aws, mut d) = shifted();
+        for l in d.locks() {
+            aws.set_lock(&l.key, None);
+        }
+        d.execution_arn = String::new();
+        let outcomes = restore_all(&aws, &aws, &d, Fence::No).await;
+        assert!(matches!(outcomes[0], RollbackOutcome::RolledBack { .. }));
+        assert_eq!(
+            aws.current("a", "live").unwrap().routing,
+            Routing::only(v("1"))
+        );
     }
 }

@@ -208,6 +208,14 @@ impl FakeAws {
         self
     }
 
+    /// Someone takes (Some) or releases (None) the lock at `key`, as another execution would.
+    pub fn set_lock(&self, key: &str, holder: Option<LockHolder>) {
+        self.with(|s| match holder {
+            Some(h) => s.locks.insert(key.into(), h),
+            None => s.locks.remove(key),
+        });
+    }
+
     /// The deployment's record, as last saved.
     pub fn record(&self, deployment_id: &str) -> Option<Value> {
         self.with(|s| s.records.get(deployment_id).cloned())

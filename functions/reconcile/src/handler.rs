@@ -180,6 +180,10 @@ mod tests {
         d.targets[0].previous_version = Some(v("1"));
         d.targets[0].target_version = v("2");
         d.targets[0].revision_id = aws.current("a", "live").unwrap().revision_id;
+        let aws = d
+            .locks()
+            .iter()
+            .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
         aws.set_record("d-1", d.to_json());
         reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t9")
             .await

@@ -45,6 +45,11 @@ mod tests {
             .alias("c", "live", Routing::only(v("1")));
         let rev = |f| aws.current(f, "live").unwrap().revision_id;
         let d = fixtures::breached([&rev("a"), &rev("b")]);
+        // Validate locked every alias the deployment moves; rollback writes only under them.
+        let aws = d
+            .locks()
+            .iter()
+            .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
         (aws, d)
     }
 
@@ -144,9 +149,6 @@ mod tests {
     async fn records_the_outcome_and_releases_the_locks() {
         let (aws, d) = breached();
         let keys: Vec<String> = d.locks().into_iter().map(|l| l.key).collect();
-        let aws = keys
-            .iter()
-            .fold(aws, |aws, key| aws.lock(key, d.holder("t0")));
         aws.lock_holder(&keys[0]).unwrap();
         let out = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
         assert_eq!(aws.record("d-1").unwrap(), out.to_json());

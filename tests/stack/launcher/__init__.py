@@ -4,8 +4,11 @@ and AWS that sluice depends on closed by small patches, one module each:
 - lambda_invoke: Invoke runs the real binary, honours Qualifier, routes weighted aliases by
   weight and records AWS/Lambda metrics;
 - sfn_names: StartExecution without a name gets a UUID;
-- alias_revisions: UpdateAlias enforces RevisionId and validates the routing config, and
-  records every update that lands in the alias journal (alias_journal, a test endpoint);
+- function_names: a function named by partial ARN, full ARN or URL-encoded ARN in a Lambda path
+  reaches moto and every patch by its name (moto knows no partial ARN);
+- alias_revisions: UpdateAlias enforces RevisionId (atomically) and validates the routing config,
+  and records every alias write that lands (CreateAlias too) in the alias journal (alias_journal,
+  a test endpoint);
 - cloudwatch_cbor: CloudWatch's RPC-v2 CBOR protocol is translated to the JSON one moto speaks;
 - time_scale: Wait and Retry intervals can be scaled;
 - alarm_evaluator: metric alarms on AWS/Lambda metrics move from the recorded data, judged by
@@ -28,8 +31,10 @@ and AWS that sluice depends on closed by small patches, one module each:
   fails with that error, which its Catch can catch.
 
 Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
-tests/stack/test_launcher.py covers each patch; test_alarm_events.py and test_callbacks.py cover
-alarm_events, events_account and the sfn_* patches after sfn_status_events.
+tests/stack/test_launcher.py covers each patch (test_function_names.py: function_names, and every
+form of a function's name through alias_revisions, alias_journal and lambda_invoke);
+test_alarm_events.py and test_callbacks.py cover alarm_events, events_account and the sfn_*
+patches after sfn_status_events.
 """
 
 from moto.core.config import default_user_config

@@ -24,6 +24,7 @@ from .cloudwatch_cbor import CloudWatchCborBridge
 from .events_account import deliver_account_to_every_target
 from .events_to_lambda import LambdaDeliveriesRoute, deliver_events_to_lambda
 from .faults import FaultRoute
+from .function_names import FunctionNamesRoute
 from .lambda_invoke import route_invoke_to_local_runtime
 from .sfn_aborted_states import abort_states_like_aws
 from .sfn_branch_errors import propagate_branch_errors
@@ -61,12 +62,10 @@ def main() -> None:
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
 
-    # Faults come first: they see every AWS call as the client sent it (CBOR before translation).
-    app = FaultRoute(
-        LambdaDeliveriesRoute(
-            AlarmEventsRoute(AliasJournalRoute(CloudWatchCborBridge(DomainDispatcherApplication(create_backend_app))))
-        )
-    )
+    # Faults come first: they see every AWS call as the client sent it (CBOR before translation,
+    # a function as the client named it). moto sees a function by its bare name.
+    moto = FunctionNamesRoute(DomainDispatcherApplication(create_backend_app))
+    app = FaultRoute(LambdaDeliveriesRoute(AlarmEventsRoute(AliasJournalRoute(CloudWatchCborBridge(moto)))))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(*_):

@@ -1,5 +1,8 @@
-"""Every alias update that landed, in order: what the tests assert an alias passed through.
-moto keeps only an alias's current state, so alias_revisions records each update here, and
+"""Every alias write that landed (CreateAlias and UpdateAlias), in order: what the tests assert an
+alias passed through. moto keeps only an alias's current state, so alias_revisions records each
+write here ({operation, function (its name, however the caller named it), alias, version,
+weights, revisionId (the alias's new one), expectedRevisionId (the one the write was conditional
+on, or None), at}), and
 AliasJournalRoute serves the list as JSON at ALIAS_JOURNAL_PATH (a test endpoint, not an AWS
 API) in front of everything else the server answers."""
 

@@ -18,9 +18,13 @@ from moto.core.utils import utcnow
 
 from local_aws import BINARY_VAR
 
+from .function_names import bare
+
 
 def split_qualifier(name: str, qualifier: str | None) -> tuple[str, str | None]:
-    """'fn:alias' or 'arn:...:function:fn:alias' -> ('fn' or arn, 'alias')."""
+    """'fn:alias', '123456789012:function:fn:alias' or 'arn:...:function:fn:alias' (URL-encoded or
+    not) -> ('fn', 'alias'); an ARN of another account or region keeps its ARN."""
+    name = bare(name)
     if name.startswith("arn:"):
         parts = name.split(":")
         if len(parts) == 8:

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::bounds::{MAX_CAUSE_CHARS, clip};
 use crate::error::{Error, ErrorName};
+use crate::ledger::LockHolder;
 
 /// The result of rolling back one alias.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +101,48 @@ impl Deployment {
                 self.weight,
                 target.target_version
             ))
+        }
+    }
+
+    /// Whether a restore may go on to write `target`'s alias, given who holds its lock as read
+    /// right after the alias (`observed`): None when it may (this execution holds the lock, or
+    /// the document is of the first shape, which never held locks), else how the alias is left.
+    /// Read after the alias, so a write conditional on that read cannot land on an alias that
+    /// another deployment has locked, or that this one released when it was settled: a write
+    /// that lost a race (a stop while Rollback wrote, the safety net's restore, then the next
+    /// deployment's shift) is decided again on the lock as it is then, not as it was.
+    pub fn may_restore(
+        &self,
+        target: &TargetState,
+        holder: Option<&LockHolder>,
+        observed: Option<&AliasSnapshot>,
+        wanted: &Routing,
+    ) -> Option<AliasWrite> {
+        match holder {
+            Some(held) if held.execution_arn == self.execution_arn => None,
+            Some(held) => Some(AliasWrite::Conflict(format!(
+                "{} is locked by deployment {} (execution {}) now; sluice leaves it to that deployment",
+                target.name(),
+                held.deployment_id,
+                held.execution_arn
+            ))),
+            None if self.execution_arn.is_empty() => None,
+            None => match observed {
+                Some(o) if &o.routing == wanted => Some(AliasWrite::AlreadyThere {
+                    revision_id: o.revision_id.clone(),
+                }),
+                Some(o) => Some(AliasWrite::Conflict(format!(
+                    "{} is no longer locked by this deployment (its lock was released: the deployment was \
+                     settled already) and routes to {} (revision {}); sluice leaves it as it is",
+                    target.name(),
+                    o.routing.describe(),
+                    o.revision_id
+                ))),
+                None => Some(AliasWrite::Conflict(format!(
+                    "{} is no longer locked by this deployment and was deleted; sluice leaves it as it is",
+                    target.name()
+                ))),
+            },
         }
     }
 
@@ -239,6 +282,60 @@ mod tests {
     use crate::testing::{one_target, v};
     use crate::weight::Weight;
     use serde_json::json;
+
+    #[test]
+    fn a_restore_writes_only_under_the_deployments_own_lock() {
+        let d = one_target(json!("Canary10Percent5Minutes"), &[]);
+        let t = &d.targets[0];
+        let wanted = t.restore_to().unwrap();
+        let holder = |arn: &str| LockHolder {
+            deployment_id: "d-x".into(),
+            execution_arn: arn.into(),
+            since: "t1".into(),
+        };
+        let at = |routing: Routing| AliasSnapshot {
+            routing,
+            revision_id: "r7".into(),
+        };
+        let shifted = at(Routing {
+            version: v("3"),
+            additional: Some((v("4"), crate::weight::Weight::from_percent(10.0).unwrap())),
+        });
+        // Its own lock: decide as usual.
+        let ours = holder(&d.execution_arn);
+        assert_eq!(d.may_restore(t, Some(&ours), Some(&shifted), &wanted), None);
+        // Another deployment's: leave it to that one.
+        match d.may_restore(t, Some(&holder("arn:next")), Some(&shifted), &wanted) {
+            Some(AliasWrite::Conflict(why)) => {
+                assert!(
+                    why.starts_with("orders:live is locked by deployment d-x"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // Released (the deployment was settled): nothing more to write, whatever is there now.
+        assert_eq!(
+            d.may_restore(t, None, Some(&at(wanted.clone())), &wanted),
+            Some(AliasWrite::AlreadyThere {
+                revision_id: "r7".into()
+            })
+        );
+        match d.may_restore(t, None, Some(&shifted), &wanted) {
+            Some(AliasWrite::Conflict(why)) => assert!(
+                why.starts_with("orders:live is no longer locked by this deployment"),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A document of the first shape never held locks.
+        let mut first_shape = d.clone();
+        first_shape.execution_arn = String::new();
+        assert_eq!(
+            first_shape.may_restore(t, None, Some(&shifted), &wanted),
+            None
+        );
+    }
 
     #[test]
     fn rollback_touches_only_what_sluice_left() {
