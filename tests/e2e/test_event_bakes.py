@@ -8,6 +8,7 @@ import json
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for
@@ -38,7 +39,12 @@ def watched(stack, alarm: str) -> set[str]:
 
 
 def deliveries_for(stack, alarm: str) -> list[dict]:
-    return [d for d in stack.lambda_deliveries() if d["payload"].get("detail", {}).get("alarmName") == alarm]
+    return [
+        d
+        # This stack's rule only: test_template deploys another sluice into the same moto.
+        for d in stack.lambda_deliveries(rule=stack.sluice.rules["AlarmEventFunctionAlarmWentToAlarm"].arn)
+        if d["payload"].get("detail", {}).get("alarmName") == alarm
+    ]
 
 
 def alarm_event(alarm: str, state: str, at: datetime.datetime) -> dict:
@@ -197,7 +203,8 @@ def test_late_and_foreign_events_change_nothing(stack, app, alarm):
 
 @pytest.fixture(scope="module")
 def realtime():
-    with LocalStack(time_scale=1.0) as s:
+    # Its own logs: tests/.stack keeps the session stack's.
+    with LocalStack(time_scale=1.0, log_dir=Path(__file__).resolve().parents[1] / ".stack" / "realtime") as s:
         yield s
 
 

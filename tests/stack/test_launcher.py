@@ -184,7 +184,8 @@ def test_events_reach_lambda_targets_asynchronously(stack):
         assert time.time() - started < 1.5, "put_events waited for the function"
         assert out["FailedEntryCount"] == 0
         [delivery] = wait_until(
-            lambda: [d for d in stack.lambda_deliveries() if d["rule"] == rule_arn], what="the delivery to the function"
+            lambda: [d for d in stack.lambda_deliveries(rule=rule_arn) if d["rule"] == rule_arn],
+            what="the delivery to the function",
         )
     finally:
         stack.clear_faults()
@@ -200,7 +201,9 @@ def test_events_reach_lambda_targets_asynchronously(stack):
     assert delivery["statusCode"] == 202 and not delivery["functionError"]
     assert json.loads(delivery["response"]) == {"order": None, "status": "accepted"}  # demo-ok reads a top-level order
     time.sleep(0.5)
-    assert len([d for d in stack.lambda_deliveries() if d["rule"] == rule_arn]) == 1, "only the matching event"
+    assert len([d for d in stack.lambda_deliveries(rule=rule_arn) if d["rule"] == rule_arn]) == 1, (
+        "only the matching event"
+    )
 
 
 def test_step_functions_put_execution_status_events(stack):

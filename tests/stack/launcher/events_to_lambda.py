@@ -24,6 +24,7 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 
 import boto3
 import botocore.config
@@ -36,9 +37,11 @@ _deliveries: list[dict] = []
 _lock = threading.Lock()
 
 
-def deliveries() -> list[dict]:
+def deliveries(rule: str | None = None) -> list[dict]:
+    """Every delivery, or those of rules whose ARN contains `rule` (filtered here: a long session's
+    deliveries carry every execution's status event, too many to send for each poll)."""
     with _lock:
-        return list(_deliveries)
+        return [d for d in _deliveries if rule is None or rule in d["rule"]]
 
 
 def _record(entry: dict) -> None:
@@ -203,6 +206,7 @@ class LambdaDeliveriesRoute:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "") != LAMBDA_DELIVERIES_PATH:
             return self.app(environ, start_response)
-        out = json.dumps(deliveries()).encode()
+        rule = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("rule", [None])[0]
+        out = json.dumps(deliveries(rule)).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
         return [out]
