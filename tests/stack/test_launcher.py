@@ -311,10 +311,11 @@ def test_faults_throttle_the_next_calls_of_an_operation(stack):
             assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
         lam.get_alias(FunctionName=name, Name="live")  # other operations are untouched
         assert lam.update_alias(FunctionName=name, Name="live", Description="y")["Description"] == "y"
-        assert stack.faults() == {"armed": [], "injected": {"UpdateAlias": 3}}
+        faults = stack.faults()
+        assert (faults["armed"], faults["injected"], faults["errors"]) == ([], {"UpdateAlias": 3}, {armed["error"]: 3})
     finally:
         stack.clear_faults()
-    assert stack.faults() == {"armed": [], "injected": {}}
+    assert stack.faults() == {"armed": [], "injected": {}, "errors": {}}
 
 
 def test_a_delay_fault_holds_the_call_then_answers_it(stack):

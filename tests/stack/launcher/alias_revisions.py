@@ -2,17 +2,20 @@
 not check routing weights or that the weighted version exists. Lambda refuses a stale RevisionId
 with PreconditionFailedException (HTTP 412), gives every update a new RevisionId, and validates
 RoutingConfig. sluice's conflict detection relies on all three. Each update that lands is
-recorded in the alias journal."""
+recorded in the alias journal, with who wrote it (`writer`: sluice, harness, ... as faults.caller_of
+tells them apart; moments write "moment"), and may be a moment's cue (moments.alias_written)."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
 from moto.awslambda import responses as lambda_responses
 
-from . import alias_journal
+from . import alias_journal, moments
+from .faults import caller_of
 
 STALE_REVISION = (
     "The Revision Id provided does not match the latest Revision Id. "
@@ -26,10 +29,19 @@ def error(status: int, code: str, message: str):
     return status, {"status": status, "x-amzn-errortype": code}, body
 
 
+# Lambda checks the RevisionId and applies the update as one step: two writers that read the same
+# revision cannot both land. moto's server is threaded, so the check and the update hold this lock.
+_writes = threading.RLock()
+
+
 def enforce_alias_revisions() -> None:
     original = lambda_responses.LambdaResponse.update_alias
 
     def update_alias(self):
+        with _writes:
+            return _update_alias(self)
+
+    def _update_alias(self):
         function_name = self.path.rsplit("/")[-3]
         alias_name = self.path.rsplit("/", 2)[-1]
         params = json.loads(self.body or "{}")
@@ -66,9 +78,12 @@ def enforce_alias_revisions() -> None:
                 "weights": dict(((alias.routing_config or {}).get("AdditionalVersionWeights")) or {}),
                 "revisionId": alias.revision_id,
                 "at": time.time(),
+                "writer": caller_of(self.headers.get("User-Agent", ""), self.headers.get("Authorization", "")),
             }
         )
         status, headers, _ = result
-        return status, headers, json.dumps(alias.to_json())
+        answer = json.dumps(alias.to_json())  # this write's alias, whatever a moment does next
+        moments.alias_written(function_name, alias_name)
+        return status, headers, answer
 
     lambda_responses.LambdaResponse.update_alias = update_alias
