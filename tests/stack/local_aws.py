@@ -29,3 +29,16 @@ FAULTS_PATH = "/_sluice/faults"
 # emitted (delivered, dropped, duplicated or delayed) and what is armed, POST arms a control for the
 # next events, DELETE disarms every control. See launcher/alarm_events.py for the contract.
 ALARM_EVENTS_PATH = "/_sluice/alarm-events"
+
+# A phase function that crashes or times out on a chosen invocation, or a task that runs into its
+# TimeoutSeconds (test endpoint): see launcher/function_faults.py.
+FUNCTION_FAULTS_PATH = "/_sluice/function-faults"
+
+# Something done at a chosen moment (after the Nth write of an alias, when an execution enters a
+# state): another writer's UpdateAlias, StopExecution, SetAlarmState (test endpoint): see
+# launcher/moments.py.
+MOMENTS_PATH = "/_sluice/moments"
+
+# Step Functions' execution status-change events (test endpoint): GET lists them, POST drops,
+# duplicates or delays the next ones, DELETE disarms. See launcher/sfn_status_events.py.
+STATUS_EVENTS_PATH = "/_sluice/status-events"

@@ -31,9 +31,12 @@ from local_aws import (
     ALIAS_JOURNAL_PATH,
     BINARY_VAR,
     FAULTS_PATH,
+    FUNCTION_FAULTS_PATH,
     LAMBDA_DELIVERIES_PATH,
+    MOMENTS_PATH,
     REGION,
     SECRET_ACCESS_KEY,
+    STATUS_EVENTS_PATH,
 )
 from local_aws import ACCOUNT as ACCOUNT  # re-exported: part of this module's API
 from sam_template import SluiceStack, placeholder_zip
@@ -92,9 +95,37 @@ def stop_process(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=10)
 
 
+# What AWS answers when it throttles a call, and when it fails one, per service (the error codes of
+# each service's model; CloudWatch's 500 is its InternalServiceFault, code InternalServiceError).
+THROTTLES = {
+    "lambda": [{"error": "TooManyRequestsException", "status": 429}],
+    "dynamodb": [
+        {"error": "ThrottlingException", "status": 400},
+        {"error": "ProvisionedThroughputExceededException", "status": 400},
+    ],
+    "cloudwatch": [{"error": "Throttling", "status": 400}],
+    "states": [{"error": "ThrottlingException", "status": 400}],
+}
+SERVICE_ERRORS = {
+    "lambda": [{"error": "ServiceException", "status": 500}],
+    "dynamodb": [{"error": "InternalServerError", "status": 500}],
+    "cloudwatch": [{"error": "InternalServiceError", "status": 500}],
+    "states": [{"error": "InternalFailure", "status": 500}, {"error": "ServiceUnavailable", "status": 503}],
+}
+
+
 class LocalStack:
-    def __init__(self, time_scale: float = 1.0, log_dir: Path | None = None, venv_bin: Path | None = None):
+    def __init__(
+        self,
+        time_scale: float = 1.0,
+        log_dir: Path | None = None,
+        venv_bin: Path | None = None,
+        concurrency: int = 1,
+    ):
+        """`concurrency`: instances cargo-lambda may run of each function at once (Lambda runs as
+        many as there are invocations; cargo-lambda's default is one, which queues the rest)."""
         self.time_scale = time_scale
+        self.concurrency = concurrency
         self.log_dir = Path(log_dir or ROOT / "tests" / ".stack")
         self.venv_bin = Path(venv_bin or Path(sys.executable).parent)
         self.moto_port = free_port()
@@ -175,6 +206,8 @@ class LocalStack:
                     "127.0.0.1",
                     "-P",
                     str(self.runtime_port),
+                    "--concurrency",
+                    str(self.concurrency),
                 ],
                 cwd=ROOT,
                 env=self.runtime_env(),
@@ -184,10 +217,22 @@ class LocalStack:
                 stderr=subprocess.STDOUT,
             )
             wait_for_port(self.runtime_port, self.runtime, "cargo-lambda")
+            self.warm_up()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def warm_up(self) -> None:
+        """Invokes each of sluice's functions once with an explain call (answered without AWS):
+        cargo-lambda starts a function's binary with `cargo run` on its first invocation, seconds on
+        a busy machine, and holds other invocations meanwhile. Lambda has no such cost, so the tests
+        pay it here, not inside what they measure."""
+        for f in self.lam.list_functions()["Functions"]:
+            self.lam.invoke(
+                FunctionName=f["FunctionName"],
+                Payload=json.dumps({"explain": {"Error": "WarmUp", "Cause": "the local stack starting"}}).encode(),
+            )
 
     def stop(self) -> None:
         stop_process(self.moto)
@@ -253,33 +298,99 @@ class LocalStack:
         revisionId, expectedRevisionId (what the write was conditional on, or None), at}."""
         return self._test_endpoint(ALIAS_JOURNAL_PATH)
 
-    def lambda_deliveries(self) -> list[dict]:
-        """Every event EventBridge delivered to a Lambda target, in the order the invokes ended:
-        {rule, targetId, target, eventId, payload, executedVersion, functionError, response (the
-        function's answer, a string), at, finishedAt}, or `error` when the invoke itself failed."""
-        return self._test_endpoint(LAMBDA_DELIVERIES_PATH)
+    def lambda_deliveries(self, rule: str | None = None) -> list[dict]:
+        """Every event EventBridge delivered to a Lambda target (of the rules whose ARN contains
+        `rule`, when given), in the order the invokes ended: {rule, targetId, target, eventId,
+        payload, executedVersion, functionError, response (the function's answer, a string), attempt (1, then each
+        retry: EventBridge's and Lambda's), at, finishedAt}, or `error` when the invoke itself failed."""
+        query = f"?{urllib.parse.urlencode({'rule': rule})}" if rule else ""
+        return self._test_endpoint(LAMBDA_DELIVERIES_PATH + query)
 
     def inject_fault(
         self,
-        operation: str,
-        count: int = 1,
+        operation: str | list[str],
+        count: int | None = None,
         error: str | None = None,
         status: int | None = None,
         delay_seconds: float = 0,
         message: str | None = None,
+        *,
+        rate: float | None = None,
+        seed: int | str | None = None,
+        services: list[str] | None = None,
+        match: str | None = None,
+        callers: list[str] | None = None,
+        skip: int = 0,
+        errors: list[dict] | None = None,
     ) -> dict:
-        """The next `count` calls of `operation` (e.g. "UpdateAlias", "PutItem",
-        "DescribeExecution"), from any caller, are held `delay_seconds` and then fail with `error`
-        (HTTP `status`), or, without `error`, answered normally after the delay. Returns the armed
-        fault. See launcher/faults.py."""
-        spec: dict = {"operation": operation, "count": count, "delaySeconds": delay_seconds}
-        for key, value in (("error", error), ("status", status), ("message", message)):
+        """The next `count` (default 1) calls of `operation` (e.g. "UpdateAlias", "PutItem",
+        "DescribeExecution"; a list of them, or "*" for any), from any caller, are held
+        `delay_seconds` and then fail with `error` (HTTP `status`), or, without `error`, answered
+        normally after the delay. Returns the armed fault (with its `id`, for disarm_fault).
+
+        Which calls: `services` (lambda, dynamodb, cloudwatch, states, events), `match` (a text in
+        the call's path or body: a function, alarm or deployment name), `callers` (sluice: the Rust
+        functions; states: the Step Functions interpreter's own calls; events: EventBridge's
+        deliveries; harness: the tests' own clients), `skip` (let that many matching calls through
+        first). `rate`: a seeded share of the matching calls instead of the next ones (`count` then
+        caps it; unbounded without); `errors`: [{"error", "status"}] to pick from per call. See
+        launcher/faults.py."""
+        spec: dict = {"operation": operation, "delaySeconds": delay_seconds}
+        for key, value in (
+            ("count", count),
+            ("error", error),
+            ("status", status),
+            ("message", message),
+            ("rate", rate),
+            ("seed", seed),
+            ("services", services),
+            ("match", match),
+            ("callers", callers),
+            ("skip", skip or None),
+            ("errors", errors),
+        ):
             if value is not None:
                 spec[key] = value
         return self._test_endpoint(FAULTS_PATH, "POST", spec)
 
+    def inject_fault_rate(
+        self,
+        rate: float,
+        seed: int | str = 0,
+        services: tuple[str, ...] = ("lambda", "cloudwatch", "dynamodb", "states"),
+        kinds: tuple[str, ...] = ("throttle", "5xx"),
+        match: str | None = None,
+        callers: list[str] | None = None,
+    ) -> list[dict]:
+        """A share `rate` of every call to `services` (any operation) answered with that service's
+        throttling error or its 5xx, as AWS sends them (THROTTLES, SERVICE_ERRORS), decided by
+        `seed`; `match` and `callers` as for inject_fault (callers default to everything but the
+        harness: the tests' own reads stay exact). One fault per service; returns them (their ids
+        for disarm_fault)."""
+        armed = []
+        for service in services:
+            errors = (THROTTLES[service] if "throttle" in kinds else []) + (
+                SERVICE_ERRORS[service] if "5xx" in kinds else []
+            )
+            armed.append(
+                self.inject_fault(
+                    "*",
+                    rate=rate,
+                    seed=seed,
+                    services=[service],
+                    errors=errors,
+                    match=match,
+                    callers=callers or ["sluice", "states", "events"],
+                )
+            )
+        return armed
+
+    def disarm_fault(self, fault_id: str) -> None:
+        """Disarms one fault (what it injected stays counted)."""
+        self._test_endpoint(f"{FAULTS_PATH}?{urllib.parse.urlencode({'id': fault_id})}", "DELETE")
+
     def faults(self) -> dict:
-        """{"armed": [...], "injected": {operation: calls hit so far}}"""
+        """{"armed": [...], "injected": {operation: calls hit so far}, "errors": {error or "delay": n}}"""
         return self._test_endpoint(FAULTS_PATH)
 
     def clear_faults(self) -> None:
@@ -322,6 +433,151 @@ class LocalStack:
         was put on the bus), event (as a target receives it)}."""
         query = f"?{urllib.parse.urlencode({'alarm': alarm})}" if alarm is not None else ""
         return self._test_endpoint(ALARM_EVENTS_PATH + query)["events"]
+
+    # Functions that crash or time out, tasks that time out (launcher/function_faults.py).
+    def _function_name(self, function: str) -> str:
+        """A function name, or the logical id of one of sluice's (e.g. ShiftFunction)."""
+        names = self.function_names if self.sluice else {}
+        return names.get(function, function)
+
+    def fail_invocation(
+        self,
+        function: str,
+        kind: str = "crash",
+        nth: int = 1,
+        count: int = 1,
+        deployment: str | None = None,
+        when: str = "before",
+        seconds: float | None = None,
+        error_type: str | None = "",
+    ) -> dict:
+        """Invocations nth .. nth+count-1 of `function` (a name, or a sluice logical id such as
+        "ShiftFunction"), of `deployment` only when given (the payload's deploymentId), fail as
+        Lambda reports a `kind` of "crash" (Runtime.ExitError) or "timeout" (Sandbox.Timedout, held
+        `seconds` first; error_type=None: an older runtime's timeout, Lambda.Unknown to Step
+        Functions). `when`="after": the function runs first (its writes land), then its answer is
+        lost."""
+        spec: dict = {
+            "kind": kind,
+            "function": self._function_name(function),
+            "nth": nth,
+            "count": count,
+            "when": when,
+        }
+        if deployment is not None:
+            spec["deployment"] = deployment
+        if seconds is not None:
+            spec["seconds"] = seconds
+        if error_type != "":
+            spec["errorType"] = error_type
+        return self._test_endpoint(FUNCTION_FAULTS_PATH, "POST", spec)
+
+    def time_out_task(
+        self, state: str, nth: int = 1, count: int = 1, deployment: str | None = None, seconds: float = 0.2
+    ) -> dict:
+        """The nth time an execution (named `deployment`, or any) enters Task state `state`, the task
+        runs into its TimeoutSeconds after `seconds`: States.Timeout, while its invocation goes on."""
+        spec: dict = {"kind": "task-timeout", "state": state, "nth": nth, "count": count, "seconds": seconds}
+        if deployment is not None:
+            spec["deployment"] = deployment
+        return self._test_endpoint(FUNCTION_FAULTS_PATH, "POST", spec)
+
+    def function_faults(self) -> dict:
+        """{"armed": [...], "fired": [{id, kind, function | state, deployment, invocation, at}]}"""
+        return self._test_endpoint(FUNCTION_FAULTS_PATH)
+
+    def clear_function_faults(self) -> None:
+        self._test_endpoint(FUNCTION_FAULTS_PATH, "DELETE")
+
+    # Chosen moments (launcher/moments.py): `when` is after_alias_write(...) or on_state_entered(...).
+    @staticmethod
+    def after_alias_write(function: str, nth: int = 1, alias: str = "live") -> dict:
+        """The moment right after the nth UpdateAlias on function:alias lands (before its caller
+        hears back)."""
+        return {"aliasWrite": {"function": function, "alias": alias, "nth": nth}}
+
+    @staticmethod
+    def on_state_entered(state: str, execution: str | None = None, nth: int = 1) -> dict:
+        """The moment an execution (named `execution`, or any) enters `state` for the nth time."""
+        spec: dict = {"state": state, "nth": nth}
+        if execution is not None:
+            spec["execution"] = execution
+        return {"stateEntered": spec}
+
+    def at_moment(self, when: dict, do: dict) -> dict:
+        """Arms {"when": when, "do": do} (see launcher/moments.py); returns it with its id."""
+        return self._test_endpoint(MOMENTS_PATH, "POST", {"when": when, "do": do})
+
+    def other_writer(
+        self, when: dict, function: str, version: str, weights: dict | None = None, alias: str = "live"
+    ) -> dict:
+        """At `when`, someone else points function:alias at `version` (with `weights`), without a
+        RevisionId, as a person or another tool would."""
+        spec = {"function": function, "alias": alias, "version": version, "weights": weights or {}}
+        return self.at_moment(when, {"updateAlias": spec})
+
+    def stop_at(
+        self,
+        when: dict,
+        execution: str | None = None,
+        error: str | None = None,
+        cause: str | None = None,
+        delay_seconds: float = 0,
+    ) -> dict:
+        """At `when`, StopExecution of `execution` (default: the one whose state was entered)."""
+        spec: dict = {"delaySeconds": delay_seconds}
+        for key, value in (("execution", execution), ("error", error), ("cause", cause)):
+            if value is not None:
+                spec[key] = value
+        return self.at_moment(when, {"stopExecution": spec})
+
+    def alarm_at(self, when: dict, alarm: str, state: str = "ALARM", reason: str = "set at a moment") -> dict:
+        """At `when`, SetAlarmState of `alarm` to `state`."""
+        return self.at_moment(when, {"setAlarmState": {"alarm": alarm, "state": state, "reason": reason}})
+
+    def moments(self) -> dict:
+        """{"armed": [...], "fired": [{id, when, do, at, result}]}"""
+        return self._test_endpoint(MOMENTS_PATH)
+
+    def clear_moments(self) -> None:
+        self._test_endpoint(MOMENTS_PATH, "DELETE")
+
+    # Step Functions' execution status-change events (launcher/sfn_status_events.py). Each control
+    # applies to the next `count` events, of `execution` and `status` only when given.
+    def _status_event_control(
+        self, action: str, count: int, execution: str | None, status: str | None, seconds: float = 0
+    ) -> dict:
+        spec: dict = {"action": action, "count": count}
+        for key, value in (("execution", execution), ("status", status)):
+            if value is not None:
+                spec[key] = value
+        if seconds:
+            spec["delaySeconds"] = seconds
+        return self._test_endpoint(STATUS_EVENTS_PATH, "POST", spec)
+
+    def drop_status_events(self, count: int = 1, execution: str | None = None, status: str | None = None) -> dict:
+        """The next `count` status events never reach EventBridge (listed as dropped)."""
+        return self._status_event_control("drop", count, execution, status)
+
+    def duplicate_status_events(self, count: int = 1, execution: str | None = None, status: str | None = None) -> dict:
+        """The next `count` status events are delivered twice, with the same event id."""
+        return self._status_event_control("duplicate", count, execution, status)
+
+    def delay_status_events(
+        self, seconds: float, count: int = 1, execution: str | None = None, status: str | None = None
+    ) -> dict:
+        """The next `count` status events reach EventBridge `seconds` late."""
+        return self._status_event_control("delay", count, execution, status, seconds)
+
+    def status_events(self, execution: str | None = None) -> list[dict]:
+        """Every status event Step Functions emitted (of `execution` only, when given), oldest
+        first: {id, executionArn, name, status, emittedAt, action, delaySeconds, dropped,
+        delivered, deliveries}."""
+        query = f"?{urllib.parse.urlencode({'execution': execution})}" if execution is not None else ""
+        return self._test_endpoint(STATUS_EVENTS_PATH + query)["events"]
+
+    def clear_status_event_controls(self) -> None:
+        self._test_endpoint(STATUS_EVENTS_PATH, "DELETE")
 
     # --- sluice, as deployed from template.yaml ---
     @property

@@ -91,7 +91,7 @@ def test_a_state_change_puts_awss_event_on_the_bus_and_a_lambda_rule_gets_it_at_
     def delivered():
         return [
             d
-            for d in stack.lambda_deliveries()
+            for d in stack.lambda_deliveries(rule=rule_arn)
             if d["rule"] == rule_arn and d["payload"]["detail"]["alarmName"] == name
         ]
 

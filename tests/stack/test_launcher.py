@@ -184,7 +184,8 @@ def test_events_reach_lambda_targets_asynchronously(stack):
         assert time.time() - started < 1.5, "put_events waited for the function"
         assert out["FailedEntryCount"] == 0
         [delivery] = wait_until(
-            lambda: [d for d in stack.lambda_deliveries() if d["rule"] == rule_arn], what="the delivery to the function"
+            lambda: [d for d in stack.lambda_deliveries(rule=rule_arn) if d["rule"] == rule_arn],
+            what="the delivery to the function",
         )
     finally:
         stack.clear_faults()
@@ -200,7 +201,9 @@ def test_events_reach_lambda_targets_asynchronously(stack):
     assert delivery["statusCode"] == 202 and not delivery["functionError"]
     assert json.loads(delivery["response"]) == {"order": None, "status": "accepted"}  # demo-ok reads a top-level order
     time.sleep(0.5)
-    assert len([d for d in stack.lambda_deliveries() if d["rule"] == rule_arn]) == 1, "only the matching event"
+    assert len([d for d in stack.lambda_deliveries(rule=rule_arn) if d["rule"] == rule_arn]) == 1, (
+        "only the matching event"
+    )
 
 
 def test_step_functions_put_execution_status_events(stack):
@@ -308,10 +311,11 @@ def test_faults_throttle_the_next_calls_of_an_operation(stack):
             assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
         lam.get_alias(FunctionName=name, Name="live")  # other operations are untouched
         assert lam.update_alias(FunctionName=name, Name="live", Description="y")["Description"] == "y"
-        assert stack.faults() == {"armed": [], "injected": {"UpdateAlias": 3}}
+        faults = stack.faults()
+        assert (faults["armed"], faults["injected"], faults["errors"]) == ([], {"UpdateAlias": 3}, {armed["error"]: 3})
     finally:
         stack.clear_faults()
-    assert stack.faults() == {"armed": [], "injected": {}}
+    assert stack.faults() == {"armed": [], "injected": {}, "errors": {}}
 
 
 def test_a_delay_fault_holds_the_call_then_answers_it(stack):

@@ -84,7 +84,7 @@ def test_a_failed_deployment_reaches_the_reconcile_function(stack):
     while time.time() < deadline:
         found = [
             d
-            for d in stack.lambda_deliveries()
+            for d in stack.lambda_deliveries(rule="ReconcileFunction")
             if isinstance(d["payload"], dict) and d["payload"].get("detail", {}).get("executionArn") == arn
         ]
         if found:

@@ -43,6 +43,7 @@ fn kind_of(code: &str) -> AwsErrorKind {
         | "ServiceUnavailableException"
         | "InternalFailure"
         | "InternalServerError"
+        | "InternalServiceError"
         | "ResourceConflictException"
         | "ResourceNotReadyException"
         | "EC2ThrottledException"

@@ -2,7 +2,7 @@
 //! and lets sluice-core check them before anything is written; then publishes, locks, records.
 
 use serde_json::Value;
-use sluice_aws::locks::{lock_aliases, refuse_if_locked};
+use sluice_aws::locks::{lock_aliases, refuse_if_locked, unlock_aliases};
 use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger};
 use sluice_core::{
     AlarmSummary, AliasLock, Deployment, Error, ResolvedTarget, StartInput, TargetVersion,
@@ -69,10 +69,21 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
     }
     let mut doc = Deployment::new(&request, &deployment_id, &execution_arn, now, resolved)?;
 
-    // 3. Record it (so the safety net knows it), lock what it moves (all or none), record again.
-    aws.ledger.save(&doc).await?;
+    // 3. Lock what it moves (all or none: a busy alias refuses it with nothing recorded, like any
+    // refusal), then record it, so the safety net knows it.
     lock_aliases(aws.ledger, aws.executions, &mut doc, now).await?;
-    aws.ledger.save(&doc).await?;
+    if let Err(e) = aws.ledger.save(&doc).await {
+        // Unrecorded, the locks would outlive the execution: give them back (best effort).
+        let _ = unlock_aliases(aws.ledger, &doc).await;
+        return Err(e.into());
+    }
+    // 4. A stop that came while validate ran found no record, so the safety net had nothing to
+    // release: now that the record exists, look again, and release what was taken.
+    if !aws.executions.is_running(&execution_arn).await? {
+        doc.stopped_while_validating(now);
+        aws.ledger.save(&doc).await?;
+        unlock_aliases(aws.ledger, &doc).await?;
+    }
     Ok(doc)
 }
 
@@ -92,6 +103,7 @@ mod tests {
             ledger: aws,
             executions: aws,
         };
+        aws.running(EXECUTION);
         validate(&ports, input, "t0").await
     }
 
@@ -250,6 +262,43 @@ mod tests {
             err.message
         );
         assert!(aws.writes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stop_while_validating_releases_the_locks_and_settles_the_record() {
+        let aws = aws();
+        let ports = Aws {
+            functions: &aws,
+            alarms: &aws,
+            ledger: &aws,
+            executions: &aws,
+        };
+        // Not running: stopped while validate ran (before its record existed).
+        let d = validate(&ports, input(good()), "t0").await.unwrap();
+        assert_eq!(d.status, Status::RolledBack);
+        assert!(aws.locks().is_empty(), "{:?}", aws.locks());
+        let record = Deployment::from_json(aws.record("d-1").unwrap()).unwrap();
+        assert_eq!(record.status, Status::RolledBack);
+        assert!(
+            record
+                .failure
+                .unwrap()
+                .cause
+                .starts_with("the execution stopped while validate ran, before any traffic moved"),
+        );
+    }
+
+    #[tokio::test]
+    async fn the_loser_of_a_race_for_an_alias_records_nothing() {
+        let aws = aws().lock(&lock_of("orders"), other("arn:running"));
+        aws.running("arn:running");
+        let err = run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AliasBusy);
+        assert_eq!(
+            aws.record("d-1"),
+            None,
+            "refused before anything was recorded"
+        );
     }
 
     #[tokio::test]

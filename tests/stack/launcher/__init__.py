@@ -14,12 +14,13 @@ and AWS that sluice depends on closed by small patches, one module each:
 - alarm_evaluator: metric alarms on AWS/Lambda metrics move from the recorded data, judged by
   alarm_judgement;
 - events_to_lambda: EventBridge rules deliver matching events to Lambda targets, asynchronously,
-  and record each delivery (a test endpoint);
+  with EventBridge's and Lambda's retries, and record each delivery (a test endpoint);
 - events_account: events delivered to SQS queues and log groups carry `account`, as on AWS;
 - sfn_status_events: Step Functions puts "Step Functions Execution Status Change" events on the
-  default bus (RUNNING, then SUCCEEDED, FAILED, TIMED_OUT or ABORTED);
+  default bus (RUNNING, then SUCCEEDED, FAILED, TIMED_OUT or ABORTED), and a test endpoint can drop,
+  duplicate or delay the next ones;
 - faults: a test endpoint arms faults (errors in each protocol's shape, or delays) for the next
-  calls of an AWS operation;
+  calls of an AWS operation, or for a seeded share of the calls of chosen services;
 - alarm_events: every change of an alarm's state puts a "CloudWatch Alarm State Change" event on
   the default bus and a StateUpdate item in the alarm's history (DescribeAlarmHistory), and a test
   endpoint can drop, duplicate or delay the next events;
@@ -28,13 +29,19 @@ and AWS that sluice depends on closed by small patches, one module each:
 - sfn_aborted_states: states cut short in a failed Parallel write <Type>StateAborted, and a stopped
   branch or execution writes nothing more;
 - sfn_branch_errors: a Parallel whose branch failed with a States.* error (States.Timeout, ...)
-  fails with that error, which its Catch can catch.
+  fails with that error, which its Catch can catch;
+- sfn_lambda_errors: a function error without an errorType fails lambda:invoke with Lambda.Unknown;
+- function_faults: a test endpoint makes a function crash or time out on its Nth invocation (as
+  Lambda reports it), or a task run into its TimeoutSeconds;
+- moments: a test endpoint does something at a chosen moment (after the Nth write of an alias,
+  when an execution enters a state): another writer's UpdateAlias, StopExecution, SetAlarmState.
 
 Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
 tests/stack/test_launcher.py covers each patch (test_function_names.py: function_names, and every
 form of a function's name through alias_revisions, alias_journal and lambda_invoke);
 test_alarm_events.py and test_callbacks.py cover alarm_events, events_account and the sfn_*
-patches after sfn_status_events.
+patches after sfn_status_events; test_faults.py covers faults, function_faults, sfn_lambda_errors,
+moments, the status-event controls and the delivery retries.
 """
 
 from moto.core.config import default_user_config

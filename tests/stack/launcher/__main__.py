@@ -24,12 +24,15 @@ from .cloudwatch_cbor import CloudWatchCborBridge
 from .events_account import deliver_account_to_every_target
 from .events_to_lambda import LambdaDeliveriesRoute, deliver_events_to_lambda
 from .faults import FaultRoute
+from .function_faults import FunctionFaultsRoute, time_out_tasks
 from .function_names import FunctionNamesRoute
 from .lambda_invoke import route_invoke_to_local_runtime
+from .moments import MomentsRoute, fire_on_state_entries
 from .sfn_aborted_states import abort_states_like_aws
 from .sfn_branch_errors import propagate_branch_errors
+from .sfn_lambda_errors import report_unknown_lambda_errors
 from .sfn_names import name_unnamed_executions
-from .sfn_status_events import emit_status_events
+from .sfn_status_events import StatusEventsRoute, emit_status_events
 from .sfn_task_tokens import close_tokens_of_ended_tasks
 from .time_scale import scale_time
 
@@ -52,20 +55,25 @@ def main() -> None:
     name_unnamed_executions()
     enforce_alias_revisions()
     scale_time(args.time_scale)
-    deliver_events_to_lambda()
+    deliver_events_to_lambda(args.time_scale)
     deliver_account_to_every_target()
     emit_status_events()
     emit_alarm_events()
     close_tokens_of_ended_tasks()
     abort_states_like_aws()
     propagate_branch_errors()
+    report_unknown_lambda_errors()
+    time_out_tasks()
+    fire_on_state_entries()
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
 
     # Faults come first: they see every AWS call as the client sent it (CBOR before translation,
-    # a function as the client named it). moto sees a function by its bare name.
-    moto = FunctionNamesRoute(DomainDispatcherApplication(create_backend_app))
-    app = FaultRoute(LambdaDeliveriesRoute(AlarmEventsRoute(AliasJournalRoute(CloudWatchCborBridge(moto)))))
+    # a function as the client named it). moto and every other patch see a function by its bare name.
+    app = CloudWatchCborBridge(FunctionNamesRoute(DomainDispatcherApplication(create_backend_app)))
+    for route in (AliasJournalRoute, AlarmEventsRoute, StatusEventsRoute, MomentsRoute, FunctionFaultsRoute):
+        app = route(app)
+    app = FaultRoute(LambdaDeliveriesRoute(app))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(*_):

@@ -5,7 +5,8 @@ RoutingConfig (on CreateAlias too). sluice's conflict detection relies on all th
 update is atomic here, as on Lambda: two writers holding the same RevisionId cannot both land.
 Every alias write that lands, CreateAlias or UpdateAlias, is recorded in the alias journal under
 the function's name, however the caller named the function (name, partial or full ARN, URL-encoded:
-see function_names)."""
+see function_names), with who wrote it (`writer`: sluice, harness, ... as faults.caller_of tells
+them apart; moments write "moment"); an UpdateAlias may be a moment's cue (moments.alias_written)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from urllib.parse import unquote
 
 from moto.awslambda import responses as lambda_responses
 
-from . import alias_journal
+from . import alias_journal, moments
+from .faults import caller_of
 from .function_names import bare
 
 STALE_REVISION = (
@@ -32,8 +34,9 @@ def error(status: int, code: str, message: str):
     return status, {"status": status, "x-amzn-errortype": code}, body
 
 
-# One alias write at a time: a RevisionId check and the write it allows are one step.
-_writes = threading.Lock()
+# One alias write at a time: a RevisionId check and the write it allows are one step (moto's server
+# is threaded). Re-entrant: a moment cued by a write may write the alias itself.
+_writes = threading.RLock()
 
 
 def path_function(path: str, back: int) -> str:
@@ -65,7 +68,7 @@ def routing_error(backend, function_name: str, main: str | None, routing: dict |
     return None
 
 
-def journal(operation: str, alias, expected: str | None) -> None:
+def journal(operation: str, alias, expected: str | None, writer: str) -> None:
     alias_journal.record(
         {
             "operation": operation,
@@ -77,8 +80,13 @@ def journal(operation: str, alias, expected: str | None) -> None:
             # The RevisionId the writer made its write conditional on (None: unconditional).
             "expectedRevisionId": expected,
             "at": time.time(),
+            "writer": writer,
         }
     )
+
+
+def writer_of(response) -> str:
+    return caller_of(response.headers.get("User-Agent", ""), response.headers.get("Authorization", ""))
 
 
 def enforce_alias_revisions() -> None:
@@ -104,9 +112,11 @@ def enforce_alias_revisions() -> None:
                 return refused
             result = original_update(self)
             alias.revision_id = str(uuid.uuid4())
-            journal("UpdateAlias", alias, expected)
-        status, headers, _ = result
-        return status, headers, json.dumps(alias.to_json())
+            journal("UpdateAlias", alias, expected, writer_of(self))
+            status, headers, _ = result
+            answer = json.dumps(alias.to_json())  # this write's alias, whatever a moment does next
+            moments.alias_written(function_name, alias_name)
+        return status, headers, answer
 
     def create_alias(self):
         function_name = path_function(self.path, 2)
@@ -118,7 +128,7 @@ def enforce_alias_revisions() -> None:
             result = original_create(self)
             status, _, _ = result
             if 200 <= int(status) < 300:
-                journal("CreateAlias", self.backend.get_alias(params.get("Name"), function_name), None)
+                journal("CreateAlias", self.backend.get_alias(params.get("Name"), function_name), None, writer_of(self))
         return result
 
     lambda_responses.LambdaResponse.update_alias = update_alias

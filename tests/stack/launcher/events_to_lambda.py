@@ -11,19 +11,28 @@ of it. A delivery that fails (no such function, a function error, no binary) is 
 
 Every delivery, with what the function answered, is recorded and served as JSON at
 LAMBDA_DELIVERIES_PATH (a test endpoint, not an AWS API): an asynchronous invoke returns nothing to
-its caller, so this is how a test sees that the function ran and with which payload.
+its caller, so this is how a test sees that the function ran and with which payload. Each attempt
+is one entry (`attempt` counts them per event and target).
 
-Not modelled: Lambda's retries of an asynchronous invoke that fails (two, a minute or more apart)
-and the rule's RetryPolicy/DeadLetterConfig."""
+Retries, as AWS makes them (their waits scaled like Wait states, see time_scale):
+- EventBridge retries a delivery whose Invoke call fails with a throttle (429) or a service error
+  (5xx) or does not connect, with exponential backoff and jitter (2^n s, at most 60 s between
+  attempts), until the target's RetryPolicy runs out (MaximumRetryAttempts, default 185;
+  MaximumEventAgeInSeconds, default 24 h); other errors (no such function) are not retried.
+- Lambda retries an asynchronous invocation whose function fails (X-Amz-Function-Error) twice,
+  one minute and then two minutes later (the default asynchronous configuration).
+Not modelled: the rule's DeadLetterConfig, Lambda's async event age and destinations."""
 
 from __future__ import annotations
 
 import datetime
 import json
 import os
+import random
 import sys
 import threading
 import time
+import urllib.parse
 
 import boto3
 import botocore.config
@@ -32,13 +41,17 @@ from moto.events.utils import EventTemplateParser
 
 from local_aws import LAMBDA_DELIVERIES_PATH, REGION
 
+from .faults import EVENTBRIDGE_AGENT
+
 _deliveries: list[dict] = []
 _lock = threading.Lock()
 
 
-def deliveries() -> list[dict]:
+def deliveries(rule: str | None = None) -> list[dict]:
+    """Every delivery, or those of rules whose ARN contains `rule` (filtered here: a long session's
+    deliveries carry every execution's status event, too many to send for each poll)."""
     with _lock:
-        return list(_deliveries)
+        return [d for d in _deliveries if rule is None or rule in d["rule"]]
 
 
 def _record(entry: dict) -> None:
@@ -120,12 +133,23 @@ def _lambda_client(region: str):
                 endpoint_url=f"http://127.0.0.1:{os.environ['MOTO_PORT']}",
                 region_name=region,
                 # EventBridge's retries are its own, not an SDK's; the function may run 15 minutes.
-                config=botocore.config.Config(retries={"max_attempts": 1}, read_timeout=900, connect_timeout=10),
+                config=botocore.config.Config(
+                    retries={"total_max_attempts": 1},
+                    read_timeout=900,
+                    connect_timeout=10,
+                    user_agent_extra=EVENTBRIDGE_AGENT,
+                ),
             )
         return _clients[region]
 
 
-def _invoke(rule_arn: str, target: dict, payload: str, event_id: str) -> None:
+# Waits between attempts are multiplied by this (launcher's --time-scale).
+_time_scale = 1.0
+# Lambda's default asynchronous configuration: two retries of a function error, 1 min then 2 min later.
+FUNCTION_ERROR_RETRIES = (60, 120)
+
+
+def _invoke_once(rule_arn: str, target: dict, payload: str, event_id: str, attempt: int) -> dict:
     arn = target["Arn"]
     entry = {
         "rule": rule_arn,
@@ -133,6 +157,7 @@ def _invoke(rule_arn: str, target: dict, payload: str, event_id: str) -> None:
         "target": arn,
         "eventId": event_id,
         "payload": _parsed(payload),
+        "attempt": attempt,
         "at": time.time(),
     }
     try:
@@ -147,9 +172,37 @@ def _invoke(rule_arn: str, target: dict, payload: str, event_id: str) -> None:
             print(f"events_to_lambda: {arn} failed on event {event_id}: {text[:500]}", file=sys.stderr, flush=True)
     except Exception as e:  # a delivery never takes the server down
         entry["error"] = f"{type(e).__name__}: {e}"
+        status = getattr(e, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        entry["errorStatus"] = status
+        # Throttles, service errors and connection failures are worth another try; the rest is not.
+        entry["retryable"] = status is None or status == 429 or status >= 500
         print(f"events_to_lambda: could not invoke {arn} for event {event_id}: {e!r}", file=sys.stderr, flush=True)
     entry["finishedAt"] = time.time()
     _record(entry)
+    return entry
+
+
+def _invoke(rule_arn: str, target: dict, payload: str, event_id: str) -> None:
+    policy = target.get("RetryPolicy") or {}
+    max_retries = int(policy.get("MaximumRetryAttempts", 185))
+    max_age = float(policy.get("MaximumEventAgeInSeconds", 86400))
+    first = time.time()
+    attempt, delivery_retries, function_retries = 1, 0, 0
+    while True:
+        entry = _invoke_once(rule_arn, target, payload, event_id, attempt)
+        if "error" in entry:
+            wait = min(60.0, 2.0**delivery_retries) * random.uniform(0.5, 1.0)
+            age = (time.time() - first) / _time_scale + wait
+            if not entry["retryable"] or delivery_retries >= max_retries or age > max_age:
+                return
+            delivery_retries += 1
+        elif entry.get("functionError") and function_retries < len(FUNCTION_ERROR_RETRIES):
+            wait = FUNCTION_ERROR_RETRIES[function_retries]
+            function_retries += 1
+        else:
+            return
+        time.sleep(wait * _time_scale)
+        attempt += 1
 
 
 class _RuleWithTargets:
@@ -163,7 +216,9 @@ class _RuleWithTargets:
         return getattr(self._rule, name)
 
 
-def deliver_events_to_lambda() -> None:
+def deliver_events_to_lambda(time_scale: float = 1.0) -> None:
+    global _time_scale
+    _time_scale = time_scale
     # Creating a boto3 client loads Lambda's model (about 0.3 s): done now, in the background, so that
     # the first delivery is as quick as the next ones.
     threading.Thread(target=_lambda_client, args=(REGION,), name="lambda-client", daemon=True).start()
@@ -203,6 +258,7 @@ class LambdaDeliveriesRoute:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "") != LAMBDA_DELIVERIES_PATH:
             return self.app(environ, start_response)
-        out = json.dumps(deliveries()).encode()
+        rule = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("rule", [None])[0]
+        out = json.dumps(deliveries(rule)).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
         return [out]

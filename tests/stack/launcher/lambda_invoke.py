@@ -3,11 +3,13 @@ ignores `Qualifier` (it reads a lower-case key). Here Invoke goes to the real bi
 version's SLUICE_LOCAL_BINARY, served by cargo-lambda's runtime emulator; an alias with routing
 weights picks its version by weight and says which in X-Amz-Executed-Version; and each invoke
 through an alias is recorded as AWS/Lambda Invocations/Errors metrics with the ExecutedVersion
-dimension, as Lambda does."""
+dimension, as Lambda does. A crash or timeout armed for the invocation (function_faults) is
+answered as Lambda answers one."""
 
 from __future__ import annotations
 
 import random
+import time
 import urllib.error
 import urllib.request
 
@@ -18,6 +20,7 @@ from moto.core.utils import utcnow
 
 from local_aws import BINARY_VAR
 
+from . import function_faults
 from .function_names import bare
 
 
@@ -79,6 +82,22 @@ def record_invocation(backend, fn, alias, version: str, errored: bool) -> None:
     )
 
 
+def run_binary(runtime_url: str, binary: str, data: bytes) -> tuple[bytes, bool]:
+    """(payload, errored) of one invocation of the binary by cargo-lambda's runtime emulator."""
+    req = urllib.request.Request(
+        f"{runtime_url}/2015-03-31/functions/{binary}/invocations",
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=900) as resp:
+            return resp.read(), False
+    except urllib.error.HTTPError as e:
+        # cargo-lambda answers a function error with HTTP 500 and no X-Amz-Function-Error.
+        return e.read(), True
+
+
 def route_invoke_to_local_runtime(runtime_url: str) -> None:
     # Without docker moto serves Lambda from LambdaSimpleBackend, whose invoke echoes.
     original = LambdaSimpleBackend.invoke
@@ -89,20 +108,13 @@ def route_invoke_to_local_runtime(runtime_url: str) -> None:
         if not binary:
             return original(self, function_name, qualifier, body, headers, response_headers)
         data = body if isinstance(body, bytes) else (body or "{}").encode()
-        req = urllib.request.Request(
-            f"{runtime_url}/2015-03-31/functions/{binary}/invocations",
-            data=data,
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
+        fault = function_faults.take_invocation_fault(fn.function_name, data)
         errored = False
-        try:
-            with urllib.request.urlopen(req, timeout=900) as resp:
-                payload = resp.read()
-        except urllib.error.HTTPError as e:
-            # cargo-lambda answers a function error with HTTP 500 and no X-Amz-Function-Error.
-            payload = e.read()
-            errored = True
+        if fault is None or fault["when"] == "after":
+            payload, errored = run_binary(runtime_url, binary, data)
+        if fault is not None:
+            time.sleep(fault["seconds"])
+            payload, errored = function_faults.failure_payload(fault, int(fn.timeout or 3)), True
         if errored:
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["x-amz-executed-version"] = str(version or fn.version)

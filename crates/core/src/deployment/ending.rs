@@ -108,6 +108,20 @@ impl Deployment {
         });
     }
 
+    /// The execution stopped while validate ran (the safety net found no record then): nothing
+    /// moved, and validate gives back the locks it took.
+    pub fn stopped_while_validating(&mut self, now: &str) {
+        let cause = "the execution stopped while validate ran, before any traffic moved; validate \
+                     released the aliases' locks"
+            .to_string();
+        self.record(now, cause.clone());
+        self.status = Status::RolledBack;
+        self.failure = Some(Failure {
+            error: "ExecutionAborted".into(),
+            cause,
+        });
+    }
+
     /// The last step of a successful deployment: every alias serves its new version.
     pub fn finish(&mut self, now: &str) -> Result<(), Error> {
         if self.status != Status::AllShifted {
