@@ -1,6 +1,6 @@
 //! A deployed stack's outputs, so the CLI can find sluice by its stack's name.
 
-use crate::config::sdk_config;
+use crate::config::shared;
 use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind};
 use aws_sdk_cloudformation::Client;
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 /// The outputs of the stack `name`, by key.
 pub async fn stack_outputs(name: &str) -> Result<HashMap<String, String>, AwsError> {
-    let client = Client::new(&sdk_config().await);
+    let client = Client::new(shared().await);
     let out = client
         .describe_stacks()
         .stack_name(name)

@@ -1,24 +1,34 @@
 //! The AlarmReader adapter over aws-sdk-cloudwatch.
 
-use crate::config::sdk_config;
+use crate::config::on_first_use;
 use crate::errors::classify;
 use crate::ports::{AlarmReader, AwsError, AwsErrorKind};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_cloudwatch::types::{AlarmType, HistoryItemType, StateValue};
 use sluice_core::{AlarmReading, AlarmState, AlarmTransition};
+use tokio::sync::OnceCell;
 
 pub struct CloudWatchAlarms {
-    client: Client,
+    client: OnceCell<Client>,
 }
 
 impl CloudWatchAlarms {
     pub fn new(client: Client) -> Self {
-        CloudWatchAlarms { client }
+        CloudWatchAlarms {
+            client: OnceCell::new_with(Some(client)),
+        }
     }
 
-    pub async fn from_env() -> Self {
-        CloudWatchAlarms::new(Client::new(&sdk_config().await))
+    /// The standard credential and region chain; the client is made on the first call.
+    pub fn from_env() -> Self {
+        CloudWatchAlarms {
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> &Client {
+        on_first_use(&self.client, Client::new).await
     }
 }
 
@@ -39,7 +49,8 @@ impl AlarmReader for CloudWatchAlarms {
             let mut token: Option<String> = None;
             loop {
                 let out = self
-                    .client
+                    .client()
+                    .await
                     .describe_alarms()
                     .set_alarm_names(Some(chunk.to_vec()))
                     .alarm_types(AlarmType::MetricAlarm)
@@ -89,7 +100,8 @@ impl AlarmReader for CloudWatchAlarms {
             let mut token: Option<String> = None;
             loop {
                 let out = self
-                    .client
+                    .client()
+                    .await
                     .describe_alarm_history()
                     .alarm_name(name)
                     .history_item_type(HistoryItemType::StateUpdate)

@@ -2,7 +2,7 @@
 //! `LOCK#<function ARN>#<alias>` naming its holder; a record is `DEPLOYMENT#<id>` holding the
 //! latest document. Every lock write is conditional on who holds it.
 
-use crate::config::sdk_config;
+use crate::config::on_first_use;
 use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind, Ledger, Saved, Watches};
 use aws_sdk_dynamodb::Client;
@@ -15,6 +15,7 @@ use sluice_core::watch::{bake_key, watch_key};
 use sluice_core::{Deployment, LockHolder, Watch};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
 
 /// The environment variable naming the table (template.yaml sets it on every function).
 pub const TABLE_VAR: &str = "SLUICE_LEDGER_TABLE";
@@ -32,7 +33,7 @@ fn expires_in(days: u64) -> AttributeValue {
 }
 
 pub struct DynamoLedger {
-    client: Client,
+    client: OnceCell<Client>,
     table: String,
 }
 
@@ -89,26 +90,35 @@ where
 impl DynamoLedger {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoLedger {
-            client,
+            client: OnceCell::new_with(Some(client)),
             table: table.into(),
         }
     }
 
     /// The table named by `SLUICE_LEDGER_TABLE`.
-    pub async fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, String> {
         let table = std::env::var(TABLE_VAR)
             .map_err(|_| format!("{TABLE_VAR} is not set: the ledger table's name"))?;
-        Ok(DynamoLedger::with_table(table).await)
+        Ok(DynamoLedger::with_table(table))
     }
 
-    /// The named table, with the standard credential and region chain.
-    pub async fn with_table(table: impl Into<String>) -> Self {
-        DynamoLedger::new(Client::new(&sdk_config().await), table)
+    /// The named table, with the standard credential and region chain; the client is made on
+    /// the first call.
+    pub fn with_table(table: impl Into<String>) -> Self {
+        DynamoLedger {
+            client: OnceCell::new(),
+            table: table.into(),
+        }
+    }
+
+    async fn client(&self) -> &Client {
+        on_first_use(&self.client, Client::new).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Item>, AwsError> {
         let out = self
-            .client
+            .client()
+            .await
             .get_item()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -125,7 +135,8 @@ impl Ledger for DynamoLedger {
         // Two tries: a lock released between our put and our read is free the second time.
         for _ in 0..2 {
             let put = self
-                .client
+                .client()
+                .await
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(lock_item(key, holder)))
@@ -154,7 +165,8 @@ impl Ledger for DynamoLedger {
         holder: &LockHolder,
     ) -> Result<bool, AwsError> {
         let put = self
-            .client
+            .client()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(lock_item(key, holder)))
@@ -167,7 +179,8 @@ impl Ledger for DynamoLedger {
 
     async fn unlock(&self, key: &str, execution_arn: &str) -> Result<(), AwsError> {
         let delete = self
-            .client
+            .client()
+            .await
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -210,7 +223,8 @@ impl Ledger for DynamoLedger {
             ),
         ]);
         let put = self
-            .client
+            .client()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -245,7 +259,8 @@ impl DynamoLedger {
     /// `SET watches.#d = :w` on an alarm's item that has its map already: false when it has not.
     async fn add_watch(&self, key: &str, id: &str, watch: &str) -> Result<bool, AwsError> {
         let update = self
-            .client
+            .client()
+            .await
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -270,7 +285,8 @@ impl DynamoLedger {
         value: (&str, AttributeValue),
     ) -> Result<Item, AwsError> {
         let out = self
-            .client
+            .client()
+            .await
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&bake_key(deployment_id, step)))
@@ -299,7 +315,8 @@ impl Watches for DynamoLedger {
                 return Ok(());
             }
             let put = self
-                .client
+                .client()
+                .await
                 .put_item()
                 .table_name(&self.table)
                 .item("pk", s(&key))
@@ -348,7 +365,8 @@ impl Watches for DynamoLedger {
         token: Option<&str>,
     ) -> Result<(), AwsError> {
         let mut update = self
-            .client
+            .client()
+            .await
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&watch_key(alarm)))

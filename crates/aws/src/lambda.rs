@@ -1,6 +1,6 @@
 //! The FunctionStore adapter over aws-sdk-lambda.
 
-use crate::config::sdk_config;
+use crate::config::on_first_use;
 use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind, FunctionStore};
 use aws_sdk_lambda::Client;
@@ -8,22 +8,32 @@ use aws_sdk_lambda::types::{AliasRoutingConfiguration, LastUpdateStatus, State};
 use sluice_core::{AliasSnapshot, Routing, Version, Weight};
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// How long publish waits for a function's last update to finish before giving up (retryable);
 /// well inside the function's own timeout.
 const PUBLISH_WAIT: Duration = Duration::from_secs(40);
 
 pub struct LambdaFunctions {
-    client: Client,
+    client: OnceCell<Client>,
 }
 
 impl LambdaFunctions {
     pub fn new(client: Client) -> Self {
-        LambdaFunctions { client }
+        LambdaFunctions {
+            client: OnceCell::new_with(Some(client)),
+        }
     }
 
-    pub async fn from_env() -> Self {
-        LambdaFunctions::new(Client::new(&sdk_config().await))
+    /// The standard credential and region chain; the client is made on the first call.
+    pub fn from_env() -> Self {
+        LambdaFunctions {
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> &Client {
+        on_first_use(&self.client, Client::new).await
     }
 }
 
@@ -78,7 +88,8 @@ impl FunctionStore for LambdaFunctions {
         alias: &str,
     ) -> Result<Option<AliasSnapshot>, AwsError> {
         let out = match self
-            .client
+            .client()
+            .await
             .get_alias()
             .function_name(function)
             .name(alias)
@@ -124,7 +135,8 @@ impl FunctionStore for LambdaFunctions {
                 .build(),
         };
         let out = self
-            .client
+            .client()
+            .await
             .update_alias()
             .function_name(function)
             .name(alias)
@@ -144,7 +156,8 @@ impl FunctionStore for LambdaFunctions {
         version: &Version,
     ) -> Result<String, AwsError> {
         let out = self
-            .client
+            .client()
+            .await
             .create_alias()
             .function_name(function)
             .name(alias)
@@ -166,7 +179,8 @@ impl FunctionStore for LambdaFunctions {
 
     async fn function_arn(&self, function: &str) -> Result<Option<String>, AwsError> {
         match self
-            .client
+            .client()
+            .await
             .get_function_configuration()
             .function_name(function)
             .send()
@@ -179,7 +193,8 @@ impl FunctionStore for LambdaFunctions {
 
     async fn version_exists(&self, function: &str, version: &Version) -> Result<bool, AwsError> {
         match self
-            .client
+            .client()
+            .await
             .get_function_configuration()
             .function_name(function)
             .qualifier(version.as_str())
@@ -197,7 +212,8 @@ impl FunctionStore for LambdaFunctions {
         let started = tokio::time::Instant::now();
         loop {
             let conf = self
-                .client
+                .client()
+                .await
                 .get_function_configuration()
                 .function_name(function)
                 .send()
@@ -235,7 +251,8 @@ impl FunctionStore for LambdaFunctions {
             }
         }
         let out = self
-            .client
+            .client()
+            .await
             .publish_version()
             .function_name(function)
             .description("published by sluice")

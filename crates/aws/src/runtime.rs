@@ -11,6 +11,7 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use tracing::Instrument;
+use tracing_subscriber::filter::LevelFilter;
 
 /// A phase's error as Lambda reports it: `errorType` is the catalog name, which Step Functions
 /// uses as the error name in Retry and Catch.
@@ -50,7 +51,7 @@ where
     F: Fn(Value) -> Fut,
     Fut: Future<Output = Result<Value, Error>>,
 {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_logging();
     // The runtime reads the payload as text only: read into values by it, JSON nested deeper
     // than serde_json reads would fail as `DeserializeError`, a name outside sluice's catalog.
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
@@ -67,7 +68,9 @@ where
         let (explained, fut) = match payload {
             Ok(payload) => {
                 let explained = Explain::from_payload(&payload);
-                let fut = explained.is_none().then(|| handler(payload));
+                // Boxed: a phase's future holds its AWS calls' (tens of KB); inline, every invocation's
+                // future, and the stack it is polled on, would be that large even for an explain call.
+                let fut = explained.is_none().then(|| Box::pin(handler(payload)));
                 (explained, fut)
             }
             Err(e) => (Some(Err(e)), None),
@@ -132,6 +135,30 @@ fn not_a_document(why: &str) -> Error {
     Error::internal(format!(
         "the payload cannot be read ({why}); the state machine passes only documents sluice wrote"
     ))
+}
+
+/// Logs as lambda_runtime's default subscriber does (Lambda's advanced logging controls: JSON when
+/// `AWS_LAMBDA_LOG_FORMAT` is JSON; the level of `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else
+/// INFO; no timestamps, Lambda adds them), but with a level filter instead of an EnvFilter, whose
+/// regex engine is 380 KB (5 %) of a phase binary and part of its start-up: RUST_LOG's per-module
+/// directives are not honoured.
+fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // try_init: a second call (tests) keeps the first subscriber.
+    let _ = if json {
+        logs.json().try_init()
+    } else {
+        logs.try_init()
+    };
 }
 
 /// A panic as an error: its message, whatever the payload's type.

@@ -1,30 +1,41 @@
 //! The Executions adapter over aws-sdk-sfn.
 
-use crate::config::sdk_config;
+use crate::config::on_first_use;
 use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind, Executions, Tasks};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::types::ExecutionStatus;
+use tokio::sync::OnceCell;
 
 pub struct StepFunctions {
-    client: Client,
+    client: OnceCell<Client>,
 }
 
 impl StepFunctions {
     pub fn new(client: Client) -> Self {
-        StepFunctions { client }
+        StepFunctions {
+            client: OnceCell::new_with(Some(client)),
+        }
     }
 
-    pub async fn from_env() -> Self {
-        StepFunctions::new(Client::new(&sdk_config().await))
+    /// The standard credential and region chain; the client is made on the first call.
+    pub fn from_env() -> Self {
+        StepFunctions {
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> &Client {
+        on_first_use(&self.client, Client::new).await
     }
 }
 
 impl Executions for StepFunctions {
     async fn is_running(&self, execution_arn: &str) -> Result<bool, AwsError> {
         match self
-            .client
+            .client()
+            .await
             .describe_execution()
             .execution_arn(execution_arn)
             .send()
@@ -55,7 +66,8 @@ fn task_ended(code: Option<&str>) -> bool {
 impl Tasks for StepFunctions {
     async fn succeed_task(&self, token: &str) -> Result<bool, AwsError> {
         match self
-            .client
+            .client()
+            .await
             .send_task_success()
             .task_token(token)
             .output("{}")
@@ -70,7 +82,8 @@ impl Tasks for StepFunctions {
 
     async fn fail_task(&self, token: &str, error: &str, cause: &str) -> Result<bool, AwsError> {
         match self
-            .client
+            .client()
+            .await
             .send_task_failure()
             .task_token(token)
             .error(error)
@@ -108,7 +121,8 @@ impl StepFunctions {
         input: &str,
     ) -> Result<String, AwsError> {
         let out = self
-            .client
+            .client()
+            .await
             .start_execution()
             .state_machine_arn(state_machine)
             .name(name)
@@ -121,7 +135,8 @@ impl StepFunctions {
 
     pub async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError> {
         let out = self
-            .client
+            .client()
+            .await
             .describe_execution()
             .execution_arn(execution_arn)
             .send()
@@ -140,7 +155,8 @@ impl StepFunctions {
 
     /// Stops a running execution; the safety net then rolls its deployment back.
     pub async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError> {
-        self.client
+        self.client()
+            .await
             .stop_execution()
             .execution_arn(execution_arn)
             .error("Aborted")
@@ -162,7 +178,8 @@ impl StepFunctions {
         let mut token: Option<String> = None;
         loop {
             let out = self
-                .client
+                .client()
+                .await
                 .get_execution_history()
                 .execution_arn(execution_arn)
                 .reverse_order(true)
@@ -207,7 +224,8 @@ impl StepFunctions {
         limit: usize,
     ) -> Result<Vec<ExecutionInfo>, AwsError> {
         let mut request = self
-            .client
+            .client()
+            .await
             .list_executions()
             .state_machine_arn(state_machine)
             .max_results(limit.min(1000) as i32);

@@ -198,12 +198,9 @@ async fn context(target: Target) -> Result<Context, String> {
         state_machine = state_machine.or_else(|| outputs.get("StateMachineArn").cloned());
         table = table.or_else(|| outputs.get("LedgerTableName").cloned());
     }
-    let ledger = match table {
-        Some(table) => Some(DynamoLedger::with_table(table).await),
-        None => None,
-    };
+    let ledger = table.map(DynamoLedger::with_table);
     Ok(Context {
-        sfn: StepFunctions::from_env().await,
+        sfn: StepFunctions::from_env(),
         ledger,
         state_machine,
     })
@@ -293,7 +290,7 @@ async fn run(command: Command) -> Result<u8, String> {
             .map(print),
         Command::Abort { target, id } => {
             let ctx = context(target).await?;
-            deployments::abort(&ctx, &LambdaFunctions::from_env().await, &id).await
+            deployments::abort(&ctx, &LambdaFunctions::from_env(), &id).await
         }
     }
 }

@@ -8,11 +8,11 @@ use sluice_aws::cloudwatch::CloudWatchAlarms;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::sfn::StepFunctions;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let alarms = &CloudWatchAlarms::from_env().await;
-    let ledger = &DynamoLedger::from_env().await?;
-    let tasks = &StepFunctions::from_env().await;
+    let alarms = &CloudWatchAlarms::from_env();
+    let ledger = &DynamoLedger::from_env()?;
+    let tasks = &StepFunctions::from_env();
     sluice_aws::runtime::run("check-alarms", |input| async move {
         handler::check_alarms(alarms, ledger, tasks, input, &now_rfc3339())
             .await

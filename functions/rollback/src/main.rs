@@ -7,10 +7,10 @@ use sluice_aws::clock::now_rfc3339;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let functions = &LambdaFunctions::from_env().await;
-    let ledger = &DynamoLedger::from_env().await?;
+    let functions = &LambdaFunctions::from_env();
+    let ledger = &DynamoLedger::from_env()?;
     sluice_aws::runtime::run("rollback", |input| async move {
         handler::rollback(functions, ledger, input, &now_rfc3339())
             .await

@@ -11,13 +11,13 @@ use sluice_aws::lambda::LambdaFunctions;
 use sluice_aws::sfn::StepFunctions;
 use sluice_core::StartInput;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = &Aws {
-        functions: &LambdaFunctions::from_env().await,
-        alarms: &CloudWatchAlarms::from_env().await,
-        ledger: &DynamoLedger::from_env().await?,
-        executions: &StepFunctions::from_env().await,
+        functions: &LambdaFunctions::from_env(),
+        alarms: &CloudWatchAlarms::from_env(),
+        ledger: &DynamoLedger::from_env()?,
+        executions: &StepFunctions::from_env(),
     };
     // The request comes from users: a payload too deep to read is refused as InvalidRequest.
     sluice_aws::runtime::run_reading("validate", StartInput::unreadable, |input| async move {
