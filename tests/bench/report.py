@@ -64,9 +64,9 @@ def cold_rows(cold: dict | None, sizes: dict | None) -> list[str]:
                 b_ready, b_rss = base["ready_ms"]["median"], base["rss_kb"]["median"]
                 delta = ready["median"] - b_ready
                 cells += [f"{ready['median'] / b_ready:.2f}× ({delta:+.1f} ms)"]
-                cells += [f"{rss['median'] / 1024:.1f}", f"{rss['median'] / b_rss:.2f}×"]
+                cells += [f"{rss['median'] / 1024:.1f} / {rss['p90'] / 1024:.1f}", f"{rss['median'] / b_rss:.2f}×"]
             else:
-                cells += ["-", f"{rss['median'] / 1024:.1f}", "-"]
+                cells += ["-", f"{rss['median'] / 1024:.1f} / {rss['p90'] / 1024:.1f}", "-"]
         else:
             cells += ["-"] * 5
         if s:
@@ -148,7 +148,7 @@ def main() -> None:
         "stripped `bootstrap`, `zip -9`. MB = 10⁶ bytes, MiB = 2²⁰.",
         "",
         "| function | ready ms (median / p90) | answered ms (median / p90) | ready vs baseline | "
-        "peak RSS MiB | RSS vs baseline | bootstrap MB | zip MB |",
+        "peak RSS MiB (median / p90) | RSS vs baseline | bootstrap MB | zip MB |",
         "|---|---|---|---|---|---|---|---|",
         *cold_rows(cold, sizes),
         "",
