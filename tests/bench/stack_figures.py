@@ -37,32 +37,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "stack"), str(HERE.parent / "e2e")]
 
-from scenario import finish, output, wait_for  # noqa: E402 - needs the paths above
+from scenario import EVENT_CAUSE, REACTION_PLANS, WATCH_CAUSE, alarm_to_rollback, finish, output  # noqa: E402 - the paths above
 
 from conftest import App, make_alarm  # noqa: E402
 from stack import LocalStack, stop_on_signals  # noqa: E402
 
 # Step Functions Standard: USD per state transition (us-east-1), for cost per preset.
 USD_PER_TRANSITION = 0.000025
-# What a rolled-back deployment's cause says when the alarm's event stopped the bake, or when the
-# watch's own first read found the alarm already firing (tests/e2e/test_event_bakes.py).
-EVENT_CAUSE = "CloudWatch's alarm event stopped the bake"
-WATCH_CAUSE = "found as the bake's watch began"
-# The rollback runs: (strategy, seconds into the first bake the alarm is set); the first is the
-# uncounted warm-up. As tests/e2e/test_event_bakes.py's reaction-time test.
-ROLLBACK_PLANS = [
-    ("Canary10Percent5Minutes", 1.0),  # the warm-up, not counted
-    ("Canary10Percent5Minutes", 0.2),
-    ("Canary10Percent10Minutes", 0.6),
-    ("Canary10Percent15Minutes", 1.0),
-    ("Canary10Percent30Minutes", 1.5),
-    ("Linear10PercentEvery1Minute", 2.0),
-    ("Linear10PercentEvery2Minutes", 2.5),
-    ("Linear10PercentEvery3Minutes", 3.0),
-    ("Linear10PercentEvery10Minutes", 4.0),
-    ({"canary": {"percent": 10, "interval": "24h"}}, 5.0),
-    ({"canary": {"percent": 25, "interval": "168h"}}, 6.0),
-]
+ROLLBACK_PLANS = REACTION_PLANS
 # Several shift steps with the shortest bake a linear strategy accepts (strategy.rs: "must be at
 # least 1s"): 20%, 40%, 60%, 80% baking 1 s each, then 100%.
 OVERHEAD_STRATEGY = {"linear": {"percent": 20, "interval": "1s"}}
@@ -88,14 +70,6 @@ def strategy_label(strategy) -> str:
     return strategy if isinstance(strategy, str) else json.dumps(strategy, separators=(",", ":"))
 
 
-def rolled_back_at(app: App, since: int) -> float | None:
-    """When the alias journal shows app's alias back on version 1 (after entry `since`)."""
-    for e in app.stack.alias_journal()[since:]:
-        if e["function"] == app.name and e["alias"] == "live" and e["version"] == "1" and not e["weights"]:
-            return e["at"]
-    return None
-
-
 def time_to_rollback(stack: LocalStack, runs: int) -> dict | None:
     """Time to rollback at the default settings (no checkInterval: the backstop's first check is
     5 minutes away, so only the alarm's event, or the watch's first read, can stop the bake).
@@ -113,25 +87,8 @@ def time_to_rollback(stack: LocalStack, runs: int) -> dict | None:
     for i, (strategy, delay) in enumerate(plans):
         label = strategy_label(strategy)
         which = "warm-up" if i == 0 else f"{i}/{len(plans) - 1}"
-        arn = None
         try:
-            apps = [App(stack, f"rb-{uuid.uuid4().hex[:8]}") for _ in range(2)]
-            alarm = make_alarm(stack)
-            since = len(stack.alias_journal())
-            arn = stack.start_deployment(
-                {"targets": [x.target() for x in apps], "strategy": strategy, "alarms": [alarm]}
-            )
-            wait_for(lambda apps=apps: all(x.alias()[1] for x in apps), timeout=30, what="the first shift")
-            time.sleep(delay)
-            fired = time.time()
-            stack.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="benchmark")
-            wait_for(
-                lambda apps=apps, since=since: all(rolled_back_at(x, since) for x in apps),
-                timeout=30,
-                what="every alias restored",
-            )
-            seconds = max(rolled_back_at(x, since) for x in apps) - fired
-            d = finish(stack, arn, timeout=60)
+            seconds, d, apps = alarm_to_rollback(stack, strategy, delay)
             cause = d.get("cause", "")
             stopped_by = "event" if EVENT_CAUSE in cause else "watch" if WATCH_CAUSE in cause else "other"
             if d["status"] != "FAILED" or d.get("error") != "AlarmBreached" or stopped_by == "other":
@@ -141,11 +98,6 @@ def time_to_rollback(stack: LocalStack, runs: int) -> dict | None:
         except Exception as e:  # a benchmark reports a failed run and goes on
             log(f"rollback {which}: {label}, alarm {delay}s into the bake: FAILED ({e})")
             failed.append({"strategy": strategy, "alarm_after_s": delay, "error": str(e)[:500]})
-            if arn:
-                try:
-                    stack.sfn.stop_execution(executionArn=arn)
-                except Exception:
-                    pass
             continue
         log(f"rollback {which}: {label}, alarm {delay}s into the bake: {seconds:.3f}s (stopped by the {stopped_by})")
         if i == 0:

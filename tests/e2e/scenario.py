@@ -4,11 +4,34 @@ ledger's items (locks, records, watches)."""
 
 import json
 import time
+import uuid
+
+from conftest import App, make_alarm
 
 ON_V1 = ("1", {})
 ON_V2 = ("2", {})
 # What a raw Lambda error (or any JSON) in a cause looks like: a cause is written for people.
 RAW_ERROR_MARKERS = ("errorType", "stackTrace", '{"')
+# What a rolled-back deployment's cause says when the alarm's event stopped the bake, or when an
+# alarm already firing as the bake's watch began was found by the watch's own read.
+EVENT_CAUSE = "CloudWatch's alarm event stopped the bake"
+WATCH_CAUSE = "found as the bake's watch began"
+# Reaction-time runs (tests/e2e/test_event_bakes.py, tests/bench/stack_figures.py): (strategy,
+# seconds into the first bake the alarm is set), bakes from 5 minutes to 7 days. The first is a
+# warm-up, not counted.
+REACTION_PLANS = [
+    ("Canary10Percent5Minutes", 1.0),
+    ("Canary10Percent5Minutes", 0.2),
+    ("Canary10Percent10Minutes", 0.6),
+    ("Canary10Percent15Minutes", 1.0),
+    ("Canary10Percent30Minutes", 1.5),
+    ("Linear10PercentEvery1Minute", 2.0),
+    ("Linear10PercentEvery2Minutes", 2.5),
+    ("Linear10PercentEvery3Minutes", 3.0),
+    ("Linear10PercentEvery10Minutes", 4.0),
+    ({"canary": {"percent": 10, "interval": "24h"}}, 5.0),
+    ({"canary": {"percent": 25, "interval": "168h"}}, 6.0),
+]
 
 
 def W(percent):
@@ -84,3 +107,31 @@ def watch_began(stack, execution_arn: str) -> bool:
     once, and its task waits (Step Functions wrote TaskSubmitted). Registered alone (`watched`) is
     not enough for a test that means an alarm to be heard by its event, not by that first read."""
     return any(e["type"] == "TaskSubmitted" for e in stack.execution_history(execution_arn))
+
+
+def rolled_back_at(app, since: int) -> float | None:
+    """When the alias journal shows app's alias back on version 1 with no weights (after entry
+    `since`), by the launcher's clock."""
+    for e in app.stack.alias_journal()[since:]:
+        if e["function"] == app.name and e["alias"] == "live" and e["version"] == "1" and not e["weights"]:
+            return e["at"]
+    return None
+
+
+def alarm_to_rollback(stack, strategy, delay: float) -> tuple[float, dict, list]:
+    """One reaction run at the stack's settings: two fresh aliases (versions 1 and 2, live on 1)
+    deployed with `strategy` under one new alarm in OK; once both carry weight, `delay` seconds,
+    then the alarm set to ALARM. Returns the seconds from just before SetAlarmState to the last of
+    the two aliases written back (the alias journal's clock: the same machine), the execution's
+    description once it ended, and the two apps."""
+    apps = [App(stack, f"rt-{uuid.uuid4().hex[:8]}") for _ in range(2)]
+    alarm = make_alarm(stack)
+    since = len(stack.alias_journal())
+    arn = stack.start_deployment({"targets": [x.target() for x in apps], "strategy": strategy, "alarms": [alarm]})
+    wait_for(lambda: all(x.alias()[1] for x in apps), timeout=30, what="the first shift")
+    time.sleep(delay)
+    fired = time.time()
+    stack.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="errors")
+    wait_for(lambda: all(rolled_back_at(x, since) for x in apps), timeout=30, what="every alias restored")
+    seconds = max(rolled_back_at(x, since) for x in apps) - fired
+    return seconds, finish(stack, arn, timeout=60), apps

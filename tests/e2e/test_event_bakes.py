@@ -11,14 +11,25 @@ import uuid
 from pathlib import Path
 
 import pytest
-from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for, watch_began, watched
+from scenario import (
+    EVENT_CAUSE,
+    ON_V1,
+    ON_V2,
+    REACTION_PLANS,
+    WATCH_CAUSE,
+    W,
+    alarm_to_rollback,
+    finish,
+    output,
+    rolled_back_at,
+    run,
+    wait_for,
+    watch_began,
+    watched,
+)
 
-from conftest import App, make_alarm
+from conftest import App
 from stack import LocalStack
-
-EVENT_CAUSE = "CloudWatch's alarm event stopped the bake"
-# An alarm already firing as the bake's watch begins: the watch's own read stops the bake.
-WATCH_CAUSE = "found as the bake's watch began"
 
 
 def history(stack, arn: str) -> list[dict]:
@@ -203,49 +214,16 @@ def realtime():
         yield s
 
 
-def rolled_back_at(app: App, since: int) -> float | None:
-    """When the alias journal shows app's alias back on version 1 (after entry `since`)."""
-    for e in app.stack.alias_journal()[since:]:
-        if e["function"] == app.name and e["version"] == "1" and not e["weights"]:
-            return e["at"]
-    return None
-
-
 def test_alarm_to_every_alias_restored_takes_under_2s_median_and_3s_max(realtime):
     """Ten deployments of two aliases each, the alarm set at a different point of a different bake
     (default check interval: no backstop check is due). Measured from set_alarm_state to the last
     alias written back, after one warm-up deployment: cargo-lambda's emulator builds and starts each
     function on its first invocation, which AWS does not."""
-    plans = [
-        ("Canary10Percent5Minutes", 1.0),  # the warm-up, not counted
-        ("Canary10Percent5Minutes", 0.2),
-        ("Canary10Percent10Minutes", 0.6),
-        ("Canary10Percent15Minutes", 1.0),
-        ("Canary10Percent30Minutes", 1.5),
-        ("Linear10PercentEvery1Minute", 2.0),
-        ("Linear10PercentEvery2Minutes", 2.5),
-        ("Linear10PercentEvery3Minutes", 3.0),
-        ("Linear10PercentEvery10Minutes", 4.0),
-        ({"canary": {"percent": 10, "interval": "24h"}}, 5.0),
-        ({"canary": {"percent": 25, "interval": "168h"}}, 6.0),
-    ]
+    plans = REACTION_PLANS
     times = []
     for strategy, delay in plans:
-        apps = [App(realtime, f"rt-{uuid.uuid4().hex[:8]}") for _ in range(2)]
-        name = make_alarm(realtime)
-        since = len(realtime.alias_journal())
-        arn = realtime.start_deployment({"targets": [x.target() for x in apps], "strategy": strategy, "alarms": [name]})
-        wait_for(lambda apps=apps: all(x.alias()[1] for x in apps), what="the first shift")
-        time.sleep(delay)
-        fired = time.time()
-        realtime.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
-        wait_for(
-            lambda apps=apps, since=since: all(rolled_back_at(x, since) for x in apps),
-            timeout=30,
-            what="every alias restored",
-        )
-        times.append(max(rolled_back_at(x, since) for x in apps) - fired)
-        d = finish(realtime, arn)
+        seconds, d, apps = alarm_to_rollback(realtime, strategy, delay)
+        times.append(seconds)
         assert d["status"] == "FAILED" and (EVENT_CAUSE in d["cause"] or WATCH_CAUSE in d["cause"]), d
         assert "before this check" not in d["cause"], "stopped by the alarm, not by a backstop check"
         assert all(x.alias() == ON_V1 for x in apps)

@@ -24,6 +24,7 @@ from scenario import (
     ON_V1,
     ON_V2,
     RAW_ERROR_MARKERS,
+    WATCH_CAUSE,
     W,
     finish,
     lock,
@@ -39,7 +40,6 @@ from conftest import App, make_alarm
 # How long a race holds the call it races: long enough for the other party to act, shorter than
 # the functions' 10 s SDK attempt timeout (a longer hold would be retried, not raced).
 HOLD = 8.0
-WATCH_CAUSE = "found as the bake's watch began"
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -196,7 +196,7 @@ mod tests {
     use super::*;
     use crate::fake::FakeAws;
     use serde_json::json;
-    use sluice_core::testing::{breached, two_targets, v};
+    use sluice_core::testing::{two_targets, v};
     use sluice_core::{LockHolder, Routing, Weight};
 
     fn ten() -> Routing {
@@ -258,23 +258,10 @@ mod tests {
         assert!(aws.writes().is_empty());
     }
 
-    /// a:live and b:live at 10 % of version 2, c:live unchanged, an alarm fired: as `breached`
-    /// leaves them, each alias it moved locked by its execution.
+    /// a:live and b:live at 10 % of version 2, c:live unchanged, an alarm fired, each alias the
+    /// deployment moved locked by its execution.
     fn shifted() -> (FakeAws, Deployment) {
-        let aws = FakeAws::new()
-            .function("a", 2)
-            .alias("a", "live", ten())
-            .function("b", 2)
-            .alias("b", "live", ten())
-            .function("c", 1)
-            .alias("c", "live", Routing::only(v("1")));
-        let rev = |f| aws.current(f, "live").unwrap().revision_id;
-        let d = breached([&rev("a"), &rev("b")]);
-        let aws = d
-            .locks()
-            .iter()
-            .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
-        (aws, d)
+        crate::fake::breached_and_locked()
     }
 
     fn next_deployment() -> LockHolder {

@@ -14,6 +14,27 @@ use sluice_core::{
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
+/// a:live and b:live at 10 % of version 2, c:live on version 1, and an alarm fired: the
+/// deployment as a breach leaves it (sluice-core's `testing::breached`, on this fake's revisions),
+/// each alias it moved locked by its execution, as Validate locked them. Where Rollback starts.
+pub fn breached_and_locked() -> (FakeAws, Deployment) {
+    use sluice_core::testing::{breached, ten, v};
+    let aws = FakeAws::new()
+        .function("a", 2)
+        .alias("a", "live", ten())
+        .function("b", 2)
+        .alias("b", "live", ten())
+        .function("c", 1)
+        .alias("c", "live", Routing::only(v("1")));
+    let rev = |f| aws.current(f, "live").unwrap().revision_id;
+    let d = breached([&rev("a"), &rev("b")]);
+    let aws = d
+        .locks()
+        .iter()
+        .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
+    (aws, d)
+}
+
 #[derive(Default)]
 struct Function {
     published: u64,

@@ -31,26 +31,13 @@ mod tests {
     use super::*;
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::testing::{self as fixtures, ten, v};
+    use sluice_core::testing::v;
     use sluice_core::{ErrorName, Routing, Status, Weight};
 
-    /// Targets a and b shifted to 10 % of version 2, then an alarm fired; c unchanged.
+    /// Targets a and b shifted to 10 % of version 2, then an alarm fired; c unchanged. Validate
+    /// locked every alias the deployment moves; rollback writes only under them.
     fn breached() -> (FakeAws, Deployment) {
-        let aws = FakeAws::new()
-            .function("a", 2)
-            .alias("a", "live", ten())
-            .function("b", 2)
-            .alias("b", "live", ten())
-            .function("c", 1)
-            .alias("c", "live", Routing::only(v("1")));
-        let rev = |f| aws.current(f, "live").unwrap().revision_id;
-        let d = fixtures::breached([&rev("a"), &rev("b")]);
-        // Validate locked every alias the deployment moves; rollback writes only under them.
-        let aws = d
-            .locks()
-            .iter()
-            .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
-        (aws, d)
+        sluice_aws::fake::breached_and_locked()
     }
 
     #[tokio::test]
