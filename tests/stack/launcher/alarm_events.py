@@ -61,7 +61,6 @@ import json
 import sys
 import threading
 import time
-import urllib.parse
 import uuid
 from dataclasses import asdict, dataclass
 
@@ -74,6 +73,8 @@ from moto.core.utils import unix_time
 from moto.events.models import events_backends
 
 from local_aws import ALARM_EVENTS_PATH
+
+from .control_route import serve_controls
 
 SOURCE = "aws.cloudwatch"
 DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -450,7 +451,8 @@ def emit_alarm_events() -> None:
 
 
 class AlarmEventsRoute:
-    """WSGI middleware: serves ALARM_EVENTS_PATH and passes every other request on."""
+    """WSGI middleware: serves ALARM_EVENTS_PATH (control_route's shape; GET ?alarm=NAME narrows
+    the events listed) and passes every other request on."""
 
     def __init__(self, app):
         self.app = app
@@ -458,28 +460,10 @@ class AlarmEventsRoute:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "") != ALARM_EVENTS_PATH:
             return self.app(environ, start_response)
-        method = environ.get("REQUEST_METHOD")
-        if method == "GET":
-            alarm = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("alarm", [None])[0]
-            return _json(start_response, "200 OK", state(alarm))
-        if method == "DELETE":
-            disarm()
-            start_response("204 No Content", [("Content-Length", "0")])
-            return [b""]
-        if method == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            try:
-                spec = json.loads(environ["wsgi.input"].read(length) if length else b"{}")
-                if not isinstance(spec, dict):
-                    raise ValueError("the body must be a JSON object")
-                control = arm(spec)
-            except ValueError as e:
-                return _json(start_response, "400 Bad Request", {"message": str(e)})
-            return _json(start_response, "201 Created", asdict(control))
-        return _json(start_response, "405 Method Not Allowed", {"message": "GET, POST or DELETE"})
-
-
-def _json(start_response, status: str, document) -> list[bytes]:
-    out = json.dumps(document).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
-    return [out]
+        return serve_controls(
+            environ,
+            start_response,
+            state=lambda query: state(query.get("alarm")),
+            arm=lambda spec: asdict(arm(spec)),
+            disarm=lambda _query: disarm(),
+        )

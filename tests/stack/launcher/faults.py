@@ -68,6 +68,7 @@ import cbor2
 from local_aws import FAULTS_PATH
 
 from .cloudwatch_cbor import PREFIX as CBOR_PREFIX
+from .control_route import serve_controls
 
 DEFAULT_STATUS = {
     "TooManyRequestsException": 429,
@@ -460,31 +461,14 @@ class FaultRoute:
         return [body]
 
     def serve(self, environ, start_response):
-        method = environ.get("REQUEST_METHOD")
-        if method == "GET":
-            return _json(start_response, "200 OK", self.faults.state())
-        if method == "DELETE":
-            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            self.faults.clear((query.get("id") or [None])[0])
-            start_response("204 No Content", [("Content-Length", "0")])
-            return [b""]
-        if method == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            try:
-                spec = json.loads(environ["wsgi.input"].read(length) if length else b"{}")
-                if not isinstance(spec, dict):
-                    raise ValueError("the body must be a JSON object")
-                fault = self.faults.arm(spec)
-            except ValueError as e:
-                return _json(start_response, "400 Bad Request", {"message": str(e)})
-            return _json(start_response, "201 Created", fault.public())
-        return _json(start_response, "405 Method Not Allowed", {"message": "GET, POST or DELETE"})
-
-
-def _json(start_response, status: str, document) -> list[bytes]:
-    out = json.dumps(document).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
-    return [out]
+        """FAULTS_PATH, in control_route's shape; DELETE ?id=ID disarms one fault."""
+        return serve_controls(
+            environ,
+            start_response,
+            state=lambda _query: self.faults.state(),
+            arm=lambda spec: self.faults.arm(spec).public(),
+            disarm=lambda query: self.faults.clear(query.get("id")),
+        )
 
 
 def _reason(status: int) -> str:

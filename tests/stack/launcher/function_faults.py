@@ -44,6 +44,8 @@ import uuid
 
 from local_aws import FUNCTION_FAULTS_PATH
 
+from .control_route import serve_controls
+
 _lock = threading.Lock()
 _armed: list[dict] = []
 _fired: list[dict] = []
@@ -229,7 +231,8 @@ def time_out_tasks() -> None:
 
 
 class FunctionFaultsRoute:
-    """WSGI middleware: answers FUNCTION_FAULTS_PATH itself and passes every other request on."""
+    """WSGI middleware: answers FUNCTION_FAULTS_PATH itself (control_route's shape) and passes every other
+    request on."""
 
     def __init__(self, app):
         self.app = app
@@ -237,26 +240,6 @@ class FunctionFaultsRoute:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "") != FUNCTION_FAULTS_PATH:
             return self.app(environ, start_response)
-        method = environ.get("REQUEST_METHOD")
-        if method == "GET":
-            return _json(start_response, "200 OK", state())
-        if method == "DELETE":
-            clear()
-            start_response("204 No Content", [("Content-Length", "0")])
-            return [b""]
-        if method == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            try:
-                spec = json.loads(environ["wsgi.input"].read(length) if length else b"{}")
-                if not isinstance(spec, dict):
-                    raise ValueError("the body must be a JSON object")
-                return _json(start_response, "201 Created", arm(spec))
-            except ValueError as e:
-                return _json(start_response, "400 Bad Request", {"message": str(e)})
-        return _json(start_response, "405 Method Not Allowed", {"message": "GET, POST or DELETE"})
-
-
-def _json(start_response, status: str, document) -> list[bytes]:
-    out = json.dumps(document).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
-    return [out]
+        return serve_controls(
+            environ, start_response, state=lambda _query: state(), arm=arm, disarm=lambda _query: clear()
+        )

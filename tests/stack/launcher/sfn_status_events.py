@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import sys
 import threading
 import time
-import urllib.parse
 import uuid
 from dataclasses import asdict, dataclass
 
@@ -52,6 +50,8 @@ from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommu
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from local_aws import STATUS_EVENTS_PATH
+
+from .control_route import serve_controls
 
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -226,7 +226,8 @@ def put_status_event(execution: Execution, event_detail: dict) -> None:
 
 
 class StatusEventsRoute:
-    """WSGI middleware: serves STATUS_EVENTS_PATH and passes every other request on."""
+    """WSGI middleware: serves STATUS_EVENTS_PATH (control_route's shape; GET ?execution=NAME
+    narrows the events listed) and passes every other request on."""
 
     def __init__(self, app):
         self.app = app
@@ -234,31 +235,13 @@ class StatusEventsRoute:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "") != STATUS_EVENTS_PATH:
             return self.app(environ, start_response)
-        method = environ.get("REQUEST_METHOD")
-        if method == "GET":
-            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            return _json(start_response, "200 OK", state((query.get("execution") or [None])[0]))
-        if method == "DELETE":
-            disarm()
-            start_response("204 No Content", [("Content-Length", "0")])
-            return [b""]
-        if method == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            try:
-                spec = json.loads(environ["wsgi.input"].read(length) if length else b"{}")
-                if not isinstance(spec, dict):
-                    raise ValueError("the body must be a JSON object")
-                control = arm(spec)
-            except ValueError as e:
-                return _json(start_response, "400 Bad Request", {"message": str(e)})
-            return _json(start_response, "201 Created", asdict(control))
-        return _json(start_response, "405 Method Not Allowed", {"message": "GET, POST or DELETE"})
-
-
-def _json(start_response, status: str, document) -> list[bytes]:
-    out = json.dumps(document).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
-    return [out]
+        return serve_controls(
+            environ,
+            start_response,
+            state=lambda query: state(query.get("execution")),
+            arm=lambda spec: asdict(arm(spec)),
+            disarm=lambda _query: disarm(),
+        )
 
 
 def emit_status_events() -> None:
