@@ -2,10 +2,10 @@
 //! Linters do not look inside the ASL of an AWS::Serverless::StateMachine, so these do.
 
 use serde_json::Value;
-use serde_yaml::Value as Yaml;
 use sluice_core::{ErrorName, Status};
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
+use yaml_serde::Value as Yaml;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -21,7 +21,7 @@ fn asl() -> Value {
 
 fn template() -> Yaml {
     let text = std::fs::read_to_string(root().join("template.yaml")).expect("read template.yaml");
-    serde_yaml::from_str(&text).expect("template.yaml is valid YAML")
+    yaml_serde::from_str(&text).expect("template.yaml is valid YAML")
 }
 
 /// Every state of the machine, those inside a Parallel's branches too (names are unique
@@ -58,7 +58,7 @@ fn placeholders(text: &str) -> BTreeSet<String> {
     out
 }
 
-fn resources(t: &Yaml) -> &serde_yaml::Mapping {
+fn resources(t: &Yaml) -> &yaml_serde::Mapping {
     t["Resources"].as_mapping().expect("Resources")
 }
 
@@ -107,7 +107,7 @@ fn substitutions_are_published_versions_of_functions_of_the_template() {
         .as_mapping()
         .unwrap()
     {
-        let yaml = serde_yaml::to_string(value).unwrap();
+        let yaml = yaml_serde::to_string(value).unwrap();
         let reference = yaml.trim().strip_prefix("!Ref").map(str::trim);
         let function = reference
             .and_then(|r| r.strip_suffix(".Version"))
@@ -283,7 +283,8 @@ fn choices_on_status_are_exactly_the_statuses_the_functions_set() {
 #[test]
 fn a_catch_that_names_catalog_errors_names_all_of_them() {
     let asl = asl();
-    let catalog: BTreeSet<&str> = ErrorName::ALL.iter().map(|n| n.as_str()).collect();
+    // What the phases raise; the rest of the catalog names endings the safety net records.
+    let catalog: BTreeSet<&str> = ErrorName::RAISED.iter().map(|n| n.as_str()).collect();
     let mut catches = 0;
     for (name, state) in states(&asl) {
         for entry in state["Catch"].as_array().into_iter().flatten() {
@@ -336,17 +337,23 @@ fn failures_are_put_in_plain_words_by_rust_only() {
             "{name} reads its cause from {cause}, not from a Failure sluice wrote"
         );
     }
-    // Every state that reads a caught failure before a Fail asks Rust to explain it.
+    // Every state that asks the explain function for plain words passes it a failure and
+    // keeps its answer's Error and Cause for the Fail state after it.
+    let mut explained = 0;
     for (name, state) in states(&asl) {
-        if let Some(payload) = state["Parameters"]["Payload"].as_object()
-            && payload.contains_key("explain.$")
-        {
+        if state["Parameters"]["FunctionName"] == "${ExplainFunctionArn}" {
+            assert!(
+                state["Parameters"]["Payload"]["failure.$"].is_string(),
+                "{name} passes no failure"
+            );
             assert_eq!(
                 state["ResultSelector"]["Cause.$"], "$.Payload.Cause",
                 "{name}"
             );
+            explained += 1;
         }
     }
+    assert_eq!(explained, 2, "ExplainRefusal and ExplainRollbackFailure");
 }
 
 /// The execution input may be any JSON (`[]`, `"x"`, `42`): Validate refuses it, and its Catch
@@ -373,7 +380,7 @@ fn a_refusal_of_any_input_ends_in_a_fail_state_reading_the_failure_from_the_root
             continue;
         }
         let state = &states[name.as_str()];
-        if let Some(explain) = state["Parameters"]["Payload"]["explain.$"].as_str() {
+        if let Some(explain) = state["Parameters"]["Payload"]["failure.$"].as_str() {
             assert_eq!(
                 explain, "$",
                 "{name} explains the failure Validate's Catch left"
@@ -436,6 +443,8 @@ fn every_function_of_the_template_is_a_binary_of_the_workspace() {
         [
             "alarm-event",
             "check-alarms",
+            "explain",
+            "finish",
             "reconcile",
             "rollback",
             "shift",
@@ -508,9 +517,9 @@ fn no_wildcard_permissions_where_aws_allows_narrower_ones() {
                     match v {
                         Yaml::Sequence(items) => items
                             .iter()
-                            .map(|i| serde_yaml::to_string(i).unwrap().trim().to_string())
+                            .map(|i| yaml_serde::to_string(i).unwrap().trim().to_string())
                             .collect(),
-                        other => vec![serde_yaml::to_string(other).unwrap().trim().to_string()],
+                        other => vec![yaml_serde::to_string(other).unwrap().trim().to_string()],
                     }
                 };
                 let actions = list(&statement["Action"]);
@@ -559,4 +568,188 @@ fn logs_have_a_retention_and_the_state_machine_logs_errors() {
         !t["Globals"]["Function"]["LoggingConfig"]["LogGroup"].is_null(),
         "functions log to a kept group"
     );
+}
+
+/// A reader of the state machine finds the code each task runs: every Task invokes either one
+/// of sluice's functions by a substitution named for it (`${FinishFunctionArn}` is the template's
+/// `FinishFunction`, built from the workspace binary `finish`), or a hook the document names.
+#[test]
+fn every_task_names_the_function_it_runs() {
+    let asl = asl();
+    let t = template();
+    let subs = &state_machine(&t)["Properties"]["DefinitionSubstitutions"];
+    let mut tasks = 0;
+    for (name, state) in states(&asl) {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        tasks += 1;
+        let params = &state["Parameters"];
+        if let Some(hook) = params["FunctionName.$"].as_str() {
+            assert!(
+                hook.starts_with("$.hooks."),
+                "{name} invokes {hook}, which is not a hook of the document"
+            );
+            continue;
+        }
+        let placeholder = params["FunctionName"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} names no function"));
+        let sub = placeholder
+            .strip_prefix("${")
+            .and_then(|p| p.strip_suffix("FunctionArn}"))
+            .unwrap_or_else(|| panic!("{name} runs {placeholder}, not ${{<Name>FunctionArn}}"));
+        let reference = yaml_serde::to_string(&subs[format!("{sub}FunctionArn").as_str()]).unwrap();
+        assert_eq!(
+            reference.trim(),
+            format!("!Ref {sub}Function.Version"),
+            "{name}: ${{{sub}FunctionArn}} is not the {sub}Function of the template"
+        );
+        let binary = resources(&t)[format!("{sub}Function").as_str()]["Metadata"]["BuildProperties"]
+            ["Binary"]
+            .as_str()
+            .expect("a Binary")
+            .to_string();
+        assert_eq!(binary, kebab(sub), "{name}: {sub}Function builds {binary}");
+    }
+    assert!(tasks >= 8, "only {tasks} tasks read");
+}
+
+/// "CheckAlarms" -> "check-alarms".
+fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The fields the state machine reads from the document (Choices, Waits, payloads, timeouts,
+/// Fail states) are fields a document has: renaming one in sluice-core fails here, not in an
+/// execution. The only other fields it reads are the ones its own Catches write.
+#[test]
+fn every_field_the_state_machine_reads_is_one_the_document_has() {
+    let asl = asl();
+    let mut written: BTreeSet<String> = states(&asl)
+        .values()
+        .flat_map(|s| {
+            s["Catch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["ResultPath"].as_str())
+                .chain(s["ResultPath"].as_str())
+                .filter_map(|p| p.strip_prefix("$."))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // A Catch or result that replaces the whole state leaves {Error, Cause} at its root.
+    let replaces = states(&asl).values().any(|s| {
+        s["ResultPath"] == "$"
+            || s["Catch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["ResultPath"] == "$")
+    });
+    if replaces {
+        written.extend(["Error".to_string(), "Cause".to_string()]);
+    }
+    let document = sluice_core::testing::every_field().to_json();
+    let mut read = BTreeSet::new();
+    for (name, state) in states(&asl) {
+        collect_paths(&state, &mut read);
+        let _ = name;
+    }
+    let mut checked = 0;
+    for path in &read {
+        let Some(field) = path.strip_prefix("$.") else {
+            continue;
+        };
+        let top = field.split(['.', '[']).next().unwrap_or(field);
+        if written.contains(top) {
+            continue;
+        }
+        // $.alarms[0] reads a list's first element: the list is the field.
+        let pointer = format!("/{}", field.split('[').next().unwrap().replace('.', "/"));
+        assert!(
+            document.pointer(&pointer).is_some(),
+            "the state machine reads {path}, which no document has"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} paths checked: {read:?}");
+}
+
+/// Every JSONPath the state may read: `*Path` fields, `Variable`, and `.$` parameters.
+fn collect_paths(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                // A ResultSelector reads the task's result, not the document.
+                if k == "ResultSelector" {
+                    continue;
+                }
+                let reads = k.ends_with(".$")
+                    || k == "Variable"
+                    || (k.ends_with("Path") && k != "ResultPath" && k != "OutputPath");
+                match v.as_str() {
+                    Some(p) if reads && p.starts_with("$.") => {
+                        out.insert(p.to_string());
+                    }
+                    _ => collect_paths(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_paths(i, out)),
+        _ => {}
+    }
+}
+
+/// Every failure name sluice writes is in the catalog: the state machine's own (its Pass states
+/// set them), and the functions', which name failures through `ErrorName` only. The one place a
+/// name from outside the catalog is kept is the safety net's, which records the error Step
+/// Functions gave an execution that failed where no Catch runs.
+#[test]
+fn no_failure_name_sluice_writes_is_outside_the_catalog() {
+    let mut checked = 0;
+    for dir in ["crates", "functions"] {
+        for file in rust_files(&root().join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Tests may write any name; production code is what runs.
+            let code = text.split("#[cfg(test)]").next().unwrap_or(&text);
+            let relative = file.strip_prefix(root()).unwrap().display().to_string();
+            let allowed = [
+                "crates/core/src/error.rs",
+                "crates/core/src/deployment/ending.rs",
+            ];
+            for pattern in ["FailureName::Caught(", "FailureName::from(", "error: \""] {
+                if code.contains(pattern) {
+                    assert!(
+                        allowed.contains(&relative.as_str()),
+                        "{relative} names a failure with {pattern:?}: use an ErrorName"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} files read");
+}
+
+fn rust_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -7,7 +7,8 @@ counted), interleaved round-robin so that drift on a shared machine hits every b
 - answered: spawn -> the first response (or error) posted for the one event it is given;
 - peak RSS: VmHWM of /proc/PID/status once it asks for the next event (the invocation done).
 
-The event is one every phase function answers without AWS (an `explain` call). `--aws-call` adds
+The event is one every phase function answers without AWS: `{}`, which no phase takes, refused at
+once as an InternalError (the payload is read, typed and refused: init plus one answer). `--aws-call` adds
 a row for alarm-event given an ALARM event for an alarm nobody watches: one DynamoDB GetItem,
 answered `{}` by the same server (AWS_ENDPOINT_URL), so that row also pays what the SDK leaves to
 the first request (TLS setup, credentials, signing) on top of init.
@@ -30,8 +31,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PREFIX = "/2018-06-01/runtime"
-# Answered without AWS by every phase function (sluice_aws::runtime), and echoed by hello-world.
-EVENT = {"explain": {"Error": "AlarmBreached", "Cause": "alarm orders-errors is in ALARM"}}
+# Refused without AWS by every phase function (sluice_aws::runtime reads it into the phase's input
+# type, which it is not), and echoed by hello-world.
+EVENT = {}
 # alarm-event reads the alarm's watches (one GetItem), finds none and answers.
 ALARM_EVENT = {
     "source": "aws.cloudwatch",

@@ -140,7 +140,7 @@ def main() -> None:
         f"Cold start: x86_64 binaries of the workspace's release profile, {runs} spawns each (after one",
         "uncounted warm-up), interleaved, against a minimal Lambda Runtime API on 127.0.0.1, with the",
         "environment Lambda sets (region, credentials, JSON logs). *Ready*: spawn → first",
-        "`GET /next`; *answered*: spawn → the response to one `explain` event (answered without AWS) is",
+        "`GET /next`; *answered*: spawn → the answer to one `{}` event (refused without AWS) is",
         "posted; *peak RSS*: VmHWM once the function asks for its next event. The last row gives",
         "alarm-event an event that makes one DynamoDB call (answered by the same local server, over",
         "HTTP): its *answered* includes what sluice leaves to the first AWS call (the configuration,",

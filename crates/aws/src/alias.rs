@@ -268,7 +268,7 @@ mod tests {
         LockHolder {
             deployment_id: "d-2".into(),
             execution_arn: "arn:next".into(),
-            since: "t5".into(),
+            since: sluice_core::testing::t(5),
         }
     }
 

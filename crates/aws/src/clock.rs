@@ -1,43 +1,14 @@
-//! Wall-clock timestamps for the deployment's history (reporting only; bakes count Wait seconds).
+//! The wall clock: the one place sluice reads it (history lines, lock and check times; bakes
+//! count the state machine's own Wait seconds).
 
+use sluice_core::Timestamp;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Now, as RFC 3339 UTC with seconds ("2026-11-26T10:59:17Z").
-pub fn now_rfc3339() -> String {
+/// Now, to the second (what the history and the alarm-history windows need).
+pub fn now() -> Timestamp {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    rfc3339(secs)
-}
-
-/// Formats Unix seconds; days to a civil date by Howard Hinnant's algorithm.
-pub fn rfc3339(unix_seconds: u64) -> String {
-    let days = (unix_seconds / 86_400) as i64;
-    let rem = unix_seconds % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_known_instants() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_690_757), "2026-11-26T10:59:17Z");
-    }
+    Timestamp::from_unix_seconds(i64::try_from(secs).unwrap_or(0))
 }

@@ -2,11 +2,11 @@
 
 use crate::config::on_first_use;
 use crate::errors::classify;
-use crate::ports::{AlarmReader, AwsError, AwsErrorKind};
+use crate::ports::{AlarmReader, AwsError};
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{AlarmType, HistoryItemType, StateValue};
-use sluice_core::{AlarmReading, AlarmState, AlarmTransition};
+use sluice_core::{AlarmName, AlarmReading, AlarmState, AlarmTransition, Timestamp};
 use tokio::sync::OnceCell;
 
 pub struct CloudWatchAlarms {
@@ -42,7 +42,7 @@ fn state_of(value: Option<&StateValue>) -> AlarmState {
 }
 
 impl AlarmReader for CloudWatchAlarms {
-    async fn read_alarms(&self, names: &[String]) -> Result<Vec<AlarmReading>, AwsError> {
+    async fn read_alarms(&self, names: &[AlarmName]) -> Result<Vec<AlarmReading>, AwsError> {
         let mut readings = Vec::with_capacity(names.len());
         // DescribeAlarms takes at most 100 names a call.
         for chunk in names.chunks(100) {
@@ -52,25 +52,30 @@ impl AlarmReader for CloudWatchAlarms {
                     .client()
                     .await
                     .describe_alarms()
-                    .set_alarm_names(Some(chunk.to_vec()))
+                    .set_alarm_names(Some(chunk.iter().map(|n| n.as_str().to_string()).collect()))
                     .alarm_types(AlarmType::MetricAlarm)
                     .alarm_types(AlarmType::CompositeAlarm)
                     .set_next_token(token.take())
                     .send()
                     .await
                     .map_err(|e| classify("DescribeAlarms", e))?;
-                for a in out.metric_alarms() {
+                let metric = out
+                    .metric_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+                let composite = out
+                    .composite_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+                for (name, state, reason) in metric.chain(composite) {
+                    // CloudWatch names every alarm it returns; one it could not name is not ours.
+                    let Some(name) = name.and_then(|n| AlarmName::parse(n).ok()) else {
+                        continue;
+                    };
                     readings.push(AlarmReading {
-                        name: a.alarm_name().unwrap_or_default().to_string(),
-                        state: state_of(a.state_value()),
-                        reason: a.state_reason().unwrap_or_default().to_string(),
-                    });
-                }
-                for a in out.composite_alarms() {
-                    readings.push(AlarmReading {
-                        name: a.alarm_name().unwrap_or_default().to_string(),
-                        state: state_of(a.state_value()),
-                        reason: a.state_reason().unwrap_or_default().to_string(),
+                        name,
+                        state: state_of(state),
+                        reason: reason.unwrap_or_default().to_string(),
                     });
                 }
                 match out.next_token() {
@@ -84,16 +89,10 @@ impl AlarmReader for CloudWatchAlarms {
 
     async fn alarm_history(
         &self,
-        names: &[String],
-        since: &str,
+        names: &[AlarmName],
+        since: Timestamp,
     ) -> Result<Vec<AlarmTransition>, AwsError> {
-        let start = DateTime::from_str(since, DateTimeFormat::DateTime).map_err(|e| {
-            AwsError::new(
-                AwsErrorKind::Refused,
-                "DescribeAlarmHistory",
-                format!("the check window's start {since:?} is not a timestamp: {e}"),
-            )
-        })?;
+        let start = DateTime::from_millis(since.unix_millis());
         let mut moves = Vec::new();
         // One alarm a call: the history of every alarm in the account could be long.
         for name in names {
@@ -103,7 +102,7 @@ impl AlarmReader for CloudWatchAlarms {
                     .client()
                     .await
                     .describe_alarm_history()
-                    .alarm_name(name)
+                    .alarm_name(name.as_str())
                     .history_item_type(HistoryItemType::StateUpdate)
                     .start_date(start)
                     .max_records(100)
@@ -113,12 +112,11 @@ impl AlarmReader for CloudWatchAlarms {
                     .map_err(|e| classify("DescribeAlarmHistory", e))?;
                 for item in out.alarm_history_items() {
                     if let Some(reason) = into_alarm(item.history_data().unwrap_or_default()) {
+                        // An item without a time still counts: it is within the window.
+                        let at = item.timestamp().and_then(|t| t.to_millis().ok());
                         moves.push(AlarmTransition {
                             name: name.clone(),
-                            at: item
-                                .timestamp()
-                                .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
-                                .unwrap_or_default(),
+                            at: at.map_or(since, Timestamp::from_unix_millis),
                             reason,
                         });
                     }
@@ -130,7 +128,7 @@ impl AlarmReader for CloudWatchAlarms {
             }
         }
         // Oldest first, as they happened.
-        moves.sort_by(|a, b| a.at.cmp(&b.at));
+        moves.sort_by_key(|m| m.at);
         Ok(moves)
     }
 }

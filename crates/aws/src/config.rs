@@ -6,7 +6,7 @@
 //! AWS call needs it; each adapter builds its client on its own first call; the HTTPS client
 //! reads the root certificates when it first connects. A phase function's init is then the
 //! Lambda runtime's alone, and an invocation pays only for the clients its path uses (an
-//! `explain` call uses none; check-alarms calls Step Functions only when a bake ends).
+//! refused payload uses none; check-alarms calls Step Functions only when a bake ends).
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
@@ -38,6 +38,11 @@ static SHARED: OnceCell<SdkConfig> = OnceCell::const_new();
 /// HTTPS client (one TLS setup, one connection pool).
 pub async fn shared() -> &'static SdkConfig {
     SHARED.get_or_init(load).await
+}
+
+/// The configuration, if a call has loaded it already (what error messages say where AWS is).
+pub fn loaded() -> Option<&'static SdkConfig> {
+    SHARED.get()
 }
 
 /// `cell`'s client, made from the shared configuration by its first caller.

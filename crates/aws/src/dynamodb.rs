@@ -1,6 +1,6 @@
-//! The Ledger adapter over aws-sdk-dynamodb: one table, key `pk`. A lock is an item
-//! `LOCK#<function ARN>#<alias>` naming its holder; a record is `DEPLOYMENT#<id>` holding the
-//! latest document. Every lock write is conditional on who holds it.
+//! The Ledger and Watches adapter over aws-sdk-dynamodb: one table, key `pk`, holding the four
+//! kinds of item sluice-core's `ledger` module names (locks, records, watches, bakes). Every lock
+//! write is conditional on who holds it; a settled record is never written again.
 
 use crate::config::on_first_use;
 use crate::errors::classify;
@@ -9,10 +9,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::ReturnValue;
-use serde_json::Value;
-use sluice_core::ledger::record_key;
-use sluice_core::watch::{bake_key, watch_key};
-use sluice_core::{Deployment, LockHolder, Watch};
+use sluice_core::ledger::{bake_key, record_key, watch_key};
+use sluice_core::{AlarmName, Deployment, LockHolder, Timestamp, Watch};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
@@ -50,12 +48,19 @@ fn text(item: &Item, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn holder_of(item: &Item) -> LockHolder {
-    LockHolder {
+fn holder_of(item: &Item) -> Result<LockHolder, AwsError> {
+    let since = text(item, "since");
+    Ok(LockHolder {
         deployment_id: text(item, "deploymentId"),
         execution_arn: text(item, "executionArn"),
-        since: text(item, "since"),
-    }
+        since: Timestamp::parse(&since).map_err(|e| {
+            AwsError::new(
+                AwsErrorKind::Unreadable,
+                "GetItem",
+                format!("the lock {} says since {e}", text(item, "pk")),
+            )
+        })?,
+    })
 }
 
 fn lock_item(key: &str, holder: &LockHolder) -> Item {
@@ -64,7 +69,7 @@ fn lock_item(key: &str, holder: &LockHolder) -> Item {
         ("kind".into(), s("lock")),
         ("deploymentId".into(), s(&holder.deployment_id)),
         ("executionArn".into(), s(&holder.execution_arn)),
-        ("since".into(), s(&holder.since)),
+        ("since".into(), s(&holder.since.to_string())),
     ])
 }
 
@@ -72,7 +77,7 @@ fn lock_item(key: &str, holder: &LockHolder) -> Item {
 fn landed<T, E, R>(operation: &str, result: Result<T, SdkError<E, R>>) -> Result<bool, AwsError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match result {
         Ok(_) => Ok(true),
@@ -148,7 +153,7 @@ impl Ledger for DynamoLedger {
                 return Ok(None);
             }
             if let Some(item) = self.get(key).await? {
-                return Ok(Some(holder_of(&item)));
+                return holder_of(&item).map(Some);
             }
         }
         Err(AwsError::new(
@@ -193,7 +198,7 @@ impl Ledger for DynamoLedger {
     }
 
     async fn holder(&self, key: &str) -> Result<Option<LockHolder>, AwsError> {
-        Ok(self.get(key).await?.as_ref().map(holder_of))
+        self.get(key).await?.as_ref().map(holder_of).transpose()
     }
 
     async fn save(&self, d: &Deployment) -> Result<Saved, AwsError> {
@@ -201,17 +206,14 @@ impl Ledger for DynamoLedger {
             .duration_since(UNIX_EPOCH)
             .map(|t| t.as_secs())
             .unwrap_or(0);
-        let status = serde_json::to_value(d.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let status = d.status.as_str();
         let item = HashMap::from([
             ("pk".into(), s(&record_key(&d.deployment_id))),
             ("kind".into(), s("deployment")),
             ("deploymentId".into(), s(&d.deployment_id)),
             ("executionArn".into(), s(&d.execution_arn)),
-            ("status".into(), s(&status)),
-            ("updatedAt".into(), s(&d.updated_at)),
+            ("status".into(), s(status)),
+            ("updatedAt".into(), s(&d.updated_at.to_string())),
             ("document".into(), s(&d.to_json().to_string())),
             (
                 "settled".into(),
@@ -239,19 +241,22 @@ impl Ledger for DynamoLedger {
         })
     }
 
-    async fn load(&self, deployment_id: &str) -> Result<Option<Value>, AwsError> {
+    async fn load(&self, deployment_id: &str) -> Result<Option<Deployment>, AwsError> {
         let Some(item) = self.get(&record_key(deployment_id)).await? else {
             return Ok(None);
         };
-        serde_json::from_str(&text(&item, "document"))
+        let unreadable = |why: String| {
+            AwsError::new(
+                AwsErrorKind::Unreadable,
+                "GetItem",
+                format!("the record of {deployment_id} {why}"),
+            )
+        };
+        let value = serde_json::from_str(&text(&item, "document"))
+            .map_err(|e| unreadable(format!("is not JSON: {e}")))?;
+        Deployment::from_json(value)
             .map(Some)
-            .map_err(|e| {
-                AwsError::new(
-                    AwsErrorKind::Refused,
-                    "GetItem",
-                    format!("the record of {deployment_id} is not JSON: {e}"),
-                )
-            })
+            .map_err(|e| unreadable(format!("is not a document: {}", e.message)))
     }
 }
 
@@ -272,9 +277,7 @@ impl DynamoLedger {
             .await;
         landed("UpdateItem", update)
     }
-}
 
-impl DynamoLedger {
     /// Sets one attribute of a bake's meeting point and returns the item as it was before.
     async fn meet(
         &self,
@@ -305,7 +308,7 @@ impl DynamoLedger {
 }
 
 impl Watches for DynamoLedger {
-    async fn watch(&self, alarm: &str, watch: &Watch) -> Result<(), AwsError> {
+    async fn watch(&self, alarm: &AlarmName, watch: &Watch) -> Result<(), AwsError> {
         let key = watch_key(alarm);
         let id = &watch.deployment_id;
         let json = serde_json::to_string(watch).unwrap_or_default();
@@ -339,7 +342,7 @@ impl Watches for DynamoLedger {
         ))
     }
 
-    async fn watches(&self, alarm: &str) -> Result<Vec<Watch>, AwsError> {
+    async fn watches(&self, alarm: &AlarmName) -> Result<Vec<Watch>, AwsError> {
         let Some(item) = self.get(&watch_key(alarm)).await? else {
             return Ok(Vec::new());
         };
@@ -360,7 +363,7 @@ impl Watches for DynamoLedger {
 
     async fn unwatch(
         &self,
-        alarm: &str,
+        alarm: &AlarmName,
         deployment_id: &str,
         token: Option<&str>,
     ) -> Result<(), AwsError> {

@@ -7,9 +7,10 @@ use crate::ports::{
     AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved, Tasks, Watches,
 };
 use serde_json::Value;
+use sluice_core::testing::{alarm, t};
 use sluice_core::{
-    AlarmReading, AlarmState, AlarmTransition, AliasSnapshot, Deployment, LockHolder, Routing,
-    Version, Watch,
+    AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasName, AliasSnapshot, Deployment,
+    Failure, FunctionRef, LockHolder, Routing, Timestamp, Version, Watch,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -31,7 +32,29 @@ pub fn breached_and_locked() -> (FakeAws, Deployment) {
     let aws = d
         .locks()
         .iter()
-        .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
+        .fold(aws, |aws, l| aws.lock(&l.key, d.holder(t(0))));
+    (aws, d)
+}
+
+/// a:live at 10 % of version 2 mid-bake, recorded and locked by its execution: the deployment as
+/// a stop, or its last shift, leaves it (sluice-core's `testing::baking`, on this fake's
+/// revisions). Where the safety net and Finish start.
+pub fn baking_and_locked() -> (FakeAws, Deployment) {
+    use sluice_core::testing::{baking, ten};
+    let aws = FakeAws::new()
+        .function("a", 2)
+        .alias("a", "live", ten())
+        .function("c", 1);
+    let mut d = baking(&[]);
+    d.targets[0].revision_id = aws
+        .current("a", "live")
+        .unwrap_or_else(|| unreachable!())
+        .revision_id;
+    let aws = d
+        .locks()
+        .iter()
+        .fold(aws, |aws, l| aws.lock(&l.key, d.holder(t(0))));
+    aws.set_record(&d.deployment_id, d.to_json());
     (aws, d)
 }
 
@@ -146,7 +169,7 @@ impl FakeAws {
         self.with(|s| {
             s.alarms.retain(|a| a.name != name);
             s.alarms.push(AlarmReading {
-                name: name.into(),
+                name: alarm(name),
                 state,
                 reason: format!("{name} set to {state:?} by the test"),
             });
@@ -154,11 +177,11 @@ impl FakeAws {
     }
 
     /// The alarm went to ALARM at `at` (its history says so), whatever its state now.
-    pub fn alarm_fired_at(&self, name: &str, at: &str) {
+    pub fn alarm_fired_at(&self, name: &str, at: Timestamp) {
         self.with(|s| {
             s.history.push(AlarmTransition {
-                name: name.into(),
-                at: at.into(),
+                name: alarm(name),
+                at,
                 reason: format!("{name} fired at {at}"),
             })
         });
@@ -260,9 +283,10 @@ impl FakeAws {
 impl FunctionStore for FakeAws {
     async fn get_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
     ) -> Result<Option<AliasSnapshot>, AwsError> {
+        let (function, alias) = (function.as_str(), alias.as_str());
         self.with(|s| {
             if let Some((kind, _)) = s.injected("GetAlias") {
                 return Err(AwsError::new(kind, "GetAlias", "injected"));
@@ -280,11 +304,12 @@ impl FunctionStore for FakeAws {
 
     async fn update_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
         routing: &Routing,
         expected_revision: &str,
     ) -> Result<String, AwsError> {
+        let (function, alias) = (function.as_str(), alias.as_str());
         let racing = self
             .before_update
             .lock()
@@ -352,10 +377,11 @@ impl FunctionStore for FakeAws {
 
     async fn create_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
         version: &Version,
     ) -> Result<String, AwsError> {
+        let (function, alias) = (function.as_str(), alias.as_str());
         self.with(|s| {
             if let Some((kind, _)) = s.injected("CreateAlias") {
                 return Err(AwsError::new(kind, "CreateAlias", "injected"));
@@ -382,7 +408,8 @@ impl FunctionStore for FakeAws {
         })
     }
 
-    async fn function_arn(&self, function: &str) -> Result<Option<String>, AwsError> {
+    async fn function_arn(&self, function: &FunctionRef) -> Result<Option<String>, AwsError> {
+        let function = function.as_str();
         self.with(|s| {
             if let Some((kind, _)) = s.injected("GetFunctionConfiguration") {
                 return Err(AwsError::new(kind, "GetFunctionConfiguration", "injected"));
@@ -393,7 +420,12 @@ impl FunctionStore for FakeAws {
         })
     }
 
-    async fn version_exists(&self, function: &str, version: &Version) -> Result<bool, AwsError> {
+    async fn version_exists(
+        &self,
+        function: &FunctionRef,
+        version: &Version,
+    ) -> Result<bool, AwsError> {
+        let function = function.as_str();
         self.with(|s| {
             if let Some((kind, _)) = s.injected("GetFunctionConfiguration") {
                 return Err(AwsError::new(kind, "GetFunctionConfiguration", "injected"));
@@ -407,7 +439,8 @@ impl FunctionStore for FakeAws {
         })
     }
 
-    async fn publish_version(&self, function: &str) -> Result<Version, AwsError> {
+    async fn publish_version(&self, function: &FunctionRef) -> Result<Version, AwsError> {
+        let function = function.as_str();
         self.with(|s| {
             let f = s.functions.get_mut(function).ok_or_else(|| {
                 AwsError::new(
@@ -428,7 +461,7 @@ impl FunctionStore for FakeAws {
 }
 
 impl AlarmReader for FakeAws {
-    async fn read_alarms(&self, names: &[String]) -> Result<Vec<AlarmReading>, AwsError> {
+    async fn read_alarms(&self, names: &[AlarmName]) -> Result<Vec<AlarmReading>, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("DescribeAlarms") {
                 return Err(AwsError::new(kind, "DescribeAlarms", "injected"));
@@ -443,8 +476,8 @@ impl AlarmReader for FakeAws {
 
     async fn alarm_history(
         &self,
-        names: &[String],
-        since: &str,
+        names: &[AlarmName],
+        since: Timestamp,
     ) -> Result<Vec<AlarmTransition>, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("DescribeAlarmHistory") {
@@ -452,7 +485,7 @@ impl AlarmReader for FakeAws {
             }
             Ok(s.history
                 .iter()
-                .filter(|t| names.contains(&t.name) && t.at.as_str() >= since)
+                .filter(|t| names.contains(&t.name) && t.at >= since)
                 .cloned()
                 .collect())
         })
@@ -460,7 +493,8 @@ impl AlarmReader for FakeAws {
 }
 
 impl Watches for FakeAws {
-    async fn watch(&self, alarm: &str, watch: &Watch) -> Result<(), AwsError> {
+    async fn watch(&self, alarm: &AlarmName, watch: &Watch) -> Result<(), AwsError> {
+        let alarm = alarm.as_str();
         self.with(|s| {
             if let Some((kind, _)) = s.injected("Watch") {
                 return Err(AwsError::new(kind, "UpdateItem", "injected"));
@@ -475,7 +509,8 @@ impl Watches for FakeAws {
         })
     }
 
-    async fn watches(&self, alarm: &str) -> Result<Vec<Watch>, AwsError> {
+    async fn watches(&self, alarm: &AlarmName) -> Result<Vec<Watch>, AwsError> {
+        let alarm = alarm.as_str();
         self.with(|s| {
             if let Some((kind, _)) = s.injected("Watches") {
                 return Err(AwsError::new(kind, "GetItem", "injected"));
@@ -492,10 +527,11 @@ impl Watches for FakeAws {
 
     async fn unwatch(
         &self,
-        alarm: &str,
+        alarm: &AlarmName,
         deployment_id: &str,
         token: Option<&str>,
     ) -> Result<(), AwsError> {
+        let alarm = alarm.as_str();
         self.with(|s| {
             if let Some((kind, _)) = s.injected("Unwatch") {
                 return Err(AwsError::new(kind, "UpdateItem", "injected"));
@@ -560,7 +596,7 @@ impl Tasks for FakeAws {
         })
     }
 
-    async fn fail_task(&self, token: &str, error: &str, cause: &str) -> Result<bool, AwsError> {
+    async fn fail_task(&self, token: &str, failure: &Failure) -> Result<bool, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("SendTaskFailure") {
                 return Err(AwsError::new(kind, "SendTaskFailure", "injected"));
@@ -570,8 +606,8 @@ impl Tasks for FakeAws {
                     s.tasks.insert(
                         token.into(),
                         Task::Failed {
-                            error: error.into(),
-                            cause: cause.into(),
+                            error: failure.error.to_string(),
+                            cause: failure.cause.clone(),
                         },
                     );
                     s.writes.push(format!("SendTaskFailure {token}"));
@@ -656,8 +692,13 @@ impl Ledger for FakeAws {
         })
     }
 
-    async fn load(&self, deployment_id: &str) -> Result<Option<Value>, AwsError> {
-        Ok(self.record(deployment_id))
+    async fn load(&self, deployment_id: &str) -> Result<Option<Deployment>, AwsError> {
+        self.record(deployment_id)
+            .map(|r| {
+                Deployment::from_json(r)
+                    .map_err(|e| AwsError::new(AwsErrorKind::Unreadable, "GetItem", e.message))
+            })
+            .transpose()
     }
 }
 

@@ -5,7 +5,7 @@ use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind, FunctionStore};
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, LastUpdateStatus, State};
-use sluice_core::{AliasSnapshot, Routing, Version, Weight};
+use sluice_core::{AliasName, AliasSnapshot, FunctionRef, Routing, Version, Weight};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -84,15 +84,15 @@ fn routing_of(
 impl FunctionStore for LambdaFunctions {
     async fn get_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
     ) -> Result<Option<AliasSnapshot>, AwsError> {
         let out = match self
             .client()
             .await
             .get_alias()
-            .function_name(function)
-            .name(alias)
+            .function_name(function.as_str())
+            .name(alias.as_str())
             .send()
             .await
         {
@@ -107,8 +107,8 @@ impl FunctionStore for LambdaFunctions {
             }
         };
         let routing = routing_of(
-            function,
-            alias,
+            function.as_str(),
+            alias.as_str(),
             out.function_version(),
             out.routing_config(),
         )?;
@@ -120,8 +120,8 @@ impl FunctionStore for LambdaFunctions {
 
     async fn update_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
         routing: &Routing,
         expected_revision: &str,
     ) -> Result<String, AwsError> {
@@ -138,8 +138,8 @@ impl FunctionStore for LambdaFunctions {
             .client()
             .await
             .update_alias()
-            .function_name(function)
-            .name(alias)
+            .function_name(function.as_str())
+            .name(alias.as_str())
             .function_version(routing.version.as_str())
             .routing_config(config)
             .revision_id(expected_revision)
@@ -151,16 +151,16 @@ impl FunctionStore for LambdaFunctions {
 
     async fn create_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
         version: &Version,
     ) -> Result<String, AwsError> {
         let out = self
             .client()
             .await
             .create_alias()
-            .function_name(function)
-            .name(alias)
+            .function_name(function.as_str())
+            .name(alias.as_str())
             .function_version(version.as_str())
             .description("created by sluice")
             .send()
@@ -177,26 +177,32 @@ impl FunctionStore for LambdaFunctions {
         Ok(out.revision_id().unwrap_or_default().to_string())
     }
 
-    async fn function_arn(&self, function: &str) -> Result<Option<String>, AwsError> {
+    async fn function_arn(&self, function: &FunctionRef) -> Result<Option<String>, AwsError> {
         match self
             .client()
             .await
             .get_function_configuration()
-            .function_name(function)
+            .function_name(function.as_str())
             .send()
             .await
         {
-            Ok(conf) => Ok(Some(unqualified(conf.function_arn().unwrap_or(function)))),
+            Ok(conf) => Ok(Some(unqualified(
+                conf.function_arn().unwrap_or(function.as_str()),
+            ))),
             Err(e) => not_found_is_none(classify("GetFunctionConfiguration", e)),
         }
     }
 
-    async fn version_exists(&self, function: &str, version: &Version) -> Result<bool, AwsError> {
+    async fn version_exists(
+        &self,
+        function: &FunctionRef,
+        version: &Version,
+    ) -> Result<bool, AwsError> {
         match self
             .client()
             .await
             .get_function_configuration()
-            .function_name(function)
+            .function_name(function.as_str())
             .qualifier(version.as_str())
             .send()
             .await
@@ -208,14 +214,14 @@ impl FunctionStore for LambdaFunctions {
         }
     }
 
-    async fn publish_version(&self, function: &str) -> Result<Version, AwsError> {
+    async fn publish_version(&self, function: &FunctionRef) -> Result<Version, AwsError> {
         let started = tokio::time::Instant::now();
         loop {
             let conf = self
                 .client()
                 .await
                 .get_function_configuration()
-                .function_name(function)
+                .function_name(function.as_str())
                 .send()
                 .await
                 .map_err(|e| classify("GetFunctionConfiguration", e))?;
@@ -254,13 +260,13 @@ impl FunctionStore for LambdaFunctions {
             .client()
             .await
             .publish_version()
-            .function_name(function)
+            .function_name(function.as_str())
             .description("published by sluice")
             .send()
             .await
             .map_err(|e| classify("PublishVersion", e))?;
         Version::parse(out.version().unwrap_or(""))
-            .map_err(|e| AwsError::new(AwsErrorKind::Refused, "PublishVersion", e))
+            .map_err(|e| AwsError::new(AwsErrorKind::Refused, "PublishVersion", e.to_string()))
     }
 }
 

@@ -4,14 +4,14 @@
 
 use crate::ports::{Executions, Ledger};
 use sluice_core::ledger::judge_lock;
-use sluice_core::{AliasLock, Deployment, Error, ErrorName, HeldLock, LockHolder};
+use sluice_core::{AliasLock, Deployment, Error, ErrorName, HeldLock, LockHolder, Timestamp};
 
 /// Locks every alias `deployment` moves, or none: on a busy alias the locks taken are released.
 pub async fn lock_aliases<L: Ledger, X: Executions>(
     ledger: &L,
     executions: &X,
     deployment: &mut Deployment,
-    now: &str,
+    now: Timestamp,
 ) -> Result<(), Error> {
     let holder = deployment.holder(now);
     let mut taken = Vec::new();
@@ -36,7 +36,7 @@ async fn take<L: Ledger, X: Executions>(
     deployment: &mut Deployment,
     lock: &AliasLock,
     holder: &LockHolder,
-    now: &str,
+    now: Timestamp,
 ) -> Result<(), Error> {
     for _ in 0..2 {
         let Some(held) = ledger.lock(&lock.key, holder).await? else {
@@ -83,13 +83,5 @@ pub async fn refuse_if_locked<L: Ledger, X: Executions>(
     match judge_lock(me, lock, &held, running) {
         HeldLock::Busy(e) => Err(e),
         HeldLock::Ours | HeldLock::Stale(_) => Ok(()),
-    }
-}
-
-/// Takes the deployment's watches off its alarms, at every ending (best effort: a watch left
-/// behind only meets a closed task when its alarm next fires, and alarm-event then forgets it).
-pub async fn forget_watches<W: crate::ports::Watches>(ledger: &W, deployment: &Deployment) {
-    for alarm in &deployment.alarms {
-        let _ = ledger.unwatch(alarm, &deployment.deployment_id, None).await;
     }
 }

@@ -1,9 +1,8 @@
 //! The ports: the few AWS operations the phases use, in deployment terms.
 
-use serde_json::Value;
 use sluice_core::{
-    AlarmReading, AlarmTransition, AliasSnapshot, Deployment, Error, ErrorName, LockHolder,
-    Routing, Version, Watch,
+    AlarmName, AlarmReading, AlarmTransition, AliasName, AliasSnapshot, Deployment, Error,
+    ErrorName, Failure, FunctionRef, LockHolder, Routing, Timestamp, Version, Watch,
 };
 use std::future::Future;
 
@@ -17,6 +16,9 @@ pub enum AwsErrorKind {
     Transient,
     /// Anything else: permissions, validation, limits.
     Refused,
+    /// What AWS returned is not what sluice wrote (a ledger item of another shape): a bug, or
+    /// someone else's write.
+    Unreadable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +49,7 @@ impl From<AwsError> for Error {
             AwsErrorKind::Transient => ErrorName::TransientAws,
             AwsErrorKind::Conflict => ErrorName::AliasConflict,
             AwsErrorKind::NotFound | AwsErrorKind::Refused => ErrorName::AwsFailure,
+            AwsErrorKind::Unreadable => ErrorName::InternalError,
         };
         Error::new(name, e.to_string())
     }
@@ -57,15 +60,15 @@ pub trait FunctionStore: Send + Sync {
     /// The alias, or None when it does not exist.
     fn get_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
     ) -> impl Future<Output = Result<Option<AliasSnapshot>, AwsError>> + Send;
 
     /// Points the alias at `routing` if its RevisionId is still `expected_revision`; returns the new one.
     fn update_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
         routing: &Routing,
         expected_revision: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
@@ -73,21 +76,21 @@ pub trait FunctionStore: Send + Sync {
     /// Creates the alias on `version`; returns its RevisionId.
     fn create_alias(
         &self,
-        function: &str,
-        alias: &str,
+        function: &FunctionRef,
+        alias: &AliasName,
         version: &Version,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
 
     /// The function's unqualified ARN, or None when it does not exist.
     fn function_arn(
         &self,
-        function: &str,
+        function: &FunctionRef,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 
     /// Whether this published version of the function exists.
     fn version_exists(
         &self,
-        function: &str,
+        function: &FunctionRef,
         version: &Version,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 
@@ -95,7 +98,7 @@ pub trait FunctionStore: Send + Sync {
     /// Lambda returns the existing version when the code and configuration did not change.
     fn publish_version(
         &self,
-        function: &str,
+        function: &FunctionRef,
     ) -> impl Future<Output = Result<Version, AwsError>> + Send;
 }
 
@@ -104,15 +107,15 @@ pub trait AlarmReader: Send + Sync {
     /// The state of each named alarm that exists; absent names are left out.
     fn read_alarms(
         &self,
-        names: &[String],
+        names: &[AlarmName],
     ) -> impl Future<Output = Result<Vec<AlarmReading>, AwsError>> + Send;
 
-    /// Each named alarm's moves into ALARM since `since` (RFC 3339), from its history: what a
-    /// read of the state alone misses when an alarm fired and cleared between two reads.
+    /// Each named alarm's moves into ALARM since `since`, from its history: what a read of the
+    /// state alone misses when an alarm fired and cleared between two reads.
     fn alarm_history(
         &self,
-        names: &[String],
-        since: &str,
+        names: &[AlarmName],
+        since: Timestamp,
     ) -> impl Future<Output = Result<Vec<AlarmTransition>, AwsError>> + Send;
 }
 
@@ -166,7 +169,7 @@ pub trait Ledger: Send + Sync {
     fn load(
         &self,
         deployment_id: &str,
-    ) -> impl Future<Output = Result<Option<Value>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Option<Deployment>, AwsError>> + Send;
 }
 
 /// Step Functions executions.
@@ -183,18 +186,21 @@ pub trait Watches: Send + Sync {
     /// Registers `watch` against `alarm`, replacing the deployment's earlier watch on it.
     fn watch(
         &self,
-        alarm: &str,
+        alarm: &AlarmName,
         watch: &Watch,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// Every watch registered against `alarm`.
-    fn watches(&self, alarm: &str) -> impl Future<Output = Result<Vec<Watch>, AwsError>> + Send;
+    fn watches(
+        &self,
+        alarm: &AlarmName,
+    ) -> impl Future<Output = Result<Vec<Watch>, AwsError>> + Send;
 
     /// Removes the deployment's watch on `alarm`: only the one waiting on `token` when given
     /// (a later bake's watch stays); a watch already gone is no error.
     fn unwatch(
         &self,
-        alarm: &str,
+        alarm: &AlarmName,
         deployment_id: &str,
         token: Option<&str>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
@@ -226,7 +232,6 @@ pub trait Tasks: Send + Sync {
     fn fail_task(
         &self,
         token: &str,
-        error: &str,
-        cause: &str,
+        failure: &Failure,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }

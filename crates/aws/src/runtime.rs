@@ -1,12 +1,15 @@
-//! The glue every phase binary shares: stable error names for Step Functions, one tracing
-//! span per invocation carrying the deployment id, the answer to the state machine's
-//! "explain this failure" calls, and the Lambda runtime loop.
+//! The glue every phase binary shares: typed payloads in and out (a phase is a function from
+//! what the state machine or EventBridge hands it to what it returns), stable error names for
+//! Step Functions, one tracing span per invocation carrying the deployment id, and the Lambda
+//! runtime loop.
 
 use futures_util::FutureExt;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sluice_core::{Error, Explain};
+use sluice_core::Error;
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -31,25 +34,33 @@ impl From<PhaseError> for Diagnostic {
 pub type Unreadable = fn(&str) -> Error;
 
 /// Runs `handler` for every invocation until the runtime stops. The payload comes from the
-/// state machine, which passes documents sluice wrote: one it cannot read is an InternalError.
-pub async fn run<F, Fut>(phase: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+/// state machine (or EventBridge), which passes what sluice wrote: one it cannot read is an
+/// InternalError.
+pub async fn run<In, Out, F, Fut>(
+    phase: &'static str,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(Value) -> Fut,
-    Fut: Future<Output = Result<Value, Error>>,
+    In: DeserializeOwned,
+    Out: Serialize,
+    F: Fn(In) -> Fut,
+    Fut: Future<Output = Result<Out, Error>>,
 {
     run_reading(phase, not_a_document, handler).await
 }
 
 /// As [`run`], for a phase whose payload carries what a user wrote (validate, the request):
 /// `unreadable` says why it cannot be read, under the phase's own error name.
-pub async fn run_reading<F, Fut>(
+pub async fn run_reading<In, Out, F, Fut>(
     phase: &'static str,
     unreadable: Unreadable,
     handler: F,
 ) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(Value) -> Fut,
-    Fut: Future<Output = Result<Value, Error>>,
+    In: DeserializeOwned,
+    Out: Serialize,
+    F: Fn(In) -> Fut,
+    Fut: Future<Output = Result<Out, Error>>,
 {
     init_logging();
     // The runtime reads the payload as text only: read into values by it, JSON nested deeper
@@ -58,41 +69,30 @@ where
         let payload = read_payload(&event.payload, unreadable);
         let id = payload
             .as_ref()
-            .ok()
-            .and_then(|p| p.get("deploymentId"))
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_string();
+            .map_or_else(|_| "-".to_string(), deployment_id);
         let span = tracing::info_span!("phase", phase, deployment_id = %id);
-        // Any phase function puts a caught failure in plain words (sluice-core's one place for it).
-        let (explained, fut) = match payload {
-            Ok(payload) => {
-                let explained = Explain::from_payload(&payload);
-                // Boxed: a phase's future holds its AWS calls' (tens of KB); inline, every invocation's
-                // future, and the stack it is polled on, would be that large even for an explain call.
-                let fut = explained.is_none().then(|| Box::pin(handler(payload)));
-                (explained, fut)
-            }
-            Err(e) => (Some(Err(e)), None),
-        };
+        let input = payload.and_then(|p| read_input::<In>(phase, p));
+        // Boxed: a phase's future holds its AWS calls' (tens of KB); inline, every invocation's
+        // future, and the stack it is polled on, would be that large even for a refused payload.
+        let fut = input.map(|input| Box::pin(handler(input)));
         async move {
-            let result = match (explained, fut) {
-                (Some(explained), _) => explained.map(|e| explanation(&e)),
+            let result = match fut {
                 // A panic is a bug: it surfaces as InternalError with its message, not as the
                 // runtime's name for a panic payload.
-                (None, Some(fut)) => AssertUnwindSafe(fut)
+                Ok(fut) => AssertUnwindSafe(fut)
                     .catch_unwind()
                     .await
-                    .unwrap_or_else(|panic| Err(panicked(phase, panic.as_ref()))),
-                (None, None) => Err(Error::internal("neither an explain call nor a phase call")),
+                    .unwrap_or_else(|panic| Err(panicked(phase, panic.as_ref())))
+                    .and_then(|out| {
+                        serde_json::to_value(out).map_err(|e| {
+                            Error::internal(format!("{phase} could not write its answer: {e}"))
+                        })
+                    }),
+                Err(e) => Err(e),
             };
             match result {
                 Ok(v) => {
-                    let status = v
-                        .get("status")
-                        .and_then(|s| s.as_str())
-                        .unwrap_or("-")
-                        .to_string();
+                    let status = v.get("status").and_then(Value::as_str).unwrap_or("-");
                     tracing::info!(status, "done");
                     Ok(v)
                 }
@@ -105,6 +105,29 @@ where
         .instrument(span)
     }))
     .await
+}
+
+/// The deployment an invocation is about, for its log lines: a document's or a call's
+/// `deploymentId`, or an execution status event's execution name.
+fn deployment_id(payload: &Value) -> String {
+    payload
+        .get("deploymentId")
+        .or_else(|| payload.pointer("/detail/name"))
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_string()
+}
+
+/// The payload as the phase's input type; what does not fit is not something sluice wrote.
+/// (Handler tests read their inputs through here too.)
+pub fn read_input<In: DeserializeOwned>(phase: &str, payload: Value) -> Result<In, Error> {
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        Error::internal(format!(
+            "{phase} was handed a payload sluice did not write ({}: {})",
+            e.path(),
+            e.inner()
+        ))
+    })
 }
 
 /// The payload's text read into values, or the phase's refusal of it. serde_json reads at most
@@ -171,11 +194,6 @@ fn panicked(phase: &str, payload: &(dyn Any + Send)) -> Error {
     Error::internal(format!("{phase} panicked: {message}"))
 }
 
-/// `{"Error": ..., "Cause": ...}` in plain words, for a Fail state's ErrorPath and CausePath.
-fn explanation(explain: &Explain) -> Value {
-    serde_json::to_value(explain.plain()).unwrap_or(Value::Null)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,20 +244,28 @@ mod tests {
         let e = read_body(br#"{"n": 1e400}"#, not_a_document).unwrap_err();
         assert!(e.message.contains("number out of range"), "{}", e.message);
         let v = read_body(
-            br#"{"explain": {"Error": "E", "Cause": ""}}"#,
+            br#"{"failure": {"Error": "E", "Cause": ""}}"#,
             not_a_document,
         )
         .unwrap();
-        assert_eq!(v["explain"]["Error"], "E");
+        assert_eq!(v["failure"]["Error"], "E");
     }
 
     #[test]
-    fn an_explanation_is_what_a_fail_state_reads() {
-        let payload = serde_json::json!({"explain": {"Error": "HookFailed", "Cause": "hook h failed: {\"errorType\":\"E\",\"errorMessage\":\"500\"}"}});
-        let e = Explain::from_payload(&payload).unwrap().unwrap();
+    fn a_payload_of_another_shape_is_an_internal_error_naming_where() {
+        let e =
+            read_input::<sluice_core::Deployment>("shift", serde_json::json!({"deploymentId": 1}))
+                .unwrap_err();
+        assert_eq!(e.name, ErrorName::InternalError);
+        assert!(
+            e.message
+                .starts_with("shift was handed a payload sluice did not write (deploymentId: "),
+            "{}",
+            e.message
+        );
         assert_eq!(
-            explanation(&e),
-            serde_json::json!({"Error": "HookFailed", "Cause": "hook h failed: E: 500"})
+            deployment_id(&serde_json::json!({"detail": {"name": "d-9"}})),
+            "d-9"
         );
     }
 }

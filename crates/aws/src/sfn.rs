@@ -5,7 +5,8 @@ use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind, Executions, Tasks};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
+use sluice_core::{Deployment, ExecutionStatus, Failure, Timestamp};
 use tokio::sync::OnceCell;
 
 pub struct StepFunctions {
@@ -41,7 +42,7 @@ impl Executions for StepFunctions {
             .send()
             .await
         {
-            Ok(out) => Ok(out.status() == &ExecutionStatus::Running),
+            Ok(out) => Ok(out.status() == &SfnStatus::Running),
             Err(e) => {
                 let e = classify("DescribeExecution", e);
                 // Unknown (or past the 90 days Step Functions keeps it): not running.
@@ -80,14 +81,14 @@ impl Tasks for StepFunctions {
         }
     }
 
-    async fn fail_task(&self, token: &str, error: &str, cause: &str) -> Result<bool, AwsError> {
+    async fn fail_task(&self, token: &str, failure: &Failure) -> Result<bool, AwsError> {
         match self
             .client()
             .await
             .send_task_failure()
             .task_token(token)
-            .error(error)
-            .cause(cause)
+            .error(failure.error.as_str())
+            .cause(&failure.cause)
             .send()
             .await
         {
@@ -103,12 +104,15 @@ impl Tasks for StepFunctions {
 pub struct ExecutionInfo {
     pub execution_arn: String,
     pub name: String,
-    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
-    pub status: String,
+    pub status: ExecutionStatus,
     pub error: Option<String>,
     pub cause: Option<String>,
     pub output: Option<String>,
-    pub started: String,
+    pub started: Timestamp,
+}
+
+fn started(date: &aws_sdk_sfn::primitives::DateTime) -> Timestamp {
+    Timestamp::from_unix_millis(date.to_millis().unwrap_or(0))
 }
 
 /// What the CLI does with executions: start, look, list, stop.
@@ -145,11 +149,11 @@ impl StepFunctions {
         Ok(ExecutionInfo {
             execution_arn: out.execution_arn().to_string(),
             name: out.name().unwrap_or_default().to_string(),
-            status: out.status().as_str().to_string(),
+            status: ExecutionStatus::of(out.status().as_str()),
             error: out.error().map(str::to_string),
             cause: out.cause().map(str::to_string),
             output: out.output().map(str::to_string),
-            started: crate::clock::rfc3339(out.start_date().secs().max(0) as u64),
+            started: started(out.start_date()),
         })
     }
 
@@ -173,8 +177,8 @@ impl StepFunctions {
     pub async fn latest_document(
         &self,
         execution_arn: &str,
-    ) -> Result<Option<serde_json::Value>, AwsError> {
-        let mut newest: Option<(i64, serde_json::Value)> = None;
+    ) -> Result<Option<Deployment>, AwsError> {
+        let mut newest: Option<(i64, Deployment)> = None;
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -197,10 +201,11 @@ impl StepFunctions {
                 if newest.as_ref().is_some_and(|(id, _)| *id > event.id()) {
                     continue;
                 }
-                if let Ok(doc) = serde_json::from_str::<serde_json::Value>(output)
-                    && doc.get("deploymentId").is_some()
-                    && doc.get("plan").is_some()
-                {
+                // Every state passes the document on but Validate's refusal, and the explanations.
+                let doc = serde_json::from_str(output)
+                    .ok()
+                    .and_then(|v| Deployment::from_json(v).ok());
+                if let Some(doc) = doc {
                     newest = Some((event.id(), doc));
                 }
             }
@@ -230,7 +235,7 @@ impl StepFunctions {
             .state_machine_arn(state_machine)
             .max_results(limit.min(1000) as i32);
         if running_only {
-            request = request.status_filter(ExecutionStatus::Running);
+            request = request.status_filter(SfnStatus::Running);
         }
         let out = request
             .send()
@@ -242,11 +247,11 @@ impl StepFunctions {
             .map(|e| ExecutionInfo {
                 execution_arn: e.execution_arn().to_string(),
                 name: e.name().to_string(),
-                status: e.status().as_str().to_string(),
+                status: ExecutionStatus::of(e.status().as_str()),
                 error: None,
                 cause: None,
                 output: None,
-                started: crate::clock::rfc3339(e.start_date().secs().max(0) as u64),
+                started: started(e.start_date()),
             })
             .collect())
     }

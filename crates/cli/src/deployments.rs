@@ -2,28 +2,23 @@
 //! state machine and their records in the ledger. Requests are checked locally first, with the
 //! same sluice-core parser the state machine's validate runs.
 
+use crate::error::{CliError, Ending};
 use crate::progress::describe;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use sluice_aws::clock::now_rfc3339;
+use sluice_aws::clock::now;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 use sluice_aws::sfn::{ExecutionInfo, StepFunctions};
 use sluice_aws::{FunctionStore, Ledger};
-use sluice_core::{Deployment, Request, Status};
+use sluice_core::{Deployment, ExecutionStatus, Request, Status};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
-
-/// Exit codes `watch` (and `deploy --wait`) end with.
-pub const DEPLOYED: u8 = 0;
-/// The deployment failed or was refused, and every alias is where it was before.
-pub const ROLLED_BACK: u8 = 3;
-/// The deployment failed and some alias could not be put back: look at it.
-pub const NOT_ROLLED_BACK: u8 = 4;
 
 /// How long `watch` and `abort` wait for the safety net to settle an execution that ended.
 const SETTLE_WAIT: Duration = Duration::from_secs(120);
 
+/// Where sluice runs, as the CLI found it: its state machine and its ledger.
 pub struct Context {
     pub sfn: StepFunctions,
     pub ledger: Option<DynamoLedger>,
@@ -31,15 +26,17 @@ pub struct Context {
 }
 
 impl Context {
-    fn state_machine(&self) -> Result<&str, String> {
+    fn state_machine(&self) -> Result<&str, CliError> {
         self.state_machine.as_deref().ok_or_else(|| {
-            "no state machine: pass --stack NAME (sluice's stack), or --state-machine ARN / SLUICE_STATE_MACHINE_ARN (its StateMachineArn output)"
-                .to_string()
+            CliError::refused(
+                "no state machine: pass --stack NAME (sluice's stack), or --state-machine ARN / \
+                 SLUICE_STATE_MACHINE_ARN (its StateMachineArn output)",
+            )
         })
     }
 
     /// An execution ARN from a deployment id (the execution's name) or an ARN.
-    fn execution_arn(&self, id: &str) -> Result<String, String> {
+    fn execution_arn(&self, id: &str) -> Result<String, CliError> {
         if id.starts_with("arn:") {
             return Ok(id.to_string());
         }
@@ -50,24 +47,38 @@ impl Context {
         ))
     }
 
-    async fn record(&self, id: &str) -> Result<Option<Deployment>, String> {
+    async fn describe(&self, arn: &str) -> Result<ExecutionInfo, CliError> {
+        self.sfn
+            .describe(arn)
+            .await
+            .map_err(CliError::aws("could not read the execution"))
+    }
+
+    async fn record(&self, id: &str) -> Result<Option<Deployment>, CliError> {
         let Some(ledger) = &self.ledger else {
             return Ok(None);
         };
-        match ledger.load(id).await.map_err(|e| e.to_string())? {
-            Some(v) => Deployment::from_json(v).map(Some).map_err(|e| e.message),
-            None => Ok(None),
-        }
+        ledger
+            .load(id)
+            .await
+            .map_err(CliError::aws(format!("could not read the record of {id}")))
+    }
+
+    async fn latest_document(&self, arn: &str) -> Result<Option<Deployment>, CliError> {
+        self.sfn
+            .latest_document(arn)
+            .await
+            .map_err(CliError::aws("could not read the execution's history"))
     }
 }
 
 /// Checks a request locally, naming the flag (or the request file's field) that is wrong.
-pub fn check(request: &Value, from_flags: bool) -> Result<(), String> {
+pub fn check(request: &Value, from_flags: bool) -> Result<(), CliError> {
     Request::parse(request).map(|_| ()).map_err(|e| {
-        let message = e.message;
         if !from_flags {
-            return format!("the request is refused: {message}");
+            return CliError::refused(format!("the request is refused: {}", e.message));
         }
+        let field = e.field.as_deref().unwrap_or_default();
         let flag = [
             ("targets[0].functionName", "--function"),
             ("targets[0].alias", "--alias"),
@@ -80,9 +91,9 @@ pub fn check(request: &Value, from_flags: bool) -> Result<(), String> {
             ("pollInterval", "--check-interval"),
         ]
         .iter()
-        .find(|(field, _)| message.starts_with(field))
+        .find(|(name, _)| field.starts_with(name))
         .map_or("the request", |(_, flag)| flag);
-        format!("{flag} is refused: {message}")
+        CliError::refused(format!("{flag} is refused: {}", e.message))
     })
 }
 
@@ -103,12 +114,12 @@ pub fn deployment_id(function: &str, alias: &str, now: &str) -> String {
     id.chars().take(80).collect()
 }
 
-pub async fn deploy(ctx: &Context, request: &Value, name: &str) -> Result<String, String> {
+pub async fn deploy(ctx: &Context, request: &Value, name: &str) -> Result<String, CliError> {
     let arn = ctx
         .sfn
         .start(ctx.state_machine()?, name, &request.to_string())
         .await
-        .map_err(|e| format!("could not start the deployment: {e}"))?;
+        .map_err(CliError::aws("could not start the deployment"))?;
     let region = arn.split(':').nth(3).unwrap_or("us-east-1");
     println!("deployment {name} started");
     println!("  execution: {arn}");
@@ -118,8 +129,8 @@ pub async fn deploy(ctx: &Context, request: &Value, name: &str) -> Result<String
     Ok(arn)
 }
 
-/// Follows a deployment to its end; returns the exit code.
-pub async fn watch(ctx: &Context, id: &str) -> Result<u8, String> {
+/// Follows a deployment to its end.
+pub async fn watch(ctx: &Context, id: &str) -> Result<Ending, CliError> {
     let arn = ctx.execution_arn(id)?;
     let terminal = std::io::stdout().is_terminal();
     let bar = terminal.then(|| {
@@ -133,25 +144,20 @@ pub async fn watch(ctx: &Context, id: &str) -> Result<u8, String> {
     });
     let mut shown: Vec<String> = Vec::new();
     let info = loop {
-        let info = ctx.sfn.describe(&arn).await.map_err(|e| e.to_string())?;
-        if let Some(doc) = ctx
-            .sfn
-            .latest_document(&arn)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        let info = ctx.describe(&arn).await?;
+        if let Some(doc) = ctx.latest_document(&arn).await? {
             let lines = describe(&doc);
             match &bar {
                 Some(bar) => bar.set_message(lines.join("\n  ")),
                 None => {
                     for line in lines.iter().filter(|l| !shown.contains(l)) {
-                        println!("{} {line}", now_rfc3339());
+                        println!("{} {line}", now());
                     }
                 }
             }
             shown = lines;
         }
-        if info.status != "RUNNING" {
+        if info.status != ExecutionStatus::Running {
             break info;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -166,22 +172,22 @@ pub async fn watch(ctx: &Context, id: &str) -> Result<u8, String> {
 }
 
 /// How an ended execution left the aliases, once the safety net settled it.
-async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<u8, String> {
-    if info.status == "SUCCEEDED" {
+async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<Ending, CliError> {
+    if info.status == ExecutionStatus::Succeeded {
         println!("{} SUCCEEDED: deployed", info.name);
-        return Ok(DEPLOYED);
+        return Ok(Ending::Deployed);
     }
     let reason = format!(
         "{}: {}",
-        info.error.as_deref().unwrap_or(&info.status),
+        info.error.as_deref().unwrap_or(info.status.as_str()),
         info.cause.as_deref().unwrap_or("no cause given")
     );
     let settled = settle(ctx, &info.name).await?;
-    let code = match settled.as_ref().map(|d| d.status) {
+    let ending = match settled.as_ref().map(|d| d.status) {
         // Refused before any lock was taken, or nothing moved: every alias is where it was.
-        None if ctx.ledger.is_some() => ROLLED_BACK,
-        Some(Status::RolledBack) | Some(Status::NothingToDeploy) => ROLLED_BACK,
-        _ => NOT_ROLLED_BACK,
+        None if ctx.ledger.is_some() => Ending::RolledBack,
+        Some(Status::RolledBack) | Some(Status::NothingToDeploy) => Ending::RolledBack,
+        _ => Ending::NotRolledBack,
     };
     println!("{} {} {reason}", info.name, info.status);
     if let Some(f) = settled
@@ -190,17 +196,17 @@ async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<u8, String> {
     {
         println!("  {}", f.cause);
     }
-    if code == NOT_ROLLED_BACK {
+    if ending == Ending::NotRolledBack {
         println!(
             "  some alias may not be back on its previous version: check it (sluice status {})",
             info.name
         );
     }
-    Ok(code)
+    Ok(ending)
 }
 
 /// The record once settled (the safety net may still be at work right after a stop).
-async fn settle(ctx: &Context, id: &str) -> Result<Option<Deployment>, String> {
+async fn settle(ctx: &Context, id: &str) -> Result<Option<Deployment>, CliError> {
     let started = Instant::now();
     loop {
         let record = ctx.record(id).await?;
@@ -212,42 +218,39 @@ async fn settle(ctx: &Context, id: &str) -> Result<Option<Deployment>, String> {
     }
 }
 
-pub async fn status(ctx: &Context, id: &str, as_json: bool) -> Result<String, String> {
+pub async fn status(ctx: &Context, id: &str, as_json: bool) -> Result<String, CliError> {
     let arn = ctx.execution_arn(id)?;
-    let info = ctx.sfn.describe(&arn).await.map_err(|e| e.to_string())?;
+    let info = ctx.describe(&arn).await?;
     let record = ctx.record(&info.name).await?;
-    let document = match &record {
-        Some(d) => Some(d.to_json()),
-        None => ctx
-            .sfn
-            .latest_document(&arn)
-            .await
-            .map_err(|e| e.to_string())?,
+    let from_history = match record {
+        Some(_) => None,
+        None => ctx.latest_document(&arn).await?,
     };
+    let document = record.as_ref().or(from_history.as_ref());
     if as_json {
         let out = json!({
             "deploymentId": info.name,
             "executionArn": info.execution_arn,
             "execution": info.status,
-            "status": document.as_ref().map(|d| d["status"].clone()),
+            "status": document.map(|d| d.status),
             "error": info.error,
             "cause": info.cause,
             "started": info.started,
             "document": document,
         });
-        return serde_json::to_string_pretty(&out).map_err(|e| e.to_string());
+        return serde_json::to_string_pretty(&out).map_err(|e| CliError::Other(e.to_string()));
     }
     let mut out = format!(
         "{} ({}), started {}{}",
         info.name,
         info.status,
         info.started,
-        document.as_ref().map_or(String::new(), |d| format!(
+        document.map_or(String::new(), |d| format!(
             ", deployment {}",
-            d["status"].as_str().unwrap_or("-")
+            d.status.as_str()
         ))
     );
-    for line in document.as_ref().map(describe).unwrap_or_default() {
+    for line in document.map(describe).unwrap_or_default() {
         out.push_str(&format!("\n  {line}"));
     }
     if let Some(cause) = record
@@ -260,51 +263,63 @@ pub async fn status(ctx: &Context, id: &str, as_json: bool) -> Result<String, St
     Ok(out)
 }
 
-pub async fn list(ctx: &Context, function: Option<&str>, running: bool) -> Result<String, String> {
+pub async fn list(
+    ctx: &Context,
+    function: Option<&str>,
+    running: bool,
+) -> Result<String, CliError> {
     let executions = ctx
         .sfn
         .list(ctx.state_machine()?, running, 100)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::aws("could not list the deployments"))?;
     let mut rows = vec![format!(
         "{:<40} {:<10} {:<21} targets",
         "deployment", "execution", "started"
     )];
     for e in executions {
-        let targets: Vec<String> = match ctx.record(&e.name).await? {
-            Some(d) => d.targets.iter().map(|t| t.name()).collect(),
+        let targets = match ctx.record(&e.name).await? {
+            Some(d) => d.targets,
             None => Vec::new(),
         };
         if let Some(f) = function
-            && !targets.iter().any(|t| t.split(':').next() == Some(f))
+            && !targets.iter().any(|t| t.function_name.name() == f)
         {
             continue;
         }
         rows.push(format!(
             "{:<40} {:<10} {:<21} {}",
             e.name,
-            e.status,
-            e.started,
-            targets.join(", ")
+            e.status.as_str(),
+            e.started.to_string(),
+            targets
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(rows.join("\n"))
 }
 
 /// Stops a deployment and waits until the safety net has put every alias back.
-pub async fn abort(ctx: &Context, functions: &LambdaFunctions, id: &str) -> Result<u8, String> {
+pub async fn abort(
+    ctx: &Context,
+    functions: &LambdaFunctions,
+    id: &str,
+) -> Result<Ending, CliError> {
     let arn = ctx.execution_arn(id)?;
-    let info = ctx.sfn.describe(&arn).await.map_err(|e| e.to_string())?;
-    if info.status != "RUNNING" {
-        return Err(format!(
+    let info = ctx.describe(&arn).await?;
+    if info.status != ExecutionStatus::Running {
+        return Err(CliError::refused(format!(
             "{} has ended already ({}); nothing to abort",
             info.name, info.status
-        ));
+        )));
     }
     ctx.sfn
         .stop(&arn, "aborted with sluice abort")
         .await
-        .map_err(|e| format!("could not stop {}: {e}", info.name))?;
+        .map_err(CliError::aws(format!("could not stop {}", info.name)))?;
     println!(
         "{} stopped; waiting for the safety net to put every alias back ...",
         info.name
@@ -312,7 +327,7 @@ pub async fn abort(ctx: &Context, functions: &LambdaFunctions, id: &str) -> Resu
     let record = settle(ctx, &info.name).await?;
     let Some(record) = record else {
         println!("nothing was locked or moved yet");
-        return Ok(ROLLED_BACK);
+        return Ok(Ending::RolledBack);
     };
     let mut weighted = false;
     for t in &record.targets {
@@ -331,9 +346,9 @@ pub async fn abort(ctx: &Context, functions: &LambdaFunctions, id: &str) -> Resu
             "  not every alias is back: {}",
             record.failure.map(|f| f.cause).unwrap_or_default()
         );
-        NOT_ROLLED_BACK
+        Ending::NotRolledBack
     } else {
-        ROLLED_BACK
+        Ending::RolledBack
     })
 }
 
@@ -348,18 +363,21 @@ mod tests {
         assert!(
             check(&request, true)
                 .unwrap_err()
+                .to_string()
                 .starts_with("--strategy is refused: strategy: unknown preset")
         );
         let request = json!({"targets": [{"functionName": "orders", "alias": "live", "targetVersion": "$LATEST"}], "strategy": "AllAtOnce"});
         assert!(
             check(&request, true)
                 .unwrap_err()
+                .to_string()
                 .starts_with("--target-version is refused")
         );
         let request = json!({"targets": [], "strategy": "AllAtOnce"});
         assert!(
             check(&request, false)
                 .unwrap_err()
+                .to_string()
                 .starts_with("the request is refused: targets")
         );
     }

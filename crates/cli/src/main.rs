@@ -1,12 +1,14 @@
 //! sluice, the command line.
 
 mod deployments;
+mod error;
 mod plan;
 mod progress;
 mod sam;
 
 use clap::{Args, Parser, Subcommand};
 use deployments::Context;
+use error::{CliError, Done, exit};
 use serde_json::{Value, json};
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
@@ -30,7 +32,7 @@ struct Cli {
 
 /// Where sluice runs: its state machine and its ledger.
 #[derive(Args)]
-struct Target {
+struct SluiceStack {
     /// sluice's SAM stack: its StateMachineArn and LedgerTableName outputs, unless given below.
     #[arg(long, env = "SLUICE_STACK")]
     stack: Option<String>,
@@ -57,7 +59,7 @@ enum Command {
     )]
     Deploy {
         #[command(flatten)]
-        target: Target,
+        sluice: SluiceStack,
         /// The whole request as a JSON file (instead of the flags below).
         #[arg(long, conflicts_with_all = ["function", "alias", "strategy"])]
         request: Option<PathBuf>,
@@ -95,7 +97,7 @@ enum Command {
     #[command(after_help = "Example:\n  sluice watch orders-live-20261127T100000Z")]
     Watch {
         #[command(flatten)]
-        target: Target,
+        sluice: SluiceStack,
         /// The deployment id, or the execution ARN.
         id: String,
     },
@@ -103,7 +105,7 @@ enum Command {
     #[command(after_help = "Example:\n  sluice status orders-live-20261127T100000Z --json")]
     Status {
         #[command(flatten)]
-        target: Target,
+        sluice: SluiceStack,
         id: String,
         #[arg(long)]
         json: bool,
@@ -112,7 +114,7 @@ enum Command {
     #[command(after_help = "Example:\n  sluice list --function orders --running")]
     List {
         #[command(flatten)]
-        target: Target,
+        sluice: SluiceStack,
         #[arg(long)]
         function: Option<String>,
         #[arg(long)]
@@ -122,7 +124,7 @@ enum Command {
     #[command(after_help = "Example:\n  sluice abort orders-live-20261127T100000Z")]
     Abort {
         #[command(flatten)]
-        target: Target,
+        sluice: SluiceStack,
         id: String,
     },
     /// Show what a strategy does, step by step, and what it costs in Step Functions (no AWS calls).
@@ -156,13 +158,24 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version end well; anything else is a bad command line.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
     let endpoint = match &cli.command {
-        Command::Deploy { target, .. }
-        | Command::Watch { target, .. }
-        | Command::Status { target, .. }
-        | Command::List { target, .. }
-        | Command::Abort { target, .. } => target.endpoint_url.clone(),
+        Command::Deploy { sluice, .. }
+        | Command::Watch { sluice, .. }
+        | Command::Status { sluice, .. }
+        | Command::List { sluice, .. }
+        | Command::Abort { sluice, .. } => sluice.endpoint_url.clone(),
         _ => None,
     };
     if let Some(url) = endpoint {
@@ -174,27 +187,29 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(r) => r,
-        Err(e) => return fail(format!("cannot start: {e}")),
+        Err(e) => return fail(CliError::Other(format!("cannot start: {e}"))),
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(code) => ExitCode::from(code),
-        Err(message) => fail(message),
+        Ok(done) => done.exit_code(),
+        Err(e) => fail(e),
     }
 }
 
-fn fail(message: String) -> ExitCode {
-    eprintln!("sluice: {message}");
-    ExitCode::FAILURE
+fn fail(e: CliError) -> ExitCode {
+    eprintln!("sluice: {e}");
+    ExitCode::from(exit::FAILED)
 }
 
-async fn context(target: Target) -> Result<Context, String> {
-    let (mut state_machine, mut table) = (target.state_machine, target.ledger_table);
-    if let Some(stack) = &target.stack
+async fn context(sluice: SluiceStack) -> Result<Context, CliError> {
+    let (mut state_machine, mut table) = (sluice.state_machine, sluice.ledger_table);
+    if let Some(stack) = &sluice.stack
         && (state_machine.is_none() || table.is_none())
     {
         let outputs = sluice_aws::cloudformation::stack_outputs(stack)
             .await
-            .map_err(|e| format!("cannot read the outputs of stack {stack}: {e}"))?;
+            .map_err(CliError::aws(format!(
+                "cannot read the outputs of stack {stack}"
+            )))?;
         state_machine = state_machine.or_else(|| outputs.get("StateMachineArn").cloned());
         table = table.or_else(|| outputs.get("LedgerTableName").cloned());
     }
@@ -206,24 +221,19 @@ async fn context(target: Target) -> Result<Context, String> {
     })
 }
 
-fn print(out: String) -> u8 {
-    println!("{out}");
-    0
-}
-
-async fn run(command: Command) -> Result<u8, String> {
+async fn run(command: Command) -> Result<Done, CliError> {
     match command {
         Command::Plan {
             strategy,
             check_interval,
             alarms,
-        } => plan::run(&strategy, check_interval.as_deref(), alarms).map(print),
+        } => plan::run(&strategy, check_interval.as_deref(), alarms).map(Done::Print),
         Command::FromSam {
             template,
             candidate_alias,
-        } => sam::run(&template, &candidate_alias).map(print),
+        } => sam::run(&template, &candidate_alias).map(Done::Print),
         Command::Deploy {
-            target,
+            sluice,
             request,
             function,
             alias,
@@ -238,10 +248,13 @@ async fn run(command: Command) -> Result<u8, String> {
         } => {
             let (request, from_flags) = match request {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                    let value: Value = serde_json::from_str(&text)
-                        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+                    let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    let value: Value = serde_json::from_str(&text).map_err(|e| {
+                        CliError::refused(format!("{} is not JSON: {e}", path.display()))
+                    })?;
                     (value, false)
                 }
                 None => (
@@ -264,33 +277,37 @@ async fn run(command: Command) -> Result<u8, String> {
                 deployments::deployment_id(
                     t["functionName"].as_str().unwrap_or("deployment"),
                     t["alias"].as_str().unwrap_or(""),
-                    &sluice_aws::clock::now_rfc3339(),
+                    &sluice_aws::clock::now().to_string(),
                 )
             });
-            let ctx = context(target).await?;
+            let ctx = context(sluice).await?;
             let arn = deployments::deploy(&ctx, &request, &name).await?;
             if wait {
-                deployments::watch(&ctx, &arn).await
+                deployments::watch(&ctx, &arn).await.map(Done::Ended)
             } else {
-                Ok(0)
+                Ok(Done::Quiet)
             }
         }
-        Command::Watch { target, id } => deployments::watch(&context(target).await?, &id).await,
-        Command::Status { target, id, json } => {
-            deployments::status(&context(target).await?, &id, json)
+        Command::Watch { sluice, id } => deployments::watch(&context(sluice).await?, &id)
+            .await
+            .map(Done::Ended),
+        Command::Status { sluice, id, json } => {
+            deployments::status(&context(sluice).await?, &id, json)
                 .await
-                .map(print)
+                .map(Done::Print)
         }
         Command::List {
-            target,
+            sluice,
             function,
             running,
-        } => deployments::list(&context(target).await?, function.as_deref(), running)
+        } => deployments::list(&context(sluice).await?, function.as_deref(), running)
             .await
-            .map(print),
-        Command::Abort { target, id } => {
-            let ctx = context(target).await?;
-            deployments::abort(&ctx, &LambdaFunctions::from_env(), &id).await
+            .map(Done::Print),
+        Command::Abort { sluice, id } => {
+            let ctx = context(sluice).await?;
+            deployments::abort(&ctx, &LambdaFunctions::from_env(), &id)
+                .await
+                .map(Done::Ended)
         }
     }
 }
@@ -306,9 +323,10 @@ fn from_flags(
     pre_traffic: Option<String>,
     post_traffic: Option<String>,
     check_interval: Option<String>,
-) -> Result<Value, String> {
+) -> Result<Value, CliError> {
     let strategy = if strategy.trim_start().starts_with('{') {
-        serde_json::from_str(&strategy).map_err(|e| format!("--strategy is not valid JSON: {e}"))?
+        serde_json::from_str(&strategy)
+            .map_err(|e| CliError::refused(format!("--strategy is not valid JSON: {e}")))?
     } else {
         Value::String(strategy)
     };

@@ -1,48 +1,71 @@
-//! `sluice plan`: a strategy's timeline and cost, from the same sluice-core code validate runs.
+//! `sluice plan`: a strategy's timeline and cost, from the same sluice-core code validate runs:
+//! the plan, the check interval's rule (`CheckInterval::choose`) and the history budget.
 
+use crate::error::CliError;
 use serde_json::Value;
+use sluice_core::budget::{self, CheckInterval, DEFAULT_CHECK_SECONDS, NoCheckInterval};
 use sluice_core::duration::{format_seconds, parse_seconds};
-use sluice_core::request::{DEFAULT_CHECK_SECONDS, Hooks};
-use sluice_core::{Strategy, budget};
+use sluice_core::{Hooks, Strategy};
 
 /// Step Functions Standard workflows, us-east-1: $0.025 per 1,000 state transitions.
 const DOLLARS_PER_TRANSITION: f64 = 0.025 / 1000.0;
 
 /// The plan of `strategy` and its cost; `check_interval` as `--check-interval` gives it (None:
 /// the default, stretched as validate stretches it when the plan would not fit).
-pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result<String, String> {
+pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result<String, CliError> {
     // A preset name as it is, anything else as JSON.
     let value = if strategy.trim_start().starts_with('{') {
         serde_json::from_str(strategy).map_err(|e| {
-            format!("--strategy is not valid JSON ({e}); give a preset name or a JSON strategy")
+            CliError::refused(format!(
+                "--strategy is not valid JSON ({e}); give a preset name or a JSON strategy"
+            ))
         })?
     } else {
         Value::String(strategy.to_string())
     };
-    let (name, strategy) =
-        Strategy::from_json(&value).map_err(|r| match r.field.strip_prefix("strategy.") {
-            Some(at) => format!("--strategy, at {at}: {}", r.reason),
-            None => format!("--strategy: {}", r.reason),
-        })?;
-    let plan = strategy.plan().map_err(|r| format!("--strategy: {r}"))?;
+    let (name, strategy) = Strategy::from_json(&value).map_err(|e| {
+        CliError::refused(
+            match e.field.as_deref().and_then(|f| f.strip_prefix("strategy.")) {
+                Some(at) => format!("--strategy, at {at}: {}", e.reason()),
+                None => format!("--strategy: {}", e.reason()),
+            },
+        )
+    })?;
+    let plan = strategy
+        .plan()
+        .map_err(|r| CliError::refused(format!("--strategy: {r}")))?;
     let hooks = Hooks::default();
     let asked = match check_interval {
-        Some(text) => {
-            let s = parse_seconds(text).map_err(|r| format!("--check-interval: {r}"))?;
-            if !(1..=budget::MAX_CHECK_SECONDS).contains(&s) {
-                return Err(format!("--check-interval: \"{text}\" is outside 1s to 1h"));
-            }
-            Some(s)
-        }
+        Some(text) => Some(
+            parse_seconds(text).map_err(|r| CliError::refused(format!("--check-interval: {r}")))?,
+        ),
         None => None,
     };
-    let fits = |s| budget::worst_case_events(&plan, s, alarms, &hooks) < budget::HISTORY_LIMIT;
-    let shortest = budget::shortest_check_that_fits(&plan, alarms, &hooks);
-    let (check, stretched) = match (asked, shortest) {
-        (Some(s), _) => (s, false),
-        (None, _) if fits(DEFAULT_CHECK_SECONDS) => (DEFAULT_CHECK_SECONDS, false),
-        (None, Some(s)) => (s, true),
-        (None, None) => (DEFAULT_CHECK_SECONDS, false),
+    // The interval validate would use; a plan that fits none is shown at the one asked for (or
+    // the default), with what would make it fit.
+    let (check, stretched, too_long) = match CheckInterval::choose(&plan, asked, alarms, &hooks) {
+        Ok(c) => (c.seconds, c.stretched, None),
+        Err(NoCheckInterval::OutOfRange { .. }) => {
+            return Err(CliError::refused(format!(
+                "--check-interval: \"{}\" is outside 1s to 1h",
+                check_interval.unwrap_or_default()
+            )));
+        }
+        Err(NoCheckInterval::TooOften {
+            asked, shortest, ..
+        }) => (
+            asked,
+            false,
+            Some(format!(
+                "Too long for one execution at this interval: use --check-interval {} or longer",
+                format_seconds(shortest)
+            )),
+        ),
+        Err(NoCheckInterval::PlanTooLong) => (
+            asked.unwrap_or(DEFAULT_CHECK_SECONDS),
+            false,
+            Some("Too long for one execution at any interval".to_string()),
+        ),
     };
     let mut out = format!(
         "{name}: {} step{}, {} of bake\n{:>8}  {:>7}  bake\n",
@@ -84,14 +107,9 @@ pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result
         cost.transitions,
         cost.transitions as f64 * DOLLARS_PER_TRANSITION
     ));
-    if cost.worst_case_events >= budget::HISTORY_LIMIT {
-        out.push_str(&match shortest {
-            Some(p) => format!(
-                "\nToo long for one execution at this interval: use --check-interval {} or longer",
-                format_seconds(p)
-            ),
-            None => "\nToo long for one execution at any interval".to_string(),
-        });
+    if let Some(why) = too_long {
+        out.push('\n');
+        out.push_str(&why);
     }
     Ok(out)
 }
@@ -152,6 +170,7 @@ mod tests {
         assert!(
             run("Blue", None, false)
                 .unwrap_err()
+                .to_string()
                 .starts_with("--strategy: unknown preset")
         );
         assert!(
@@ -161,11 +180,13 @@ mod tests {
                 false
             )
             .unwrap_err()
+            .to_string()
             .starts_with("--strategy, at canary.percent: 0% is outside 1% to 99%")
         );
         assert!(
             run("AllAtOnce", Some("0s"), false)
                 .unwrap_err()
+                .to_string()
                 .starts_with("--check-interval")
         );
     }

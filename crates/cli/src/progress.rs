@@ -1,52 +1,53 @@
-//! What `sluice watch` and `sluice status` say about a deployment document, as plain text.
+//! What `sluice watch` and `sluice status` say about a deployment document, as plain text,
+//! rendered from sluice-core's `Deployment` (a renamed field breaks the build, not the display).
 
-use serde_json::Value;
 use sluice_core::duration::format_seconds;
+use sluice_core::{Action, Deployment, Status};
 
 /// One line per target, and one for the bake and the alarms: where the deployment is now.
-pub fn describe(doc: &Value) -> Vec<String> {
-    let steps = doc["plan"].as_array().map_or(0, Vec::len);
-    let step = doc["step"].as_u64().map(|s| s + 1);
-    let weight = doc["weight"].as_f64().unwrap_or(0.0);
+pub fn describe(doc: &Deployment) -> Vec<String> {
+    let steps = doc.plan.step_count();
+    let step = doc.step.map(|s| s + 1);
     let mut lines = Vec::new();
-    for t in doc["targets"].as_array().into_iter().flatten() {
-        let name = format!("{}:{}", text(&t["functionName"]), text(&t["alias"]));
-        let (from, to) = (text(&t["previousVersion"]), text(&t["targetVersion"]));
-        let line = match (text(&t["action"]).as_str(), step) {
-            ("Unchanged", _) => format!("{name} already on v{to}"),
-            ("Created", None) => format!("{name} new alias, created on v{to} at the first shift"),
-            ("Created", Some(_)) => format!("{name} created on v{to}"),
-            (_, None) => format!("{name} v{from} -> v{to}, nothing shifted yet"),
-            (_, Some(s)) if weight >= 100.0 => format!("{name} all on v{to} (step {s}/{steps})"),
-            (_, Some(s)) => {
-                format!("{name} {weight}% on v{to} (step {s}/{steps}), v{from} serves the rest")
+    for t in &doc.targets {
+        let name = t.name();
+        let to = &t.target_version;
+        let from = t
+            .previous_version
+            .as_ref()
+            .map_or("-".to_string(), |v| v.to_string());
+        let line = match (t.action, step) {
+            (Action::Unchanged, _) => format!("{name} already on v{to}"),
+            (Action::Created, None) => {
+                format!("{name} new alias, created on v{to} at the first shift")
             }
+            (Action::Created, Some(_)) => format!("{name} created on v{to}"),
+            (Action::Shift, None) => format!("{name} v{from} -> v{to}, nothing shifted yet"),
+            (Action::Shift, Some(s)) if doc.weight.is_full() => {
+                format!("{name} all on v{to} (step {s}/{steps})")
+            }
+            (Action::Shift, Some(s)) => format!(
+                "{name} {} on v{to} (step {s}/{steps}), v{from} serves the rest",
+                doc.weight
+            ),
         };
         lines.push(line);
     }
-    let bake = &doc["bake"];
-    let required = bake["requiredSeconds"].as_u64().unwrap_or(0);
-    if doc["status"] == "Baking" && required > 0 {
-        let elapsed = bake["elapsedSeconds"].as_u64().unwrap_or(0);
+    let bake = &doc.bake;
+    if doc.status == Status::Baking && bake.required_seconds > 0 {
         lines.push(format!(
             "baking: {} of {} ({} left)",
-            format_seconds(elapsed),
-            format_seconds(required),
-            format_seconds(required.saturating_sub(elapsed))
+            format_seconds(bake.elapsed_seconds),
+            format_seconds(bake.required_seconds),
+            format_seconds(bake.required_seconds.saturating_sub(bake.elapsed_seconds))
         ));
     }
-    if let Some(check) = doc.get("lastCheck").filter(|c| c.is_object()) {
-        let firing: Vec<String> = check["firing"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|a| text(&a["name"]))
-            .collect();
-        let quiet: Vec<String> = check["insufficientData"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
+    if let Some(check) = &doc.last_check {
+        let firing: Vec<String> = check.firing.iter().map(|a| a.name.to_string()).collect();
+        let quiet: Vec<String> = check
+            .insufficient_data
+            .iter()
+            .map(|a| a.to_string())
             .collect();
         let mut verdict = if firing.is_empty() {
             "alarms healthy".to_string()
@@ -56,52 +57,70 @@ pub fn describe(doc: &Value) -> Vec<String> {
         if !quiet.is_empty() {
             verdict.push_str(&format!(" (no data yet: {})", quiet.join(", ")));
         }
-        lines.push(format!("{verdict}, checked {}", text(&check["checkedAt"])));
+        lines.push(format!("{verdict}, checked {}", check.checked_at));
     }
     lines
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::describe;
     use serde_json::json;
+    use sluice_core::Deployment;
+    use sluice_core::testing::every_field;
+
+    /// A document as the functions write it, read the way the CLI reads a record or a state's
+    /// output: a field renamed in sluice-core without its old name fails here.
+    fn read(doc: serde_json::Value) -> Deployment {
+        Deployment::from_json(doc).expect("a document")
+    }
 
     #[test]
     fn the_last_step_leaves_nothing_on_the_old_version() {
-        let doc = json!({
-            "status": "AllShifted", "step": 1, "weight": 100,
+        let doc = read(json!({
+            "deploymentId": "d-1", "status": "AllShifted", "strategyName": "canary 10% 1m",
+            "step": 1, "weight": 100, "alarms": [], "hooks": {}, "checkIntervalSeconds": 300,
+            "bake": {"requiredSeconds": 0, "elapsedSeconds": 0}, "nextWaitSeconds": 0,
+            "history": [], "startedAt": "2026-11-27T10:00:00Z", "updatedAt": "2026-11-27T10:01:00Z",
             "plan": [{"weight": 10, "bakeSeconds": 60}, {"weight": 100, "bakeSeconds": 0}],
             "targets": [{"functionName": "orders", "alias": "live", "action": "Shift",
-                         "previousVersion": "6", "targetVersion": "7"}]
-        });
+                         "previousVersion": "6", "targetVersion": "7", "revisionId": "r"}]
+        }));
         assert_eq!(describe(&doc), vec!["orders:live all on v7 (step 2/2)"]);
     }
 
     #[test]
     fn a_baking_canary_with_its_alarms() {
-        let doc = json!({
-            "status": "Baking", "step": 0, "weight": 10,
+        let doc = read(json!({
+            "deploymentId": "d-1", "status": "Baking", "strategyName": "Canary10Percent5Minutes",
+            "step": 0, "weight": 10, "alarms": ["orders-p99"], "hooks": {}, "checkIntervalSeconds": 60,
             "plan": [{"weight": 10, "bakeSeconds": 300}, {"weight": 100, "bakeSeconds": 0}],
-            "bake": {"requiredSeconds": 300, "elapsedSeconds": 120},
+            "bake": {"requiredSeconds": 300, "elapsedSeconds": 120}, "nextWaitSeconds": 60,
+            "history": [], "startedAt": "2026-11-27T09:58:00Z", "updatedAt": "2026-11-27T10:00:00Z",
             "targets": [{"functionName": "orders", "alias": "live", "action": "Shift",
-                         "previousVersion": "6", "targetVersion": "7"}],
+                         "previousVersion": "6", "targetVersion": "7", "revisionId": "r"}],
             "lastCheck": {"checkedAt": "2026-11-27T10:00:00Z", "healthy": true, "firing": [],
                           "insufficientData": ["orders-p99"], "missing": []}
-        });
+        }));
         assert_eq!(
             describe(&doc),
             vec![
                 "orders:live 10% on v7 (step 1/2), v6 serves the rest",
                 "baking: 2m of 5m (3m left)",
                 "alarms healthy (no data yet: orders-p99), checked 2026-11-27T10:00:00Z",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_field_a_document_carries_is_shown_from_the_type() {
+        let doc = read(every_field().to_json());
+        assert_eq!(
+            describe(&doc),
+            vec![
+                "orders:live 10% on v4 (step 1/2), v3 serves the rest",
+                "billing:live 10% on v2 (step 1/2), v1 serves the rest",
+                "alarms FIRING: orders-errors (no data yet: orders-p99), checked 2026-11-27T10:00:02Z",
             ]
         );
     }

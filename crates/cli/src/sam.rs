@@ -3,32 +3,35 @@
 //! Hooks mapped; `AutoPublishAlias` becomes the alias sluice moves, deployed from the alias SAM
 //! publishes new versions to; anything sluice does not map is named.
 
+use crate::error::CliError;
 use serde_json::{Value, json};
-use serde_yaml::Value as Yaml;
 use sluice_core::{Request, Strategy};
 use std::path::Path;
+use yaml_serde::Value as Yaml;
 
-pub fn run(path: &Path, candidate_alias: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let template: Yaml = serde_yaml::from_str(&text)
-        .map_err(|e| format!("{} is not YAML or JSON: {e}", path.display()))?;
+pub fn run(path: &Path, candidate_alias: &str) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let template: Yaml = yaml_serde::from_str(&text)
+        .map_err(|e| CliError::refused(format!("{} is not YAML or JSON: {e}", path.display())))?;
     let converted = convert(&template, candidate_alias)?;
     if converted.is_empty() {
-        return Err(format!(
+        return Err(CliError::refused(format!(
             "{} has no AWS::Serverless::Function with a DeploymentPreference",
             path.display()
-        ));
+        )));
     }
-    serde_json::to_string_pretty(&converted).map_err(|e| e.to_string())
+    serde_json::to_string_pretty(&converted).map_err(|e| CliError::Other(e.to_string()))
 }
 
 /// One entry per function with a DeploymentPreference: its logical id, the request, and notes
 /// on what needs a person's attention.
-pub fn convert(template: &Yaml, candidate_alias: &str) -> Result<Vec<Value>, String> {
+pub fn convert(template: &Yaml, candidate_alias: &str) -> Result<Vec<Value>, CliError> {
     let resources = template["Resources"]
         .as_mapping()
-        .ok_or("the template has no Resources")?;
+        .ok_or_else(|| CliError::refused("the template has no Resources"))?;
     let mut out = Vec::new();
     for (logical, resource) in resources {
         let logical = logical.as_str().unwrap_or_default();
@@ -93,8 +96,12 @@ pub fn convert(template: &Yaml, candidate_alias: &str) -> Result<Vec<Value>, Str
         if !hooks.is_empty() {
             request["hooks"] = Value::Object(hooks);
         }
-        Request::parse(&request)
-            .map_err(|e| format!("{logical}: the converted request is refused: {}", e.message))?;
+        Request::parse(&request).map_err(|e| {
+            CliError::refused(format!(
+                "{logical}: the converted request is refused: {}",
+                e.message
+            ))
+        })?;
         out.push(json!({"resource": logical, "request": request, "notes": notes}));
     }
     Ok(out)
@@ -155,7 +162,7 @@ fn reference(
     what: &str,
     notes: &mut Vec<String>,
 ) -> String {
-    // Tagged first: serde_yaml's as_str() would read through the !Ref tag.
+    // Tagged first: yaml_serde's as_str() would read through the !Ref tag.
     let target = match value {
         Yaml::Tagged(t) if t.tag == "!Ref" => t.value.as_str(),
         Yaml::Mapping(m) => m.get("Ref").and_then(Yaml::as_str),
@@ -181,7 +188,7 @@ fn reference(
 }
 
 fn describe(value: &Yaml) -> String {
-    serde_yaml::to_string(value)
+    yaml_serde::to_string(value)
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
@@ -237,7 +244,7 @@ Resources:
 
     #[test]
     fn a_canary_a_linear_with_hooks_and_alarms_and_an_all_at_once() {
-        let template: Yaml = serde_yaml::from_str(TEMPLATE).unwrap();
+        let template: Yaml = yaml_serde::from_str(TEMPLATE).unwrap();
         let out = convert(&template, "candidate").unwrap();
         assert_eq!(out.len(), 3, "Plain has no DeploymentPreference");
         let by = |r: &str| out.iter().find(|e| e["resource"] == r).unwrap().clone();
@@ -287,7 +294,7 @@ Resources:
             "Resources: {X: {Type: AWS::Serverless::Function, Properties: {}}}",
         )
         .unwrap();
-        let err = run(&dir, "candidate").unwrap_err();
+        let err = run(&dir, "candidate").unwrap_err().to_string();
         assert!(
             err.ends_with("has no AWS::Serverless::Function with a DeploymentPreference"),
             "{err}"
@@ -296,6 +303,7 @@ Resources:
         assert!(
             run(Path::new("/nonexistent/t.yaml"), "c")
                 .unwrap_err()
+                .to_string()
                 .starts_with("cannot read")
         );
     }

@@ -2,6 +2,10 @@
 //! deployment starts and at every check during its bakes.
 
 use crate::bounds::{MAX_REASON_CHARS, clip};
+use crate::duration::format_seconds;
+use crate::error::{Error, ErrorName};
+use crate::names::AlarmName;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,11 +16,22 @@ pub enum AlarmState {
     InsufficientData,
 }
 
+impl AlarmState {
+    /// As CloudWatch names the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
 /// One alarm as read from CloudWatch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlarmReading {
-    pub name: String,
+    pub name: AlarmName,
     pub state: AlarmState,
     #[serde(default)]
     pub reason: String,
@@ -26,9 +41,9 @@ pub struct AlarmReading {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlarmTransition {
-    pub name: String,
-    /// When CloudWatch changed the state (as CloudWatch wrote it).
-    pub at: String,
+    pub name: AlarmName,
+    /// When CloudWatch changed the state.
+    pub at: Timestamp,
     #[serde(default)]
     pub reason: String,
 }
@@ -39,17 +54,17 @@ pub struct AlarmSummary {
     /// In ALARM, with CloudWatch's reason.
     pub firing: Vec<AlarmReading>,
     /// Too little data to judge: counted healthy, but shown (never silently passed).
-    pub insufficient_data: Vec<String>,
+    pub insufficient_data: Vec<AlarmName>,
     /// Named by the deployment but unknown to CloudWatch: a missing alarm would never fire.
-    pub missing: Vec<String>,
+    pub missing: Vec<AlarmName>,
     /// Went to ALARM since the last check and out of it again: a breach all the same.
     pub fired: Vec<AlarmTransition>,
 }
 
 impl AlarmSummary {
     /// Sorts the readings of the `named` alarms; readings of other alarms are ignored.
-    pub fn of(named: &[String], readings: &[AlarmReading]) -> AlarmSummary {
-        let reading = |name: &String| readings.iter().find(|r| &r.name == name);
+    pub fn of(named: &[AlarmName], readings: &[AlarmReading]) -> AlarmSummary {
+        let reading = |name: &AlarmName| readings.iter().find(|r| &r.name == name);
         let mut summary = AlarmSummary::default();
         for name in named {
             match reading(name) {
@@ -69,7 +84,7 @@ impl AlarmSummary {
 
     /// Adds the named alarms' moves into ALARM since the last check, for alarms not in ALARM
     /// now (one that is, is named once, as firing); the first move of each alarm is kept.
-    pub fn with_history(mut self, named: &[String], transitions: &[AlarmTransition]) -> Self {
+    pub fn with_history(mut self, named: &[AlarmName], transitions: &[AlarmTransition]) -> Self {
         for t in transitions {
             let ours = named.contains(&t.name);
             let told = self.firing.iter().any(|f| f.name == t.name)
@@ -83,6 +98,39 @@ impl AlarmSummary {
             }
         }
         self
+    }
+
+    /// As CodeDeploy does: a missing alarm refuses the request, and an alarm already firing
+    /// refuses the deployment before any traffic moves.
+    pub fn refuse_start(&self) -> Result<(), Error> {
+        if !self.missing.is_empty() {
+            // Up to 50 names of up to 255 characters: name a few, count the rest.
+            const NAMED: usize = 3;
+            let mut names = self
+                .missing
+                .iter()
+                .take(NAMED)
+                .map(|m| clip(m.as_str(), 64))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if self.missing.len() > NAMED {
+                names.push_str(&format!(" and {} more", self.missing.len() - NAMED));
+            }
+            return Err(Error::invalid(
+                "alarms",
+                format!("no CloudWatch alarm named {names} (a missing alarm would never fire)"),
+            ));
+        }
+        if !self.firing.is_empty() {
+            return Err(Error::new(
+                ErrorName::AlarmBreached,
+                format!(
+                    "{} already, before any traffic moved; nothing was shifted",
+                    self.breaches()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn healthy(&self) -> bool {
@@ -122,14 +170,36 @@ impl AlarmSummary {
     }
 }
 
+/// Where in a bake a breach was found, as its cause names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BakePoint {
+    /// "step 1/2 (10% on the new version": the step and its weight.
+    pub label: String,
+    pub baked_seconds: u64,
+    pub bake_seconds: u64,
+}
+
+impl BakePoint {
+    /// The one wording of a breach: "{what} at step 1/3 (10% on the new version, 1m30s of 5m
+    /// baked){how}", for the backstop's check, the watch and an alarm event alike.
+    pub fn breach(&self, what: &str, how: &str) -> String {
+        format!(
+            "{what} at {}, {} of {} baked){how}",
+            self.label,
+            format_seconds(self.baked_seconds),
+            format_seconds(self.bake_seconds)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::reading;
+    use crate::testing::{alarm, alarms, reading, t};
 
     #[test]
     fn sorts_each_named_alarm_once_and_ignores_strangers() {
-        let named: Vec<String> = ["ok", "firing", "quiet", "gone"].map(String::from).into();
+        let named = alarms(&["ok", "firing", "quiet", "gone"]);
         let readings = [
             reading("ok", AlarmState::Ok, ""),
             reading("firing", AlarmState::Alarm, "5 errors"),
@@ -138,8 +208,8 @@ mod tests {
         ];
         let s = AlarmSummary::of(&named, &readings);
         assert_eq!(s.firing, vec![readings[1].clone()]);
-        assert_eq!(s.insufficient_data, vec!["quiet".to_string()]);
-        assert_eq!(s.missing, vec!["gone".to_string()]);
+        assert_eq!(s.insufficient_data, alarms(&["quiet"]));
+        assert_eq!(s.missing, alarms(&["gone"]));
         assert!(!s.healthy());
         assert_eq!(
             s.breaches(),
@@ -149,7 +219,7 @@ mod tests {
 
     #[test]
     fn insufficient_data_is_healthy_and_no_alarms_is_healthy() {
-        let named = vec!["quiet".to_string()];
+        let named = alarms(&["quiet"]);
         let s = AlarmSummary::of(
             &named,
             &[reading("quiet", AlarmState::InsufficientData, "")],
@@ -160,43 +230,73 @@ mod tests {
 
     #[test]
     fn an_alarm_that_fired_and_cleared_is_a_breach_told_once() {
-        let named: Vec<String> = ["blip", "firing", "calm"].map(String::from).into();
+        let named = alarms(&["blip", "firing", "calm"]);
         let readings = [
             reading("blip", AlarmState::Ok, ""),
             reading("firing", AlarmState::Alarm, "now"),
             reading("calm", AlarmState::Ok, ""),
         ];
-        let went = |name: &str, at: &str| AlarmTransition {
-            name: name.into(),
-            at: at.into(),
+        let went = |name: &str, at: u32| AlarmTransition {
+            name: alarm(name),
+            at: t(at),
             reason: "3 errors".into(),
         };
         let s = AlarmSummary::of(&named, &readings).with_history(
             &named,
             &[
-                went("blip", "10:01"),
-                went("blip", "10:00"),
-                went("firing", "10:02"),
-                went("stranger", "10:03"),
+                went("blip", 61),
+                went("blip", 60),
+                went("firing", 62),
+                went("stranger", 63),
             ],
         );
         assert!(!s.healthy());
         assert_eq!(
             s.breaches(),
-            "alarm firing is in ALARM (now); alarm blip went to ALARM at 10:01 (3 errors) and out of \
-             it again before this check"
+            format!(
+                "alarm firing is in ALARM (now); alarm blip went to ALARM at {} (3 errors) and out of \
+                 it again before this check",
+                t(61)
+            )
         );
         let quiet = AlarmSummary::of(&named, &readings[..1]).with_history(&named, &[]);
-        assert_eq!(
-            quiet.missing,
-            vec!["firing".to_string(), "calm".to_string()]
-        );
+        assert_eq!(quiet.missing, alarms(&["firing", "calm"]));
     }
 
     #[test]
     fn a_firing_alarm_without_a_reason_is_named_alone() {
-        let named = vec!["e".to_string()];
+        let named = alarms(&["e"]);
         let s = AlarmSummary::of(&named, &[reading("e", AlarmState::Alarm, "")]);
         assert_eq!(s.breaches(), "alarm e is in ALARM");
+    }
+    #[test]
+    fn alarms_refuse_a_start_when_missing_or_firing() {
+        let named = alarms(&["errors", "latency"]);
+        let reading = |name: &str, state| reading(name, state, "why");
+        let ok = [
+            reading("errors", AlarmState::Ok),
+            reading("latency", AlarmState::InsufficientData),
+        ];
+        assert!(AlarmSummary::of(&named, &ok).refuse_start().is_ok());
+        let err = AlarmSummary::of(&named, &ok[..1])
+            .refuse_start()
+            .unwrap_err();
+        assert_eq!(err.name, ErrorName::InvalidRequest);
+        assert!(
+            err.message
+                .starts_with("alarms: no CloudWatch alarm named latency")
+        );
+        let firing = [
+            reading("errors", AlarmState::Ok),
+            reading("latency", AlarmState::Alarm),
+        ];
+        let err = AlarmSummary::of(&named, &firing)
+            .refuse_start()
+            .unwrap_err();
+        assert_eq!(err.name, ErrorName::AlarmBreached);
+        assert_eq!(
+            err.message,
+            "alarm latency is in ALARM (why) already, before any traffic moved; nothing was shifted"
+        );
     }
 }

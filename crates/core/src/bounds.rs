@@ -97,9 +97,11 @@ pub fn clip(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::alarms::{AlarmReading, AlarmState};
-    use crate::deployment::{CheckedTarget, Deployment, Failure, ResolvedTarget, RollbackOutcome};
+    use crate::deployment::{CheckedTarget, Deployment, ResolvedTarget, RollbackOutcome};
+    use crate::failure::Failure;
     use crate::request::Request;
     use crate::testing::{EXECUTION, v};
+    use crate::time::Timestamp;
     use serde_json::json;
 
     const LIMIT: usize = 200 * 1024;
@@ -129,7 +131,7 @@ mod tests {
             "strategy": {"steps": steps},
             "alarms": alarms,
             "hooks": {"preTraffic": "h".repeat(140), "postTraffic": "p".repeat(140)},
-            "pollInterval": "1h"
+            "checkInterval": "1h"
         }))
         .expect("the largest legal request");
         let resolved = (0..10)
@@ -148,8 +150,8 @@ mod tests {
                 ResolvedTarget::of(checked, v("2"))
             })
             .collect();
-        let mut d =
-            Deployment::new(&request, "d-1", EXECUTION, "2026-11-27T00:00:00Z", resolved).unwrap();
+        let at = Timestamp::parse("2026-11-27T00:00:00Z").unwrap();
+        let mut d = Deployment::new(&request, "d-1", EXECUTION, at, resolved).unwrap();
         let mut largest = size(&d);
         let readings = |state| -> Vec<AlarmReading> {
             request
@@ -163,16 +165,14 @@ mod tests {
                 .collect()
         };
         for step in 0..99 {
-            d.record_shift(step, vec!["1".repeat(36); 10], "2026-11-27T00:00:00Z")
-                .unwrap();
+            d.record_shift(step, vec!["1".repeat(36); 10], at).unwrap();
             largest = largest.max(size(&d));
-            d.record_check(&readings(AlarmState::Ok), &[], "2026-11-27T00:00:00Z")
-                .unwrap();
+            d.record_check(&readings(AlarmState::Ok), &[], at).unwrap();
             largest = largest.max(size(&d));
         }
-        d.record_check(&[], &[], "t").ok();
+        d.record_check(&[], &[], at).ok();
         d.status = crate::Status::Baking;
-        d.record_check(&readings(AlarmState::Alarm), &[], "2026-11-27T00:00:00Z")
+        d.record_check(&readings(AlarmState::Alarm), &[], at)
             .unwrap();
         assert_eq!(d.status, crate::Status::AlarmBreached);
         largest = largest.max(size(&d));
@@ -189,8 +189,7 @@ mod tests {
         let conflicts = (0..10)
             .map(|_| RollbackOutcome::Conflict("c".repeat(2_000)))
             .collect();
-        d.record_rollback(conflicts, "2026-11-27T00:00:00Z")
-            .unwrap();
+        d.record_rollback(conflicts, at).unwrap();
         largest = largest.max(size(&d));
         eprintln!("largest document: {largest} bytes");
         assert!(largest < LIMIT, "a document reached {largest} bytes");

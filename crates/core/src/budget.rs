@@ -11,7 +11,9 @@
 //! that waits for its token until the bake ends or an alarm event fails it) — and Progress again;
 //! then HasPostTrafficHook, [PostTrafficHook], Finish and Deployed.
 
-use crate::request::Hooks;
+use crate::duration::format_seconds;
+use crate::error::Error;
+use crate::hooks::Hooks;
 use crate::strategy::Plan;
 
 /// Step Functions stops a Standard execution at this many history events.
@@ -115,7 +117,7 @@ pub fn success(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks)
     let checks = checks(plan, check_seconds, has_alarms);
     let steps = plan.step_count() as u64;
     let bakes = plan.steps().iter().filter(|s| s.bake_seconds > 0).count() as u64;
-    let hook_tasks = hooks.named().count() as u64;
+    let hook_tasks = hooks.count() as u64;
     // The watch branch: WatchAnything, then Watch when there are alarms, else NothingToWatch.
     let (watch, watch_worst, watch_states) = if has_alarms {
         (
@@ -178,6 +180,10 @@ pub fn worst_case_events(plan: &Plan, check_seconds: u64, has_alarms: bool, hook
 /// The longest check interval a request may ask for, and the most validate stretches it to.
 pub const MAX_CHECK_SECONDS: u64 = 3600;
 
+/// How often the backstop reads the alarms during a bake when the request does not say: alarm
+/// events stop a bake at once, so the backstop only catches what an event missed.
+pub const DEFAULT_CHECK_SECONDS: u64 = 300;
+
 /// The shortest check interval (1 s to 1 h) at which the worst case fits, if any does.
 pub fn shortest_check_that_fits(plan: &Plan, has_alarms: bool, hooks: &Hooks) -> Option<u64> {
     let fits = |p| worst_case_events(plan, p, has_alarms, hooks) < HISTORY_LIMIT;
@@ -195,6 +201,111 @@ pub fn shortest_check_that_fits(plan: &Plan, has_alarms: bool, hooks: &Hooks) ->
         }
     }
     Some(lo)
+}
+
+/// The backstop's check interval for a plan: the one asked for, or the default, stretched when
+/// the plan would not fit one execution's history at the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckInterval {
+    pub seconds: u64,
+    /// The default was stretched to this, so that the plan fits.
+    pub stretched: bool,
+}
+
+/// Why no check interval can be had as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoCheckInterval {
+    /// Outside 1 s to 1 h.
+    OutOfRange { asked: u64 },
+    /// The plan would not fit at the interval asked; it would at `shortest` or longer.
+    TooOften {
+        asked: u64,
+        worst: u64,
+        shortest: u64,
+    },
+    /// The plan fits no interval at all.
+    PlanTooLong,
+}
+
+impl CheckInterval {
+    /// The one rule for the check interval, for validate and `sluice plan` alike.
+    pub fn choose(
+        plan: &Plan,
+        asked: Option<u64>,
+        has_alarms: bool,
+        hooks: &Hooks,
+    ) -> Result<CheckInterval, NoCheckInterval> {
+        let fits = |s| worst_case_events(plan, s, has_alarms, hooks) < HISTORY_LIMIT;
+        let shortest = || {
+            shortest_check_that_fits(plan, has_alarms, hooks).ok_or(NoCheckInterval::PlanTooLong)
+        };
+        match asked {
+            Some(s) if !(1..=MAX_CHECK_SECONDS).contains(&s) => {
+                Err(NoCheckInterval::OutOfRange { asked: s })
+            }
+            Some(s) if fits(s) => Ok(CheckInterval {
+                seconds: s,
+                stretched: false,
+            }),
+            Some(s) => Err(NoCheckInterval::TooOften {
+                asked: s,
+                worst: worst_case_events(plan, s, has_alarms, hooks),
+                shortest: shortest()?,
+            }),
+            None if fits(DEFAULT_CHECK_SECONDS) => Ok(CheckInterval {
+                seconds: DEFAULT_CHECK_SECONDS,
+                stretched: false,
+            }),
+            None => Ok(CheckInterval {
+                seconds: shortest()?,
+                stretched: true,
+            }),
+        }
+    }
+
+    /// Why the interval is not the default, for the document's history.
+    pub fn note(&self) -> Option<String> {
+        self.stretched.then(|| {
+            format!(
+                "the backstop checks the alarms every {} instead of the default {}, so that the whole \
+                 plan fits one execution's {HISTORY_LIMIT} history events (alarm events still stop a bake at once)",
+                format_seconds(self.seconds),
+                format_seconds(DEFAULT_CHECK_SECONDS),
+            )
+        })
+    }
+}
+
+impl NoCheckInterval {
+    /// The request's refusal; `field` names the interval as the request wrote it.
+    pub fn refusal(self, field: &str) -> Error {
+        match self {
+            NoCheckInterval::OutOfRange { asked } => Error::invalid(
+                field,
+                format!("\"{}\" is outside 1s to 1h", format_seconds(asked)),
+            ),
+            NoCheckInterval::TooOften {
+                asked,
+                worst,
+                shortest,
+            } => Error::invalid(
+                field,
+                format!(
+                    "checking the alarms every {} would take up to {worst} Step Functions history events, and an \
+                     execution stops at {HISTORY_LIMIT} (only the safety net could then roll it back). Use \"{}\" or longer",
+                    format_seconds(asked),
+                    format_seconds(shortest)
+                ),
+            ),
+            NoCheckInterval::PlanTooLong => Error::invalid(
+                "strategy",
+                format!(
+                    "has more steps and bake than one execution's {HISTORY_LIMIT} history events allow, even checking \
+                     the alarms hourly; split it into several deployments"
+                ),
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -223,8 +334,8 @@ mod tests {
     fn hooks_and_alarmless_bakes() {
         let p = plan("Linear10PercentEvery1Minute");
         let hooks = Hooks {
-            pre_traffic: Some("pre".into()),
-            post_traffic: Some("post".into()),
+            pre_traffic: Some(crate::testing::function("pre")),
+            post_traffic: Some(crate::testing::function("post")),
         };
         let without = success(&p, 300, false, &Hooks::default());
         assert_eq!(without.checks, 9, "one Wait per bake without alarms");

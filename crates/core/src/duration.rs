@@ -1,6 +1,7 @@
 //! Human durations as the request writes them: "90s", "10m", "1h", "1h30m".
 
 use crate::bounds::quote;
+use crate::error::Invalid;
 use serde::{Deserialize, Deserializer};
 
 /// A duration read from a request string through [`parse_seconds`], so serde names the field.
@@ -21,7 +22,11 @@ const MAX_SECONDS: u64 = 30 * 24 * 3600;
 
 /// Parses a duration into whole seconds. Units: s, m, h; at least one part; no zero-length
 /// parts like "m"; at most 30 days, so sums cannot overflow.
-pub fn parse_seconds(text: &str) -> Result<u64, String> {
+pub fn parse_seconds(text: &str) -> Result<u64, Invalid> {
+    seconds(text).map_err(Invalid)
+}
+
+fn seconds(text: &str) -> Result<u64, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("is empty; write a duration like \"30s\", \"10m\" or \"1h\"".into());

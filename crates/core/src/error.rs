@@ -1,8 +1,13 @@
-//! The catalog of error names. Every error a phase function returns carries one of these
-//! names; the state machine's Retry and Catch clauses may name only these (or `Lambda.*`,
-//! `States.*`), and a contract test checks that.
+//! sluice-core's errors: the catalog of names sluice writes, the error every fallible function
+//! of the crate returns, and why a value cannot be read.
+//!
+//! Every error a phase function returns carries a catalog name; the state machine's Retry and
+//! Catch clauses may name only those (or `Lambda.*`, `States.*`), and a contract test checks
+//! that. Every failure sluice records carries a catalog name too, or the name Step Functions (or
+//! a hook) gave an error sluice caught.
 
 use crate::bounds::{MAX_FIELD_CHARS, MAX_REFUSAL_BYTES, clip, clip_bytes};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A stable error name, as the state machine and users see it.
@@ -25,10 +30,18 @@ pub enum ErrorName {
     /// A bug or a broken invariant: the document handed to a phase is not one sluice wrote, a
     /// status no step expects, ...
     InternalError,
+    /// The execution was stopped (StopExecution): recorded by the safety net, never raised.
+    ExecutionAborted,
+    /// The execution reached its timeout: recorded by the safety net, never raised.
+    ExecutionTimedOut,
+    /// The execution failed where no Catch runs and Step Functions named no error: recorded by
+    /// the safety net, never raised.
+    ExecutionFailed,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 8] = [
+    /// Every name sluice writes: those a phase raises, then the endings the safety net records.
+    pub const ALL: [ErrorName; 11] = [
         ErrorName::InvalidRequest,
         ErrorName::AliasBusy,
         ErrorName::AliasConflict,
@@ -37,7 +50,14 @@ impl ErrorName {
         ErrorName::TransientAws,
         ErrorName::AwsFailure,
         ErrorName::InternalError,
+        ErrorName::ExecutionAborted,
+        ErrorName::ExecutionTimedOut,
+        ErrorName::ExecutionFailed,
     ];
+
+    /// The names a phase function raises (the first of `ALL`): what the state machine's Retry
+    /// and Catch may match. The rest only name endings the safety net records.
+    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(8).0;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,14 +69,23 @@ impl ErrorName {
             ErrorName::TransientAws => "TransientAws",
             ErrorName::AwsFailure => "AwsFailure",
             ErrorName::InternalError => "InternalError",
+            ErrorName::ExecutionAborted => "ExecutionAborted",
+            ErrorName::ExecutionTimedOut => "ExecutionTimedOut",
+            ErrorName::ExecutionFailed => "ExecutionFailed",
         }
     }
 
-    /// Whether a name used in the state machine belongs to the catalog or to AWS's own families.
+    /// The catalog entry of this name, if it is one.
+    pub fn of(name: &str) -> Option<ErrorName> {
+        ErrorName::ALL.into_iter().find(|n| n.as_str() == name)
+    }
+
+    /// Whether a name used in the state machine's Retry and Catch is one a phase raises, or one
+    /// of AWS's own families.
     pub fn is_known_state_machine_error(name: &str) -> bool {
         name.starts_with("Lambda.")
             || name.starts_with("States.")
-            || ErrorName::ALL.iter().any(|n| n.as_str() == name)
+            || ErrorName::RAISED.iter().any(|n| n.as_str() == name)
     }
 }
 
@@ -66,12 +95,81 @@ impl fmt::Display for ErrorName {
     }
 }
 
-/// An error with its catalog name and a message meant for a person.
+/// The name of a recorded failure: a catalog name (what sluice writes), or the name of an error
+/// sluice caught and kept (Step Functions' `States.Timeout`, a Lambda runtime's
+/// `Sandbox.Timedout`, ...). Only reading a caught failure makes the second kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum FailureName {
+    Sluice(ErrorName),
+    Caught(String),
+}
+
+impl FailureName {
+    pub fn as_str(&self) -> &str {
+        match self {
+            FailureName::Sluice(n) => n.as_str(),
+            FailureName::Caught(n) => n,
+        }
+    }
+}
+
+impl From<ErrorName> for FailureName {
+    fn from(name: ErrorName) -> FailureName {
+        FailureName::Sluice(name)
+    }
+}
+
+impl From<String> for FailureName {
+    fn from(name: String) -> FailureName {
+        match ErrorName::of(&name) {
+            Some(n) => FailureName::Sluice(n),
+            None => FailureName::Caught(name),
+        }
+    }
+}
+
+/// Tests write caught names as literals; sluice's own code names failures from the catalog.
+#[cfg(any(test, feature = "testing"))]
+impl From<&str> for FailureName {
+    fn from(name: &str) -> FailureName {
+        FailureName::from(name.to_string())
+    }
+}
+
+impl From<FailureName> for String {
+    fn from(name: FailureName) -> String {
+        name.as_str().to_string()
+    }
+}
+
+impl PartialEq<ErrorName> for FailureName {
+    fn eq(&self, other: &ErrorName) -> bool {
+        *self == FailureName::Sluice(*other)
+    }
+}
+
+impl PartialEq<&str> for FailureName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for FailureName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with its catalog name and a message meant for a person; a refused request field
+/// also names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{name}: {message}")]
 pub struct Error {
     pub name: ErrorName,
     pub message: String,
+    /// The request field a refusal is about ("targets[0].alias"); the message starts with it.
+    pub field: Option<String>,
 }
 
 impl Error {
@@ -79,6 +177,7 @@ impl Error {
         Error {
             name,
             message: message.into(),
+            field: None,
         }
     }
 
@@ -87,36 +186,84 @@ impl Error {
     /// quotes input clips it too; this is the net under them).
     pub fn invalid(field: &str, reason: impl fmt::Display) -> Self {
         let field = clip(field, MAX_FIELD_CHARS);
-        Error::new(
-            ErrorName::InvalidRequest,
-            clip_bytes(&format!("{field}: {reason}"), MAX_REFUSAL_BYTES),
-        )
+        Error {
+            name: ErrorName::InvalidRequest,
+            message: clip_bytes(&format!("{field}: {reason}"), MAX_REFUSAL_BYTES),
+            field: Some(field),
+        }
     }
 
     pub fn internal(reason: impl fmt::Display) -> Self {
         Error::new(ErrorName::InternalError, reason.to_string())
     }
-}
 
-/// A request field that cannot be accepted, and why. Becomes an `InvalidRequest`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Refusal {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Refusal {
-    pub fn new(field: impl Into<String>, reason: impl fmt::Display) -> Self {
-        Refusal {
-            field: field.into(),
-            reason: reason.to_string(),
+    /// A refusal's reason, without the field it names.
+    pub fn reason(&self) -> &str {
+        match &self.field {
+            Some(field) => self
+                .message
+                .strip_prefix(field.as_str())
+                .and_then(|rest| rest.strip_prefix(": "))
+                .unwrap_or(&self.message),
+            None => &self.message,
         }
     }
 }
 
-impl From<Refusal> for Error {
-    fn from(r: Refusal) -> Error {
-        Error::invalid(&r.field, r.reason)
+/// Why a value cannot be what it claims (a weight, a version, a name, a duration): the reason
+/// only; whoever read the value names the field (`Error::invalid`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Invalid(reason.into())
+    }
+
+    /// This reason as the refusal of `field`.
+    pub fn at(self, field: &str) -> Error {
+        Error::invalid(field, self.0)
+    }
+}
+
+/// The reason as text.
+impl std::ops::Deref for Invalid {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_listed_once_and_reads_back() {
+        for (i, name) in ErrorName::ALL.iter().enumerate() {
+            assert_eq!(ErrorName::of(name.as_str()), Some(*name));
+            assert!(!ErrorName::ALL[..i].contains(name), "{name} listed twice");
+        }
+        assert_eq!(ErrorName::RAISED.last(), Some(&ErrorName::InternalError));
+        assert!(!ErrorName::RAISED.contains(&ErrorName::ExecutionAborted));
+        assert_eq!(
+            FailureName::from("States.Timeout".to_string()),
+            FailureName::Caught("States.Timeout".into())
+        );
+        assert_eq!(
+            FailureName::from("AlarmBreached".to_string()),
+            ErrorName::AlarmBreached
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_its_field_and_keeps_its_reason() {
+        let e = Error::invalid("targets[0].alias", "is all digits");
+        assert_eq!(e.message, "targets[0].alias: is all digits");
+        assert_eq!(e.field.as_deref(), Some("targets[0].alias"));
+        assert_eq!(e.reason(), "is all digits");
+        assert_eq!(Error::internal("x").reason(), "x");
     }
 }

@@ -1,38 +1,21 @@
-//! The deployment ledger, as sluice-core sees it: what an alias lock is, who holds it, and when
-//! a deployment may take one over. Storage (one DynamoDB table) lives in sluice-aws.
+//! The deployment ledger, as sluice-core sees it: its four kinds of item and their rules.
+//! Storage (one DynamoDB table with a hash key only) lives in sluice-aws.
+//!
+//! - `LOCK#<function ARN>#<alias>`: who holds an alias, and when one may take it over.
+//! - `DEPLOYMENT#<id>`: a deployment's record, its latest document; settled once, never again.
+//! - `WATCH#<alarm name>`: every bake watching an alarm, by deployment id (one read finds all the
+//!   watches of an alarm), and what an alarm event does to each.
+//! - `BAKE#<deployment id>#<step>`: where a bake's watch and the bake's end meet: whichever comes
+//!   second finishes the watch's task.
 
-use crate::deployment::{Action, Deployment, TargetState};
+use crate::alarms::BakePoint;
+use crate::bounds::{MAX_CAUSE_CHARS, MAX_REASON_CHARS, clip};
 use crate::error::{Error, ErrorName};
+use crate::events::AlarmEvent;
+use crate::failure::Failure;
+use crate::names::AlarmName;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-
-/// Who holds an alias lock: a deployment and the execution running it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LockHolder {
-    pub deployment_id: String,
-    pub execution_arn: String,
-    /// When the lock was taken (RFC 3339).
-    pub since: String,
-}
-
-/// One alias lock a deployment needs: its ledger key and the alias it guards.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AliasLock {
-    pub key: String,
-    /// "function:alias", for messages.
-    pub alias: String,
-}
-
-/// What to do about a lock someone already holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeldLock {
-    /// This very execution holds it (a retried validate): keep it.
-    Ours,
-    /// Its holder's execution is no longer running: take it over, saying so.
-    Stale(String),
-    /// Another running deployment holds it.
-    Busy(Error),
-}
 
 /// The ledger key of the lock on `alias` of the function with this ARN.
 pub fn lock_key(function_arn: &str, alias: &str) -> String {
@@ -42,6 +25,34 @@ pub fn lock_key(function_arn: &str, alias: &str) -> String {
 /// The ledger key of a deployment's record.
 pub fn record_key(deployment_id: &str) -> String {
     format!("DEPLOYMENT#{deployment_id}")
+}
+
+/// The ledger key of an alarm's watches.
+pub fn watch_key(alarm: &AlarmName) -> String {
+    format!("WATCH#{alarm}")
+}
+
+/// The ledger key where a bake's watch and the bake's end meet.
+pub fn bake_key(deployment_id: &str, step: usize) -> String {
+    format!("BAKE#{deployment_id}#{step}")
+}
+
+/// Who holds an alias lock: a deployment and the execution running it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockHolder {
+    pub deployment_id: String,
+    pub execution_arn: String,
+    /// When the lock was taken.
+    pub since: Timestamp,
+}
+
+/// One alias lock a deployment needs: its ledger key and the alias it guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasLock {
+    pub key: String,
+    /// "function:alias", for messages.
+    pub alias: String,
 }
 
 impl AliasLock {
@@ -54,39 +65,15 @@ impl AliasLock {
     }
 }
 
-impl TargetState {
-    /// The lock on this target's alias (held only when the deployment moves it).
-    pub fn alias_lock(&self) -> AliasLock {
-        // Documents of the first shape carry no ARN; they never held locks either.
-        let function = self.function_arn.as_deref().unwrap_or(&self.function_name);
-        AliasLock::of(function, &self.alias, self.name())
-    }
-
-    /// The lock this target needs, when the deployment moves it.
-    pub fn lock(&self) -> Option<AliasLock> {
-        (self.action != Action::Unchanged).then(|| self.alias_lock())
-    }
-}
-
-impl Deployment {
-    /// The locks this deployment holds while it runs, one per alias it moves.
-    pub fn locks(&self) -> Vec<AliasLock> {
-        self.targets.iter().filter_map(TargetState::lock).collect()
-    }
-
-    /// This deployment as a lock holder.
-    pub fn holder(&self, now: &str) -> LockHolder {
-        LockHolder {
-            deployment_id: self.deployment_id.clone(),
-            execution_arn: self.execution_arn.clone(),
-            since: now.to_string(),
-        }
-    }
-
-    /// Notes a lock taken over from a deployment that died holding it.
-    pub fn record_takeover(&mut self, now: &str, message: String) {
-        self.record(now, message);
-    }
+/// What to do about a lock someone already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldLock {
+    /// This very execution holds it (a retried validate): keep it.
+    Ours,
+    /// Its holder's execution is no longer running: take it over, saying so.
+    Stale(String),
+    /// Another running deployment holds it.
+    Busy(Error),
 }
 
 /// Judges a lock `held` by someone, for the execution `me`, given whether the holder's
@@ -111,36 +98,96 @@ pub fn judge_lock(me: &str, lock: &AliasLock, held: &LockHolder, holder_running:
     }
 }
 
+/// One deployment's watch on an alarm during one bake (kept in the alarm's `WATCH#` item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Watch {
+    pub deployment_id: String,
+    pub execution_arn: String,
+    /// The task token the bake's Watch state waits on.
+    pub token: String,
+    /// Index of the step baking.
+    pub step: usize,
+    /// "step 1/2 (10% on the new version": where a breach happens.
+    pub label: String,
+    /// When the deployment started: an alarm event from before it is not about it.
+    pub since: Timestamp,
+    /// When the watch began, and how much of the bake had passed by then.
+    pub watching_since: Timestamp,
+    pub baked_seconds: u64,
+    pub bake_seconds: u64,
+}
+
+impl Watch {
+    /// What an alarm event does to this watch: the failure to send its task, or None when the
+    /// event does not stop it (the alarm did not go to ALARM, or changed before the deployment
+    /// started).
+    pub fn stopped_by(&self, event: &AlarmEvent) -> Option<Failure> {
+        if !event.stops_bakes() {
+            return None;
+        }
+        if let Some(changed) = event.at
+            && changed < self.since
+        {
+            return None;
+        }
+        let baked = match event.at {
+            Some(changed) => (self.baked_seconds + changed.seconds_since(self.watching_since))
+                .min(self.bake_seconds),
+            None => self.baked_seconds,
+        };
+        let reason = if event.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", clip(&event.reason, MAX_REASON_CHARS))
+        };
+        let at = BakePoint {
+            label: self.label.clone(),
+            baked_seconds: baked,
+            bake_seconds: self.bake_seconds,
+        };
+        let cause = at.breach(
+            &format!("alarm {} went to ALARM{reason}", event.alarm_name),
+            "; CloudWatch's alarm event stopped the bake",
+        );
+        Some(Failure::new(
+            ErrorName::AlarmBreached,
+            clip(&cause, MAX_CAUSE_CHARS),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::one_target;
-    use serde_json::json;
+    use crate::events::FromEvent;
+    use crate::testing::{alarm_event, baking_at, t};
+    use serde_json::Value;
 
     fn held(execution: &str) -> LockHolder {
         LockHolder {
             deployment_id: "d-0".into(),
             execution_arn: execution.into(),
-            since: "t".into(),
+            since: t(0),
         }
     }
 
     #[test]
     fn a_running_holder_refuses_a_dead_one_is_taken_over_and_our_own_is_kept() {
-        let mut d = one_target(json!("AllAtOnce"), &[]);
-        d.execution_arn = "arn:me".into();
-        d.targets[0].function_arn = Some("arn:aws:lambda:us-east-1:1:function:orders".into());
-        let locks = d.locks();
-        assert_eq!(locks.len(), 1);
+        let lock = AliasLock::of(
+            "arn:aws:lambda:us-east-1:1:function:orders",
+            "live",
+            "orders:live".into(),
+        );
         assert_eq!(
-            locks[0].key,
+            lock.key,
             "LOCK#arn:aws:lambda:us-east-1:1:function:orders#live"
         );
         assert_eq!(
-            judge_lock(&d.execution_arn, &locks[0], &held("arn:me"), true),
+            judge_lock("arn:me", &lock, &held("arn:me"), true),
             HeldLock::Ours
         );
-        match judge_lock(&d.execution_arn, &locks[0], &held("arn:other"), true) {
+        match judge_lock("arn:me", &lock, &held("arn:other"), true) {
             HeldLock::Busy(e) => {
                 assert_eq!(e.name, ErrorName::AliasBusy);
                 assert!(
@@ -151,15 +198,48 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            judge_lock(&d.execution_arn, &locks[0], &held("arn:other"), false),
+            judge_lock("arn:me", &lock, &held("arn:other"), false),
             HeldLock::Stale(m) if m.contains("took over the lock of deployment d-0")
         ));
     }
 
+    fn event(state: &str, at: &str) -> Value {
+        alarm_event(state, "Threshold Crossed: 1 datapoint [3.0] >= 1.0", at)
+    }
+
+    fn watch() -> Watch {
+        let d = baking_at(
+            "Canary10Percent5Minutes",
+            &["errors"],
+            "2026-11-27T10:00:00Z",
+            "2026-11-27T10:00:01Z",
+        );
+        d.watch("token-1", Timestamp::parse("2026-11-27T10:00:02Z").unwrap())
+            .unwrap()
+    }
+
     #[test]
-    fn unchanged_targets_take_no_lock() {
-        let mut d = one_target(json!("AllAtOnce"), &[]);
-        d.targets[0].action = Action::Unchanged;
-        assert!(d.locks().is_empty());
+    fn an_alarm_event_fails_the_watch_naming_alarm_reason_and_step() {
+        let e = AlarmEvent::from_event(&event("ALARM", "2026-11-27T10:01:32.500+0000")).unwrap();
+        let f = watch().stopped_by(&e).unwrap();
+        assert_eq!(f.error, "AlarmBreached");
+        assert_eq!(
+            f.cause,
+            "alarm errors went to ALARM (Threshold Crossed: 1 datapoint [3.0] >= 1.0) at step 1/2 (10% on the \
+             new version, 1m30s of 5m baked); CloudWatch's alarm event stopped the bake"
+        );
+    }
+
+    #[test]
+    fn events_that_are_not_about_the_deployment_do_nothing() {
+        let w = watch();
+        let ok = AlarmEvent::from_event(&event("OK", "2026-11-27T10:01:00Z")).unwrap();
+        assert_eq!(w.stopped_by(&ok), None, "only ALARM stops a bake");
+        let before = AlarmEvent::from_event(&event("ALARM", "2026-11-27T09:59:59Z")).unwrap();
+        assert_eq!(
+            w.stopped_by(&before),
+            None,
+            "a change before the deployment started"
+        );
     }
 }

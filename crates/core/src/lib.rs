@@ -1,5 +1,10 @@
 //! sluice-core: the deployment domain. No I/O, no async, no AWS: requests, strategies and
-//! plans, the deployment document and every decision over it, and the catalog of error names.
+//! plans, the deployment document and every decision over it, the ledger's keys and rules, the
+//! events sluice reacts to, and the catalog of error names.
+//!
+//! Modules depend on each other in one direction only, from the leaves up: bounds, duration,
+//! time, names, weight, error; then alarms, hooks, failure, strategy, budget, request, events,
+//! ledger; then deployment, which may use them all.
 
 pub mod alarms;
 pub mod bounds;
@@ -7,26 +12,33 @@ pub mod budget;
 pub mod deployment;
 pub mod duration;
 pub mod error;
+pub mod events;
+pub mod failure;
 mod fields;
-pub mod function;
+pub mod hooks;
 pub mod ledger;
+pub mod names;
 pub mod request;
 pub mod strategy;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod watch;
+pub mod time;
 pub mod weight;
 
 pub use alarms::{AlarmReading, AlarmState, AlarmSummary, AlarmTransition};
+pub use budget::CheckInterval;
 pub use deployment::{
-    Action, AliasDecision, AliasSnapshot, AliasWrite, CheckedTarget, Deployment, ExecutionEnded,
-    Explain, Failure, ResolvedTarget, RollbackOutcome, Routing, Status, TargetState, VersionSource,
-    require_function,
+    Action, AliasDecision, AliasSnapshot, AliasWrite, CheckedTarget, Deployment, ResolvedTarget,
+    RollbackOutcome, Routing, Settlement, Status, TargetState, VersionSource, WatchCall,
+    WatchOutcome, require_function,
 };
-pub use error::{Error, ErrorName, Refusal};
-pub use function::Home;
-pub use ledger::{AliasLock, HeldLock, LockHolder};
-pub use request::{Hooks, Request, StartInput, Target, TargetVersion};
+pub use error::{Error, ErrorName, FailureName, Invalid};
+pub use events::{AlarmEvent, ExecutionEnded, ExecutionStatus, FromEvent, Incoming};
+pub use failure::{Explain, Failure};
+pub use hooks::Hooks;
+pub use ledger::{AliasLock, HeldLock, LockHolder, Watch};
+pub use names::{AlarmName, AliasName, FunctionRef, Home};
+pub use request::{Request, StartCall, StartInput, Target, TargetVersion};
 pub use strategy::{Plan, Step, Strategy};
-pub use watch::{AlarmEvent, Watch};
+pub use time::Timestamp;
 pub use weight::{Version, Weight};

@@ -2,22 +2,20 @@
 //! cannot be invalid. Every refusal names the field and the reason.
 
 use crate::bounds::{clip, clip_quoted, quote};
-use crate::budget;
-use crate::duration::{HumanDuration, format_seconds};
-use crate::error::{Error, Refusal};
+use crate::budget::CheckInterval;
+use crate::duration::HumanDuration;
+use crate::error::{Error, Invalid};
 use crate::fields::{Object, optional, required};
-use crate::function::{FunctionRef, Home, Role};
+use crate::hooks::Hooks;
+use crate::names::{AlarmName, AliasName, FunctionRef, Home, Role};
 use crate::strategy::{Plan, RawStrategy};
 use crate::weight::Version;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 pub const MAX_TARGETS: usize = 10;
 pub const MAX_ALARMS: usize = 50;
-/// How often the backstop reads the alarms during a bake when the request does not say: alarm
-/// events stop a bake at once, so the backstop only catches what an event missed.
-pub const DEFAULT_CHECK_SECONDS: u64 = 300;
 
 // Objects are read by name only and null is never read as absent: see `fields`.
 #[derive(Deserialize)]
@@ -66,13 +64,14 @@ pub enum TargetVersion {
     /// This published version.
     Version(Version),
     /// Whatever version another alias of the same function points at.
-    FromAlias(String),
+    FromAlias(AliasName),
 }
 
+/// One function and alias a deployment moves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub function_name: String,
-    pub alias: String,
+    pub function_name: FunctionRef,
+    pub alias: AliasName,
     pub version: TargetVersion,
 }
 
@@ -83,42 +82,16 @@ impl Target {
     }
 }
 
-/// The PreTraffic and PostTraffic hook functions, as the request names them and the document
-/// keeps them: an absent hook stays absent, so the state machine can test `IsPresent`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Hooks {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre_traffic: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_traffic: Option<String>,
-}
-
-impl Hooks {
-    /// Each hook that is set, with its request field.
-    pub fn named(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        [
-            ("hooks.preTraffic", &self.pre_traffic),
-            ("hooks.postTraffic", &self.post_traffic),
-        ]
-        .into_iter()
-        .filter_map(|(field, hook)| hook.as_deref().map(|h| (field, h)))
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub targets: Vec<Target>,
     /// A short name of the strategy ("Canary10Percent5Minutes", "canary 5% 30s").
     pub strategy_name: String,
     pub plan: Plan,
-    pub alarms: Vec<String>,
+    pub alarms: Vec<AlarmName>,
     pub hooks: Hooks,
     /// How often the backstop reads the alarms' state and history during a bake.
-    pub check_interval_seconds: u64,
-    /// Why the check interval is not the one asked for (validate stretched the default so the
-    /// plan fits one execution's history).
-    pub check_interval_note: Option<String>,
+    pub check_interval: CheckInterval,
 }
 
 /// What the state machine hands validate: the execution input and the execution's name.
@@ -129,31 +102,31 @@ pub struct StartInput {
     pub request: Request,
 }
 
+/// validate's payload as the state machine writes it: the execution input, whatever it is, and
+/// the execution's name and ARN.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartCall {
+    #[serde(default)]
+    pub request: Value,
+    pub deployment_id: String,
+    pub execution_arn: String,
+}
+
 impl StartInput {
-    /// Reads `{"request": ..., "deploymentId": ..., "executionArn": ...}`; the request is
-    /// refused field by field, and so is a function outside the region and account of the
-    /// execution (sluice's own).
-    pub fn parse(input: &Value) -> Result<StartInput, Error> {
-        let text = |key: &str| {
-            input.get(key).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
-                Error::internal(format!(
-                    "validate needs {{\"request\", \"deploymentId\", \"executionArn\"}} (the state machine \
-                     passes them); {key} is missing"
-                ))
-            })
-        };
-        let deployment_id = text("deploymentId")?;
-        let execution_arn = text("executionArn")?;
-        let home = Home::of_execution(&execution_arn).ok_or_else(|| {
+    /// Reads validate's payload; the request is refused field by field, and so is a function
+    /// outside the region and account of the execution (sluice's own).
+    pub fn parse(call: StartCall) -> Result<StartInput, Error> {
+        let home = Home::of_execution(&call.execution_arn).ok_or_else(|| {
             Error::internal(format!(
                 "executionArn {} is not a Step Functions execution ARN",
-                quote(&execution_arn)
+                quote(&call.execution_arn)
             ))
         })?;
-        let request = Request::parse_in(input.get("request").unwrap_or(&Value::Null), &home)?;
+        let request = Request::parse_in(&call.request, &home)?;
         Ok(StartInput {
-            deployment_id,
-            execution_arn,
+            deployment_id: call.deployment_id,
+            execution_arn: call.execution_arn,
             request,
         })
     }
@@ -168,144 +141,45 @@ impl StartInput {
 impl Request {
     /// The request on its own, where sluice does not know its region and account (the CLI).
     pub fn parse(value: &Value) -> Result<Request, Error> {
-        Ok(Request::refuse(value, None)?)
+        Request::read(value, None)
     }
 
     /// The request of an execution running at `home`: every function named must be there.
     pub fn parse_in(value: &Value, home: &Home) -> Result<Request, Error> {
-        Ok(Request::refuse(value, Some(home))?)
+        Request::read(value, Some(home))
     }
 
-    fn refuse(value: &Value, home: Option<&Home>) -> Result<Request, Refusal> {
+    fn read(value: &Value, home: Option<&Home>) -> Result<Request, Error> {
         if !value.is_object() {
-            return Err(Refusal::new(
+            return Err(Error::invalid(
                 "request",
                 "must be a JSON object with \"targets\" and \"strategy\"",
             ));
         }
         let raw: RawRequest = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." {
-                "request".to_string()
-            } else {
-                path
-            };
+            let field = if path == "." { "request" } else { &path };
             // serde's messages quote the input whole ("unknown field `...`").
-            Refusal::new(field, clip_quoted(&e.inner().to_string()))
+            Error::invalid(field, clip_quoted(&e.inner().to_string()))
         })?;
-
-        if raw.targets.is_empty() {
-            return Err(Refusal::new("targets", "must name at least one target"));
-        }
-        if raw.targets.len() > MAX_TARGETS {
-            return Err(Refusal::new(
-                "targets",
-                format!(
-                    "names {} targets; at most {MAX_TARGETS} can move together",
-                    raw.targets.len()
-                ),
-            ));
-        }
-        // Each function and alias, by the function's name however it is spelled: the spelling
-        // that named it first.
-        let mut seen: HashMap<(String, String), (usize, String)> = HashMap::new();
-        let mut targets = Vec::with_capacity(raw.targets.len());
-        for (i, Object(t)) in raw.targets.into_iter().enumerate() {
-            let field = |name: &str| format!("targets[{i}].{name}");
-            let function =
-                function_ref(&field("functionName"), &t.function_name, Role::Target, home)?;
-            check_alias_name(&t.alias).map_err(|r| Refusal::new(field("alias"), r))?;
-            let key = (function.name.to_string(), t.alias.clone());
-            if let Some((first, spelled)) = seen.get(&key) {
-                let again = if *spelled == t.function_name {
-                    String::new()
-                } else {
-                    format!(
-                        " ({} is targets[{first}]'s {})",
-                        quote(&t.function_name),
-                        quote(spelled)
-                    )
-                };
-                return Err(Refusal::new(
-                    format!("targets[{i}]"),
-                    format!(
-                        "{}:{} is named twice{again}",
-                        clip(&key.0, 64),
-                        clip(&key.1, 64)
-                    ),
-                ));
-            }
-            seen.insert(key, (i, t.function_name.clone()));
-            let version = match t.target_version.as_deref() {
-                None => TargetVersion::Publish,
-                Some(text) => match text.strip_prefix("alias:") {
-                    Some(other) => {
-                        check_alias_name(other)
-                            .map_err(|r| Refusal::new(field("targetVersion"), r))?;
-                        if other == t.alias {
-                            return Err(Refusal::new(
-                                field("targetVersion"),
-                                format!(
-                                    "{} is the alias being deployed; name another alias",
-                                    quote(text)
-                                ),
-                            ));
-                        }
-                        TargetVersion::FromAlias(other.to_string())
-                    }
-                    None => TargetVersion::Version(
-                        Version::parse(text)
-                            .map_err(|r| Refusal::new(field("targetVersion"), r))?,
-                    ),
-                },
-            };
-            targets.push(Target {
-                function_name: t.function_name,
-                alias: t.alias,
-                version,
-            });
-        }
-
+        let targets = read_targets(raw.targets, home)?;
         let (strategy_name, strategy) = raw.strategy.parse()?;
-        let plan = strategy.plan().map_err(|r| Refusal::new("strategy", r))?;
-
-        if raw.alarms.len() > MAX_ALARMS {
-            return Err(Refusal::new(
-                "alarms",
-                format!(
-                    "names {} alarms; at most {MAX_ALARMS} are allowed",
-                    raw.alarms.len()
-                ),
-            ));
-        }
-        let mut names = HashSet::new();
-        for (i, a) in raw.alarms.iter().enumerate() {
-            if a.trim().is_empty() || a.len() > 255 {
-                return Err(Refusal::new(
-                    format!("alarms[{i}]"),
-                    "an alarm name is 1 to 255 characters",
-                ));
-            }
-            if !names.insert(a) {
-                return Err(Refusal::new(
-                    format!("alarms[{i}]"),
-                    format!("{} is named twice", quote(a)),
-                ));
-            }
-        }
-
+        let plan = strategy.plan().map_err(|r| r.at("strategy"))?;
+        let alarms = read_alarms(raw.alarms)?;
         let raw_hooks = raw.hooks.map(|Object(h)| h).unwrap_or_default();
         let hooks = Hooks {
-            pre_traffic: raw_hooks.pre_traffic,
-            post_traffic: raw_hooks.post_traffic,
+            pre_traffic: raw_hooks
+                .pre_traffic
+                .map(|h| function_ref("hooks.preTraffic", &h, Role::Hook, home))
+                .transpose()?,
+            post_traffic: raw_hooks
+                .post_traffic
+                .map(|h| function_ref("hooks.postTraffic", &h, Role::Hook, home))
+                .transpose()?,
         };
-        for (field, hook) in hooks.named() {
-            function_ref(field, hook, Role::Hook, home)?;
-        }
-
         let (field, asked) = match (raw.check_interval, raw.poll_interval) {
             (Some(_), Some(_)) => {
-                return Err(Refusal::new(
+                return Err(Error::invalid(
                     "pollInterval",
                     "is checkInterval's old name; give only checkInterval",
                 ));
@@ -313,110 +187,130 @@ impl Request {
             (None, Some(HumanDuration(s))) => ("pollInterval", Some(s)),
             (check, None) => ("checkInterval", check.map(|HumanDuration(s)| s)),
         };
-        let has_alarms = !raw.alarms.is_empty();
-        let fits = |interval| {
-            budget::worst_case_events(&plan, interval, has_alarms, &hooks) < budget::HISTORY_LIMIT
-        };
-        let too_long = || {
-            Refusal::new(
-                "strategy",
-                format!(
-                    "has more steps and bake than one execution's {} history events allow, even checking \
-                     the alarms hourly; split it into several deployments",
-                    budget::HISTORY_LIMIT
-                ),
-            )
-        };
-        let (check_interval_seconds, check_interval_note) = match asked {
-            Some(s) if !(1..=budget::MAX_CHECK_SECONDS).contains(&s) => {
-                return Err(Refusal::new(
-                    field,
-                    format!("\"{}\" is outside 1s to 1h", format_seconds(s)),
-                ));
-            }
-            Some(s) if fits(s) => (s, None),
-            Some(s) => {
-                let worst = budget::worst_case_events(&plan, s, has_alarms, &hooks);
-                let fits = budget::shortest_check_that_fits(&plan, has_alarms, &hooks)
-                    .ok_or_else(too_long)?;
-                return Err(Refusal::new(
-                    field,
-                    format!(
-                        "checking the alarms every {} would take up to {worst} Step Functions history events, and an \
-                         execution stops at {} (only the safety net could then roll it back). Use \"{}\" or longer",
-                        format_seconds(s),
-                        budget::HISTORY_LIMIT,
-                        format_seconds(fits)
-                    ),
-                ));
-            }
-            None if fits(DEFAULT_CHECK_SECONDS) => (DEFAULT_CHECK_SECONDS, None),
-            None => {
-                let stretched = budget::shortest_check_that_fits(&plan, has_alarms, &hooks)
-                    .ok_or_else(too_long)?;
-                let note = format!(
-                    "the backstop checks the alarms every {} instead of the default {}, so that the whole \
-                     plan fits one execution's {} history events (alarm events still stop a bake at once)",
-                    format_seconds(stretched),
-                    format_seconds(DEFAULT_CHECK_SECONDS),
-                    budget::HISTORY_LIMIT
-                );
-                (stretched, Some(note))
-            }
-        };
-
+        let check_interval = CheckInterval::choose(&plan, asked, !alarms.is_empty(), &hooks)
+            .map_err(|no| no.refusal(field))?;
         Ok(Request {
             targets,
             strategy_name,
             plan,
-            alarms: raw.alarms,
+            alarms,
             hooks,
-            check_interval_seconds,
-            check_interval_note,
+            check_interval,
         })
     }
 }
 
-/// A target's or hook's function, refused naming `field` when malformed, qualified, or (when
-/// sluice knows where it runs) elsewhere.
-fn function_ref<'t>(
-    field: &str,
-    text: &'t str,
-    role: Role,
-    home: Option<&Home>,
-) -> Result<FunctionRef<'t>, Refusal> {
-    let f = FunctionRef::parse(text, role).map_err(|r| Refusal::new(field, r))?;
-    if let Some(home) = home {
-        f.check_home(text, home)
-            .map_err(|r| Refusal::new(field, r))?;
+fn read_targets(raw: Vec<Object<RawTarget>>, home: Option<&Home>) -> Result<Vec<Target>, Error> {
+    if raw.is_empty() {
+        return Err(Error::invalid("targets", "must name at least one target"));
     }
-    Ok(f)
+    if raw.len() > MAX_TARGETS {
+        return Err(Error::invalid(
+            "targets",
+            format!(
+                "names {} targets; at most {MAX_TARGETS} can move together",
+                raw.len()
+            ),
+        ));
+    }
+    // Each function and alias, by the function's name however it is spelled: the spelling that
+    // named it first.
+    let mut seen: HashMap<(String, AliasName), (usize, String)> = HashMap::new();
+    let mut targets = Vec::with_capacity(raw.len());
+    for (i, Object(t)) in raw.into_iter().enumerate() {
+        let field = |name: &str| format!("targets[{i}].{name}");
+        let function = function_ref(&field("functionName"), &t.function_name, Role::Target, home)?;
+        let alias = AliasName::parse(&t.alias).map_err(|r| r.at(&field("alias")))?;
+        let key = (function.name().to_string(), alias.clone());
+        if let Some((first, spelled)) = seen.get(&key) {
+            let again = if *spelled == t.function_name {
+                String::new()
+            } else {
+                format!(
+                    " ({} is targets[{first}]'s {})",
+                    quote(&t.function_name),
+                    quote(spelled)
+                )
+            };
+            return Err(Error::invalid(
+                &format!("targets[{i}]"),
+                format!(
+                    "{}:{} is named twice{again}",
+                    clip(&key.0, 64),
+                    clip(key.1.as_str(), 64)
+                ),
+            ));
+        }
+        seen.insert(key, (i, t.function_name.clone()));
+        let version = match t.target_version.as_deref() {
+            None => TargetVersion::Publish,
+            Some(text) => {
+                target_version(text, &alias).map_err(|r| r.at(&field("targetVersion")))?
+            }
+        };
+        targets.push(Target {
+            function_name: function,
+            alias,
+            version,
+        });
+    }
+    Ok(targets)
 }
 
-/// Lambda alias names: 1-128 of [A-Za-z0-9_-], not all digits (that would be a version).
-fn check_alias_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 128 {
-        return Err("an alias name is 1 to 128 characters".into());
+/// `targetVersion`: a published version, or `alias:NAME` (another alias of the function).
+fn target_version(text: &str, deployed: &AliasName) -> Result<TargetVersion, Invalid> {
+    let Some(other) = text.strip_prefix("alias:") else {
+        return Version::parse(text).map(TargetVersion::Version);
+    };
+    let other = AliasName::parse(other)?;
+    if &other == deployed {
+        return Err(Invalid(format!(
+            "{} is the alias being deployed; name another alias",
+            quote(text)
+        )));
     }
-    if name == "$LATEST" {
-        return Err("$LATEST is not an alias; name an alias, like live".into());
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
-    {
-        return Err(format!(
-            "{} has {c:?}; alias names use letters, digits, - and _",
-            quote(name)
+    Ok(TargetVersion::FromAlias(other))
+}
+
+fn read_alarms(raw: Vec<String>) -> Result<Vec<AlarmName>, Error> {
+    if raw.len() > MAX_ALARMS {
+        return Err(Error::invalid(
+            "alarms",
+            format!(
+                "names {} alarms; at most {MAX_ALARMS} are allowed",
+                raw.len()
+            ),
         ));
     }
-    if name.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "{} is all digits, which names a version, not an alias",
-            quote(name)
-        ));
+    let mut names = HashSet::new();
+    let mut alarms = Vec::with_capacity(raw.len());
+    for (i, a) in raw.iter().enumerate() {
+        let field = format!("alarms[{i}]");
+        let alarm = AlarmName::parse(a).map_err(|r| r.at(&field))?;
+        if !names.insert(a) {
+            return Err(Error::invalid(
+                &field,
+                format!("{} is named twice", quote(a)),
+            ));
+        }
+        alarms.push(alarm);
     }
-    Ok(())
+    Ok(alarms)
+}
+
+/// A target's or hook's function, refused naming `field` when malformed, qualified, or (when
+/// sluice knows where it runs) elsewhere.
+fn function_ref(
+    field: &str,
+    text: &str,
+    role: Role,
+    home: Option<&Home>,
+) -> Result<FunctionRef, Error> {
+    let f = FunctionRef::parse(text, role).map_err(|r| r.at(field))?;
+    if let Some(home) = home {
+        f.check_home(home).map_err(|r| r.at(field))?;
+    }
+    Ok(f)
 }
 
 #[cfg(test)]
@@ -443,8 +337,11 @@ mod tests {
             TargetVersion::Version(Version::parse("7").unwrap())
         );
         assert_eq!(r.plan.step_count(), 2);
-        assert_eq!(r.check_interval_seconds, 30);
-        assert_eq!(r.hooks.pre_traffic.as_deref(), Some("orders-pre"));
+        assert_eq!(r.check_interval.seconds, 30);
+        assert_eq!(
+            r.hooks.pre_traffic.as_ref().map(FunctionRef::as_str),
+            Some("orders-pre")
+        );
         assert_eq!(r.strategy_name, "Canary10Percent5Minutes");
     }
 
@@ -461,10 +358,13 @@ mod tests {
         assert_eq!(r.targets[0].version, TargetVersion::Publish);
         assert_eq!(
             r.targets[1].version,
-            TargetVersion::FromAlias("candidate".into())
+            TargetVersion::FromAlias(AliasName::parse("candidate").unwrap())
         );
-        assert_eq!(r.check_interval_seconds, DEFAULT_CHECK_SECONDS);
-        assert_eq!(r.check_interval_note, None);
+        assert_eq!(
+            r.check_interval.seconds,
+            crate::budget::DEFAULT_CHECK_SECONDS
+        );
+        assert_eq!(r.check_interval.note(), None);
         assert!(r.alarms.is_empty() && r.hooks == Hooks::default());
     }
 
@@ -476,8 +376,8 @@ mod tests {
             "alarms": ["errors"]
         }))
         .unwrap();
-        assert_eq!(r.check_interval_seconds, 667);
-        let note = r.check_interval_note.unwrap();
+        assert_eq!(r.check_interval.seconds, 667);
+        let note = r.check_interval.note().unwrap();
         assert!(
             note.starts_with(
                 "the backstop checks the alarms every 11m7s instead of the default 5m"
@@ -492,7 +392,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            (r.check_interval_seconds, r.check_interval_note),
+            (r.check_interval.seconds, r.check_interval.note()),
             (60, None)
         );
     }

@@ -2,7 +2,7 @@
 
 use crate::bounds::{clip_quoted, quote, quote_json};
 use crate::duration::{HumanDuration, format_seconds};
-use crate::error::Refusal;
+use crate::error::{Error, Invalid};
 use crate::fields::{Given, Object, optional, required};
 use crate::weight::Weight;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -30,7 +30,11 @@ pub struct Plan(Vec<Step>);
 
 impl Plan {
     /// Checks the invariants every plan keeps; every constructor goes through here.
-    pub fn new(steps: Vec<Step>) -> Result<Plan, String> {
+    pub fn new(steps: Vec<Step>) -> Result<Plan, Invalid> {
+        Plan::check(steps).map_err(Invalid)
+    }
+
+    fn check(steps: Vec<Step>) -> Result<Plan, String> {
         if steps.is_empty() {
             return Err("has no steps".into());
         }
@@ -206,7 +210,7 @@ impl Strategy {
     }
 
     /// The steps this strategy takes. Errors are the reason only (the caller names the field).
-    pub fn plan(&self) -> Result<Plan, String> {
+    pub fn plan(&self) -> Result<Plan, Invalid> {
         let full = Weight::FULL;
         let steps = match self {
             Strategy::AllAtOnce => vec![Step {
@@ -232,18 +236,19 @@ impl Strategy {
             } => {
                 let inc = percent.hundredths();
                 if inc == 0 {
-                    return Err("a linear increment of 0% never reaches 100%".into());
+                    return Err(Invalid::new("a linear increment of 0% never reaches 100%"));
                 }
                 let mut steps = Vec::new();
                 let mut h = inc;
                 while h < full.hundredths() {
                     if steps.len() >= MAX_STEPS {
-                        return Err(format!(
+                        return Err(Invalid(format!(
                             "+{percent} per step takes more than {MAX_STEPS} steps"
-                        ));
+                        )));
                     }
                     steps.push(Step {
-                        weight: Weight::from_hundredths(h).ok_or("weight out of range")?,
+                        weight: Weight::from_hundredths(h)
+                            .ok_or(Invalid::new("weight out of range"))?,
                         bake_seconds: *interval_seconds,
                     });
                     h = h.saturating_add(inc);
@@ -257,6 +262,21 @@ impl Strategy {
             Strategy::Steps(steps) => steps.clone(),
         };
         Plan::new(steps)
+    }
+
+    /// Reads a `strategy` value on its own (as the CLI and tests do); refusals name the field
+    /// path under `strategy`, as in a whole request.
+    pub fn from_json(value: &Value) -> Result<(String, Strategy), Error> {
+        let raw: RawStrategy = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "strategy".to_string()
+            } else {
+                format!("strategy.{path}")
+            };
+            Error::invalid(&field, clip_quoted(&e.inner().to_string()))
+        })?;
+        raw.parse()
     }
 }
 
@@ -396,7 +416,7 @@ impl<'de> DeserializeSeed<'de> for RefuseKind {
 impl RawStrategy {
     /// The strategy and a short name for it ("Canary10Percent5Minutes", "canary 5% 30s").
     /// Refusals name their field under `strategy`.
-    pub fn parse(self) -> Result<(String, Strategy), Refusal> {
+    pub fn parse(self) -> Result<(String, Strategy), Error> {
         match self {
             RawStrategy::Preset { name, strategy } => Ok((name, strategy)),
             RawStrategy::Canary(raw) => {
@@ -430,7 +450,7 @@ impl RawStrategy {
                     let weight = step
                         .weight
                         .ok_or_else(|| {
-                            Refusal::new(format!("strategy.steps[{i}].weight"), "is missing")
+                            Error::invalid(&format!("strategy.steps[{i}].weight"), "is missing")
                         })?
                         .0;
                     let bake_seconds = step.bake.map_or(0, |b| b.0);
@@ -454,37 +474,20 @@ impl RawStrategy {
 }
 
 impl RawInterval {
-    fn parse(self, kind: &str) -> Result<(Weight, u64), Refusal> {
+    fn parse(self, kind: &str) -> Result<(Weight, u64), Error> {
         let field = |name: &str| format!("strategy.{kind}.{name}");
         let percent = self
             .percent
-            .ok_or_else(|| Refusal::new(field("percent"), "is missing"))?
+            .ok_or_else(|| Error::invalid(&field("percent"), "is missing"))?
             .0;
         let interval = self
             .interval
-            .ok_or_else(|| Refusal::new(field("interval"), "is missing"))?
+            .ok_or_else(|| Error::invalid(&field("interval"), "is missing"))?
             .0;
         if interval == 0 {
-            return Err(Refusal::new(field("interval"), "must be at least 1s"));
+            return Err(Error::invalid(&field("interval"), "must be at least 1s"));
         }
         Ok((percent, interval))
-    }
-}
-
-impl Strategy {
-    /// Reads a `strategy` value on its own (as the CLI and tests do); refusals name the field
-    /// path under `strategy`, as in a whole request.
-    pub fn from_json(value: &Value) -> Result<(String, Strategy), Refusal> {
-        let raw: RawStrategy = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "strategy".to_string()
-            } else {
-                format!("strategy.{path}")
-            };
-            Refusal::new(field, clip_quoted(&e.inner().to_string()))
-        })?;
-        raw.parse()
     }
 }
 
@@ -645,10 +648,8 @@ mod tests {
         ];
         for (value, field, reason) in cases {
             match Strategy::from_json(&value) {
-                Err(Refusal {
-                    field: f,
-                    reason: r,
-                }) => {
+                Err(e) => {
+                    let (f, r) = (e.field.clone().unwrap_or_default(), e.reason().to_string());
                     assert_eq!(f, field, "{value}");
                     assert!(r.contains(reason), "{value}: {r}");
                 }

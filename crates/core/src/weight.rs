@@ -1,5 +1,6 @@
 //! Traffic weights and function versions: values that cannot be invalid once parsed.
 
+use crate::error::Invalid;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -13,13 +14,15 @@ impl Weight {
     pub const FULL: Weight = Weight(10_000);
 
     /// A percent with at most two decimals, within 0..=100.
-    pub fn from_percent(percent: f64) -> Result<Weight, String> {
+    pub fn from_percent(percent: f64) -> Result<Weight, Invalid> {
         if !percent.is_finite() || !(0.0..=100.0).contains(&percent) {
-            return Err(format!("{percent} is not a percent between 0 and 100"));
+            return Err(Invalid(format!(
+                "{percent} is not a percent between 0 and 100"
+            )));
         }
         let hundredths = (percent * 100.0).round();
         if (hundredths - percent * 100.0).abs() > 1e-6 {
-            return Err(format!("{percent} has more than two decimals"));
+            return Err(Invalid(format!("{percent} has more than two decimals")));
         }
         Ok(Weight(hundredths as u16))
     }
@@ -87,20 +90,19 @@ impl<'de> Deserialize<'de> for Weight {
 pub struct Version(String);
 
 impl Version {
-    pub fn parse(text: &str) -> Result<Version, String> {
+    pub fn parse(text: &str) -> Result<Version, Invalid> {
         if text == "$LATEST" {
-            return Err(
+            return Err(Invalid::new(
                 "$LATEST is not a published version; only published versions are shifted \
-                 (leave targetVersion out and sluice publishes one)"
-                    .into(),
-            );
+                 (leave targetVersion out and sluice publishes one)",
+            ));
         }
         match text.parse::<u64>() {
             Ok(n) if n > 0 && !text.starts_with('0') => Ok(Version(text.to_string())),
-            _ => Err(format!(
+            _ => Err(Invalid(format!(
                 "{} is not a published version number (like \"7\")",
                 crate::bounds::quote(text)
-            )),
+            ))),
         }
     }
 

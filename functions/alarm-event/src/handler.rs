@@ -8,49 +8,73 @@
 //! about it; a second delivery, or one for a bake that has ended, meets a closed task (Step
 //! Functions answers TaskTimedOut or InvalidToken), which is nothing to do but forget the watch.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 use sluice_aws::{Tasks, Watches};
-use sluice_core::{AlarmEvent, Error};
+use sluice_core::{AlarmEvent, AlarmName, Error, ErrorName, Incoming};
+
+/// What an alarm event did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmName>,
+    /// Why the event changed nothing (not an alarm event, or not a move into ALARM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    /// The deployments whose bakes it stopped.
+    pub stopped: Vec<String>,
+    /// The deployments whose bakes had ended already (their watches are forgotten).
+    pub already_ended: Vec<String>,
+    /// The deployments the event is not about (the alarm changed before they started).
+    pub not_about: Vec<String>,
+}
 
 pub async fn alarm_event<W: Watches, T: Tasks>(
     ledger: &W,
     tasks: &T,
-    event: Value,
-) -> Result<Value, Error> {
-    let event = match AlarmEvent::from_event(&event) {
-        Ok(e) => e,
+    event: Incoming<AlarmEvent>,
+) -> Result<Outcome, Error> {
+    let event = match event {
+        Incoming::Event(e) => e,
         // Retrying an event sluice cannot read would not make it readable.
-        Err(why) => return Ok(json!({"ignored": why})),
+        Incoming::Ignored(why) => {
+            return Ok(Outcome {
+                ignored: Some(why),
+                ..Outcome::default()
+            });
+        }
     };
-    if event.state != "ALARM" {
-        return Ok(json!({
-            "alarm": event.alarm_name,
-            "ignored": format!("the alarm went to {}: only ALARM stops a bake", event.state)
-        }));
+    if !event.stops_bakes() {
+        return Ok(Outcome {
+            ignored: Some(format!(
+                "the alarm went to {}: only ALARM stops a bake",
+                event.state.as_str()
+            )),
+            alarm: Some(event.alarm_name),
+            ..Outcome::default()
+        });
     }
-    let mut stopped = Vec::new();
-    let mut ended = Vec::new();
-    let mut before = Vec::new();
+    let mut out = Outcome {
+        alarm: Some(event.alarm_name.clone()),
+        ..Outcome::default()
+    };
     let mut failed = Vec::new();
     for watch in ledger.watches(&event.alarm_name).await? {
         let id = watch.deployment_id.clone();
         let Some(failure) = watch.stopped_by(&event) else {
-            before.push(id);
+            out.not_about.push(id);
             continue;
         };
         // Each watch on its own: one that AWS fails must not keep the others from stopping.
-        match tasks
-            .fail_task(&watch.token, &failure.error, &failure.cause)
-            .await
-        {
-            Ok(true) => stopped.push(id),
+        match tasks.fail_task(&watch.token, &failure).await {
+            Ok(true) => out.stopped.push(id),
             Ok(false) => {
                 // Its bake has ended (a duplicate or a late event): forget the watch.
                 match ledger
                     .unwatch(&event.alarm_name, &id, Some(&watch.token))
                     .await
                 {
-                    Ok(()) => ended.push(id),
+                    Ok(()) => out.already_ended.push(id),
                     Err(e) => failed.push(format!("{id}: {e}")),
                 }
             }
@@ -60,7 +84,7 @@ pub async fn alarm_event<W: Watches, T: Tasks>(
     if !failed.is_empty() {
         // Lambda retries the event; the watches stopped already answer "ended" then.
         return Err(Error::new(
-            sluice_core::ErrorName::TransientAws,
+            ErrorName::TransientAws,
             format!(
                 "alarm {} went to ALARM, but stopping these bakes failed: {}",
                 event.alarm_name,
@@ -68,21 +92,24 @@ pub async fn alarm_event<W: Watches, T: Tasks>(
             ),
         ));
     }
-    Ok(json!({
-        "alarm": event.alarm_name,
-        "stopped": stopped,
-        "alreadyEnded": ended,
-        "notAbout": before,
-    }))
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::{FakeAws, Task};
-    use sluice_core::testing::baking;
-    use sluice_core::{ErrorName, Watch};
+    use sluice_aws::runtime::read_input;
+    use sluice_core::Timestamp;
+    use sluice_core::testing::{alarm, baking};
+
+    /// alarm-event, handed `event` as the runtime hands it over; its answer as JSON.
+    async fn run(aws: &FakeAws, event: Value) -> Result<Value, Error> {
+        let out = alarm_event(aws, aws, read_input("alarm-event", event)?).await?;
+        Ok(serde_json::to_value(out).unwrap())
+    }
 
     fn event(alarm: &str, state: &str, at: &str) -> Value {
         json!({
@@ -101,9 +128,11 @@ mod tests {
     async fn watching(aws: &FakeAws, id: &str, token: &str) {
         let mut d = baking(&["errors"]);
         d.deployment_id = id.into();
-        d.started_at = "2026-11-27T10:00:00Z".into();
-        let w = Watch::of(&d, token, "2026-11-27T10:00:01Z").unwrap();
-        aws.watch("errors", &w).await.unwrap();
+        d.started_at = Timestamp::parse("2026-11-27T10:00:00Z").unwrap();
+        let w = d
+            .watch(token, Timestamp::parse("2026-11-27T10:00:01Z").unwrap())
+            .unwrap();
+        aws.watch(&alarm("errors"), &w).await.unwrap();
         aws.waiting_task(token);
     }
 
@@ -114,9 +143,7 @@ mod tests {
         let aws = FakeAws::new();
         watching(&aws, "d-1", "tok-1").await;
         watching(&aws, "d-2", "tok-2").await;
-        let out = alarm_event(&aws, &aws, event("errors", "ALARM", LATER))
-            .await
-            .unwrap();
+        let out = run(&aws, event("errors", "ALARM", LATER)).await.unwrap();
         assert_eq!(out["stopped"], json!(["d-1", "d-2"]));
         let Some(Task::Failed { error, cause }) = aws.task("tok-1") else {
             panic!("the task was not failed");
@@ -133,24 +160,18 @@ mod tests {
     async fn a_duplicate_event_does_nothing_but_forget_the_watch() {
         let aws = FakeAws::new();
         watching(&aws, "d-1", "tok-1").await;
-        alarm_event(&aws, &aws, event("errors", "ALARM", LATER))
-            .await
-            .unwrap();
+        run(&aws, event("errors", "ALARM", LATER)).await.unwrap();
         let first = aws.task("tok-1");
-        let out = alarm_event(&aws, &aws, event("errors", "ALARM", LATER))
-            .await
-            .unwrap();
+        let out = run(&aws, event("errors", "ALARM", LATER)).await.unwrap();
         assert_eq!(out["alreadyEnded"], json!(["d-1"]));
         assert_eq!(aws.task("tok-1"), first, "the first failure stands");
         assert!(aws.watches_of("errors").is_empty());
-        let third = alarm_event(&aws, &aws, event("errors", "ALARM", LATER))
-            .await
-            .unwrap();
+        let third = run(&aws, event("errors", "ALARM", LATER)).await.unwrap();
         assert_eq!(third["stopped"], json!([]));
     }
 
     #[tokio::test]
-    async fn late_foreign_and_other_state_events_change_nothing() {
+    async fn late_unwatched_and_other_state_events_change_nothing() {
         let aws = FakeAws::new();
         watching(&aws, "d-1", "tok-1").await;
         let writes = aws.writes();
@@ -166,7 +187,7 @@ mod tests {
             json!({"detail-type": "Scheduled Event", "detail": {}}),
             json!("not even an object"),
         ] {
-            alarm_event(&aws, &aws, e.clone()).await.unwrap();
+            run(&aws, e.clone()).await.unwrap();
             assert_eq!(aws.task("tok-1"), Some(Task::Waiting), "{e}");
         }
         assert_eq!(aws.writes(), writes, "nothing written");
@@ -179,16 +200,14 @@ mod tests {
         watching(&aws, "d-1", "tok-1").await;
         watching(&aws, "d-2", "tok-2").await;
         aws.fail_next("SendTaskFailure", AwsErrorKind::Transient, false);
-        let err = alarm_event(&aws, &aws, event("errors", "ALARM", LATER))
+        let err = run(&aws, event("errors", "ALARM", LATER))
             .await
             .unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
         assert!(err.message.contains("d-1"), "{}", err.message);
         assert!(matches!(aws.task("tok-2"), Some(Task::Failed { .. })));
         // Lambda's retry stops the one left.
-        let out = alarm_event(&aws, &aws, event("errors", "ALARM", LATER))
-            .await
-            .unwrap();
+        let out = run(&aws, event("errors", "ALARM", LATER)).await.unwrap();
         assert_eq!(out["stopped"], json!(["d-1"]));
     }
 }

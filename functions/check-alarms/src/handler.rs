@@ -4,77 +4,58 @@
 //! says what comes next: bake on, shift on, or roll back. At a bake's healthy end it releases
 //! the bake's watch, so the Parallel the bake runs in can end.
 
-use serde_json::Value;
+use sluice_aws::watches::release_watch;
 use sluice_aws::{AlarmReader, Ledger, Tasks, Watches};
-use sluice_core::{Deployment, Error, Status};
+use sluice_core::{Deployment, Error, Timestamp};
 
 pub async fn check_alarms<A: AlarmReader, L: Ledger + Watches, T: Tasks>(
     alarms: &A,
     ledger: &L,
     tasks: &T,
-    input: Value,
-    now: &str,
+    mut doc: Deployment,
+    now: Timestamp,
 ) -> Result<Deployment, Error> {
-    let mut doc = Deployment::from_json(input)?;
     let readings = alarms.read_alarms(&doc.alarms).await?;
-    let fired = match &doc.bake.history_since {
+    let fired = match doc.bake.history_since {
         Some(since) if !doc.alarms.is_empty() => alarms.alarm_history(&doc.alarms, since).await?,
         _ => Vec::new(),
     };
     doc.record_check(&readings, &fired, now)?;
-    // A breach is recorded, so a rollback the execution cannot finish keeps its reason.
-    if doc.status == Status::AlarmBreached {
+    if doc.check_is_recorded() {
         ledger.save(&doc).await?;
     }
-    if doc.bake_is_over() && !doc.alarms.is_empty() {
-        release_watch(&doc, ledger, tasks).await?;
+    if let Some(step) = doc.watch_to_release() {
+        release_watch(ledger, tasks, &doc, step).await?;
     }
     Ok(doc)
-}
-
-/// Ends the bake's watch: marks the bake ended (a watch that begins later ends its own task),
-/// takes its watches off the alarms, and ends its task, which ends the bake's Parallel.
-async fn release_watch<L: Watches, T: Tasks>(
-    doc: &Deployment,
-    ledger: &L,
-    tasks: &T,
-) -> Result<(), Error> {
-    let Some(step) = doc.step else {
-        return Ok(());
-    };
-    if let Some(token) = ledger.bake_ended(&doc.deployment_id, step).await? {
-        for alarm in &doc.alarms {
-            ledger
-                .unwatch(alarm, &doc.deployment_id, Some(&token))
-                .await?;
-        }
-        // A task that ended already (its watch timed out) is nothing to do.
-        tasks.succeed_task(&token).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_aws::AwsErrorKind;
+    use serde_json::Value;
     use sluice_aws::fake::{FakeAws, Task};
-    use sluice_core::testing::baking;
+    use sluice_aws::runtime::read_input;
+    use sluice_aws::{AwsErrorKind, Watches};
+    use sluice_core::testing::{alarm, baking, t};
     use sluice_core::{AlarmState, ErrorName, Status};
 
+    /// check-alarms, handed `input` as the runtime hands it over.
+    async fn run(aws: &FakeAws, input: Value, now: Timestamp) -> Result<Deployment, Error> {
+        check_alarms(aws, aws, aws, read_input("check-alarms", input)?, now).await
+    }
+
     #[tokio::test]
-    async fn bakes_in_polls_then_moves_on() {
+    async fn bakes_in_checks_then_moves_on() {
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         let mut d = baking(&["errors"]);
-        let mut polls = 0;
+        let mut checks = 0;
         while d.status == Status::Baking {
-            d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
-                .await
-                .unwrap();
-            polls += 1;
+            d = run(&aws, d.to_json(), t(0)).await.unwrap();
+            checks += 1;
         }
         assert_eq!(
-            (polls, d.status, d.bake.elapsed_seconds),
+            (checks, d.status, d.bake.elapsed_seconds),
             (3, Status::ShiftNext, 30)
         );
         assert!(d.last_check.unwrap().healthy);
@@ -85,20 +66,12 @@ mod tests {
         let aws = FakeAws::new()
             .alarm("errors", AlarmState::Ok)
             .alarm("latency", AlarmState::Ok);
-        let d = check_alarms(
-            &aws,
-            &aws,
-            &aws,
-            baking(&["errors", "latency"]).to_json(),
-            "t",
-        )
-        .await
-        .unwrap();
-        assert_eq!(d.status, Status::Baking);
-        aws.set_alarm("latency", AlarmState::Alarm);
-        let d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
+        let d = run(&aws, baking(&["errors", "latency"]).to_json(), t(0))
             .await
             .unwrap();
+        assert_eq!(d.status, Status::Baking);
+        aws.set_alarm("latency", AlarmState::Alarm);
+        let d = run(&aws, d.to_json(), t(0)).await.unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
         assert_eq!(
             aws.record("d-1").unwrap(),
@@ -122,23 +95,23 @@ mod tests {
     async fn an_alarm_that_fired_and_cleared_since_the_last_check_is_a_breach() {
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         let d = baking(&["errors"]);
-        let since = d.bake.history_since.clone().unwrap();
+        let since = d.bake.history_since.unwrap();
         // Before the window: an earlier deployment's alarm, not this one's.
-        aws.alarm_fired_at("errors", "t0");
-        let d = check_alarms(&aws, &aws, &aws, d.to_json(), "t2")
-            .await
-            .unwrap();
-        assert_eq!(d.status, Status::Baking, "{since}: t0 is before the shift");
-        aws.alarm_fired_at("errors", "t2.5");
-        let d = check_alarms(&aws, &aws, &aws, d.to_json(), "t3")
-            .await
-            .unwrap();
+        aws.alarm_fired_at("errors", t(0));
+        let d = run(&aws, d.to_json(), t(2)).await.unwrap();
+        assert_eq!(
+            d.status,
+            Status::Baking,
+            "{since}: t(0) is before the shift"
+        );
+        aws.alarm_fired_at("errors", t(2));
+        let d = run(&aws, d.to_json(), t(3)).await.unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
         assert!(
             d.failure
                 .unwrap()
                 .cause
-                .starts_with("alarm errors went to ALARM at t2.5"),
+                .starts_with(&format!("alarm errors went to ALARM at {}", t(2))),
         );
     }
 
@@ -147,8 +120,8 @@ mod tests {
         // The watch began first: the bake's end succeeds its task and takes the watches off.
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         let mut d = baking(&["errors"]);
-        let watch = sluice_core::Watch::of(&d, "tok-1", "t1").unwrap();
-        aws.watch("errors", &watch).await.unwrap();
+        let watch = d.watch("tok-1", t(1)).unwrap();
+        aws.watch(&alarm("errors"), &watch).await.unwrap();
         assert!(!aws.watch_began("d-1", 0, "tok-1").await.unwrap());
         aws.waiting_task("tok-1");
         let mut last_input = d.to_json();
@@ -159,25 +132,19 @@ mod tests {
                 "released only at the end"
             );
             last_input = d.to_json();
-            d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
-                .await
-                .unwrap();
+            d = run(&aws, d.to_json(), t(0)).await.unwrap();
         }
         assert_eq!(aws.task("tok-1"), Some(Task::Succeeded));
         assert!(aws.watches_of("errors").is_empty());
         // A retried last check (its answer lost) succeeds again without an error.
-        let again = check_alarms(&aws, &aws, &aws, last_input, "t")
-            .await
-            .unwrap();
+        let again = run(&aws, last_input, t(0)).await.unwrap();
         assert_eq!(again.status, Status::ShiftNext);
 
         // The bake ended first: the watch that begins afterwards learns it has nothing to wait for.
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         let mut d = baking(&["errors"]);
         while d.status == Status::Baking {
-            d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
-                .await
-                .unwrap();
+            d = run(&aws, d.to_json(), t(0)).await.unwrap();
         }
         assert!(aws.watch_began("d-1", 0, "tok-2").await.unwrap());
     }
@@ -186,7 +153,7 @@ mod tests {
     async fn a_failed_read_is_an_error_not_a_pass() {
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         aws.fail_next("DescribeAlarms", AwsErrorKind::Transient, false);
-        let err = check_alarms(&aws, &aws, &aws, baking(&["errors"]).to_json(), "t")
+        let err = run(&aws, baking(&["errors"]).to_json(), t(0))
             .await
             .unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
@@ -197,9 +164,7 @@ mod tests {
         let aws = FakeAws::new();
         let d = baking(&[]);
         assert_eq!(d.next_wait_seconds, 30);
-        let d = check_alarms(&aws, &aws, &aws, d.to_json(), "t")
-            .await
-            .unwrap();
+        let d = run(&aws, d.to_json(), t(0)).await.unwrap();
         assert_eq!(d.status, Status::ShiftNext);
     }
 }

@@ -1,100 +1,98 @@
-//! reconcile: settles a deployment's ending from its ledger record.
-//! - `{"finished": <document>}`, the state machine's last step: the deployment is done; record
-//!   it and release its locks.
-//! - An EventBridge "Step Functions Execution Status Change" event for an execution that was
-//!   stopped, timed out or failed where no Catch runs: roll back every alias that still carries
-//!   sluice's weights (the same rule as rollback, conditional on RevisionId, fencing off any
-//!   task of the execution still running), record why, and release the locks. For one that
-//!   succeeded but could not finish, finish it. Safe to run twice, and beside the state
-//!   machine's own Rollback. AWS failures are retried here for most of a minute, then by Lambda.
+//! reconcile, the safety net: an EventBridge "Step Functions Execution Status Change" event for
+//! an execution that ended -> what it settled. An execution stopped, timed out or failed where
+//! no Catch runs: roll back every alias that still carries sluice's weights (the same rule as
+//! rollback, conditional on RevisionId, fencing off any task of the execution still running),
+//! record why, and release the locks and watches. One that succeeded but could not finish:
+//! finish it. sluice-core decides which (`Deployment::settlement`). Safe to run twice, and beside
+//! the state machine's own Rollback. AWS failures are retried here for about half a minute
+//! (`Backoff::SAFETY_NET`), then by Lambda's retries of the event.
 
-use serde_json::{Value, json};
-use sluice_aws::alias::{Fence, restore_all};
-use sluice_aws::locks::{forget_watches, unlock_aliases};
+use serde::Serialize;
+use sluice_aws::alias::Fence;
+use sluice_aws::ending::{finish, release, roll_back};
+use sluice_aws::retry::Backoff;
 use sluice_aws::{FunctionStore, Ledger, Watches};
-use sluice_core::{Deployment, Error, ErrorName, ExecutionEnded};
-use std::time::Duration;
+use sluice_core::{Deployment, Error, ExecutionEnded, Incoming, Settlement, Timestamp};
 
-/// Tries of one settlement, with 1, 2, 4, 8, 16 s between them.
-const TRIES: u32 = 6;
+/// What the safety net did with an event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum Outcome {
+    /// Not an execution that ended.
+    Ignored { why: String },
+    /// No record: the deployment was refused before it locked or moved anything.
+    NoRecord { deployment_id: String },
+    /// The record is another execution's (its name was used again): left alone.
+    NotOurs { deployment_id: String },
+    /// The deployment as the safety net left it: settled, and released.
+    Settled { document: Box<Deployment> },
+}
 
 pub async fn reconcile<F: FunctionStore, L: Ledger + Watches>(
     functions: &F,
     ledger: &L,
-    input: Value,
-    now: &str,
-) -> Result<Value, Error> {
-    let mut wait = Duration::from_secs(1);
-    for _ in 1..TRIES {
-        match settle(functions, ledger, &input, now).await {
-            Err(e) if e.name == ErrorName::TransientAws => tokio::time::sleep(wait).await,
-            done => return done,
-        }
-        wait *= 2;
-    }
-    settle(functions, ledger, &input, now).await
+    event: Incoming<ExecutionEnded>,
+    now: Timestamp,
+) -> Result<Outcome, Error> {
+    let ended = match event {
+        Incoming::Event(ended) => ended,
+        Incoming::Ignored(why) => return Ok(Outcome::Ignored { why }),
+    };
+    Backoff::SAFETY_NET
+        .run(|| settle(functions, ledger, &ended, now))
+        .await
 }
 
 async fn settle<F: FunctionStore, L: Ledger + Watches>(
     functions: &F,
     ledger: &L,
-    input: &Value,
-    now: &str,
-) -> Result<Value, Error> {
-    if let Some(document) = input.get("finished") {
-        let mut doc = Deployment::from_json(document.clone())?;
-        doc.finish(now)?;
-        ledger.save(&doc).await?;
-        unlock_aliases(ledger, &doc).await?;
-        forget_watches(ledger, &doc).await;
-        return Ok(doc.to_json());
-    }
-    let Some(ended) = ExecutionEnded::from_event(input) else {
-        return Ok(json!({"settled": "not an execution that ended"}));
+    ended: &ExecutionEnded,
+    now: Timestamp,
+) -> Result<Outcome, Error> {
+    let deployment_id = ended.deployment_id.clone();
+    let Some(mut doc) = ledger.load(&deployment_id).await? else {
+        return Ok(Outcome::NoRecord { deployment_id });
     };
-    let Some(record) = ledger.load(&ended.deployment_id).await? else {
-        return Ok(json!({"settled": "no record: the deployment moved nothing"}));
+    let document = match doc.settlement(ended) {
+        Settlement::NotOurs => return Ok(Outcome::NotOurs { deployment_id }),
+        Settlement::Finish => finish(ledger, doc, now).await?,
+        Settlement::RollBack => {
+            doc.fail_from(ended);
+            roll_back(functions, ledger, doc, Fence::Yes, now).await?
+        }
+        Settlement::Release => {
+            release(ledger, &doc).await?;
+            doc
+        }
     };
-    let mut doc = Deployment::from_json(record)?;
-    if doc.execution_arn != ended.execution_arn {
-        return Ok(json!({"settled": "another execution's deployment"}));
-    }
-    if doc.finished_by(&ended) {
-        doc.finish(now)?;
-        ledger.save(&doc).await?;
-    } else if doc.unsettled_by(&ended) && ended.status != "SUCCEEDED" {
-        doc.fail_from(&ended);
-        let outcomes = restore_all(functions, ledger, &doc, Fence::Yes).await;
-        doc.record_rollback(outcomes, now)?;
-        ledger.save(&doc).await?;
-    }
-    unlock_aliases(ledger, &doc).await?;
-    forget_watches(ledger, &doc).await;
-    Ok(doc.to_json())
+    Ok(Outcome::Settled {
+        document: Box::new(document),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::testing::{EXECUTION, ten, v};
-    use sluice_core::{Routing, Status};
+    use sluice_aws::runtime::read_input;
+    use sluice_core::testing::{EXECUTION, t, ten, v};
+    use sluice_core::{FromEvent, Routing, Status};
+
+    /// reconcile, handed `event` as EventBridge hands it over; the document it settled, if any.
+    async fn run(aws: &FakeAws, event: Value, now: Timestamp) -> Result<Option<Deployment>, Error> {
+        Ok(
+            match reconcile(aws, aws, read_input("reconcile", event)?, now).await? {
+                Outcome::Settled { document } => Some(*document),
+                _ => None,
+            },
+        )
+    }
 
     /// a:live at 10 % of version 2 mid-bake, recorded and locked, as a stopped execution left it.
     fn stopped() -> (FakeAws, Deployment) {
-        let aws = FakeAws::new()
-            .function("a", 2)
-            .alias("a", "live", ten())
-            .function("c", 1);
-        let mut d = sluice_core::testing::baking(&[]);
-        d.targets[0].revision_id = aws.current("a", "live").unwrap().revision_id;
-        let aws = d
-            .locks()
-            .iter()
-            .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
-        aws.set_record("d-1", d.to_json());
-        (aws, d)
+        sluice_aws::fake::baking_and_locked()
     }
 
     fn event(status: &str, execution: &str) -> Value {
@@ -108,9 +106,7 @@ mod tests {
     #[tokio::test]
     async fn a_stopped_execution_is_rolled_back_and_unlocked() {
         let (aws, _) = stopped();
-        let out = reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t9")
-            .await
-            .unwrap();
+        let out = run(&aws, event("ABORTED", EXECUTION), t(9)).await.unwrap();
         assert_eq!(
             aws.current("a", "live").unwrap().routing,
             Routing::only(v("1"))
@@ -118,7 +114,7 @@ mod tests {
         assert!(aws.locks().is_empty());
         let record = Deployment::from_json(aws.record("d-1").unwrap()).unwrap();
         assert_eq!(record.status, Status::RolledBack);
-        assert_eq!(record.to_json(), out);
+        assert_eq!(Some(&record), out.as_ref());
         assert!(record.failure.unwrap().cause.starts_with(
             "the execution was stopped (ABORTED) at step 1/2 (10% on the new version); \
                  sluice's safety net rolled it back. Rolled back: a:live back on version 1"
@@ -130,7 +126,7 @@ mod tests {
         let (aws, mut d) = stopped();
         d.status = Status::AllShifted;
         aws.set_record("d-1", d.to_json());
-        reconcile(&aws, &aws, event("SUCCEEDED", EXECUTION), "t9")
+        run(&aws, event("SUCCEEDED", EXECUTION), t(9))
             .await
             .unwrap();
         assert_eq!(aws.record("d-1").unwrap()["status"], "Deployed");
@@ -149,12 +145,10 @@ mod tests {
         let next = sluice_core::LockHolder {
             deployment_id: "d-2".into(),
             execution_arn: "arn:next".into(),
-            since: "t5".into(),
+            since: t(5),
         };
         let aws = aws.lock(&key, next.clone());
-        reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t9")
-            .await
-            .unwrap();
+        run(&aws, event("ABORTED", EXECUTION), t(9)).await.unwrap();
         assert_eq!(aws.current("a", "live").unwrap().routing, ten());
         assert_eq!(aws.lock_holder(&key), Some(next));
         let record = aws.record("d-1").unwrap();
@@ -176,18 +170,16 @@ mod tests {
             .alias("a", "live", Routing::only(v("1")));
         let mut d =
             sluice_core::testing::one_target(serde_json::json!("Canary10Percent5Minutes"), &[]);
-        d.targets[0].function_name = "a".into();
+        d.targets[0].function_name = sluice_core::testing::function("a");
         d.targets[0].previous_version = Some(v("1"));
         d.targets[0].target_version = v("2");
         d.targets[0].revision_id = aws.current("a", "live").unwrap().revision_id;
         let aws = d
             .locks()
             .iter()
-            .fold(aws, |aws, l| aws.lock(&l.key, d.holder("t0")));
+            .fold(aws, |aws, l| aws.lock(&l.key, d.holder(t(0))));
         aws.set_record("d-1", d.to_json());
-        reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t9")
-            .await
-            .unwrap();
+        run(&aws, event("ABORTED", EXECUTION), t(9)).await.unwrap();
         assert_ne!(
             aws.current("a", "live").unwrap().revision_id,
             d.targets[0].revision_id,
@@ -228,13 +220,9 @@ mod tests {
     #[tokio::test]
     async fn twice_or_after_rollback_changes_nothing() {
         let (aws, _) = stopped();
-        reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t9")
-            .await
-            .unwrap();
+        run(&aws, event("ABORTED", EXECUTION), t(9)).await.unwrap();
         let (writes, record) = (aws.writes(), aws.record("d-1"));
-        reconcile(&aws, &aws, event("ABORTED", EXECUTION), "t10")
-            .await
-            .unwrap();
+        run(&aws, event("ABORTED", EXECUTION), t(10)).await.unwrap();
         assert_eq!((aws.writes(), aws.record("d-1")), (writes, record));
     }
 
@@ -246,7 +234,7 @@ mod tests {
             event("RUNNING", EXECUTION),
             json!({"hello": 1}),
         ] {
-            reconcile(&aws, &aws, e, "t9").await.unwrap();
+            run(&aws, e, t(9)).await.unwrap();
         }
         assert_eq!(aws.current("a", "live").unwrap().routing, ten());
         assert_eq!(
@@ -261,9 +249,8 @@ mod tests {
         let (aws, _) = stopped();
         aws.fail_next("UpdateAlias", AwsErrorKind::Transient, false);
         // One settlement fails, saying where the alias is; reconcile's own loop tries again.
-        let err = settle(&aws, &aws, &event("FAILED", EXECUTION), "t9")
-            .await
-            .unwrap_err();
+        let ended = ExecutionEnded::from_event(&event("FAILED", EXECUTION)).unwrap();
+        let err = settle(&aws, &aws, &ended, t(9)).await.unwrap_err();
         assert!(
             err.message
                 .contains("Rollback not finished: a:live could not be rolled back"),
@@ -275,30 +262,11 @@ mod tests {
             1,
             "locks stay until the aliases are back"
         );
-        reconcile(&aws, &aws, event("FAILED", EXECUTION), "t10")
-            .await
-            .unwrap();
+        run(&aws, event("FAILED", EXECUTION), t(10)).await.unwrap();
         assert_eq!(
             aws.current("a", "live").unwrap().routing,
             Routing::only(v("1"))
         );
         assert!(aws.locks().is_empty());
-    }
-
-    #[tokio::test]
-    async fn the_last_step_of_a_success_records_it_and_unlocks() {
-        let (aws, mut d) = stopped();
-        d.status = Status::AllShifted;
-        let out = reconcile(&aws, &aws, json!({"finished": d.to_json()}), "t9")
-            .await
-            .unwrap();
-        assert_eq!(out["status"], "Deployed");
-        assert!(aws.locks().is_empty());
-        assert_eq!(aws.record("d-1").unwrap()["status"], "Deployed");
-        assert_eq!(
-            aws.current("a", "live").unwrap().routing,
-            ten(),
-            "finish moves no alias"
-        );
     }
 }

@@ -4,35 +4,34 @@
 //! together, after every alias that could be restored was; an alias AWS fails makes the whole
 //! rollback fail (to be retried), saying where each alias is.
 
-use serde_json::Value;
-use sluice_aws::alias::{Fence, restore_all};
-use sluice_aws::locks::{forget_watches, unlock_aliases};
+use sluice_aws::alias::Fence;
+use sluice_aws::ending::roll_back;
 use sluice_aws::{FunctionStore, Ledger, Watches};
-use sluice_core::{Deployment, Error};
+use sluice_core::{Deployment, Error, Timestamp};
 
 pub async fn rollback<F: FunctionStore, L: Ledger + Watches>(
     functions: &F,
     ledger: &L,
-    input: Value,
-    now: &str,
+    doc: Deployment,
+    now: Timestamp,
 ) -> Result<Deployment, Error> {
-    let mut doc = Deployment::from_json(input)?;
-    let outcomes = restore_all(functions, ledger, &doc, Fence::No).await;
-    doc.record_rollback(outcomes, now)?;
-    // Settled already: the safety net got there first, after a stop; its record stands.
-    ledger.save(&doc).await?;
-    unlock_aliases(ledger, &doc).await?;
-    forget_watches(ledger, &doc).await;
-    Ok(doc)
+    roll_back(functions, ledger, doc, Fence::No, now).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_aws::AwsErrorKind;
+    use serde_json::Value;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::testing::v;
+    use sluice_aws::runtime::read_input;
+    use sluice_aws::{AwsErrorKind, Watches};
+    use sluice_core::testing::{alarm, alarms, t, v};
     use sluice_core::{ErrorName, Routing, Status, Weight};
+
+    /// rollback, handed `input` as the runtime hands it over.
+    async fn run(aws: &FakeAws, input: Value, now: Timestamp) -> Result<Deployment, Error> {
+        rollback(aws, aws, read_input("rollback", input)?, now).await
+    }
 
     /// Targets a and b shifted to 10 % of version 2, then an alarm fired; c unchanged. Validate
     /// locked every alias the deployment moves; rollback writes only under them.
@@ -43,13 +42,13 @@ mod tests {
     #[tokio::test]
     async fn a_rollback_takes_the_deployments_watches_off_its_alarms() {
         let (aws, mut d) = breached();
-        d.alarms = vec!["errors".into()];
-        let watch = sluice_core::Watch::of(&d, "tok", "t1").unwrap();
-        aws.watch("errors", &watch).await.unwrap();
+        d.alarms = alarms(&["errors"]);
+        let watch = d.watch("tok", t(1)).unwrap();
+        aws.watch(&alarm("errors"), &watch).await.unwrap();
         let mut other = watch.clone();
         other.deployment_id = "d-other".into();
-        aws.watch("errors", &other).await.unwrap();
-        rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
+        aws.watch(&alarm("errors"), &other).await.unwrap();
+        run(&aws, d.to_json(), t(2)).await.unwrap();
         let left: Vec<String> = aws.watches_of("errors").into_keys().collect();
         assert_eq!(
             left,
@@ -61,7 +60,7 @@ mod tests {
     #[tokio::test]
     async fn rolls_every_target_back_and_keeps_the_reason() {
         let (aws, d) = breached();
-        let out = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
+        let out = run(&aws, d.to_json(), t(2)).await.unwrap();
         assert_eq!(out.status, Status::RolledBack);
         for f in ["a", "b"] {
             assert_eq!(
@@ -78,9 +77,9 @@ mod tests {
     #[tokio::test]
     async fn running_twice_is_safe() {
         let (aws, d) = breached();
-        rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
+        run(&aws, d.to_json(), t(2)).await.unwrap();
         let writes = aws.writes().len();
-        let again = rollback(&aws, &aws, d.to_json(), "t3").await.unwrap();
+        let again = run(&aws, d.to_json(), t(3)).await.unwrap();
         assert_eq!(again.status, Status::RolledBack);
         assert_eq!(aws.writes().len(), writes, "the second run writes nothing");
         assert!(
@@ -93,7 +92,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refuses_a_foreign_alias_but_restores_the_others() {
+    async fn leaves_an_alias_someone_else_changed_but_restores_the_others() {
         // Someone set a weight no step of the plan has, under a revision sluice never wrote.
         let (aws, d) = breached();
         aws.set_alias(
@@ -104,8 +103,8 @@ mod tests {
                 additional: Some((v("2"), Weight::from_percent(42.0).unwrap())),
             },
         );
-        let foreign = aws.current("b", "live").unwrap();
-        let out = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
+        let changed = aws.current("b", "live").unwrap();
+        let out = run(&aws, d.to_json(), t(2)).await.unwrap();
         assert_eq!(out.status, Status::RollbackIncomplete);
         let failure = out.failure.unwrap();
         assert_eq!(failure.error, "AliasConflict");
@@ -123,8 +122,8 @@ mod tests {
         );
         assert_eq!(
             aws.current("b", "live").unwrap(),
-            foreign,
-            "the foreign change is left as it is"
+            changed,
+            "the other writer's change is left as it is"
         );
         assert_eq!(
             aws.current("a", "live").unwrap().routing,
@@ -137,7 +136,7 @@ mod tests {
         let (aws, d) = breached();
         let keys: Vec<String> = d.locks().into_iter().map(|l| l.key).collect();
         aws.lock_holder(&keys[0]).unwrap();
-        let out = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap();
+        let out = run(&aws, d.to_json(), t(2)).await.unwrap();
         assert_eq!(aws.record("d-1").unwrap(), out.to_json());
         assert!(aws.locks().is_empty(), "{:?}", aws.locks());
     }
@@ -147,7 +146,7 @@ mod tests {
         let (aws, d) = breached();
         // a's write fails; b is restored all the same.
         aws.fail_next("UpdateAlias", AwsErrorKind::Transient, false);
-        let err = rollback(&aws, &aws, d.to_json(), "t2").await.unwrap_err();
+        let err = run(&aws, d.to_json(), t(2)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
         assert!(
             err.message.starts_with(
@@ -173,13 +172,10 @@ mod tests {
         let (aws, d) = breached();
         aws.fail_next("UpdateAlias", AwsErrorKind::Transient, true);
         assert_eq!(
-            rollback(&aws, &aws, d.to_json(), "t2")
-                .await
-                .unwrap_err()
-                .name,
+            run(&aws, d.to_json(), t(2)).await.unwrap_err().name,
             ErrorName::TransientAws
         );
-        let out = rollback(&aws, &aws, d.to_json(), "t3").await.unwrap();
+        let out = run(&aws, d.to_json(), t(3)).await.unwrap();
         assert_eq!(out.status, Status::RolledBack);
         assert_eq!(
             aws.current("b", "live").unwrap().routing,

@@ -3,7 +3,7 @@
 
 mod handler;
 
-use sluice_aws::clock::now_rfc3339;
+use sluice_aws::clock::now;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 
@@ -11,10 +11,8 @@ use sluice_aws::lambda::LambdaFunctions;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let functions = &LambdaFunctions::from_env();
     let ledger = &DynamoLedger::from_env()?;
-    sluice_aws::runtime::run("rollback", |input| async move {
-        handler::rollback(functions, ledger, input, &now_rfc3339())
-            .await
-            .map(|d| d.to_json())
+    sluice_aws::runtime::run("rollback", |doc| async move {
+        handler::rollback(functions, ledger, doc, now()).await
     })
     .await
 }

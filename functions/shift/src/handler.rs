@@ -3,18 +3,16 @@
 //! after its PreTraffic hook passed), then records the document in the ledger before returning.
 //! Idempotent under retry.
 
-use serde_json::Value;
 use sluice_aws::alias::write_alias;
 use sluice_aws::{FunctionStore, Ledger, Saved};
-use sluice_core::{Deployment, Error};
+use sluice_core::{Deployment, Error, Timestamp};
 
 pub async fn shift<F: FunctionStore, L: Ledger>(
     functions: &F,
     ledger: &L,
-    input: Value,
-    now: &str,
+    mut doc: Deployment,
+    now: Timestamp,
 ) -> Result<Deployment, Error> {
-    let mut doc = Deployment::from_json(input)?;
     let (index, step) = doc.next_step()?;
     let mut revisions = Vec::new();
     for target in doc.moving_targets() {
@@ -41,11 +39,18 @@ pub async fn shift<F: FunctionStore, L: Ledger>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
+    use sluice_aws::runtime::read_input;
+    use sluice_core::testing::t;
     use sluice_core::testing::{ten, two_targets, v};
     use sluice_core::{ErrorName, Routing, Status};
+
+    /// shift, handed `input` as the runtime hands it over.
+    async fn run(aws: &FakeAws, input: Value, now: Timestamp) -> Result<Deployment, Error> {
+        shift(aws, aws, read_input("shift", input)?, now).await
+    }
 
     /// Two targets on version 1 going to version 2, with the revisions the fake gave them.
     fn setup(strategy: Value) -> (FakeAws, Deployment) {
@@ -62,13 +67,13 @@ mod tests {
     #[tokio::test]
     async fn shifts_every_target_in_lockstep_then_finishes_on_the_new_version() {
         let (aws, d) = setup(json!({"canary": {"percent": 10, "interval": "1m"}}));
-        let d = shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        let d = run(&aws, d.to_json(), t(1)).await.unwrap();
         assert_eq!(d.status, Status::Baking);
         assert_eq!(aws.current("a", "live").unwrap().routing, ten());
         assert_eq!(aws.current("b", "live").unwrap().routing, ten());
         let mut d = d;
         d.status = Status::ShiftNext; // as check-alarms leaves it once baked
-        let d = shift(&aws, &aws, d.to_json(), "t2").await.unwrap();
+        let d = run(&aws, d.to_json(), t(2)).await.unwrap();
         assert_eq!(d.status, Status::AllShifted);
         for f in ["a", "b"] {
             let now = aws.current(f, "live").unwrap();
@@ -94,9 +99,9 @@ mod tests {
         // The write to `a` lands but its response is lost: the Lambda task fails, Step Functions retries
         // with the same document.
         aws.fail_next("UpdateAlias", AwsErrorKind::Transient, true);
-        let err = shift(&aws, &aws, d.to_json(), "t1").await.unwrap_err();
+        let err = run(&aws, d.to_json(), t(1)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
-        let retried = shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        let retried = run(&aws, d.to_json(), t(1)).await.unwrap();
         assert_eq!(retried.status, Status::Baking);
         assert_eq!(aws.current("a", "live").unwrap().routing, ten());
         assert_eq!(aws.current("b", "live").unwrap().routing, ten());
@@ -107,16 +112,16 @@ mod tests {
             aws.writes()
         );
         // And running the very same shift again changes nothing.
-        shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        run(&aws, d.to_json(), t(1)).await.unwrap();
         assert_eq!(aws.writes().len(), 2);
     }
 
     #[tokio::test]
-    async fn a_foreign_change_is_a_conflict_and_is_not_clobbered() {
+    async fn a_change_by_someone_else_is_a_conflict_and_is_not_clobbered() {
         let (aws, d) = setup(json!("Canary10Percent5Minutes"));
         aws.set_alias("b", "live", Routing::only(v("2")));
         let before = aws.current("b", "live").unwrap();
-        let err = shift(&aws, &aws, d.to_json(), "t1").await.unwrap_err();
+        let err = run(&aws, d.to_json(), t(1)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::AliasConflict);
         assert!(
             err.message.contains("b:live was changed by someone else"),
@@ -134,7 +139,7 @@ mod tests {
             Routing::only(v("1")),
         );
         let (_, d) = setup(json!("AllAtOnce"));
-        let err = shift(&aws, &aws, d.to_json(), "t1").await.unwrap_err();
+        let err = run(&aws, d.to_json(), t(1)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::AliasConflict);
         assert!(err.message.contains("deleted"));
     }
@@ -142,16 +147,16 @@ mod tests {
     #[tokio::test]
     async fn records_each_step_in_the_ledger() {
         let (aws, d) = setup(json!("Canary10Percent5Minutes"));
-        let d = shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        let d = run(&aws, d.to_json(), t(1)).await.unwrap();
         assert_eq!(aws.record("d-1").unwrap(), d.to_json());
         // A record that cannot be written fails the step, to be retried (the write is found).
         let (aws, d) = setup(json!("Canary10Percent5Minutes"));
         aws.fail_next("SaveRecord", AwsErrorKind::Transient, false);
         assert_eq!(
-            shift(&aws, &aws, d.to_json(), "t1").await.unwrap_err().name,
+            run(&aws, d.to_json(), t(1)).await.unwrap_err().name,
             ErrorName::TransientAws
         );
-        shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        run(&aws, d.to_json(), t(1)).await.unwrap();
         assert_eq!(aws.writes().len(), 2, "one write per alias");
     }
 
@@ -164,7 +169,7 @@ mod tests {
         d.targets[0].previous_version = None;
         d.targets[0].revision_id.clear();
         d.targets[1].revision_id = aws.current("b", "live").unwrap().revision_id;
-        let d = shift(&aws, &aws, d.to_json(), "t1").await.unwrap();
+        let d = run(&aws, d.to_json(), t(1)).await.unwrap();
         assert_eq!(
             aws.current("a", "live").unwrap().routing,
             Routing::only(v("2"))
@@ -173,7 +178,7 @@ mod tests {
         assert!(!d.targets[0].revision_id.is_empty());
         let mut next = d.clone();
         next.status = Status::ShiftNext;
-        shift(&aws, &aws, next.to_json(), "t2").await.unwrap();
+        run(&aws, next.to_json(), t(2)).await.unwrap();
         assert_eq!(
             aws.writes()
                 .iter()
@@ -190,14 +195,11 @@ mod tests {
         let (aws, mut d) = setup(json!("AllAtOnce"));
         d.status = Status::Baking;
         assert_eq!(
-            shift(&aws, &aws, d.to_json(), "t").await.unwrap_err().name,
+            run(&aws, d.to_json(), t(0)).await.unwrap_err().name,
             ErrorName::InternalError
         );
         assert_eq!(
-            shift(&aws, &aws, json!({"hello": 1}), "t")
-                .await
-                .unwrap_err()
-                .name,
+            run(&aws, json!({"hello": 1}), t(0)).await.unwrap_err().name,
             ErrorName::InternalError
         );
         assert!(aws.writes().is_empty());

@@ -1,12 +1,11 @@
 //! validate: Request -> Deployment. Reads every named function, alias, version, hook and alarm
 //! and lets sluice-core check them before anything is written; then publishes, locks, records.
 
-use serde_json::Value;
 use sluice_aws::locks::{lock_aliases, refuse_if_locked, unlock_aliases};
 use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger};
 use sluice_core::{
-    AlarmSummary, AliasLock, Deployment, Error, ResolvedTarget, StartInput, TargetVersion,
-    VersionSource, require_function,
+    AlarmSummary, AliasLock, CheckedTarget, Deployment, Error, ResolvedTarget, StartCall,
+    StartInput, TargetVersion, Timestamp, VersionSource, require_function,
 };
 
 /// The AWS validate reads and writes.
@@ -20,14 +19,14 @@ pub struct Aws<'a, F, A, L, X> {
 /// What the state machine passes: the execution input, the execution's name and ARN.
 pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions>(
     aws: &Aws<'_, F, A, L, X>,
-    input: Value,
-    now: &str,
+    call: StartCall,
+    now: Timestamp,
 ) -> Result<Deployment, Error> {
     let StartInput {
         deployment_id,
         execution_arn,
         request,
-    } = StartInput::parse(&input)?;
+    } = StartInput::parse(call)?;
     let functions = aws.functions;
 
     // 1. Read and check; no writes.
@@ -36,7 +35,7 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
         let function = &t.function_name;
         let field = format!("targets[{i}].functionName");
         let arn = require_function(&field, function, functions.function_arn(function).await?)?;
-        let lock = AliasLock::of(&arn, &t.alias, t.name());
+        let lock = AliasLock::of(&arn, t.alias.as_str(), t.name());
         refuse_if_locked(aws.ledger, aws.executions, &lock, &execution_arn).await?;
         let alias = functions.get_alias(function, &t.alias).await?;
         let source = match &t.version {
@@ -50,7 +49,7 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
                 name: name.clone(),
             },
         };
-        checked.push(t.check(i, arn, alias, source)?);
+        checked.push(CheckedTarget::of(t, i, arn, alias, source)?);
     }
     for (field, hook) in request.hooks.named() {
         require_function(field, hook, functions.function_arn(hook).await?)?;
@@ -90,21 +89,26 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use sluice_aws::AwsErrorKind;
     use sluice_aws::fake::FakeAws;
-    use sluice_core::testing::{EXECUTION, function_arn, v};
+    use sluice_aws::runtime::read_input;
+    use sluice_core::testing::{EXECUTION, function_arn, t, v};
     use sluice_core::{Action, AlarmState, ErrorName, LockHolder, Routing, Status, Weight};
 
-    async fn run(aws: &FakeAws, input: Value) -> Result<Deployment, Error> {
-        let ports = Aws {
+    fn ports(aws: &FakeAws) -> Aws<'_, FakeAws, FakeAws, FakeAws, FakeAws> {
+        Aws {
             functions: aws,
             alarms: aws,
             ledger: aws,
             executions: aws,
-        };
+        }
+    }
+
+    /// validate's payload read as the runtime reads it, then validate.
+    async fn run(aws: &FakeAws, input: Value) -> Result<Deployment, Error> {
         aws.running(EXECUTION);
-        validate(&ports, input, "t0").await
+        validate(&ports(aws), read_input("validate", input)?, t(0)).await
     }
 
     fn lock_of(function: &str) -> String {
@@ -115,7 +119,7 @@ mod tests {
         LockHolder {
             deployment_id: "d-0".into(),
             execution_arn: execution.into(),
-            since: "t-1".into(),
+            since: t(0),
         }
     }
 
@@ -267,14 +271,9 @@ mod tests {
     #[tokio::test]
     async fn a_stop_while_validating_releases_the_locks_and_settles_the_record() {
         let aws = aws();
-        let ports = Aws {
-            functions: &aws,
-            alarms: &aws,
-            ledger: &aws,
-            executions: &aws,
-        };
         // Not running: stopped while validate ran (before its record existed).
-        let d = validate(&ports, input(good()), "t0").await.unwrap();
+        let call = read_input("validate", input(good())).unwrap();
+        let d = validate(&ports(&aws), call, t(0)).await.unwrap();
         assert_eq!(d.status, Status::RolledBack);
         assert!(aws.locks().is_empty(), "{:?}", aws.locks());
         let record = Deployment::from_json(aws.record("d-1").unwrap()).unwrap();

@@ -4,7 +4,7 @@
 mod handler;
 
 use handler::Aws;
-use sluice_aws::clock::now_rfc3339;
+use sluice_aws::clock::now;
 use sluice_aws::cloudwatch::CloudWatchAlarms;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
@@ -20,10 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         executions: &StepFunctions::from_env(),
     };
     // The request comes from users: a payload too deep to read is refused as InvalidRequest.
-    sluice_aws::runtime::run_reading("validate", StartInput::unreadable, |input| async move {
-        handler::validate(aws, input, &now_rfc3339())
-            .await
-            .map(|d| d.to_json())
+    sluice_aws::runtime::run_reading("validate", StartInput::unreadable, |call| async move {
+        handler::validate(aws, call, now()).await
     })
     .await
 }

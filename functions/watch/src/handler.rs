@@ -5,25 +5,23 @@
 //! firing fails the task at once) and returns; the task then waits until the bake's last check
 //! releases it, or an alarm event fails it.
 
-use serde_json::{Value, json};
+use sluice_aws::watches::end_watch;
 use sluice_aws::{AlarmReader, Tasks, Watches};
-use sluice_core::duration::format_seconds;
-use sluice_core::{AlarmSummary, Deployment, Error, ErrorName, Watch};
+use sluice_core::deployment::WatchCall;
+use sluice_core::{Error, Timestamp, WatchOutcome};
 
 pub async fn watch<A: AlarmReader, W: Watches, T: Tasks>(
     alarms: &A,
     ledger: &W,
     tasks: &T,
-    input: Value,
-    now: &str,
-) -> Result<Value, Error> {
-    let token = input
-        .get("token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::internal("watch needs {\"document\", \"token\"}; token is missing"))?
-        .to_string();
-    let doc = Deployment::from_json(input.get("document").cloned().unwrap_or(Value::Null))?;
-    let watch = Watch::of(&doc, &token, now)?;
+    call: WatchCall,
+    now: Timestamp,
+) -> Result<WatchOutcome, Error> {
+    let WatchCall {
+        document: doc,
+        token,
+    } = call;
+    let watch = doc.watch(&token, now)?;
     // Registered before the alarms are read: an alarm that fires in between is seen either way.
     for alarm in &doc.alarms {
         ledger.watch(alarm, &watch).await?;
@@ -33,38 +31,28 @@ pub async fn watch<A: AlarmReader, W: Watches, T: Tasks>(
         .await?
     {
         // The bake's last check came first: there is nothing left to wait for.
-        for alarm in &doc.alarms {
-            ledger
-                .unwatch(alarm, &doc.deployment_id, Some(&token))
-                .await?;
-        }
-        tasks.succeed_task(&token).await?;
-        return Ok(json!({"deploymentId": doc.deployment_id, "watching": [], "bakeEnded": true}));
+        end_watch(ledger, tasks, &doc, &token).await?;
+        return Ok(doc.watch_came_late());
     }
     let readings = alarms.read_alarms(&doc.alarms).await?;
-    let summary = AlarmSummary::of(&doc.alarms, &readings);
-    if !summary.healthy() {
-        return Err(Error::new(
-            ErrorName::AlarmBreached,
-            format!(
-                "{} at {}, {} of {} baked); found as the bake's watch began",
-                summary.breaches(),
-                doc.bake_label(),
-                format_seconds(doc.bake.elapsed_seconds),
-                format_seconds(doc.bake.required_seconds)
-            ),
-        ));
-    }
-    Ok(json!({"deploymentId": doc.deployment_id, "watching": doc.alarms, "bakeEnded": false}))
+    doc.watch_begins(&readings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
     use sluice_aws::fake::{FakeAws, Task};
+    use sluice_aws::runtime::read_input;
     use sluice_aws::{AwsErrorKind, Watches};
-    use sluice_core::AlarmState;
-    use sluice_core::testing::baking;
+    use sluice_core::testing::{baking, t};
+    use sluice_core::{AlarmState, ErrorName};
+
+    /// watch, handed `input` as the runtime hands it over; its answer as the state machine reads it.
+    async fn run(aws: &FakeAws, input: Value, now: Timestamp) -> Result<Value, Error> {
+        let out = watch(aws, aws, aws, read_input("watch", input)?, now).await?;
+        Ok(serde_json::to_value(out).unwrap())
+    }
 
     fn input(token: &str) -> Value {
         json!({"document": baking(&["errors", "latency"]).to_json(), "token": token})
@@ -76,7 +64,7 @@ mod tests {
             .alarm("errors", AlarmState::Ok)
             .alarm("latency", AlarmState::InsufficientData);
         aws.waiting_task("tok");
-        let out = watch(&aws, &aws, &aws, input("tok"), "t1").await.unwrap();
+        let out = run(&aws, input("tok"), t(1)).await.unwrap();
         assert_eq!(out["watching"], json!(["errors", "latency"]));
         for alarm in ["errors", "latency"] {
             let w = aws.watches_of(alarm).remove("d-1").unwrap();
@@ -91,9 +79,7 @@ mod tests {
         let aws = FakeAws::new()
             .alarm("errors", AlarmState::Ok)
             .alarm("latency", AlarmState::Alarm);
-        let err = watch(&aws, &aws, &aws, input("tok"), "t1")
-            .await
-            .unwrap_err();
+        let err = run(&aws, input("tok"), t(1)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::AlarmBreached);
         assert!(
             err.message.starts_with(
@@ -112,7 +98,7 @@ mod tests {
             .alarm("latency", AlarmState::Ok);
         aws.waiting_task("tok");
         assert_eq!(aws.bake_ended("d-1", 0).await.unwrap(), None);
-        let out = watch(&aws, &aws, &aws, input("tok"), "t1").await.unwrap();
+        let out = run(&aws, input("tok"), t(1)).await.unwrap();
         assert_eq!(out["bakeEnded"], true);
         assert_eq!(aws.task("tok"), Some(Task::Succeeded));
         assert!(aws.watches_of("errors").is_empty() && aws.watches_of("latency").is_empty());
@@ -122,13 +108,9 @@ mod tests {
     async fn a_failed_registration_is_an_error_the_state_machine_retries() {
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
         aws.fail_next("Watch", AwsErrorKind::Transient, false);
-        let err = watch(&aws, &aws, &aws, input("tok"), "t1")
-            .await
-            .unwrap_err();
+        let err = run(&aws, input("tok"), t(1)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
-        let err = watch(&aws, &aws, &aws, json!({"document": {}}), "t1")
-            .await
-            .unwrap_err();
+        let err = run(&aws, json!({"document": {}}), t(1)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::InternalError);
     }
 }

@@ -3,7 +3,7 @@
 
 mod handler;
 
-use sluice_aws::clock::now_rfc3339;
+use sluice_aws::clock::now;
 use sluice_aws::cloudwatch::CloudWatchAlarms;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::sfn::StepFunctions;
@@ -13,8 +13,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let alarms = &CloudWatchAlarms::from_env();
     let ledger = &DynamoLedger::from_env()?;
     let tasks = &StepFunctions::from_env();
-    sluice_aws::runtime::run("watch", |input| async move {
-        handler::watch(alarms, ledger, tasks, input, &now_rfc3339()).await
+    sluice_aws::runtime::run("watch", |call| async move {
+        handler::watch(alarms, ledger, tasks, call, now()).await
     })
     .await
 }

@@ -1,24 +1,30 @@
-//! The bake: how long the next Wait is, and what an alarm check makes of the deployment.
+//! The bake: how long the next Wait is, what an alarm check makes of the deployment, and the
+//! bake's watch (the task token the state machine waits on, registered against every alarm, so
+//! that an alarm event stops the bake at once).
 
-use super::{Deployment, Failure, Status};
-use crate::alarms::{AlarmReading, AlarmSummary, AlarmTransition};
+use super::{Deployment, Status};
+use crate::alarms::{AlarmReading, AlarmSummary, AlarmTransition, BakePoint};
 use crate::bounds::{MAX_CAUSE_CHARS, clip};
 use crate::duration::format_seconds;
 use crate::error::{Error, ErrorName};
+use crate::failure::Failure;
+use crate::ledger::Watch;
+use crate::names::AlarmName;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The last health check, kept for whoever watches the deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
-    pub checked_at: String,
+    pub checked_at: Timestamp,
     pub healthy: bool,
     /// Alarms in ALARM, with CloudWatch's reason.
     pub firing: Vec<AlarmReading>,
     /// Alarms with too little data to judge: counted healthy, but shown (never silently passed).
-    pub insufficient_data: Vec<String>,
+    pub insufficient_data: Vec<AlarmName>,
     /// Alarms named in the request that CloudWatch no longer has.
-    pub missing: Vec<String>,
+    pub missing: Vec<AlarmName>,
     /// Alarms that went to ALARM since the check before and out of it again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fired: Vec<AlarmTransition>,
@@ -27,6 +33,26 @@ pub struct Verdict {
 /// How long a bake's watch outlives the bake before it stops waiting for alarm events: the
 /// backstop's last check decides the bake, and a lost release must not hold the Parallel for long.
 pub const WATCH_GRACE_SECONDS: u64 = 900;
+
+/// The watch function's payload: the document of the bake, and the task token its Watch state
+/// waits on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchCall {
+    pub document: Deployment,
+    pub token: String,
+}
+
+/// What the watch function did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchOutcome {
+    pub deployment_id: String,
+    /// The alarms whose events now stop the bake.
+    pub watching: Vec<AlarmName>,
+    /// The bake had ended already: the watch ended its own task.
+    pub bake_ended: bool,
+}
 
 impl Deployment {
     /// Sets status and the next wait from bake progress.
@@ -60,10 +86,79 @@ impl Deployment {
         matches!(self.status, Status::ShiftNext | Status::AllShifted)
     }
 
+    /// The step whose watch a check must release: the bake is over and had alarms to watch.
+    pub fn watch_to_release(&self) -> Option<usize> {
+        self.step
+            .filter(|_| self.bake_is_over() && !self.alarms.is_empty())
+    }
+
+    /// Whether a check's outcome goes into the ledger now: a breach is recorded, so a rollback
+    /// the execution cannot finish keeps its reason (healthy checks are not: the next shift
+    /// records the step).
+    pub fn check_is_recorded(&self) -> bool {
+        self.status == Status::AlarmBreached
+    }
+
     /// "step 1/2 (10% on the new version", how a breach names where it happened; the bake
-    /// figures and the closing parenthesis follow.
+    /// figures and the closing parenthesis follow (`BakePoint::breach`).
     pub fn bake_label(&self) -> String {
         format!("{} ({} on the new version", self.step_label(), self.weight)
+    }
+
+    /// The watch of the bake this document is in, waiting on `token`, as of `now`.
+    pub fn watch(&self, token: &str, now: Timestamp) -> Result<Watch, Error> {
+        let step = self
+            .step
+            .ok_or_else(|| Error::internal("watch was called before any traffic moved"))?;
+        if token.is_empty() {
+            return Err(Error::internal("watch was called without a task token"));
+        }
+        Ok(Watch {
+            deployment_id: self.deployment_id.clone(),
+            execution_arn: self.execution_arn.clone(),
+            token: token.to_string(),
+            step,
+            label: self.bake_label(),
+            since: self.started_at,
+            watching_since: now,
+            baked_seconds: self.bake.elapsed_seconds,
+            bake_seconds: self.bake.required_seconds,
+        })
+    }
+
+    /// As a bake's watch begins, its one read of the alarms: one already firing (or gone)
+    /// fails the watch, which rolls the deployment back.
+    pub fn watch_begins(&self, readings: &[AlarmReading]) -> Result<WatchOutcome, Error> {
+        let summary = AlarmSummary::of(&self.alarms, readings);
+        if !summary.healthy() {
+            let at = self.bake_point(self.bake.elapsed_seconds);
+            return Err(Error::new(
+                ErrorName::AlarmBreached,
+                at.breach(&summary.breaches(), "; found as the bake's watch began"),
+            ));
+        }
+        Ok(WatchOutcome {
+            deployment_id: self.deployment_id.clone(),
+            watching: self.alarms.clone(),
+            bake_ended: false,
+        })
+    }
+
+    /// What a watch did that found its bake ended already.
+    pub fn watch_came_late(&self) -> WatchOutcome {
+        WatchOutcome {
+            deployment_id: self.deployment_id.clone(),
+            watching: Vec::new(),
+            bake_ended: true,
+        }
+    }
+
+    fn bake_point(&self, baked_seconds: u64) -> BakePoint {
+        BakePoint {
+            label: self.bake_label(),
+            baked_seconds,
+            bake_seconds: self.bake.required_seconds,
+        }
     }
 
     /// Records a health check made after waiting `next_wait_seconds`: the alarms' state now,
@@ -72,7 +167,7 @@ impl Deployment {
         &mut self,
         readings: &[AlarmReading],
         fired: &[AlarmTransition],
-        now: &str,
+        now: Timestamp,
     ) -> Result<(), Error> {
         if self.status != Status::Baking {
             return Err(Error::internal(format!(
@@ -82,13 +177,13 @@ impl Deployment {
         }
         self.bake.elapsed_seconds =
             (self.bake.elapsed_seconds + self.next_wait_seconds).min(self.bake.required_seconds);
-        self.updated_at = now.to_string();
-        self.bake.history_since = Some(now.to_string());
+        self.updated_at = now;
+        self.bake.history_since = Some(now);
         let summary = AlarmSummary::of(&self.alarms, readings).with_history(&self.alarms, fired);
         let healthy = summary.healthy();
         let breaches = summary.breaches();
         self.last_check = Some(Verdict {
-            checked_at: now.to_string(),
+            checked_at: now,
             healthy,
             firing: summary.firing,
             insufficient_data: summary.insufficient_data,
@@ -109,19 +204,13 @@ impl Deployment {
         }
         // Clip the alarms' part, so where it happened is always told.
         let breaches = clip(&breaches, MAX_CAUSE_CHARS - 200);
-        let cause = format!(
-            "{breaches} at {}, {} of {} baked)",
-            self.bake_label(),
-            format_seconds(self.bake.elapsed_seconds),
-            format_seconds(self.bake.required_seconds)
-        );
+        let cause = self
+            .bake_point(self.bake.elapsed_seconds)
+            .breach(&breaches, "");
         self.record(now, cause.clone());
         self.status = Status::AlarmBreached;
         self.next_wait_seconds = 0;
-        self.failure = Some(Failure {
-            error: ErrorName::AlarmBreached.as_str().to_string(),
-            cause,
-        });
+        self.failure = Some(Failure::new(ErrorName::AlarmBreached, cause));
         Ok(())
     }
 }
@@ -130,19 +219,18 @@ impl Deployment {
 mod tests {
     use super::*;
     use crate::alarms::AlarmState;
-    use crate::testing::one_target;
-    use crate::testing::reading;
+    use crate::testing::{alarm, alarms, one_target, reading, t};
     use serde_json::json;
 
     #[test]
     fn an_alarm_breach_names_the_alarm_and_stops() {
         let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors", "latency"]);
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
         let ok = |n| reading(n, AlarmState::Ok, "");
-        d.record_check(&[ok("errors"), ok("latency")], &[], "t2")
+        d.record_check(&[ok("errors"), ok("latency")], &[], t(2))
             .unwrap();
         let firing = reading("latency", AlarmState::Alarm, "p99 > 1s");
-        d.record_check(&[ok("errors"), firing], &[], "t3").unwrap();
+        d.record_check(&[ok("errors"), firing], &[], t(3)).unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
         let f = d.failure.clone().unwrap();
         assert_eq!(f.error, "AlarmBreached");
@@ -162,18 +250,18 @@ mod tests {
     #[test]
     fn insufficient_data_passes_visibly_and_a_missing_alarm_fails() {
         let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors", "gone"]);
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
         let quiet = reading("errors", AlarmState::InsufficientData, "");
         d.record_check(
             &[quiet.clone(), reading("gone", AlarmState::Ok, "")],
             &[],
-            "t2",
+            t(2),
         )
         .unwrap();
         let verdict = d.last_check.clone().unwrap();
         assert!(verdict.healthy);
-        assert_eq!(verdict.insufficient_data, vec!["errors".to_string()]);
-        d.record_check(&[quiet], &[], "t3").unwrap();
+        assert_eq!(verdict.insufficient_data, alarms(&["errors"]));
+        d.record_check(&[quiet], &[], t(3)).unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
         assert!(
             d.failure
@@ -186,30 +274,31 @@ mod tests {
     #[test]
     fn an_alarm_that_fired_between_checks_is_a_breach_and_each_check_moves_the_window() {
         let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
-        assert_eq!(d.bake.history_since.as_deref(), Some("t1"));
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        assert_eq!(d.bake.history_since, Some(t(1)));
         assert_eq!(d.watch_timeout_seconds, 300 + WATCH_GRACE_SECONDS);
         let ok = [reading("errors", AlarmState::Ok, "")];
-        d.record_check(&ok, &[], "t2").unwrap();
-        assert_eq!(d.bake.history_since.as_deref(), Some("t2"));
+        d.record_check(&ok, &[], t(2)).unwrap();
+        assert_eq!(d.bake.history_since, Some(t(2)));
         let blip = AlarmTransition {
-            name: "errors".into(),
-            at: "t2.5".into(),
+            name: alarm("errors"),
+            at: t(2),
             reason: "1 error".into(),
         };
-        d.record_check(&ok, &[blip], "t3").unwrap();
+        d.record_check(&ok, &[blip], t(3)).unwrap();
         assert_eq!(d.status, Status::AlarmBreached);
-        assert!(d.failure.unwrap().cause.starts_with(
-            "alarm errors went to ALARM at t2.5 (1 error) and out of it again before this check at \
-                 step 1/2 (10% on the new version, 20s of 5m baked)"
-        ),);
+        assert!(d.failure.unwrap().cause.starts_with(&format!(
+            "alarm errors went to ALARM at {} (1 error) and out of it again before this check at \
+                 step 1/2 (10% on the new version, 20s of 5m baked)",
+            t(2)
+        )),);
     }
 
     #[test]
     fn a_check_outside_a_bake_is_refused() {
         let mut d = one_target(json!("AllAtOnce"), &[]);
         assert_eq!(
-            d.record_check(&[], &[], "t").unwrap_err().name,
+            d.record_check(&[], &[], t(1)).unwrap_err().name,
             ErrorName::InternalError
         );
     }

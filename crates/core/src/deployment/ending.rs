@@ -2,92 +2,62 @@
 //! the locks released), or the safety net, which settles a deployment whose execution ended
 //! where no Catch runs (stopped, timed out, failed at a limit or inside Rollback itself).
 
-use super::{Deployment, Failure, Status};
+use super::{Deployment, Status};
 use crate::bounds::{MAX_CAUSE_CHARS, clip};
-use crate::error::Error;
-use serde_json::Value;
+use crate::error::{Error, ErrorName, FailureName};
+use crate::events::{ExecutionEnded, ExecutionStatus};
+use crate::failure::Failure;
+use crate::time::Timestamp;
 
-/// A Step Functions "Execution Status Change" event for an execution that ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionEnded {
-    pub execution_arn: String,
-    /// The execution's name: the deployment id.
-    pub deployment_id: String,
-    /// ABORTED, FAILED, TIMED_OUT, or SUCCEEDED.
-    pub status: String,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-}
-
-impl ExecutionEnded {
-    /// The event, when it is one the safety net acts on: an ending (RUNNING and other events:
-    /// None).
-    pub fn from_event(event: &Value) -> Option<ExecutionEnded> {
-        if event.get("detail-type")?.as_str()? != "Step Functions Execution Status Change" {
-            return None;
-        }
-        let detail = event.get("detail")?;
-        let text = |key: &str| detail.get(key).and_then(Value::as_str).map(str::to_string);
-        let status = text("status")?;
-        if !matches!(
-            status.as_str(),
-            "ABORTED" | "FAILED" | "TIMED_OUT" | "SUCCEEDED"
-        ) {
-            return None;
-        }
-        Some(ExecutionEnded {
-            execution_arn: text("executionArn")?,
-            deployment_id: text("name")?,
-            status,
-            error: text("error").filter(|e| !e.is_empty()),
-            cause: text("cause").filter(|c| !c.is_empty()),
-        })
-    }
-
-    fn what_happened(&self) -> String {
-        let how = match self.status.as_str() {
-            "ABORTED" => "was stopped".to_string(),
-            "TIMED_OUT" => "timed out".to_string(),
-            _ => match (&self.error, &self.cause) {
-                (Some(e), Some(c)) => format!(
-                    "failed with {e} ({})",
-                    Failure {
-                        error: e.clone(),
-                        cause: c.clone(),
-                    }
-                    .plain_cause()
-                ),
-                (Some(e), None) => format!("failed with {e}"),
-                _ => "failed".to_string(),
-            },
-        };
-        format!("the execution {how} ({})", self.status)
-    }
+/// What the safety net does for an execution that ended, decided on the deployment's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// The record is another execution's (a name reused): leave everything alone.
+    NotOurs,
+    /// The execution succeeded but its Finish did not record it: every alias is on its new
+    /// version; record the deployment as deployed.
+    Finish,
+    /// The execution ended without settling the deployment: roll back every alias that still
+    /// carries sluice's weights and record why.
+    RollBack,
+    /// The deployment is settled already: only release what it may still hold.
+    Release,
 }
 
 impl Deployment {
+    /// The safety net's one decision for an execution that ended.
+    pub fn settlement(&self, ended: &ExecutionEnded) -> Settlement {
+        if self.execution_arn != ended.execution_arn {
+            Settlement::NotOurs
+        } else if ended.status == ExecutionStatus::Succeeded && self.status == Status::AllShifted {
+            Settlement::Finish
+        } else if self.unsettled_by(ended) && ended.status != ExecutionStatus::Succeeded {
+            Settlement::RollBack
+        } else {
+            Settlement::Release
+        }
+    }
+
     /// Whether the safety net has an ending to settle for `ended`: the record is this
     /// execution's, and no ending was recorded (rolled back, deployed, nothing to deploy).
     pub fn unsettled_by(&self, ended: &ExecutionEnded) -> bool {
         self.execution_arn == ended.execution_arn && !self.status.is_settled()
     }
 
-    /// Whether an execution that SUCCEEDED left this deployment to be finished: every alias is
-    /// on its new version, and only the record and the locks are left (its Finish failed).
-    pub fn finished_by(&self, ended: &ExecutionEnded) -> bool {
-        ended.status == "SUCCEEDED" && self.status == Status::AllShifted
-    }
-
     /// Notes why the safety net rolls back: what the execution did, where the deployment
     /// was, and any failure it had recorded already.
     pub fn fail_from(&mut self, ended: &ExecutionEnded) {
         let at = match self.step {
-            Some(_) => format!("{} ({} on the new version)", self.step_label(), self.weight),
+            Some(_) => format!(
+                "at {} ({} on the new version)",
+                self.step_label(),
+                self.weight
+            ),
             None => "before any traffic moved".to_string(),
         };
         let happened = format!(
-            "{} at {at}; sluice's safety net rolled it back",
-            ended.what_happened()
+            "{} {at}; sluice's safety net rolled it back",
+            what_happened(ended)
         );
         let (error, cause) = match &self.failure {
             Some(f) => (
@@ -95,10 +65,11 @@ impl Deployment {
                 format!("{}; then {happened}", f.plain_cause()),
             ),
             None => (
-                ended
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| format!("Execution{}", title(&ended.status))),
+                match (&ended.error, ended.status.failure_name()) {
+                    (Some(caught), _) => FailureName::from(caught.clone()),
+                    (None, Some(name)) => name.into(),
+                    (None, None) => ErrorName::ExecutionFailed.into(),
+                },
                 happened,
             ),
         };
@@ -110,20 +81,17 @@ impl Deployment {
 
     /// The execution stopped while validate ran (the safety net found no record then): nothing
     /// moved, and validate gives back the locks it took.
-    pub fn stopped_while_validating(&mut self, now: &str) {
+    pub fn stopped_while_validating(&mut self, now: Timestamp) {
         let cause = "the execution stopped while validate ran, before any traffic moved; validate \
                      released the aliases' locks"
             .to_string();
         self.record(now, cause.clone());
         self.status = Status::RolledBack;
-        self.failure = Some(Failure {
-            error: "ExecutionAborted".into(),
-            cause,
-        });
+        self.failure = Some(Failure::new(ErrorName::ExecutionAborted, cause));
     }
 
     /// The last step of a successful deployment: every alias serves its new version.
-    pub fn finish(&mut self, now: &str) -> Result<(), Error> {
+    pub fn finish(&mut self, now: Timestamp) -> Result<(), Error> {
         if self.status != Status::AllShifted {
             return Err(Error::internal(format!(
                 "finish was called with status {:?}; it runs only after AllShifted",
@@ -144,24 +112,33 @@ impl Deployment {
     }
 }
 
-/// "TIMED_OUT" -> "TimedOut".
-fn title(status: &str) -> String {
-    status
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_string() + &c.as_str().to_lowercase())
-                .unwrap_or_default()
-        })
-        .collect()
+/// "the execution was stopped (ABORTED)", "the execution failed with States.Runtime (...)".
+fn what_happened(ended: &ExecutionEnded) -> String {
+    let how = match ended.status {
+        ExecutionStatus::Aborted => "was stopped".to_string(),
+        ExecutionStatus::TimedOut => "timed out".to_string(),
+        _ => match (&ended.error, &ended.cause) {
+            (Some(e), Some(c)) => format!(
+                "failed with {e} ({})",
+                Failure {
+                    error: FailureName::from(e.clone()),
+                    cause: c.clone(),
+                }
+                .plain_cause()
+            ),
+            (Some(e), None) => format!("failed with {e}"),
+            _ => "failed".to_string(),
+        },
+    };
+    format!("the execution {how} ({})", ended.status)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{EXECUTION, breached, one_target};
-    use serde_json::json;
+    use crate::events::FromEvent;
+    use crate::testing::{EXECUTION, breached, one_target, t};
+    use serde_json::{Value, json};
 
     fn event(status: &str) -> Value {
         json!({
@@ -172,24 +149,17 @@ mod tests {
         })
     }
 
-    #[test]
-    fn acts_only_on_bad_endings_of_status_change_events() {
-        let e = ExecutionEnded::from_event(&event("ABORTED")).unwrap();
-        assert_eq!(
-            (e.deployment_id.as_str(), e.status.as_str()),
-            ("d-1", "ABORTED")
-        );
-        assert!(ExecutionEnded::from_event(&event("SUCCEEDED")).is_some());
-        assert!(ExecutionEnded::from_event(&event("RUNNING")).is_none());
-        assert!(ExecutionEnded::from_event(&json!({"detail-type": "x"})).is_none());
+    fn ended(status: &str) -> ExecutionEnded {
+        ExecutionEnded::from_event(&event(status)).unwrap()
     }
 
     #[test]
     fn a_stop_mid_bake_is_explained_and_settled_once() {
         let mut d = one_target(json!("Canary10Percent5Minutes"), &[]);
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
-        let ended = ExecutionEnded::from_event(&event("ABORTED")).unwrap();
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let ended = ended("ABORTED");
         assert!(d.unsettled_by(&ended));
+        assert_eq!(d.settlement(&ended), Settlement::RollBack);
         d.fail_from(&ended);
         let f = d.failure.clone().unwrap();
         assert_eq!(f.error, "ExecutionAborted");
@@ -199,10 +169,33 @@ mod tests {
         );
         d.status = Status::RolledBack;
         assert!(!d.unsettled_by(&ended), "a duplicate event changes nothing");
+        assert_eq!(d.settlement(&ended), Settlement::Release);
         let mut other = ended.clone();
         other.execution_arn = "arn:another".into();
         let fresh = one_target(json!("AllAtOnce"), &[]);
         assert!(!fresh.unsettled_by(&other), "another execution's event");
+        assert_eq!(fresh.settlement(&other), Settlement::NotOurs);
+    }
+
+    #[test]
+    fn a_success_whose_finish_failed_is_finished() {
+        let mut d = one_target(json!("AllAtOnce"), &[]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        assert_eq!(d.settlement(&ended("SUCCEEDED")), Settlement::Finish);
+        d.finish(t(2)).unwrap();
+        assert_eq!(d.settlement(&ended("SUCCEEDED")), Settlement::Release);
+    }
+
+    #[test]
+    fn a_timeout_without_a_recorded_failure_is_named_from_the_catalog() {
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &[]);
+        d.fail_from(&ended("TIMED_OUT"));
+        let f = d.failure.unwrap();
+        assert_eq!(f.error, ErrorName::ExecutionTimedOut);
+        assert!(
+            f.cause
+                .starts_with("the execution timed out (TIMED_OUT) before any traffic moved")
+        );
     }
 
     #[test]
@@ -229,9 +222,9 @@ mod tests {
     #[test]
     fn finishing_needs_every_step_done() {
         let mut d = one_target(json!("AllAtOnce"), &[]);
-        assert!(d.finish("t").is_err());
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
-        d.finish("t2").unwrap();
+        assert!(d.finish(t(0)).is_err());
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        d.finish(t(2)).unwrap();
         assert_eq!(d.status, Status::Deployed);
         assert_eq!(
             d.history.last().unwrap().message,

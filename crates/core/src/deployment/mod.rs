@@ -1,27 +1,34 @@
 //! The deployment document: the one value that flows through the state machine, and every
 //! decision taken over it. Phase functions read AWS, call these, and write AWS; nothing here
-//! does I/O, so every rule is unit-tested without AWS. One file per phase, each adding its
-//! own `impl Deployment` block.
+//! does I/O, so every rule is unit-tested without AWS.
+//!
+//! This file holds the document's types and what every phase uses; each phase has its own file
+//! (start, shift, bake, rollback, ending), adding one `impl` block per type for that phase's
+//! rules, and routing.rs holds where an alias routes and how one is written. No other module
+//! adds methods to these types.
 
 mod bake;
 mod ending;
-mod failure;
 mod rollback;
 mod routing;
 mod shift;
 mod start;
 
-pub use bake::Verdict;
-pub use ending::ExecutionEnded;
-pub use failure::{Explain, Failure};
+pub use bake::{Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome};
+pub use ending::Settlement;
 pub use rollback::RollbackOutcome;
 pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
 pub use start::{CheckedTarget, ResolvedTarget, VersionSource, require_function};
 
 use crate::bounds::{HISTORY_HEAD, MAX_EVENT_CHARS, MAX_HISTORY_EVENTS, clip};
+use crate::budget::Cost;
 use crate::error::Error;
-use crate::request::Hooks;
+use crate::failure::Failure;
+use crate::hooks::Hooks;
+use crate::ledger::AliasLock;
+use crate::names::{AlarmName, AliasName, FunctionRef};
 use crate::strategy::Plan;
+use crate::time::Timestamp;
 use crate::weight::{Version, Weight};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -51,6 +58,21 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status as the document and the state machine's Choices write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ready => "Ready",
+            Status::NothingToDeploy => "NothingToDeploy",
+            Status::Baking => "Baking",
+            Status::ShiftNext => "ShiftNext",
+            Status::AllShifted => "AllShifted",
+            Status::AlarmBreached => "AlarmBreached",
+            Status::RolledBack => "RolledBack",
+            Status::RollbackIncomplete => "RollbackIncomplete",
+            Status::Deployed => "Deployed",
+        }
+    }
+
     /// An ending recorded for good: no later phase or safety net changes it.
     pub fn is_settled(self) -> bool {
         matches!(
@@ -82,7 +104,8 @@ impl Status {
 pub enum Action {
     /// Shift traffic from `previousVersion` to `targetVersion` per the plan.
     Shift,
-    /// The alias did not exist; validate created it on the target version (first deployment).
+    /// The alias did not exist (a first deployment): the first shift, after the PreTraffic hook
+    /// passed, creates it on the target version.
     Created,
     /// The alias already serves the target version.
     Unchanged,
@@ -100,11 +123,12 @@ fn schema_v1() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetState {
-    pub function_name: String,
+    /// The function as the request named it.
+    pub function_name: FunctionRef,
     /// The function's unqualified ARN, as Lambda named it (what the alias lock is keyed on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_arn: Option<String>,
-    pub alias: String,
+    pub alias: AliasName,
     pub action: Action,
     /// The version that served before: the rollback point. None when the alias was created.
     pub previous_version: Option<Version>,
@@ -114,8 +138,24 @@ pub struct TargetState {
 }
 
 impl TargetState {
+    /// "function:alias", as messages name it.
     pub fn name(&self) -> String {
         format!("{}:{}", self.function_name, self.alias)
+    }
+
+    /// The lock on this target's alias (held only when the deployment moves it).
+    pub fn alias_lock(&self) -> AliasLock {
+        // Documents of the first shape carry no ARN; they never held locks either.
+        let function = self
+            .function_arn
+            .as_deref()
+            .unwrap_or(self.function_name.as_str());
+        AliasLock::of(function, self.alias.as_str(), self.name())
+    }
+
+    /// The lock this target needs, when the deployment moves it.
+    pub fn lock(&self) -> Option<AliasLock> {
+        (self.action != Action::Unchanged).then(|| self.alias_lock())
     }
 }
 
@@ -126,16 +166,16 @@ pub struct Bake {
     pub required_seconds: u64,
     pub elapsed_seconds: u64,
     /// From when the next check reads the alarms' history (the shift, then each check), so an
-    /// alarm that fired and cleared between two checks is still seen (RFC 3339).
+    /// alarm that fired and cleared between two checks is still seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history_since: Option<String>,
+    pub history_since: Option<Timestamp>,
 }
 
 /// One line of the deployment's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    pub at: String,
+    pub at: Timestamp,
     pub message: String,
 }
 
@@ -154,9 +194,10 @@ pub struct Deployment {
     pub strategy_name: String,
     pub plan: Plan,
     pub targets: Vec<TargetState>,
-    pub alarms: Vec<String>,
+    pub alarms: Vec<AlarmName>,
     pub hooks: Hooks,
     /// How often the backstop reads the alarms during a bake (alarm events need no reading).
+    /// Documents written before its rename call it pollIntervalSeconds.
     #[serde(alias = "pollIntervalSeconds")]
     pub check_interval_seconds: u64,
     /// Why the check interval is longer than the default (validate stretched it to fit).
@@ -164,7 +205,7 @@ pub struct Deployment {
     pub check_interval_note: Option<String>,
     /// What the execution costs in history events and state transitions, when nothing fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::budget::Cost>,
+    pub cost: Option<Cost>,
     /// Index into `plan` of the step on the aliases now; None before the first shift.
     pub step: Option<usize>,
     /// The weight on the aliases now.
@@ -182,8 +223,8 @@ pub struct Deployment {
     /// History lines dropped to keep the document small (the first and the latest are kept).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub history_dropped: u64,
-    pub started_at: String,
-    pub updated_at: String,
+    pub started_at: Timestamp,
+    pub updated_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
 }
@@ -209,8 +250,9 @@ impl Deployment {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    pub fn shifting_targets(&self) -> impl Iterator<Item = &TargetState> {
-        self.targets.iter().filter(|t| t.action == Action::Shift)
+    /// The locks this deployment holds while it runs, one per alias it moves.
+    pub fn locks(&self) -> Vec<AliasLock> {
+        self.targets.iter().filter_map(TargetState::lock).collect()
     }
 
     /// "step 2/3", as messages name the step on the aliases now.
@@ -223,14 +265,14 @@ impl Deployment {
     }
 
     /// Adds a line to the history, clipped, dropping the oldest line after the head when full.
-    pub(crate) fn record(&mut self, now: &str, message: String) {
-        self.updated_at = now.to_string();
+    pub(crate) fn record(&mut self, now: Timestamp, message: String) {
+        self.updated_at = now;
         if self.history.len() >= MAX_HISTORY_EVENTS {
             self.history.remove(HISTORY_HEAD);
             self.history_dropped += 1;
         }
         self.history.push(Event {
-            at: now.to_string(),
+            at: now,
             message: clip(&message, MAX_EVENT_CHARS),
         });
     }
@@ -239,13 +281,13 @@ impl Deployment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::one_target;
+    use crate::testing::{one_target, t};
     use serde_json::json;
 
     #[test]
     fn the_document_round_trips_and_refuses_strangers() {
         let mut d = one_target(json!("Linear10PercentEvery1Minute"), &["errors"]);
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
         let json = d.to_json();
         assert_eq!(json["status"], "Baking");
         assert_eq!(json["weight"], 10);
@@ -294,7 +336,7 @@ mod tests {
                 Err(leave) => leave,
             })
             .collect();
-        d.record_rollback(outcomes, "t9").unwrap();
+        d.record_rollback(outcomes, t(9)).unwrap();
         assert_eq!(d.status, Status::RolledBack);
     }
 
@@ -304,6 +346,26 @@ mod tests {
         json["aFieldOfALaterShape"] = json!({"anything": [1, 2]});
         json["targets"][0]["anotherOne"] = json!(true);
         assert!(Deployment::from_json(json).is_ok());
+    }
+
+    #[test]
+    fn a_deployment_locks_each_alias_it_moves() {
+        let mut d = one_target(json!("AllAtOnce"), &[]);
+        d.targets[0].function_arn = Some("arn:aws:lambda:us-east-1:1:function:orders".into());
+        let locks = d.locks();
+        assert_eq!(locks.len(), 1);
+        assert_eq!(
+            locks[0].key,
+            "LOCK#arn:aws:lambda:us-east-1:1:function:orders#live"
+        );
+        assert_eq!(locks[0].alias, "orders:live");
+    }
+
+    #[test]
+    fn unchanged_targets_take_no_lock() {
+        let mut d = one_target(json!("AllAtOnce"), &[]);
+        d.targets[0].action = Action::Unchanged;
+        assert!(d.locks().is_empty());
     }
 
     #[test]
@@ -322,6 +384,7 @@ mod tests {
         };
         for (i, s) in Status::ALL.iter().enumerate() {
             assert_eq!(position(*s), i);
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
         }
     }
 }

@@ -2,12 +2,13 @@
 //! deployment with the original reason and what became of each alias.
 
 use super::{
-    Action, AliasDecision, AliasSnapshot, AliasWrite, Deployment, Failure, Routing, Status,
-    TargetState,
+    Action, AliasDecision, AliasSnapshot, AliasWrite, Deployment, Routing, Status, TargetState,
 };
 use crate::bounds::{MAX_CAUSE_CHARS, clip};
 use crate::error::{Error, ErrorName};
+use crate::failure::Failure;
 use crate::ledger::LockHolder;
+use crate::time::Timestamp;
 
 /// The result of rolling back one alias.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +154,7 @@ impl Deployment {
     pub fn record_rollback(
         &mut self,
         outcomes: Vec<RollbackOutcome>,
-        now: &str,
+        now: Timestamp,
     ) -> Result<(), Error> {
         if outcomes.len() != self.targets.len() {
             return Err(Error::internal(
@@ -166,10 +167,10 @@ impl Deployment {
         {
             return Err(self.unfinished(&outcomes));
         }
-        let failure = self.failure.clone().unwrap_or(Failure {
-            error: "States.TaskFailed".into(),
-            cause: "rollback was requested without a recorded failure".into(),
-        });
+        let failure = self.failure.clone().unwrap_or(Failure::new(
+            ErrorName::InternalError,
+            "rollback was requested without a recorded failure",
+        ));
         let mut done = Vec::new();
         let mut conflicts = Vec::new();
         for (t, outcome) in self.targets.iter_mut().zip(outcomes) {
@@ -209,7 +210,7 @@ impl Deployment {
             };
             (
                 Status::RollbackIncomplete,
-                ErrorName::AliasConflict.as_str().to_string(),
+                ErrorName::AliasConflict.into(),
                 format!(
                     "{cause}. Rollback INCOMPLETE: {}. Done: {done}",
                     conflicts.join("; ")
@@ -279,7 +280,7 @@ impl Deployment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{one_target, v};
+    use crate::testing::{one_target, t, v};
     use crate::weight::Weight;
     use serde_json::json;
 
@@ -291,7 +292,7 @@ mod tests {
         let holder = |arn: &str| LockHolder {
             deployment_id: "d-x".into(),
             execution_arn: arn.into(),
-            since: "t1".into(),
+            since: crate::testing::t(1),
         };
         let at = |routing: Routing| AliasSnapshot {
             routing,
@@ -343,7 +344,7 @@ mod tests {
             json!({"steps": [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "1m"}, {"weight": 100}]}),
             &[],
         );
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
         let t = d.targets[0].clone();
         let wanted = t.restore_to().unwrap();
         assert_eq!(wanted, Routing::only(v("3")));
@@ -373,7 +374,7 @@ mod tests {
             }
         );
         // Someone else's routing.
-        for foreign in [
+        for changed in [
             Routing::only(v("5")),
             weighted(33.0),
             Routing {
@@ -381,11 +382,11 @@ mod tests {
                 additional: Some((v("5"), w(10.0))),
             },
         ] {
-            match decide(&snap(foreign.clone(), "rX")) {
+            match decide(&snap(changed.clone(), "rX")) {
                 AliasDecision::Conflict(msg) => {
                     assert!(msg.contains("changed by someone else"), "{msg}")
                 }
-                other => panic!("{foreign:?}: {other:?}"),
+                other => panic!("{changed:?}: {other:?}"),
             }
         }
         assert_eq!(
@@ -426,7 +427,7 @@ mod tests {
                 vec![RollbackOutcome::RolledBack {
                     revision_id: "r5".into(),
                 }],
-                "t9",
+                t(9),
             )
             .unwrap();
         assert_eq!(ok_doc.status, Status::RolledBack);
@@ -440,7 +441,7 @@ mod tests {
 
         d.record_rollback(
             vec![RollbackOutcome::Conflict("found version 9".into())],
-            "t9",
+            t(9),
         )
         .unwrap();
         assert_eq!(d.status, Status::RollbackIncomplete);
@@ -470,7 +471,7 @@ mod tests {
                     },
                     RollbackOutcome::NotTouched("not shifted by this deployment".into()),
                 ],
-                "t9",
+                t(9),
             )
             .unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws, "retried");

@@ -5,6 +5,7 @@ use super::{Action, AliasDecision, AliasSnapshot, Bake, Deployment, Routing, Sta
 use crate::duration::format_seconds;
 use crate::error::Error;
 use crate::strategy::Step;
+use crate::time::Timestamp;
 
 impl Deployment {
     /// The step shift applies next, refusing when the document is not at a shift point.
@@ -31,7 +32,7 @@ impl Deployment {
         &mut self,
         index: usize,
         revisions: Vec<String>,
-        now: &str,
+        now: Timestamp,
     ) -> Result<(), Error> {
         let step = self
             .plan
@@ -50,7 +51,7 @@ impl Deployment {
         self.bake = Bake {
             required_seconds: step.bake_seconds,
             elapsed_seconds: 0,
-            history_since: Some(now.to_string()),
+            history_since: Some(now),
         };
         let baking = if step.bake_seconds > 0 {
             format!(", baking {}", format_seconds(step.bake_seconds))
@@ -66,9 +67,7 @@ impl Deployment {
         self.after_progress();
         Ok(())
     }
-}
 
-impl Deployment {
     /// The targets whose aliases the next shift writes, in the order `record_shift` takes
     /// their revisions: every shifting target, and every alias this deployment has yet to create.
     pub fn moving_targets(&self) -> impl Iterator<Item = &TargetState> {
@@ -131,13 +130,13 @@ impl TargetState {
 mod tests {
     use super::*;
     use crate::alarms::{AlarmReading, AlarmState};
-    use crate::testing::{one_target, v};
+    use crate::testing::{alarm, one_target, t, v};
     use crate::weight::Weight;
     use serde_json::json;
 
     fn ok(name: &str) -> AlarmReading {
         AlarmReading {
-            name: name.into(),
+            name: alarm(name),
             state: AlarmState::Ok,
             reason: String::new(),
         }
@@ -152,12 +151,12 @@ mod tests {
         assert_eq!(d.status, Status::Ready);
         let (i, step) = d.next_step().unwrap();
         assert_eq!((i, step.weight.hundredths()), (0, 1000));
-        d.record_shift(i, vec!["r1".into()], "t1").unwrap();
+        d.record_shift(i, vec!["r1".into()], t(1)).unwrap();
         assert_eq!((d.status, d.next_wait_seconds), (Status::Baking, 10));
         let mut waited = 0;
         while d.status == Status::Baking {
             waited += d.next_wait_seconds;
-            d.record_check(&[ok("errors")], &[], "t").unwrap();
+            d.record_check(&[ok("errors")], &[], t(5)).unwrap();
         }
         assert_eq!(
             waited, 25,
@@ -166,7 +165,7 @@ mod tests {
         assert_eq!(d.status, Status::ShiftNext);
         let (i, step) = d.next_step().unwrap();
         assert!(step.weight.is_full());
-        d.record_shift(i, vec!["r2".into()], "t2").unwrap();
+        d.record_shift(i, vec!["r2".into()], t(2)).unwrap();
         assert_eq!(d.status, Status::AllShifted);
         assert!(d.next_step().is_err(), "no shift after the last step");
         assert_eq!(d.targets[0].revision_id, "r2");
@@ -175,12 +174,12 @@ mod tests {
     #[test]
     fn without_alarms_a_bake_is_one_wait() {
         let mut d = one_target(json!({"canary": {"percent": 10, "interval": "5m"}}), &[]);
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
         assert_eq!(d.next_wait_seconds, 300);
     }
 
     #[test]
-    fn shift_is_idempotent_and_refuses_foreign_changes() {
+    fn shift_is_idempotent_and_refuses_changes_by_someone_else() {
         let d = one_target(json!("Canary10Percent5Minutes"), &[]);
         let t = &d.targets[0];
         let wanted = t
@@ -248,7 +247,8 @@ mod tests {
             AliasDecision::Conflict(m) if m.contains("created by someone else")
         ));
         assert_eq!(d.moving_targets().count(), 1);
-        d.record_shift(0, vec!["r1".into()], "t1").unwrap();
+        d.record_shift(0, vec!["r1".into()], crate::testing::t(1))
+            .unwrap();
         assert_eq!(d.moving_targets().count(), 0, "created once");
         assert_eq!(d.status, Status::AllShifted);
     }

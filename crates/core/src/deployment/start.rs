@@ -2,11 +2,12 @@
 //! written; then how each target starts, and the first document.
 
 use super::{Action, AliasSnapshot, Bake, Deployment, Event, Status, TargetState};
-use crate::alarms::AlarmSummary;
-use crate::bounds::clip;
 use crate::error::{Error, ErrorName};
+use crate::ledger::LockHolder;
+use crate::names::{AliasName, FunctionRef};
 use crate::request::{Request, Target};
 use crate::strategy::Plan;
+use crate::time::Timestamp;
 use crate::weight::{Version, Weight};
 
 /// Where the version to deploy comes from, with what validate read about it.
@@ -18,7 +19,7 @@ pub enum VersionSource {
     Version { version: Version, exists: bool },
     /// Another alias of the same function, as read (None: it does not exist).
     Alias {
-        name: String,
+        name: AliasName,
         alias: Option<AliasSnapshot>,
     },
 }
@@ -43,15 +44,19 @@ pub struct ResolvedTarget {
 }
 
 /// Refuses a function (target or hook) that Lambda does not have; otherwise its ARN.
-pub fn require_function(field: &str, function: &str, arn: Option<String>) -> Result<String, Error> {
+pub fn require_function(
+    field: &str,
+    function: &FunctionRef,
+    arn: Option<String>,
+) -> Result<String, Error> {
     arn.ok_or_else(|| Error::invalid(field, format!("function {function} does not exist")))
 }
 
-impl Target {
-    /// Checks target `index` on what was read: its alias (None: not created yet) must not be
-    /// mid-shift, and the version to deploy must exist and be a single version.
-    pub fn check(
-        &self,
+impl CheckedTarget {
+    /// Checks `target` (the request's `index`th) on what was read: its alias (None: not created
+    /// yet) must not be mid-shift, and the version to deploy must exist and be a single version.
+    pub fn of(
+        target: &Target,
         index: usize,
         function_arn: String,
         alias: Option<AliasSnapshot>,
@@ -65,7 +70,7 @@ impl Target {
                 format!(
                     "{} already routes {} to version {} besides version {}: another deployment is in progress, \
                      or one stopped half-way. Let it finish, or point the alias at one version, then start again",
-                    self.name(),
+                    target.name(),
                     w,
                     v,
                     snapshot.routing.version
@@ -79,7 +84,10 @@ impl Target {
                 if !exists {
                     return Err(Error::invalid(
                         &field,
-                        format!("version {version} of {} does not exist", self.function_name),
+                        format!(
+                            "version {version} of {} does not exist",
+                            target.function_name
+                        ),
                     ));
                 }
                 Some(version)
@@ -88,7 +96,7 @@ impl Target {
                 let other = alias.ok_or_else(|| {
                     Error::invalid(
                         &field,
-                        format!("alias {}:{name} does not exist", self.function_name),
+                        format!("alias {}:{name} does not exist", target.function_name),
                     )
                 })?;
                 if other.routing.additional.is_some() {
@@ -96,7 +104,7 @@ impl Target {
                         &field,
                         format!(
                             "alias {}:{name} routes to two versions ({}); name one version",
-                            self.function_name,
+                            target.function_name,
                             other.routing.describe()
                         ),
                     ));
@@ -109,41 +117,6 @@ impl Target {
             alias,
             version,
         })
-    }
-}
-
-impl AlarmSummary {
-    /// As CodeDeploy does: a missing alarm refuses the request, and an alarm already firing
-    /// refuses the deployment before any traffic moves.
-    pub fn refuse_start(&self) -> Result<(), Error> {
-        if !self.missing.is_empty() {
-            // Up to 50 names of up to 255 characters: name a few, count the rest.
-            const NAMED: usize = 3;
-            let mut names = self
-                .missing
-                .iter()
-                .take(NAMED)
-                .map(|m| clip(m, 64))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if self.missing.len() > NAMED {
-                names.push_str(&format!(" and {} more", self.missing.len() - NAMED));
-            }
-            return Err(Error::invalid(
-                "alarms",
-                format!("no CloudWatch alarm named {names} (a missing alarm would never fire)"),
-            ));
-        }
-        if !self.firing.is_empty() {
-            return Err(Error::new(
-                ErrorName::AlarmBreached,
-                format!(
-                    "{} already, before any traffic moved; nothing was shifted",
-                    self.breaches()
-                ),
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -182,7 +155,7 @@ impl Deployment {
         request: &Request,
         deployment_id: &str,
         execution_arn: &str,
-        now: &str,
+        now: Timestamp,
         resolved: Vec<ResolvedTarget>,
     ) -> Result<Deployment, Error> {
         if resolved.len() != request.targets.len() {
@@ -205,7 +178,7 @@ impl Deployment {
         let mut history: Vec<Event> = targets
             .iter()
             .map(|t| Event {
-                at: now.to_string(),
+                at: now,
                 message: match (t.action, &t.previous_version) {
                     (Action::Shift, Some(prev)) => format!(
                         "{}: version {} -> {} ({})",
@@ -234,7 +207,7 @@ impl Deployment {
             Status::Ready
         } else {
             history.push(Event {
-                at: now.to_string(),
+                at: now,
                 message: "nothing to deploy".into(),
             });
             Status::NothingToDeploy
@@ -243,21 +216,22 @@ impl Deployment {
             // No earlier version to shift traffic from: the new aliases start on the new version.
             plan = Plan::all_at_once();
             history.push(Event {
-                at: now.to_string(),
+                at: now,
                 message: "first deployment of every alias: no earlier version to shift from, so \
                           no canary; the aliases start on the new version at once"
                     .into(),
             });
         }
-        if let Some(note) = &request.check_interval_note {
+        let check_interval_note = request.check_interval.note();
+        if let Some(note) = &check_interval_note {
             history.push(Event {
-                at: now.to_string(),
+                at: now,
                 message: note.clone(),
             });
         }
         let cost = crate::budget::success(
             &plan,
-            request.check_interval_seconds,
+            request.check_interval.seconds,
             !request.alarms.is_empty(),
             &request.hooks,
         );
@@ -271,8 +245,8 @@ impl Deployment {
             targets,
             alarms: request.alarms.clone(),
             hooks: request.hooks.clone(),
-            check_interval_seconds: request.check_interval_seconds,
-            check_interval_note: request.check_interval_note.clone(),
+            check_interval_seconds: request.check_interval.seconds,
+            check_interval_note,
             cost: Some(cost),
             step: None,
             weight: Weight::ZERO,
@@ -282,26 +256,39 @@ impl Deployment {
             last_check: None,
             history,
             history_dropped: 0,
-            started_at: now.to_string(),
-            updated_at: now.to_string(),
+            started_at: now,
+            updated_at: now,
             failure: None,
         })
+    }
+
+    /// This deployment as a lock holder.
+    pub fn holder(&self, now: Timestamp) -> LockHolder {
+        LockHolder {
+            deployment_id: self.deployment_id.clone(),
+            execution_arn: self.execution_arn.clone(),
+            since: now,
+        }
+    }
+
+    /// Notes a lock taken over from a deployment that died holding it.
+    pub fn record_takeover(&mut self, now: Timestamp, message: String) {
+        self.record(now, message);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::AlarmState;
     use crate::request::TargetVersion;
-    use crate::testing::{EXECUTION, reading, request, resolved, ten, v};
+    use crate::testing::{EXECUTION, function, request, resolved, t, ten, v};
     use crate::{Routing, Status};
     use serde_json::json;
 
     fn target() -> Target {
         Target {
-            function_name: "orders".into(),
-            alias: "live".into(),
+            function_name: function("orders"),
+            alias: AliasName::parse("live").unwrap(),
             version: TargetVersion::Publish,
         }
     }
@@ -315,9 +302,14 @@ mod tests {
 
     #[test]
     fn an_alias_with_weights_is_busy() {
-        let err = target()
-            .check(0, "arn:f".into(), Some(snap(ten())), VersionSource::Publish)
-            .unwrap_err();
+        let err = CheckedTarget::of(
+            &target(),
+            0,
+            "arn:f".into(),
+            Some(snap(ten())),
+            VersionSource::Publish,
+        )
+        .unwrap_err();
         assert_eq!(err.name, ErrorName::AliasBusy);
         assert!(
             err.message
@@ -335,22 +327,23 @@ mod tests {
             exists,
         };
         assert_eq!(
-            t.check(0, "arn:f".into(), None, named(true))
+            CheckedTarget::of(&t, 0, "arn:f".into(), None, named(true))
                 .unwrap()
                 .version,
             Some(v("9"))
         );
-        let err = t.check(2, "arn:f".into(), None, named(false)).unwrap_err();
+        let err = CheckedTarget::of(&t, 2, "arn:f".into(), None, named(false)).unwrap_err();
         assert_eq!(
             err.message,
             "targets[2].targetVersion: version 9 of orders does not exist"
         );
         let of_alias = |alias| VersionSource::Alias {
-            name: "candidate".into(),
+            name: AliasName::parse("candidate").unwrap(),
             alias,
         };
         assert_eq!(
-            t.check(
+            CheckedTarget::of(
+                &t,
                 0,
                 "arn:f".into(),
                 None,
@@ -361,19 +354,19 @@ mod tests {
             Some(v("3"))
         );
         assert!(
-            t.check(0, "arn:f".into(), None, of_alias(None))
+            CheckedTarget::of(&t, 0, "arn:f".into(), None, of_alias(None))
                 .unwrap_err()
                 .message
                 .contains("alias orders:candidate does not exist")
         );
         assert!(
-            t.check(0, "arn:f".into(), None, of_alias(Some(snap(ten()))))
+            CheckedTarget::of(&t, 0, "arn:f".into(), None, of_alias(Some(snap(ten()))))
                 .unwrap_err()
                 .message
                 .contains("routes to two versions")
         );
         assert_eq!(
-            t.check(0, "arn:f".into(), None, VersionSource::Publish)
+            CheckedTarget::of(&t, 0, "arn:f".into(), None, VersionSource::Publish)
                 .unwrap()
                 .version,
             None
@@ -383,43 +376,12 @@ mod tests {
     #[test]
     fn missing_functions_name_their_field() {
         assert_eq!(
-            require_function("hooks.preTraffic", "h", Some("arn:h".into())).unwrap(),
+            require_function("hooks.preTraffic", &function("h"), Some("arn:h".into())).unwrap(),
             "arn:h"
         );
-        let err = require_function("hooks.preTraffic", "h", None).unwrap_err();
+        let err = require_function("hooks.preTraffic", &function("h"), None).unwrap_err();
         assert_eq!(err.name, ErrorName::InvalidRequest);
         assert_eq!(err.message, "hooks.preTraffic: function h does not exist");
-    }
-
-    #[test]
-    fn alarms_refuse_a_start_when_missing_or_firing() {
-        let named: Vec<String> = vec!["errors".into(), "latency".into()];
-        let reading = |name: &str, state| reading(name, state, "why");
-        let ok = [
-            reading("errors", AlarmState::Ok),
-            reading("latency", AlarmState::InsufficientData),
-        ];
-        assert!(AlarmSummary::of(&named, &ok).refuse_start().is_ok());
-        let err = AlarmSummary::of(&named, &ok[..1])
-            .refuse_start()
-            .unwrap_err();
-        assert_eq!(err.name, ErrorName::InvalidRequest);
-        assert!(
-            err.message
-                .starts_with("alarms: no CloudWatch alarm named latency")
-        );
-        let firing = [
-            reading("errors", AlarmState::Ok),
-            reading("latency", AlarmState::Alarm),
-        ];
-        let err = AlarmSummary::of(&named, &firing)
-            .refuse_start()
-            .unwrap_err();
-        assert_eq!(err.name, ErrorName::AlarmBreached);
-        assert_eq!(
-            err.message,
-            "alarm latency is in ALARM (why) already, before any traffic moved; nothing was shifted"
-        );
     }
 
     #[test]
@@ -456,7 +418,7 @@ mod tests {
             &request(json!("AllAtOnce"), &[]),
             "d-2",
             EXECUTION,
-            "t0",
+            t(0),
             vec![resolved("orders", "4", "r", "4")],
         )
         .unwrap();
@@ -475,7 +437,7 @@ mod tests {
             &request(json!("Canary10Percent5Minutes"), &[]),
             "d-3",
             EXECUTION,
-            "t0",
+            t(0),
             vec![ResolvedTarget::of(checked, v("4"))],
         )
         .unwrap();

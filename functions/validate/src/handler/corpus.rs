@@ -9,8 +9,8 @@
 use super::{Aws, validate};
 use serde_json::{Map, Value};
 use sluice_aws::fake::FakeAws;
-use sluice_aws::runtime::read_body;
-use sluice_core::testing::{EXECUTION, v};
+use sluice_aws::runtime::{read_body, read_input};
+use sluice_core::testing::{EXECUTION, t, v};
 use sluice_core::{AlarmState, ErrorName, Routing, StartInput};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -97,7 +97,7 @@ async fn run(aws: &FakeAws, body: &str) -> Result<sluice_core::Deployment, sluic
         executions: aws,
     };
     let input = read_body(body.as_bytes(), StartInput::unreadable)?;
-    validate(&ports, input, "t0").await
+    validate(&ports, read_input("validate", input)?, t(0)).await
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! text a person reads; the state machine asks for it wherever a failure ends an execution.
 
 use crate::bounds::{MAX_CAUSE_CHARS, clip};
-use crate::error::Error;
+use crate::error::{ErrorName, FailureName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -11,12 +11,20 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     #[serde(rename = "Error")]
-    pub error: String,
+    pub error: FailureName,
     #[serde(rename = "Cause", default)]
     pub cause: String,
 }
 
 impl Failure {
+    /// A failure sluice records: always under a catalog name.
+    pub fn new(name: ErrorName, cause: impl Into<String>) -> Failure {
+        Failure {
+            error: name.into(),
+            cause: cause.into(),
+        }
+    }
+
     /// The cause as a person should read it: a Lambda error's JSON is reduced to its message,
     /// also where the state machine wrapped it in text ("PostTraffic hook h failed: {...}").
     pub fn plain_cause(&self) -> String {
@@ -41,33 +49,24 @@ impl Failure {
     }
 }
 
-/// A failure the state machine caught where no phase would otherwise read it (a refused request,
-/// a failed hook, a rollback that could not finish), sent to any phase function to be put in
-/// plain words: `{"explain": {"Error", "Cause"}, "rollingBack": {"Error", "Cause"}?}`.
+/// A failure the state machine caught where no phase reads it (a refused request, a rollback
+/// that could not finish), for the explain function to put in plain words before a Fail state:
+/// `{"failure": {"Error", "Cause"}, "rollingBack": {"Error", "Cause"}?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Explain {
-    pub explain: Failure,
-    /// The failure a rollback was undoing when `explain` stopped it.
+    pub failure: Failure,
+    /// The failure a rollback was undoing when `failure` stopped it.
     #[serde(default)]
     pub rolling_back: Option<Failure>,
 }
 
 impl Explain {
-    /// The request, when `payload` is one (it has an `explain` key).
-    pub fn from_payload(payload: &Value) -> Option<Result<Explain, Error>> {
-        payload.get("explain")?;
-        Some(
-            serde_path_to_error::deserialize(payload)
-                .map_err(|e| Error::internal(format!("explain: {}: {}", e.path(), e.inner()))),
-        )
-    }
-
     /// The failure in plain words, with the error name unchanged.
     pub fn plain(&self) -> Failure {
-        let mut what = self.explain.plain_cause();
+        let mut what = self.failure.plain_cause();
         if what.trim().is_empty() {
-            what = format!("{} (Step Functions gave no cause)", self.explain.error);
+            what = format!("{} (Step Functions gave no cause)", self.failure.error);
         }
         let cause = match &self.rolling_back {
             None => what,
@@ -84,7 +83,7 @@ impl Explain {
             }
         };
         Failure {
-            error: self.explain.error.clone(),
+            error: self.failure.error.clone(),
             cause: clip(&cause, MAX_CAUSE_CHARS),
         }
     }
@@ -117,15 +116,17 @@ mod tests {
         assert_eq!(f(python), "boom", "a stack trace never reaches the cause");
     }
 
+    fn explain(payload: serde_json::Value) -> Explain {
+        serde_json::from_value(payload).unwrap()
+    }
+
     #[test]
-    fn explain_answers_only_explain_payloads() {
-        assert!(Explain::from_payload(&json!({"deploymentId": "d"})).is_none());
-        let e = Explain::from_payload(&json!({"explain": {
+    fn an_explanation_reads_failures_only() {
+        assert!(serde_json::from_value::<Explain>(json!({"deploymentId": "d"})).is_err());
+        let e = explain(json!({"failure": {
             "Error": "InvalidRequest",
             "Cause": "{\"errorType\":\"InvalidRequest\",\"errorMessage\":\"strategy: unknown preset\"}"
-        }}))
-        .unwrap()
-        .unwrap();
+        }}));
         assert_eq!(
             e.plain(),
             Failure {
@@ -133,12 +134,8 @@ mod tests {
                 cause: "strategy: unknown preset".into()
             }
         );
-        let bad = Explain::from_payload(&json!({"explain": 1})).unwrap();
-        assert!(bad.is_err());
-        let timeout =
-            Explain::from_payload(&json!({"explain": {"Error": "States.Timeout", "Cause": ""}}))
-                .unwrap()
-                .unwrap();
+        assert!(serde_json::from_value::<Explain>(json!({"failure": 1})).is_err());
+        let timeout = explain(json!({"failure": {"Error": "States.Timeout", "Cause": ""}}));
         assert_eq!(
             timeout.plain().cause,
             "States.Timeout (Step Functions gave no cause)"
@@ -147,12 +144,10 @@ mod tests {
 
     #[test]
     fn a_failed_rollback_names_its_reason_once() {
-        let e = Explain::from_payload(&json!({
-            "explain": {"Error": "TransientAws", "Cause": "{\"errorType\":\"TransientAws\",\"errorMessage\":\"alarm e is in ALARM. Rollback not finished: a:live could not be rolled back\"}"},
+        let e = explain(json!({
+            "failure": {"Error": "TransientAws", "Cause": "{\"errorType\":\"TransientAws\",\"errorMessage\":\"alarm e is in ALARM. Rollback not finished: a:live could not be rolled back\"}"},
             "rollingBack": {"Error": "AlarmBreached", "Cause": "alarm e is in ALARM"}
         }))
-        .unwrap()
-        .unwrap()
         .plain();
         assert_eq!(
             e.cause.matches("alarm e is in ALARM").count(),
@@ -170,12 +165,10 @@ mod tests {
 
     #[test]
     fn a_failed_rollback_keeps_the_original_reason() {
-        let e = Explain::from_payload(&json!({
-            "explain": {"Error": "TransientAws", "Cause": "{\"errorType\":\"TransientAws\",\"errorMessage\":\"UpdateAlias: throttled\"}"},
+        let e = explain(json!({
+            "failure": {"Error": "TransientAws", "Cause": "{\"errorType\":\"TransientAws\",\"errorMessage\":\"UpdateAlias: throttled\"}"},
             "rollingBack": {"Error": "AlarmBreached", "Cause": "alarm errors is in ALARM"}
         }))
-        .unwrap()
-        .unwrap()
         .plain();
         assert_eq!(e.error, "TransientAws");
         assert_eq!(

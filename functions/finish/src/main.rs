@@ -1,0 +1,16 @@
+// The SDK futures nest deeper than the default query depth allows when their layout is computed.
+#![recursion_limit = "256"]
+
+mod handler;
+
+use sluice_aws::clock::now;
+use sluice_aws::dynamodb::DynamoLedger;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let ledger = &DynamoLedger::from_env()?;
+    sluice_aws::runtime::run("finish", |doc| async move {
+        handler::finish(ledger, doc, now()).await
+    })
+    .await
+}
