@@ -753,3 +753,67 @@ fn rust_files(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// sluice-core's modules, from the leaves up: each may import only modules before it, so the
+/// crate has no import circle (lib.rs lists the same order).
+const CORE_LAYERS: [&str; 16] = [
+    "bounds",
+    "error",
+    "fields",
+    "duration",
+    "time",
+    "names",
+    "weight",
+    "alarms",
+    "hooks",
+    "failure",
+    "strategy",
+    "budget",
+    "request",
+    "events",
+    "ledger",
+    "deployment",
+];
+
+#[test]
+fn sluice_core_imports_run_one_way() {
+    let src = root().join("crates/core/src");
+    let mut read = 0;
+    for file in rust_files(&src) {
+        let relative = file.strip_prefix(&src).unwrap();
+        let module = relative
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        if module == "lib" || module == "testing" {
+            continue;
+        }
+        let layer = CORE_LAYERS
+            .iter()
+            .position(|m| *m == module)
+            .unwrap_or_else(|| panic!("{module} is not in CORE_LAYERS"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or(&text);
+        for (i, _) in code.match_indices("crate::") {
+            let used: String = code[i + 7..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if used == module {
+                continue;
+            }
+            let at = CORE_LAYERS.iter().position(|m| *m == used);
+            assert!(
+                at.is_some_and(|at| at < layer),
+                "{} imports crate::{used}, which is not below {module}",
+                relative.display()
+            );
+        }
+        read += 1;
+    }
+    assert!(read > 15, "only {read} files read");
+}

@@ -2,9 +2,10 @@
 //! plans, the deployment document and every decision over it, the ledger's keys and rules, the
 //! events sluice reacts to, and the catalog of error names.
 //!
-//! Modules depend on each other in one direction only, from the leaves up: bounds, duration,
-//! time, names, weight, error; then alarms, hooks, failure, strategy, budget, request, events,
-//! ledger; then deployment, which may use them all.
+//! Modules depend on each other in one direction only, from the leaves up (each imports only
+//! modules before it in this list; a contract test holds them to it): bounds, error, fields,
+//! duration, time, names, weight, alarms, hooks, failure, strategy, budget, request, events,
+//! ledger, deployment.
 
 pub mod alarms;
 pub mod bounds;
