@@ -817,3 +817,20 @@ fn sluice_core_imports_run_one_way() {
     }
     assert!(read > 15, "only {read} files read");
 }
+
+/// The ledger holds every deployment's record and every lock: deleting or replacing the stack
+/// must not drop it with them.
+#[test]
+fn the_ledger_outlives_its_stack() {
+    let t = template();
+    let tables: Vec<_> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .collect();
+    assert_eq!(tables.len(), 1);
+    for (name, table) in tables {
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            assert_eq!(table[policy].as_str(), Some("Retain"), "{name:?}: {policy}");
+        }
+    }
+}

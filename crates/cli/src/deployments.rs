@@ -97,11 +97,13 @@ pub fn check(request: &Value, from_flags: bool) -> Result<(), CliError> {
     })
 }
 
-/// A deployment id for an execution name (1-80 of letters, digits, - and _).
+/// A deployment id for an execution name (1-80 of letters, digits, - and _): function-alias-time,
+/// the function and alias cut short when they are long, never the time.
 pub fn deployment_id(function: &str, alias: &str, now: &str) -> String {
+    const MAX: usize = 80;
     let base = function.rsplit(':').next().unwrap_or(function);
     let stamp: String = now.chars().filter(char::is_ascii_alphanumeric).collect();
-    let id: String = format!("{base}-{alias}-{stamp}")
+    let name: String = format!("{base}-{alias}")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -110,8 +112,9 @@ pub fn deployment_id(function: &str, alias: &str, now: &str) -> String {
                 '-'
             }
         })
+        .take(MAX.saturating_sub(stamp.len() + 1))
         .collect();
-    id.chars().take(80).collect()
+    format!("{name}-{stamp}")
 }
 
 pub async fn deploy(ctx: &Context, request: &Value, name: &str) -> Result<String, CliError> {
@@ -390,6 +393,11 @@ mod tests {
             "2026-11-27T10:00:00Z",
         );
         assert_eq!(id, "orders-live-20261127T100000Z");
-        assert!(deployment_id(&"x".repeat(100), "live", "t").len() <= 80);
+        let long = deployment_id(&"x".repeat(100), "live", "2026-11-27T10:00:00Z");
+        assert!(long.len() <= 80, "{long}");
+        assert!(
+            long.ends_with("-20261127T100000Z"),
+            "the time keeps two deployments of one alias apart: {long}"
+        );
     }
 }

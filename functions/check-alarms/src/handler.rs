@@ -115,6 +115,27 @@ mod tests {
         );
     }
 
+    /// The alarms' history is read in windows that follow each other from the first shift on: an
+    /// alarm that fired and cleared while the next step's Shift ran (or was retried), its event
+    /// lost, is seen by the next step's first check.
+    #[tokio::test]
+    async fn an_alarm_that_fired_and_cleared_during_a_shift_is_seen_by_the_next_check() {
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let mut d = sluice_core::testing::one_target(
+            serde_json::json!({"steps": [{"weight": 10, "bake": "10s"}, {"weight": 50, "bake": "10s"}, {"weight": 100}]}),
+            &["errors"],
+        );
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let d = run(&aws, d.to_json(), t(3)).await.unwrap();
+        assert_eq!(d.status, Status::ShiftNext, "the first bake is over");
+        // While the second step's Shift runs (and is retried): the alarm fires and clears.
+        aws.alarm_fired_at("errors", t(5));
+        let mut d = d;
+        d.record_shift(1, vec!["r2".into()], t(9)).unwrap();
+        let d = run(&aws, d.to_json(), t(12)).await.unwrap();
+        assert_eq!(d.status, Status::AlarmBreached, "{:?}", d.last_check);
+    }
+
     #[tokio::test]
     async fn the_last_check_of_a_bake_releases_its_watch_whichever_came_first() {
         // The watch began first: the bake's end succeeds its task and takes the watches off.

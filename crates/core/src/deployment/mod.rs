@@ -165,8 +165,8 @@ impl TargetState {
 pub struct Bake {
     pub required_seconds: u64,
     pub elapsed_seconds: u64,
-    /// From when the next check reads the alarms' history (the shift, then each check), so an
-    /// alarm that fired and cleared between two checks is still seen.
+    /// From when the next check reads the alarms' history (the first shift, then each check, across
+    /// steps), so an alarm that fired and cleared between two checks is still seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_since: Option<Timestamp>,
 }

@@ -51,7 +51,10 @@ impl Deployment {
         self.bake = Bake {
             required_seconds: step.bake_seconds,
             elapsed_seconds: 0,
-            history_since: Some(now),
+            // The alarms' history is read in windows that follow each other from the first
+            // shift on: the next window starts where the last check's ended, so what fired and
+            // cleared while this shift ran (or was retried) is still read.
+            history_since: self.bake.history_since.or(Some(now)),
         };
         let baking = if step.bake_seconds > 0 {
             format!(", baking {}", format_seconds(step.bake_seconds))
