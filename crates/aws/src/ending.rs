@@ -7,7 +7,8 @@ use crate::alias::{Fence, restore_all};
 use crate::locks::unlock_aliases;
 use crate::ports::{FunctionStore, Ledger, Watches};
 use crate::watches::forget_watches;
-use sluice_core::{Deployment, Error, Timestamp};
+use serde::Serialize;
+use sluice_core::{Deployment, Error, ExecutionEnded, SettledBy, Settlement, Timestamp};
 
 /// Releases what a deployment that ended holds: its alias locks, then its watches.
 pub async fn release<L: Ledger + Watches>(
@@ -46,4 +47,57 @@ pub async fn roll_back<F: FunctionStore, L: Ledger + Watches>(
     ledger.save(&deployment).await?;
     release(ledger, &deployment).await?;
     Ok(deployment)
+}
+
+/// What settling an ending did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum Settled {
+    /// Not an execution that ended.
+    Ignored { why: String },
+    /// No record: the deployment was refused before it locked or moved anything.
+    NoRecord { deployment_id: String },
+    /// The record is another execution's (its name was used again): left alone.
+    NotOurs { deployment_id: String },
+    /// The deployment as it was left: settled (`settlement` says how), and released.
+    Settled {
+        settlement: Settlement,
+        document: Box<Deployment>,
+    },
+}
+
+/// Settles the deployment of an execution that `ended` where no Catch ran, as sluice-core
+/// decides (`Deployment::settlement`): finishes a success whose Finish failed, rolls back an
+/// unsettled one (fencing off any task of the execution still running: every alias is written,
+/// so that task's conditional write fails), and releases what it holds either way. The safety
+/// net does this on a status event; the next deployment of an alias does it before taking over
+/// the alias's lock, when the safety net has not yet.
+pub async fn settle<F: FunctionStore, L: Ledger + Watches>(
+    functions: &F,
+    ledger: &L,
+    ended: &ExecutionEnded,
+    by: &SettledBy,
+    now: Timestamp,
+) -> Result<Settled, Error> {
+    let deployment_id = ended.deployment_id.clone();
+    let Some(mut doc) = ledger.load(&deployment_id).await? else {
+        return Ok(Settled::NoRecord { deployment_id });
+    };
+    let settlement = doc.settlement(ended);
+    let document = match settlement {
+        Settlement::NotOurs => return Ok(Settled::NotOurs { deployment_id }),
+        Settlement::Finish => finish(ledger, doc, now).await?,
+        Settlement::RollBack => {
+            doc.fail_from(ended, by);
+            roll_back(functions, ledger, doc, Fence::Yes, now).await?
+        }
+        Settlement::Release => {
+            release(ledger, &doc).await?;
+            doc
+        }
+    };
+    Ok(Settled::Settled {
+        settlement,
+        document: Box::new(document),
+    })
 }

@@ -10,7 +10,8 @@ use serde_json::Value;
 use sluice_core::testing::{alarm, t};
 use sluice_core::{
     AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasName, AliasSnapshot, Deployment,
-    Failure, FunctionRef, LockHolder, Routing, Timestamp, Version, Watch,
+    ExecutionEnded, ExecutionState, ExecutionStatus, Failure, FunctionRef, LockHolder, Routing,
+    Timestamp, Version, Watch,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -110,6 +111,7 @@ type Interleave = Box<dyn FnOnce(&FakeAws) + Send>;
 pub struct FakeAws {
     state: Mutex<State>,
     before_update: Mutex<VecDeque<Interleave>>,
+    before_lock: Mutex<VecDeque<Interleave>>,
 }
 
 fn v(n: u64) -> Version {
@@ -221,6 +223,15 @@ impl FakeAws {
     /// its read and its conditional write.
     pub fn before_next_update(&self, f: impl FnOnce(&FakeAws) + Send + 'static) {
         self.before_update
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Box::new(f));
+    }
+
+    /// Runs `f` right before the next lock is taken: a writer moving an alias between validate's
+    /// read of it and its lock.
+    pub fn before_next_lock(&self, f: impl FnOnce(&FakeAws) + Send + 'static) {
+        self.before_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back(Box::new(f));
@@ -621,6 +632,14 @@ impl Tasks for FakeAws {
 
 impl Ledger for FakeAws {
     async fn lock(&self, key: &str, holder: &LockHolder) -> Result<Option<LockHolder>, AwsError> {
+        let racing = self
+            .before_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        if let Some(f) = racing {
+            f(self);
+        }
         self.with(|s| {
             if let Some((kind, _)) = s.injected("PutItem") {
                 return Err(AwsError::new(kind, "PutItem", "injected"));
@@ -703,6 +722,26 @@ impl Ledger for FakeAws {
 }
 
 impl Executions for FakeAws {
+    async fn state(&self, execution_arn: &str) -> Result<ExecutionState, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("DescribeExecution") {
+                return Err(AwsError::new(kind, "DescribeExecution", "injected"));
+            }
+            if s.running.contains(execution_arn) {
+                return Ok(ExecutionState::Running);
+            }
+            // An execution the fake was not told is running was stopped (its name: the last
+            // part of its ARN).
+            Ok(ExecutionState::Ended(ExecutionEnded {
+                execution_arn: execution_arn.to_string(),
+                deployment_id: execution_arn.rsplit(':').next().unwrap_or_default().into(),
+                status: ExecutionStatus::Aborted,
+                error: None,
+                cause: None,
+            }))
+        })
+    }
+
     async fn is_running(&self, execution_arn: &str) -> Result<bool, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("DescribeExecution") {

@@ -2,7 +2,8 @@
 
 use sluice_core::{
     AlarmName, AlarmReading, AlarmTransition, AliasName, AliasSnapshot, Deployment, Error,
-    ErrorName, Failure, FunctionRef, LockHolder, Routing, Timestamp, Version, Watch,
+    ErrorName, ExecutionState, Failure, FunctionRef, LockHolder, Routing, Timestamp, Version,
+    Watch,
 };
 use std::future::Future;
 
@@ -174,6 +175,12 @@ pub trait Ledger: Send + Sync {
 
 /// Step Functions executions.
 pub trait Executions: Send + Sync {
+    /// Where the execution is: running, ended (and how), or unknown to Step Functions.
+    fn state(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<ExecutionState, AwsError>> + Send;
+
     /// Whether the execution is still RUNNING; an execution Step Functions does not know is not.
     fn is_running(
         &self,

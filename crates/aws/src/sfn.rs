@@ -6,7 +6,9 @@ use crate::ports::{AwsError, AwsErrorKind, Executions, Tasks};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
-use sluice_core::{Deployment, ExecutionStatus, Failure, Timestamp};
+use sluice_core::{
+    Deployment, ExecutionEnded, ExecutionState, ExecutionStatus, Failure, Timestamp,
+};
 use tokio::sync::OnceCell;
 
 pub struct StepFunctions {
@@ -33,6 +35,41 @@ impl StepFunctions {
 }
 
 impl Executions for StepFunctions {
+    async fn state(&self, execution_arn: &str) -> Result<ExecutionState, AwsError> {
+        match self
+            .client()
+            .await
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let status = ExecutionStatus::of(out.status().as_str());
+                if !status.has_ended() {
+                    // Running, or about to run again (a redrive was asked for).
+                    return Ok(ExecutionState::Running);
+                }
+                Ok(ExecutionState::Ended(ExecutionEnded {
+                    execution_arn: out.execution_arn().to_string(),
+                    deployment_id: out.name().unwrap_or_default().to_string(),
+                    status,
+                    error: out.error().map(str::to_string),
+                    cause: out.cause().map(str::to_string),
+                }))
+            }
+            Err(e) => {
+                let e = classify("DescribeExecution", e);
+                // Unknown (or past the 90 days Step Functions keeps it).
+                if e.kind == AwsErrorKind::NotFound {
+                    Ok(ExecutionState::Unknown)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     async fn is_running(&self, execution_arn: &str) -> Result<bool, AwsError> {
         match self
             .client()

@@ -194,6 +194,39 @@ impl FromEvent for ExecutionEnded {
     }
 }
 
+/// Where an execution is, as Step Functions describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionState {
+    /// Running (or about to run again: a redrive was asked for).
+    Running,
+    /// It ended, and how.
+    Ended(ExecutionEnded),
+    /// Step Functions does not know it (it never was, or ended more than 90 days ago).
+    Unknown,
+}
+
+impl ExecutionState {
+    pub fn is_running(&self) -> bool {
+        matches!(self, ExecutionState::Running)
+    }
+
+    /// How the execution of `deployment_id` ended, for whoever settles it: as Step Functions
+    /// said, or, for an execution it no longer knows, an ending without status.
+    pub fn ending(self, execution_arn: &str, deployment_id: &str) -> Option<ExecutionEnded> {
+        match self {
+            ExecutionState::Running => None,
+            ExecutionState::Ended(ended) => Some(ended),
+            ExecutionState::Unknown => Some(ExecutionEnded {
+                execution_arn: execution_arn.to_string(),
+                deployment_id: deployment_id.to_string(),
+                status: ExecutionStatus::Unknown,
+                error: None,
+                cause: None,
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,11 +30,13 @@ pub use alarms::{AlarmReading, AlarmState, AlarmSummary, AlarmTransition};
 pub use budget::CheckInterval;
 pub use deployment::{
     Action, AliasDecision, AliasSnapshot, AliasWrite, CheckedTarget, Deployment, ResolvedTarget,
-    RollbackOutcome, Routing, Settlement, Status, TargetState, VersionSource, WatchCall,
+    RollbackOutcome, Routing, SettledBy, Settlement, Status, TargetState, VersionSource, WatchCall,
     WatchOutcome, require_function,
 };
 pub use error::{Error, ErrorName, FailureName, Invalid};
-pub use events::{AlarmEvent, ExecutionEnded, ExecutionStatus, FromEvent, Incoming};
+pub use events::{
+    AlarmEvent, ExecutionEnded, ExecutionState, ExecutionStatus, FromEvent, Incoming,
+};
 pub use failure::{Explain, Failure};
 pub use hooks::Hooks;
 pub use ledger::{AliasLock, HeldLock, LockHolder, Watch};

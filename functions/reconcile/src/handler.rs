@@ -7,67 +7,24 @@
 //! the state machine's own Rollback. AWS failures are retried here for about half a minute
 //! (`Backoff::SAFETY_NET`), then by Lambda's retries of the event.
 
-use serde::Serialize;
-use sluice_aws::alias::Fence;
-use sluice_aws::ending::{finish, release, roll_back};
+use sluice_aws::ending::{Settled, settle};
 use sluice_aws::retry::Backoff;
 use sluice_aws::{FunctionStore, Ledger, Watches};
-use sluice_core::{Deployment, Error, ExecutionEnded, Incoming, Settlement, Timestamp};
-
-/// What the safety net did with an event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "camelCase")]
-pub enum Outcome {
-    /// Not an execution that ended.
-    Ignored { why: String },
-    /// No record: the deployment was refused before it locked or moved anything.
-    NoRecord { deployment_id: String },
-    /// The record is another execution's (its name was used again): left alone.
-    NotOurs { deployment_id: String },
-    /// The deployment as the safety net left it: settled, and released.
-    Settled { document: Box<Deployment> },
-}
+use sluice_core::{Error, ExecutionEnded, Incoming, SettledBy, Timestamp};
 
 pub async fn reconcile<F: FunctionStore, L: Ledger + Watches>(
     functions: &F,
     ledger: &L,
     event: Incoming<ExecutionEnded>,
     now: Timestamp,
-) -> Result<Outcome, Error> {
+) -> Result<Settled, Error> {
     let ended = match event {
         Incoming::Event(ended) => ended,
-        Incoming::Ignored(why) => return Ok(Outcome::Ignored { why }),
+        Incoming::Ignored(why) => return Ok(Settled::Ignored { why }),
     };
     Backoff::SAFETY_NET
-        .run(|| settle(functions, ledger, &ended, now))
+        .run(|| settle(functions, ledger, &ended, &SettledBy::SafetyNet, now))
         .await
-}
-
-async fn settle<F: FunctionStore, L: Ledger + Watches>(
-    functions: &F,
-    ledger: &L,
-    ended: &ExecutionEnded,
-    now: Timestamp,
-) -> Result<Outcome, Error> {
-    let deployment_id = ended.deployment_id.clone();
-    let Some(mut doc) = ledger.load(&deployment_id).await? else {
-        return Ok(Outcome::NoRecord { deployment_id });
-    };
-    let document = match doc.settlement(ended) {
-        Settlement::NotOurs => return Ok(Outcome::NotOurs { deployment_id }),
-        Settlement::Finish => finish(ledger, doc, now).await?,
-        Settlement::RollBack => {
-            doc.fail_from(ended);
-            roll_back(functions, ledger, doc, Fence::Yes, now).await?
-        }
-        Settlement::Release => {
-            release(ledger, &doc).await?;
-            doc
-        }
-    };
-    Ok(Outcome::Settled {
-        document: Box::new(document),
-    })
 }
 
 #[cfg(test)]
@@ -78,13 +35,13 @@ mod tests {
     use sluice_aws::fake::FakeAws;
     use sluice_aws::runtime::read_input;
     use sluice_core::testing::{EXECUTION, t, ten, v};
-    use sluice_core::{FromEvent, Routing, Status};
+    use sluice_core::{Deployment, FromEvent, Routing, Status};
 
     /// reconcile, handed `event` as EventBridge hands it over; the document it settled, if any.
     async fn run(aws: &FakeAws, event: Value, now: Timestamp) -> Result<Option<Deployment>, Error> {
         Ok(
             match reconcile(aws, aws, read_input("reconcile", event)?, now).await? {
-                Outcome::Settled { document } => Some(*document),
+                Settled::Settled { document, .. } => Some(*document),
                 _ => None,
             },
         )
@@ -250,7 +207,9 @@ mod tests {
         aws.fail_next("UpdateAlias", AwsErrorKind::Transient, false);
         // One settlement fails, saying where the alias is; reconcile's own loop tries again.
         let ended = ExecutionEnded::from_event(&event("FAILED", EXECUTION)).unwrap();
-        let err = settle(&aws, &aws, &ended, t(9)).await.unwrap_err();
+        let err = settle(&aws, &aws, &ended, &SettledBy::SafetyNet, t(9))
+            .await
+            .unwrap_err();
         assert!(
             err.message
                 .contains("Rollback not finished: a:live could not be rolled back"),

@@ -1,11 +1,15 @@
 //! validate: Request -> Deployment. Reads every named function, alias, version, hook and alarm
-//! and lets sluice-core check them before anything is written; then publishes, locks, records.
+//! and lets sluice-core check them before anything is written; then publishes, locks, confirms
+//! under the locks that no alias moved since it was read, and records. An alias whose lock is
+//! held by a deployment that ended unsettled gets that deployment settled first, so every
+//! previous version this one records was fully live, and no late write of the ended one can land.
 
-use sluice_aws::locks::{lock_aliases, refuse_if_locked, unlock_aliases};
-use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger};
+use sluice_aws::locks::{LockPorts, clear_lock, lock_aliases, unlock_aliases};
+use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger, Watches};
 use sluice_core::{
-    AlarmSummary, AliasLock, CheckedTarget, Deployment, Error, ResolvedTarget, StartCall,
-    StartInput, TargetVersion, Timestamp, VersionSource, require_function,
+    AlarmSummary, AliasLock, AliasSnapshot, CheckedTarget, Deployment, Error, ErrorName,
+    ResolvedTarget, StartCall, StartInput, TargetVersion, Timestamp, VersionSource,
+    require_function,
 };
 
 /// The AWS validate reads and writes.
@@ -16,8 +20,22 @@ pub struct Aws<'a, F, A, L, X> {
     pub executions: &'a X,
 }
 
+impl<F, A, L, X> Aws<'_, F, A, L, X> {
+    fn lock_ports(&self) -> LockPorts<'_, F, L, X> {
+        LockPorts {
+            functions: self.functions,
+            ledger: self.ledger,
+            executions: self.executions,
+        }
+    }
+}
+
+/// Reads, locks and confirms this often before it gives up to the state machine's retry: an
+/// alias that moves between its read and its lock is read again.
+const TRIES: usize = 3;
+
 /// What the state machine passes: the execution input, the execution's name and ARN.
-pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions>(
+pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: Executions>(
     aws: &Aws<'_, F, A, L, X>,
     call: StartCall,
     now: Timestamp,
@@ -28,55 +46,88 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
         request,
     } = StartInput::parse(call)?;
     let functions = aws.functions;
+    let mut doc = None;
+    for _ in 0..TRIES {
+        // 1. Read and check; nothing of this deployment's is written (a deployment that ended
+        // holding an alias is settled, as its safety net would).
+        let mut notes = Vec::new();
+        let mut checked = Vec::with_capacity(request.targets.len());
+        for (i, t) in request.targets.iter().enumerate() {
+            let function = &t.function_name;
+            let field = format!("targets[{i}].functionName");
+            let arn = require_function(&field, function, functions.function_arn(function).await?)?;
+            let lock = AliasLock::of(&arn, t.alias.as_str(), t.name());
+            notes.extend(
+                clear_lock(
+                    &aws.lock_ports(),
+                    &lock,
+                    &execution_arn,
+                    &deployment_id,
+                    now,
+                )
+                .await?,
+            );
+            let alias = functions.get_alias(function, &t.alias).await?;
+            let source = match &t.version {
+                TargetVersion::Publish => VersionSource::Publish,
+                TargetVersion::Version(version) => VersionSource::Version {
+                    exists: functions.version_exists(function, version).await?,
+                    version: version.clone(),
+                },
+                TargetVersion::FromAlias(name) => VersionSource::Alias {
+                    alias: functions.get_alias(function, name).await?,
+                    name: name.clone(),
+                },
+            };
+            checked.push(CheckedTarget::of(t, i, arn, alias, source)?);
+        }
+        for (field, hook) in request.hooks.named() {
+            require_function(field, hook, functions.function_arn(hook).await?)?;
+        }
+        let readings = aws.alarms.read_alarms(&request.alarms).await?;
+        AlarmSummary::of(&request.alarms, &readings).refuse_start()?;
 
-    // 1. Read and check; no writes.
-    let mut checked = Vec::with_capacity(request.targets.len());
-    for (i, t) in request.targets.iter().enumerate() {
-        let function = &t.function_name;
-        let field = format!("targets[{i}].functionName");
-        let arn = require_function(&field, function, functions.function_arn(function).await?)?;
-        let lock = AliasLock::of(&arn, t.alias.as_str(), t.name());
-        refuse_if_locked(aws.ledger, aws.executions, &lock, &execution_arn).await?;
-        let alias = functions.get_alias(function, &t.alias).await?;
-        let source = match &t.version {
-            TargetVersion::Publish => VersionSource::Publish,
-            TargetVersion::Version(version) => VersionSource::Version {
-                exists: functions.version_exists(function, version).await?,
-                version: version.clone(),
-            },
-            TargetVersion::FromAlias(name) => VersionSource::Alias {
-                alias: functions.get_alias(function, name).await?,
-                name: name.clone(),
-            },
-        };
-        checked.push(CheckedTarget::of(t, i, arn, alias, source)?);
-    }
-    for (field, hook) in request.hooks.named() {
-        require_function(field, hook, functions.function_arn(hook).await?)?;
-    }
-    let readings = aws.alarms.read_alarms(&request.alarms).await?;
-    AlarmSummary::of(&request.alarms, &readings).refuse_start()?;
+        // 2. Everything named exists: publish what must be published.
+        let read: Vec<Option<AliasSnapshot>> = checked.iter().map(|c| c.alias.clone()).collect();
+        let mut resolved = Vec::with_capacity(checked.len());
+        for (t, c) in request.targets.iter().zip(checked) {
+            let published = match &c.version {
+                Some(v) => v.clone(),
+                None => functions.publish_version(&t.function_name).await?,
+            };
+            resolved.push(ResolvedTarget::of(c, published));
+        }
+        let mut next = Deployment::new(&request, &deployment_id, &execution_arn, now, resolved)?;
+        for note in notes {
+            next.record_takeover(now, note);
+        }
 
-    // 2. Everything named exists: publish what must be published.
-    let mut resolved = Vec::with_capacity(checked.len());
-    for (t, c) in request.targets.iter().zip(checked) {
-        let published = match &c.version {
-            Some(v) => v.clone(),
-            None => functions.publish_version(&t.function_name).await?,
-        };
-        resolved.push(ResolvedTarget::of(c, published));
+        // 3. Lock what it moves (all or none: a busy alias refuses it with nothing recorded, like
+        // any refusal), then read each locked alias again: under the lock nothing of sluice's can
+        // move it, so what it routes to now is what this deployment starts from.
+        lock_aliases(&aws.lock_ports(), &mut next, now).await?;
+        if unmoved(functions, &next, &read).await? {
+            doc = Some(next);
+            break;
+        }
+        unlock_aliases(aws.ledger, &next).await?;
     }
-    let mut doc = Deployment::new(&request, &deployment_id, &execution_arn, now, resolved)?;
+    let Some(mut doc) = doc else {
+        return Err(Error::new(
+            ErrorName::TransientAws,
+            format!(
+                "the aliases kept changing between validate's reads and its locks ({TRIES} tries)"
+            ),
+        ));
+    };
 
-    // 3. Lock what it moves (all or none: a busy alias refuses it with nothing recorded, like any
-    // refusal), then record it, so the safety net knows it.
-    lock_aliases(aws.ledger, aws.executions, &mut doc, now).await?;
+    // 4. Record it, so the safety net knows it.
     if let Err(e) = aws.ledger.save(&doc).await {
         // Unrecorded, the locks would outlive the execution: give them back (best effort).
         let _ = unlock_aliases(aws.ledger, &doc).await;
         return Err(e.into());
     }
-    // 4. A stop that came while validate ran found no record, so the safety net had nothing to
+    // 5. A stop that came while validate ran found no record, so the safety net had nothing to
     // release: now that the record exists, look again, and release what was taken.
     if !aws.executions.is_running(&execution_arn).await? {
         doc.stopped_while_validating(now);
@@ -86,11 +137,26 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger, X: Executions
     Ok(doc)
 }
 
+/// Whether every alias the deployment locked is as validate read it before locking.
+async fn unmoved<F: FunctionStore>(
+    functions: &F,
+    doc: &Deployment,
+    read: &[Option<AliasSnapshot>],
+) -> Result<bool, Error> {
+    for (t, before) in doc.targets.iter().zip(read) {
+        if t.lock().is_some() && functions.get_alias(&t.function_name, &t.alias).await? != *before {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
     use sluice_aws::AwsErrorKind;
+    use sluice_aws::Ledger;
     use sluice_aws::fake::FakeAws;
     use sluice_aws::runtime::read_input;
     use sluice_core::testing::{EXECUTION, function_arn, t, v};
@@ -421,6 +487,139 @@ mod tests {
                 .any(|e| e.message.contains("took over the lock of deployment d-0")),
             "{:?}",
             d.history
+        );
+    }
+
+    /// Another execution of sluice's state machine, X, deploying `request` to the same aliases.
+    const X: &str = "arn:aws:states:us-east-1:123456789012:execution:sluice-deployments:x-1";
+
+    /// X validated (its locks taken, its record written) while running.
+    async fn validated_x(aws: &FakeAws, request: Value) -> Deployment {
+        aws.running(X);
+        let call = read_input(
+            "validate",
+            json!({"request": request, "deploymentId": "x-1", "executionArn": X}),
+        )
+        .unwrap();
+        validate(&ports(aws), call, t(0)).await.unwrap()
+    }
+
+    /// X's shift to its next step, as the shift function writes it: the aliases, then the record.
+    async fn x_shifts(aws: &FakeAws, x: &mut Deployment, now: Timestamp) {
+        let (index, step) = x.next_step().unwrap();
+        let mut revisions = Vec::new();
+        for target in x.moving_targets() {
+            let wanted = target.wanted_routing(step.weight).unwrap();
+            let write = sluice_aws::alias::write_alias(aws, target, &wanted, |o| {
+                target.decide_shift(o, &wanted)
+            })
+            .await
+            .unwrap();
+            revisions.push(write.revision().unwrap());
+        }
+        x.record_shift(index, revisions, now).unwrap();
+        aws.save(x).await.unwrap();
+    }
+
+    fn x_record(aws: &FakeAws) -> Deployment {
+        Deployment::from_json(aws.record("x-1").unwrap()).unwrap()
+    }
+
+    /// Stop it and start again: X was stopped mid-bake (its alias at 10 %) and the next
+    /// deployment starts before X's safety net has run. X is settled first, recorded as such, and
+    /// the next deployment starts from the version that was fully live.
+    #[tokio::test]
+    async fn a_deployment_that_ended_unsettled_is_settled_before_its_aliases_are_taken() {
+        let aws = aws();
+        let mut x = validated_x(&aws, good()).await;
+        x_shifts(&aws, &mut x, t(1)).await;
+        aws.ended(X);
+        let d = run(&aws, input(good())).await.unwrap();
+        assert_eq!(d.targets[0].previous_version, Some(v("2")));
+        assert_eq!(
+            aws.current("orders", "live").unwrap().routing,
+            Routing::only(v("2"))
+        );
+        assert_eq!(
+            aws.lock_holder(&lock_of("orders")).unwrap().execution_arn,
+            EXECUTION
+        );
+        let x = x_record(&aws);
+        assert_eq!(x.status, Status::RolledBack);
+        assert!(
+            x.failure
+                .unwrap()
+                .cause
+                .contains("deployment d-1 rolled it back before taking over its lock"),
+        );
+        assert!(
+            d.history.iter().any(|e| e.message.contains(
+                "deployment x-1 ended (ABORTED) holding its lock and was not settled yet; rolled it back first"
+            )),
+            "{:?}",
+            d.history
+        );
+    }
+
+    /// X was stopped while its first shift's write was still on its way. The next deployment
+    /// settles X before it takes the lock, which fences the alias: X's late write cannot land.
+    #[tokio::test]
+    async fn a_late_write_of_a_stopped_deployment_cannot_land_under_the_next_ones_lock() {
+        let aws = aws();
+        let x = validated_x(&aws, good()).await;
+        aws.ended(X);
+        run(&aws, input(good())).await.unwrap();
+        let target = &x.targets[0];
+        let wanted = target
+            .wanted_routing(Weight::from_percent(10.0).unwrap())
+            .unwrap();
+        let late = sluice_aws::alias::write_alias(&aws, target, &wanted, |o| {
+            target.decide_shift(o, &wanted)
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(late, sluice_core::AliasWrite::Conflict(_)),
+            "{late:?}"
+        );
+        assert_eq!(
+            aws.current("orders", "live").unwrap().routing,
+            Routing::only(v("2"))
+        );
+    }
+
+    /// X was stopped during its PostTraffic hook (every alias on X's version, not yet verified).
+    /// The next deployment does not take X's version as the one to roll back to.
+    #[tokio::test]
+    async fn the_previous_version_recorded_is_one_that_was_fully_live_and_settled() {
+        let aws = aws().function("orders", 4);
+        let mut x = validated_x(&aws, good()).await;
+        x_shifts(&aws, &mut x, t(1)).await;
+        x.status = sluice_core::Status::ShiftNext;
+        x_shifts(&aws, &mut x, t(2)).await;
+        assert_eq!(
+            aws.current("orders", "live").unwrap().routing,
+            Routing::only(v("3"))
+        );
+        aws.ended(X);
+        let mut req = good();
+        req["targets"][0]["targetVersion"] = json!("4");
+        let d = run(&aws, input(req)).await.unwrap();
+        assert_eq!(d.targets[0].previous_version, Some(v("2")));
+        assert_eq!(x_record(&aws).status, Status::RolledBack);
+    }
+
+    /// Someone moves an alias after validate read it and before it locked it: validate reads it
+    /// again under the lock, and starts from what is there.
+    #[tokio::test]
+    async fn an_alias_that_moved_before_its_lock_is_read_again_under_it() {
+        let aws = aws();
+        aws.before_next_lock(|fake| fake.set_alias("orders", "live", Routing::only(v("1"))));
+        let d = run(&aws, input(good())).await.unwrap();
+        assert_eq!(d.targets[0].previous_version, Some(v("1")));
+        assert_eq!(
+            d.targets[0].revision_id,
+            aws.current("orders", "live").unwrap().revision_id
         );
     }
 

@@ -9,8 +9,31 @@ use crate::events::{ExecutionEnded, ExecutionStatus};
 use crate::failure::Failure;
 use crate::time::Timestamp;
 
+/// Who settles a deployment whose execution ended where no Catch ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettledBy {
+    /// The safety net, on the execution's status event (or the sweeper, when one was lost).
+    SafetyNet,
+    /// The next deployment of one of its aliases, before it takes the alias's lock.
+    Takeover { deployment_id: String },
+}
+
+impl SettledBy {
+    /// "sluice's safety net rolled it back", as a cause says who did.
+    fn rolled_back(&self) -> String {
+        match self {
+            SettledBy::SafetyNet => "sluice's safety net rolled it back".to_string(),
+            SettledBy::Takeover { deployment_id } => format!(
+                "deployment {deployment_id} rolled it back before taking over its lock (the safety net \
+                 had not yet)"
+            ),
+        }
+    }
+}
+
 /// What the safety net does for an execution that ended, decided on the deployment's record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Settlement {
     /// The record is another execution's (a name reused): leave everything alone.
     NotOurs,
@@ -44,9 +67,9 @@ impl Deployment {
         self.execution_arn == ended.execution_arn && !self.status.is_settled()
     }
 
-    /// Notes why the safety net rolls back: what the execution did, where the deployment
-    /// was, and any failure it had recorded already.
-    pub fn fail_from(&mut self, ended: &ExecutionEnded) {
+    /// Notes why the deployment is rolled back after its execution ended: what the execution
+    /// did, where the deployment was, any failure it had recorded already, and who rolls it back.
+    pub fn fail_from(&mut self, ended: &ExecutionEnded, by: &SettledBy) {
         let at = match self.step {
             Some(_) => format!(
                 "at {} ({} on the new version)",
@@ -55,10 +78,7 @@ impl Deployment {
             ),
             None => "before any traffic moved".to_string(),
         };
-        let happened = format!(
-            "{} {at}; sluice's safety net rolled it back",
-            what_happened(ended)
-        );
+        let happened = format!("{} {at}; {}", what_happened(ended), by.rolled_back());
         let (error, cause) = match &self.failure {
             Some(f) => (
                 f.error.clone(),
@@ -117,6 +137,7 @@ fn what_happened(ended: &ExecutionEnded) -> String {
     let how = match ended.status {
         ExecutionStatus::Aborted => "was stopped".to_string(),
         ExecutionStatus::TimedOut => "timed out".to_string(),
+        ExecutionStatus::Unknown => "ended, and Step Functions no longer knows how".to_string(),
         _ => match (&ended.error, &ended.cause) {
             (Some(e), Some(c)) => format!(
                 "failed with {e} ({})",
@@ -160,7 +181,7 @@ mod tests {
         let ended = ended("ABORTED");
         assert!(d.unsettled_by(&ended));
         assert_eq!(d.settlement(&ended), Settlement::RollBack);
-        d.fail_from(&ended);
+        d.fail_from(&ended, &SettledBy::SafetyNet);
         let f = d.failure.clone().unwrap();
         assert_eq!(f.error, "ExecutionAborted");
         assert_eq!(
@@ -189,12 +210,27 @@ mod tests {
     #[test]
     fn a_timeout_without_a_recorded_failure_is_named_from_the_catalog() {
         let mut d = one_target(json!("Canary10Percent5Minutes"), &[]);
-        d.fail_from(&ended("TIMED_OUT"));
+        d.fail_from(&ended("TIMED_OUT"), &SettledBy::SafetyNet);
         let f = d.failure.unwrap();
         assert_eq!(f.error, ErrorName::ExecutionTimedOut);
         assert!(
             f.cause
                 .starts_with("the execution timed out (TIMED_OUT) before any traffic moved")
+        );
+    }
+
+    #[test]
+    fn a_deployment_settled_by_the_next_one_says_so() {
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &[]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let by = SettledBy::Takeover {
+            deployment_id: "d-2".into(),
+        };
+        d.fail_from(&ended("ABORTED"), &by);
+        assert_eq!(
+            d.failure.unwrap().cause,
+            "the execution was stopped (ABORTED) at step 1/2 (10% on the new version); deployment \
+             d-2 rolled it back before taking over its lock (the safety net had not yet)"
         );
     }
 
@@ -207,7 +243,7 @@ mod tests {
                        "error": "TransientAws", "cause": "{\"errorType\":\"TransientAws\",\"errorMessage\":\"throttled\"}"}
         }))
         .unwrap();
-        d.fail_from(&ended);
+        d.fail_from(&ended, &SettledBy::SafetyNet);
         let f = d.failure.unwrap();
         assert_eq!(f.error, "AlarmBreached");
         assert!(

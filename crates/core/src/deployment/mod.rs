@@ -15,7 +15,7 @@ mod shift;
 mod start;
 
 pub use bake::{Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome};
-pub use ending::Settlement;
+pub use ending::{SettledBy, Settlement};
 pub use rollback::RollbackOutcome;
 pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
 pub use start::{CheckedTarget, ResolvedTarget, VersionSource, require_function};
