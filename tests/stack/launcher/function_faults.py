@@ -5,9 +5,9 @@ report it. A test endpoint at FUNCTION_FAULTS_PATH (not an AWS API):
             "count": 1, "when": "before" | "after", "seconds": S, "errorType": ..., "message": ...}
            arms a fault on the invocations of function NAME (an unqualified name; a version or alias
            invoked counts as the function) whose payload belongs to deployment ID (its
-           `deploymentId`, `finished.deploymentId`, or `detail.name` for an execution status event),
-           or on any of them without `deployment`: invocations nth .. nth+count-1 of those
-           (counted from when the fault was armed) fail.
+           `deploymentId`, `finished.deploymentId` (Finish's older payload), or `detail.name` for an
+           execution status event), or on any of them without `deployment`: invocations
+           nth .. nth+count-1 of those (counted from when the fault was armed) fail.
            - crash: the runtime process exits. Lambda answers the Invoke with X-Amz-Function-Error:
              Unhandled and {"errorType": "Runtime.ExitError", "errorMessage": "RequestId: <id>
              Error: Runtime exited with error: exit status 1"}; Step Functions' lambda:invoke fails
@@ -44,7 +44,8 @@ import uuid
 
 from local_aws import FUNCTION_FAULTS_PATH
 
-from .control_route import serve_controls
+from .endpoints import Endpoint
+from .sfn_aborted_states import write_no_more
 
 _lock = threading.Lock()
 _armed: list[dict] = []
@@ -137,8 +138,9 @@ def _take(key: str, name: str, deployment: str | None, kind_ok) -> dict | None:
 
 
 def deployment_of(payload: bytes) -> str | None:
-    """The deployment an invocation is about: its payload's deploymentId (phases, hooks),
-    finished.deploymentId (Finish) or detail.name (an execution status event for reconcile)."""
+    """The deployment an invocation is about: its payload's deploymentId (phases, hooks, and Finish
+    given the deployment itself), finished.deploymentId (Finish's older payload, kept: harmless) or
+    detail.name (an execution status event for reconcile)."""
     try:
         doc = json.loads(payload or b"{}")
     except ValueError:
@@ -190,8 +192,6 @@ def time_out_tasks() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 
-    from .sfn_aborted_states import _STOPPED
-
     original = ExecutionState._evaluate_with_timeout
 
     def evaluate_with_timeout(self, env) -> None:
@@ -222,7 +222,7 @@ def time_out_tasks() -> None:
         # The task is scheduled and started (its history events) within milliseconds; then its time
         # runs out, or the execution stops.
         env.program_state_event.wait(fault["seconds"])
-        setattr(context, _STOPPED, True)  # the abandoned invocation writes nothing more
+        write_no_more(context)  # the abandoned invocation
         frame.set_ended()
         env.close_frame(frame)
         raise EvalTimeoutError()
@@ -230,16 +230,4 @@ def time_out_tasks() -> None:
     ExecutionState._evaluate_with_timeout = evaluate_with_timeout
 
 
-class FunctionFaultsRoute:
-    """WSGI middleware: answers FUNCTION_FAULTS_PATH itself (control_route's shape) and passes every other
-    request on."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "") != FUNCTION_FAULTS_PATH:
-            return self.app(environ, start_response)
-        return serve_controls(
-            environ, start_response, state=lambda _query: state(), arm=arm, disarm=lambda _query: clear()
-        )
+ENDPOINT = Endpoint(FUNCTION_FAULTS_PATH, read=lambda _query: state(), arm=arm, disarm=lambda _query: clear())

@@ -38,7 +38,7 @@ import uuid
 from local_aws import ACCOUNT, MOMENTS_PATH, REGION
 
 from . import alias_journal
-from .control_route import serve_controls
+from .endpoints import Endpoint
 
 _lock = threading.Lock()
 _armed: list[dict] = []
@@ -248,16 +248,4 @@ def fire_on_state_entries() -> None:
     CommonStateField._eval_state_input = eval_state_input
 
 
-class MomentsRoute:
-    """WSGI middleware: answers MOMENTS_PATH itself (control_route's shape) and passes every other
-    request on."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "") != MOMENTS_PATH:
-            return self.app(environ, start_response)
-        return serve_controls(
-            environ, start_response, state=lambda _query: state(), arm=arm, disarm=lambda _query: clear()
-        )
+ENDPOINT = Endpoint(MOMENTS_PATH, read=lambda _query: state(), arm=arm, disarm=lambda _query: clear())
