@@ -6,7 +6,8 @@ import json
 import time
 import uuid
 
-from conftest import App, make_alarm
+from conftest import App
+from resources import create_alarm
 
 ON_V1 = ("1", {})
 ON_V2 = ("2", {})
@@ -112,7 +113,7 @@ def watch_began(stack, execution_arn: str) -> bool:
 def rolled_back_at(app, since: int) -> float | None:
     """When the alias journal shows app's alias back on version 1 with no weights (after entry
     `since`), by the launcher's clock."""
-    for e in app.stack.alias_journal()[since:]:
+    for e in app.stack.journals.aliases()[since:]:
         if e["function"] == app.name and e["alias"] == "live" and e["version"] == "1" and not e["weights"]:
             return e["at"]
     return None
@@ -125,8 +126,8 @@ def alarm_to_rollback(stack, strategy, delay: float) -> tuple[float, dict, list]
     the two aliases written back (the alias journal's clock: the same machine), the execution's
     description once it ended, and the two apps."""
     apps = [App(stack, f"rt-{uuid.uuid4().hex[:8]}") for _ in range(2)]
-    alarm = make_alarm(stack)
-    since = len(stack.alias_journal())
+    alarm = create_alarm(stack.cloudwatch, state="OK")
+    since = len(stack.journals.aliases())
     arn = stack.start_deployment({"targets": [x.target() for x in apps], "strategy": strategy, "alarms": [alarm]})
     wait_for(lambda: all(x.alias()[1] for x in apps), timeout=30, what="the first shift")
     time.sleep(delay)

@@ -10,7 +10,7 @@ import uuid
 
 from scenario import ON_V1, ON_V2, W, wait_for
 
-from stack import SLUICE_CLI
+from processes import SLUICE_CLI
 
 
 def sluice(stack, *args, timeout=180, extra_env=None):

@@ -9,6 +9,8 @@ import time
 
 from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for
 
+from resources import create_alarm
+
 
 def test_canary_custom_seconds(stack, app):
     a = app()
@@ -98,7 +100,7 @@ def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
     become AWS/Lambda metrics, and the alarm on them fires."""
     a = app("demo-broken")
     name = f"{a.name}-errors"
-    stack.alias_errors_alarm(name, a.name, period=60, threshold=1)
+    create_alarm(stack.cloudwatch, name, function=a.name, period=60, threshold=1)
     stop = threading.Event()
 
     def traffic():

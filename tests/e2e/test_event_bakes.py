@@ -29,24 +29,15 @@ from scenario import (
 )
 
 from conftest import App
+from resources import create_alarm
 from stack import LocalStack
-
-
-def history(stack, arn: str) -> list[dict]:
-    events, page = [], {"executionArn": arn, "maxResults": 1000}
-    while True:
-        out = stack.sfn.get_execution_history(**page)
-        events += out["events"]
-        if not out.get("nextToken"):
-            return events
-        page["nextToken"] = out["nextToken"]
 
 
 def deliveries_for(stack, alarm: str) -> list[dict]:
     return [
         d
         # This stack's rule only: test_template deploys another sluice into the same moto.
-        for d in stack.lambda_deliveries(rule=stack.sluice.rules["AlarmEventFunctionAlarmWentToAlarm"].arn)
+        for d in stack.journals.deliveries(rule=stack.sluice.rules["AlarmEventFunctionAlarmWentToAlarm"].arn)
         if d["payload"].get("detail", {}).get("alarmName") == alarm
     ]
 
@@ -99,7 +90,7 @@ def test_an_alarm_that_fires_and_clears_with_its_event_lost_is_caught_by_the_nex
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # The watch has read the alarms: the alarm fires and clears after.
     wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
-    stack.drop_alarm_events(1, alarm=name)
+    stack.alarm_events.drop(1, alarm=name)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="a short burst of errors")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="errors stopped")
     d = finish(stack, arn)
@@ -107,7 +98,7 @@ def test_an_alarm_that_fires_and_clears_with_its_event_lost_is_caught_by_the_nex
     assert f"alarm {name} went to ALARM at " in d["cause"], d["cause"]
     assert "(a short burst of errors) and out of it again before this check" in d["cause"], d["cause"]
     assert EVENT_CAUSE not in d["cause"]
-    assert [e for e in stack.alarm_events(alarm=name) if e["state"] == "ALARM"][0]["dropped"]
+    assert [e for e in stack.alarm_events.emitted(alarm=name) if e["state"] == "ALARM"][0]["dropped"]
     assert deliveries_for(stack, name) == [], "the event never reached alarm-event"
     assert a.journal() == [("1", W(10)), ON_V1]
 
@@ -118,7 +109,7 @@ def test_a_half_hour_canary_at_the_defaults_writes_at_most_120_history_events(st
         stack, {"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [alarm()]}, timeout=180
     )
     assert d["status"] == "SUCCEEDED", d
-    events = history(stack, arn)
+    events = stack.execution_history(arn)
     cost = output(d)["cost"]
     print(f"\nCanary10Percent30Minutes at the defaults: {len(events)} history events, {cost}")
     assert len(events) <= 120
@@ -138,7 +129,7 @@ def test_a_week_of_bake_at_the_defaults_is_accepted_with_a_stretched_backstop(st
 
     def baking():
         nonlocal doc
-        for e in reversed(history(stack, arn)):
+        for e in reversed(stack.execution_history(arn)):
             if e["type"] == "ParallelStateEntered":
                 doc = json.loads(e["stateEnteredEventDetails"]["input"])
                 return True
@@ -158,11 +149,11 @@ def test_a_duplicated_event_rolls_back_once(stack, app, alarm):
     arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name]})
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
-    stack.duplicate_alarm_events(1, alarm=name)
+    stack.alarm_events.duplicate(1, alarm=name)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
     d = finish(stack, arn)
     assert d["status"] == "FAILED" and EVENT_CAUSE in d["cause"], d
-    [emitted] = [e for e in stack.alarm_events(alarm=name) if e["state"] == "ALARM"]
+    [emitted] = [e for e in stack.alarm_events.emitted(alarm=name) if e["state"] == "ALARM"]
     assert len(emitted["deliveries"]) == 2, emitted
     wait_for(lambda: len(deliveries_for(stack, name)) == 2, timeout=180, what="both deliveries answered")
     answers = [json.loads(x["response"]) for x in deliveries_for(stack, name)]
@@ -242,8 +233,8 @@ def test_a_broken_release_trips_its_alarm_from_metrics_and_is_rolled_back_by_the
     (as CloudWatch stamps it) to the alias written back."""
     app = App(realtime, f"broken-{uuid.uuid4().hex[:8]}", v2_binary="demo-broken")
     name = f"{app.name}-errors"
-    realtime.alias_errors_alarm(name, app.name, period=10, threshold=1, TreatMissingData="notBreaching")
-    since = len(realtime.alias_journal())
+    create_alarm(realtime.cloudwatch, name, function=app.name, period=10, threshold=1, TreatMissingData="notBreaching")
+    since = len(realtime.journals.aliases())
     arn = realtime.start_deployment(
         {"targets": [app.target()], "strategy": "Canary10Percent10Minutes", "alarms": [name]}
     )

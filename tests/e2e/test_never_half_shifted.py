@@ -133,13 +133,13 @@ def test_a_rollback_meeting_a_long_run_of_throttles_still_restores_the_alias(sta
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # 45 throttles: 15 rollback attempts of 3 SDK tries each, more than a rollback that gives up
     # after a dozen attempts (as sluice's did) survives.
-    stack.inject_fault(operation="UpdateAlias", count=45, error="TooManyRequestsException", status=429)
+    stack.faults.inject(operation="UpdateAlias", count=45, error="TooManyRequestsException", status=429)
     try:
         stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
         d = finish(stack, arn, timeout=240)
-        assert stack.faults()["injected"].get("UpdateAlias") == 45, stack.faults()
+        assert stack.faults.state()["injected"].get("UpdateAlias") == 45, stack.faults.state()
     finally:
-        stack.clear_faults()
+        stack.faults.clear()
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
     assert a.alias() == ON_V1
     assert a.journal() == [("1", W(10)), ON_V1]
@@ -174,11 +174,11 @@ def test_upgrading_sluice_mid_bake_leaves_the_running_deployment_on_its_code(sta
     wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # The upgrade's code fails every call: only executions started after it may run it.
     broken = {logical: "hook-reject" for logical in ("ShiftFunction", "CheckAlarmsFunction", "RollbackFunction")}
-    stack.redeploy_sluice(broken)
+    stack.sluice.redeploy(broken)
     try:
         d = finish(stack, arn)
     finally:
-        stack.redeploy_sluice()
+        stack.sluice.redeploy()
     assert d["status"] == "SUCCEEDED", d
     assert a.journal() == [("1", W(10)), ON_V2]
     # The upgrade back gave every function its own code again: the next deployment runs on it.

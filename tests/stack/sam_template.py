@@ -28,10 +28,8 @@ No imports of moto: this runs in the pytest and demo processes."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +38,7 @@ import botocore.exceptions
 import yaml
 
 from local_aws import ACCOUNT, BINARY_VAR, REGION
+from resources import placeholder_zip
 
 if TYPE_CHECKING:
     from stack import LocalStack
@@ -73,13 +72,6 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 def load_template(path: Path) -> dict:
     with open(path) as f:
         return yaml.load(f, Loader=_CfnLoader)
-
-
-def placeholder_zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("bootstrap", f"#!/bin/sh\n# served locally by cargo-lambda; see {BINARY_VAR}\n")
-    return buf.getvalue()
 
 
 class _NoValue:
