@@ -1,8 +1,8 @@
 """python -m launcher --port 5000 --runtime-url http://127.0.0.1:9100 [--time-scale 0.01]
 
 Applies every patch, then serves moto on 127.0.0.1 only; prints "ready <port>" once it answers
-and stops on SIGTERM/SIGINT. local_aws must be importable (stack.py puts tests/stack on
-PYTHONPATH)."""
+and stops on SIGTERM/SIGINT. local_aws must be importable (processes.start_launcher puts
+tests/stack on PYTHONPATH)."""
 
 from __future__ import annotations
 
