@@ -1,4 +1,4 @@
-"""The local stack deploys template.yaml as SAM and CloudFormation would (tests/stack/sam_template.py),
+"""The local stack deploys template.yaml as SAM and CloudFormation would (tests/stack/sluice_stack.py),
 and upgrades it as `sam deploy` would; the ledger table behaves as sluice's ledger relies on."""
 
 import json

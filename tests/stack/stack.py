@@ -7,7 +7,7 @@ The stack is two processes, each in its own process group and stopped by PID (pr
 - the launcher package (python -m launcher): moto with Step Functions execution and the gaps
   closed;
 - cargo-lambda's runtime emulator serving every binary of the workspace (the real Rust functions),
-  started once sluice is deployed (sam_template.py), with the deployed functions' environment.
+  started once sluice is deployed (sluice_stack.py), with the deployed functions' environment.
 
 LocalStack composes what a test uses: boto3 clients of the stack (processes.Clients), sluice as
 deployed (`sluice`), the test controls (`faults`, `function_faults`, `moments`, `alarm_events`,
@@ -32,7 +32,7 @@ from controls import (
     StatusEventControls,
 )
 from processes import ROOT, Clients, aws_environment, free_port, start_launcher, start_runtime, stop_process
-from sam_template import SluiceStack
+from sluice_stack import SluiceStack
 
 
 class LocalStack(Clients):
@@ -105,7 +105,7 @@ class LocalStack(Clients):
 
     # --- sluice, as deployed from template.yaml ---
     def deploy_sluice(self, prefix: str = "sluice-local") -> SluiceStack:
-        """Deploys sluice from template.yaml under the stack name `prefix` (see sam_template.py) and
+        """Deploys sluice from template.yaml under the stack name `prefix` (see sluice_stack.py) and
         returns it. start() deploys the one `sluice` is; a test may deploy another copy under
         another prefix (its functions then run with the first one's environment: cargo-lambda has
         one)."""
