@@ -1,6 +1,7 @@
 """pytest fixtures: one local stack for the whole session (see tests/stack/stack.py)."""
 
 import os
+import time
 import uuid
 
 import pytest
@@ -11,6 +12,18 @@ from stack import LocalStack
 
 # Waits and Retry intervals run 50x faster, so a real 5-minute canary bakes in 6 s.
 TIME_SCALE = float(os.environ.get("SLUICE_TEST_TIME_SCALE", "0.02"))
+
+
+def wait_until(fetch, timeout: float = 60, what: str = "condition", every: float = 0.05):
+    """Polls fetch() every `every` seconds until it returns something truthy, and returns that;
+    fails the test after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fetch()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 
-from conftest import App
+from conftest import App, wait_until
 from resources import create_alarm
 
 ON_V1 = ("1", {})
@@ -54,15 +54,6 @@ def finish(stack, arn, timeout=120):
 def run(stack, request, timeout=120):
     arn = stack.start_deployment(request)
     return arn, finish(stack, arn, timeout)
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def output(description) -> dict:
@@ -129,10 +120,10 @@ def alarm_to_rollback(stack, strategy, delay: float) -> tuple[float, dict, list]
     alarm = create_alarm(stack.cloudwatch, state="OK")
     since = len(stack.journals.aliases())
     arn = stack.start_deployment({"targets": [x.target() for x in apps], "strategy": strategy, "alarms": [alarm]})
-    wait_for(lambda: all(x.alias()[1] for x in apps), timeout=30, what="the first shift")
+    wait_until(lambda: all(x.alias()[1] for x in apps), timeout=30, what="the first shift")
     time.sleep(delay)
     fired = time.time()
     stack.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="errors")
-    wait_for(lambda: all(rolled_back_at(x, since) for x in apps), timeout=30, what="every alias restored")
+    wait_until(lambda: all(rolled_back_at(x, since) for x in apps), timeout=30, what="every alias restored")
     seconds = max(rolled_back_at(x, since) for x in apps) - fired
     return seconds, finish(stack, arn, timeout=60), apps

@@ -30,12 +30,11 @@ from scenario import (
     lock,
     name_of,
     record,
-    wait_for,
     watch_began,
     watched,
 )
 
-from conftest import App
+from conftest import App, wait_until
 from resources import create_alarm
 
 # How long a race holds the call it races: long enough for the other party to act, shorter than
@@ -53,14 +52,14 @@ def warm(stack):
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name], "checkInterval": "1m"}
     )
-    wait_for(lambda: watched(stack, name), what="the warm-up's watch")
+    wait_until(lambda: watched(stack, name), what="the warm-up's watch")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="warm-up")
     finish(stack, arn)
     b = App(stack, f"warm-{uuid.uuid4().hex[:8]}")
     arn = stack.start_deployment({"targets": [b.target()], "strategy": "Canary10Percent30Minutes"})
-    wait_for(lambda: b.journal() == [("1", W(10))], what="the warm-up's shift")
+    wait_until(lambda: b.journal() == [("1", W(10))], what="the warm-up's shift")
     stack.sfn.stop_execution(executionArn=arn)
-    wait_for(
+    wait_until(
         lambda: [x for x in stack.journals.deliveries() if x["payload"].get("detail", {}).get("executionArn") == arn],
         what="the warm-up's safety net",
     )
@@ -89,7 +88,7 @@ def assert_chain(app: App, initial: str) -> None:
 
 def held(stack, operation: str = "UpdateAlias", calls: int = 1, timeout: float = 60) -> float:
     """Waits until `calls` calls of `operation` met the armed fault; returns when the last did."""
-    wait_for(
+    wait_until(
         lambda: stack.faults.state()["injected"].get(operation, 0) >= calls, timeout=timeout, what=f"{operation} held"
     )
     return time.time()
@@ -138,8 +137,8 @@ def status_event(stack, arn: str, status: str, error: str, cause: str) -> dict:
 def baking_at_ten(stack, app: App, alarm: str) -> str:
     """A 30-minute canary of app watching `alarm`, started and baking at 10 %."""
     arn = stack.start_deployment({"targets": [app.target()], "strategy": "Canary10Percent30Minutes", "alarms": [alarm]})
-    wait_for(lambda: app.journal() == [("1", W(10))], what="the 10% shift")
-    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
+    wait_until(lambda: app.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: watch_began(stack, arn), what="the bake's watch")
     return arn
 
 
@@ -188,7 +187,7 @@ def test_a_stop_while_rollback_writes_is_settled_once(faults, app, alarm):
     released = held(stack) + HOLD
     assert a.journal() == [("1", W(10))], "Rollback's write is held"
     stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped during the rollback")
-    wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
+    wait_until(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
     assert time.time() < released, "the safety net settled it while Rollback's write was held"
     settled = record(stack, name_of(arn))
     # Rollback's write lands now (refused: stale revision); Rollback ends within a second.
@@ -223,7 +222,7 @@ def test_the_safety_net_and_rollback_at_once_write_only_conditionally(faults, ap
     ended = status_event(stack, arn, "FAILED", "States.Timeout", "Task timed out after 120.00 seconds")
     out = stack.events.put_events(Entries=[ended, ended])
     assert out["FailedEntryCount"] == 0, out
-    wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
+    wait_until(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
     assert time.time() < released, "the safety net settled it while Rollback's write was held"
     d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
@@ -257,10 +256,10 @@ def test_a_late_rollback_write_leaves_the_next_deployment_alone(faults, app, ala
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
     released = held(stack) + HOLD
     stack.sfn.stop_execution(executionArn=first, error="Operator", cause="stopped during the rollback")
-    wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
+    wait_until(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
     # A 10-minute canary (12 s here): it bakes at 10 % well past the release of the held write.
     second = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent10Minutes"})
-    wait_for(lambda: a.journal() == [("1", W(10)), ON_V1, ("1", W(10))], timeout=HOLD, what="the next deployment")
+    wait_until(lambda: a.journal() == [("1", W(10)), ON_V1, ("1", W(10))], timeout=HOLD, what="the next deployment")
     assert time.time() < released, "the next deployment shifted while the first one's Rollback write was held"
     # The held write lands (refused: stale revision) and Rollback decides again, within a second.
     time.sleep(max(0.0, released - time.time()) + 3)

@@ -14,6 +14,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
+from conftest import wait_until
 from resources import create_alarm
 
 DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -53,16 +54,6 @@ class Queue:
         self.events.delete_rule(Name=self.name)
 
 
-def wait_until(fetch, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_state_change_puts_awss_event_on_the_bus_and_a_lambda_rule_gets_it_at_once(stack):
     name = create_alarm(
         stack.cloudwatch, AlarmDescription="orders errors", Dimensions=[{"Name": "FunctionName", "Value": "orders"}]
@@ -86,7 +77,7 @@ def test_a_state_change_puts_awss_event_on_the_bus_and_a_lambda_rule_gets_it_at_
     try:
         started = time.time()
         cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors", StateReasonData='{"errors": 5}')
-        [delivery] = wait_until(delivered, what="the event at the Lambda target")
+        [delivery] = wait_until(delivered, timeout=10, what="the event at the Lambda target", every=0.005)
         print(
             f"set_alarm_state -> Lambda target invoked: {(delivery['at'] - started) * 1000:.0f} ms, "
             f"function returned: {(delivery['finishedAt'] - started) * 1000:.0f} ms"
@@ -172,7 +163,9 @@ def test_the_alarm_evaluator_emits_events_and_history(stack):
     alarm = f"{name}-errors"
     create_alarm(stack.cloudwatch, alarm, function=name, period=600, threshold=1)
     stack.lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
-    [event] = wait_until(lambda: stack.alarm_events.emitted(alarm), what="the evaluator's event")
+    [event] = wait_until(
+        lambda: stack.alarm_events.emitted(alarm), timeout=10, what="the evaluator's event", every=0.005
+    )
     detail = event["event"]["detail"]
     assert (event["previousState"], event["state"], event["delivered"]) == ("OK", "ALARM", True)
     assert detail["state"]["reason"] == "Errors Sum 1 over the last 600s crossed the threshold 1"
@@ -269,7 +262,7 @@ def test_alarm_events_can_be_dropped_duplicated_and_delayed(stack):
             "normal again",
         ]
         assert received[1]["id"] == received[2]["id"], "a duplicate is the same event"
-        late = wait_until(queue.receive, timeout=5, what="the delayed event")
+        late = wait_until(queue.receive, timeout=5, what="the delayed event", every=0.005)
         assert [e["detail"]["state"]["reason"] for e in late] == ["late"]
         assert time.time() - delayed_at >= 1.5
     finally:

@@ -12,6 +12,8 @@ import uuid
 import botocore.exceptions
 import pytest
 
+from conftest import wait_until
+
 
 def fn(stack, binary="demo-ok", versions=0, alias=False) -> str:
     name = f"fault-{uuid.uuid4().hex[:8]}"
@@ -40,16 +42,6 @@ def outcomes(client, name: str, calls: int) -> list[bool]:
             assert e.response["Error"]["Code"] in ("TooManyRequestsException", "ServiceException"), e.response
             failed.append(True)
     return failed
-
-
-def wait_until(predicate, timeout: float = 20, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_seeded_share_of_calls_fails_the_same_way_each_time(stack):
@@ -88,7 +80,9 @@ def test_a_chosen_call_is_delayed_past_the_attempt_timeout_and_still_lands(stack
         with pytest.raises(botocore.exceptions.ReadTimeoutError):
             lam.update_alias(FunctionName=name, Name="live", FunctionVersion="2", Description="second")
         assert time.time() - started < 1.8
-        wait_until(lambda: stack.lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "2", what="it")
+        wait_until(
+            lambda: stack.lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "2", timeout=20, what="it"
+        )
     finally:
         stack.faults.clear()
     journal = [e for e in stack.journals.aliases() if e["function"] == name and e["operation"] == "UpdateAlias"]
@@ -204,7 +198,9 @@ def test_a_task_that_times_out_leaves_its_invocation_running(stack):
         ended = time.time()
         assert d["status"] == "SUCCEEDED"
         assert stack.lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1", "not yet"
-        wait_until(lambda: stack.lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "2", what="it")
+        wait_until(
+            lambda: stack.lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "2", timeout=20, what="it"
+        )
         assert time.time() - ended < 3
         types = [e["type"] for e in stack.execution_history(run)]
         assert "TaskTimedOut" in types and "TaskSucceeded" not in types, types
@@ -309,7 +305,9 @@ def test_eventbridge_retries_a_throttled_delivery_and_lambda_a_failed_invocation
         if case == "throttled":
             stack.faults.inject("Invoke", count=2, error="TooManyRequestsException", match=name, callers=["events"])
         stack.events.put_events(Entries=[{"Source": "sluice.test", "DetailType": kind, "Detail": "{}"}])
-        deliveries[case] = wait_until(lambda alias_arn=alias_arn: three(stack, alias_arn), what=f"{case} deliveries")
+        deliveries[case] = wait_until(
+            lambda alias_arn=alias_arn: three(stack, alias_arn), timeout=20, what=f"{case} deliveries"
+        )
     stack.faults.clear()
     throttled = deliveries["throttled"]
     assert [d["attempt"] for d in throttled] == [1, 2, 3]

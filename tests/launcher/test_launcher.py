@@ -12,6 +12,7 @@ import botocore.exceptions
 import cbor2
 import pytest
 
+from conftest import wait_until
 from resources import create_alarm
 
 
@@ -151,17 +152,6 @@ def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
     assert re.match(r"Errors Sum [34] over the last 600s crossed the threshold 3", reason), reason
 
 
-def wait_until(fetch, timeout=20, what="condition"):
-    """Polls fetch() until it returns something truthy, and returns it."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_events_reach_lambda_targets_asynchronously(stack):
     """A delivery is observed in the deliveries journal: an asynchronous invoke answers its caller
     nothing, and the AWS/Lambda metrics would say that the function ran but not with what."""
@@ -187,7 +177,9 @@ def test_events_reach_lambda_targets_asynchronously(stack):
         assert out["FailedEntryCount"] == 0
         [delivery] = wait_until(
             lambda: [d for d in stack.journals.deliveries(rule=rule_arn) if d["rule"] == rule_arn],
+            timeout=20,
             what="the delivery to the function",
+            every=0.1,
         )
     finally:
         stack.faults.clear()
