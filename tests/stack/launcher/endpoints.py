@@ -9,7 +9,9 @@ string is passed to each as {name: first value}. An endpoint that arms nothing a
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -51,6 +53,38 @@ class Endpoint:
             return json_response(start_response, "201 Created", armed)
         allowed = "GET, POST or DELETE" if self.arm is not None else "GET"
         return json_response(start_response, "405 Method Not Allowed", {"message": allowed})
+
+
+class Controls:
+    """What an endpoint of one-shot controls keeps (function_faults, moments): the controls armed
+    and what fired, under `lock`, which its owner holds while it counts a call against them."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.armed: list[dict] = []
+        self.fired: list[dict] = []
+
+    def add(self, control: dict) -> dict:
+        with self.lock:
+            self.armed.append(control)
+        return copy.deepcopy(control)
+
+    def any_armed(self) -> bool:
+        with self.lock:
+            return bool(self.armed)
+
+    def state(self) -> dict:
+        with self.lock:
+            return {"armed": copy.deepcopy(self.armed), "fired": copy.deepcopy(self.fired)}
+
+    def clear(self) -> None:
+        """Disarms every control and forgets what fired."""
+        with self.lock:
+            self.armed.clear()
+            self.fired.clear()
+
+    def endpoint(self, path: str, arm: Callable[[dict], dict]) -> Endpoint:
+        return Endpoint(path, read=lambda _query: self.state(), arm=arm, disarm=lambda _query: self.clear())
 
 
 class Endpoints:

@@ -44,12 +44,10 @@ import uuid
 
 from local_aws import FUNCTION_FAULTS_PATH
 
-from .endpoints import Endpoint
+from .endpoints import Controls
 from .sfn_aborted_states import write_no_more
 
-_lock = threading.Lock()
-_armed: list[dict] = []
-_fired: list[dict] = []
+controls = Controls()
 
 KINDS = ("crash", "timeout", "task-timeout")
 
@@ -93,27 +91,14 @@ def arm(spec: dict) -> dict:
         fault["message"] = spec.get("message")
     fault["seen"] = 0
     fault["fired"] = 0
-    with _lock:
-        _armed.append(fault)
-    return copy.deepcopy(fault)
-
-
-def state() -> dict:
-    with _lock:
-        return {"armed": copy.deepcopy(_armed), "fired": copy.deepcopy(_fired)}
-
-
-def clear() -> None:
-    with _lock:
-        _armed.clear()
-        _fired.clear()
+    return controls.add(fault)
 
 
 def _take(key: str, name: str, deployment: str | None, kind_ok) -> dict | None:
     """The fault this invocation (or task) suffers, counting it against every fault that wants it."""
-    with _lock:
+    with controls.lock:
         taken = None
-        for fault in list(_armed):
+        for fault in list(controls.armed):
             if not kind_ok(fault["kind"]) or fault[key] != name:
                 continue
             if fault["deployment"] is not None and fault["deployment"] != deployment:
@@ -122,7 +107,7 @@ def _take(key: str, name: str, deployment: str | None, kind_ok) -> dict | None:
             if taken is None and fault["nth"] <= fault["seen"] < fault["nth"] + fault["count"]:
                 fault["fired"] += 1
                 taken = copy.deepcopy(fault)
-                _fired.append(
+                controls.fired.append(
                     {
                         "id": fault["id"],
                         "kind": fault["kind"],
@@ -133,7 +118,7 @@ def _take(key: str, name: str, deployment: str | None, kind_ok) -> dict | None:
                     }
                 )
             if fault["seen"] >= fault["nth"] + fault["count"] - 1:
-                _armed.remove(fault)
+                controls.armed.remove(fault)
         return taken
 
 
@@ -158,9 +143,8 @@ def deployment_of(payload: bytes) -> str | None:
 
 def take_invocation_fault(function: str, payload: bytes) -> dict | None:
     """For lambda_invoke: the crash or timeout this invocation of `function` suffers, if any."""
-    with _lock:
-        if not _armed:
-            return None
+    if not controls.any_armed():
+        return None
     return _take("function", function, deployment_of(payload), lambda kind: kind != "task-timeout")
 
 
@@ -197,9 +181,7 @@ def time_out_tasks() -> None:
     def evaluate_with_timeout(self, env) -> None:
         fault = None
         if isinstance(self, StateTask):
-            with _lock:
-                armed = bool(_armed)
-            if armed:
+            if controls.any_armed():
                 execution = env.states.context_object.context_object_data["Execution"]["Name"]
                 fault = _take("state", self.name, execution, lambda kind: kind == "task-timeout")
         if fault is None:
@@ -230,4 +212,4 @@ def time_out_tasks() -> None:
     ExecutionState._evaluate_with_timeout = evaluate_with_timeout
 
 
-ENDPOINT = Endpoint(FUNCTION_FAULTS_PATH, read=lambda _query: state(), arm=arm, disarm=lambda _query: clear())
+ENDPOINT = controls.endpoint(FUNCTION_FAULTS_PATH, arm)
