@@ -348,10 +348,21 @@ def emit_alarm_events() -> None:
     serve_alarm_history()
 
 
+def _under_lock(do):
+    """`do`, once no state change is being recorded: a change lists its event and puts it on the bus
+    under _lock, so a reader sees an event delivered (or dropped, or delayed), never half-way."""
+
+    def locked(arg):
+        with _lock:
+            return do(arg)
+
+    return locked
+
+
 # GET ?alarm=NAME narrows the events listed.
 ENDPOINT = Endpoint(
     ALARM_EVENTS_PATH,
-    read=lambda query: delivery.state(alarmName=query.get("alarm")),
-    arm=delivery.arm,
-    disarm=lambda _query: delivery.disarm(),
+    read=_under_lock(lambda query: delivery.state(alarmName=query.get("alarm"))),
+    arm=_under_lock(delivery.arm),
+    disarm=_under_lock(lambda _query: delivery.disarm()),
 )
