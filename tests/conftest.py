@@ -1,14 +1,29 @@
 """pytest fixtures: one local stack for the whole session (see tests/stack/stack.py)."""
 
 import os
+import time
 import uuid
 
 import pytest
 
-from stack import LocalStack, stop_on_signals  # tests/stack is on the path: see pytest.ini
+from processes import stop_on_signals  # tests/stack is on the path: see pytest.ini
+from resources import create_alarm
+from stack import LocalStack
 
 # Waits and Retry intervals run 50x faster, so a real 5-minute canary bakes in 6 s.
 TIME_SCALE = float(os.environ.get("SLUICE_TEST_TIME_SCALE", "0.02"))
+
+
+def wait_until(fetch, timeout: float = 60, what: str = "condition", every: float = 0.05):
+    """Polls fetch() every `every` seconds until it returns something truthy, and returns that;
+    fails the test after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fetch()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +45,7 @@ class App:
         stack.set_code(name, v2_binary)
         assert stack.lam.publish_version(FunctionName=name)["Version"] == "2"
         # The journal from here on: the alias's creation above is the setup, not a deployment's.
-        self.since = len(stack.alias_journal())
+        self.since = len(stack.journals.aliases())
 
     def alias(self) -> tuple[str, dict]:
         a = self.stack.lam.get_alias(FunctionName=self.name, Name="live")
@@ -38,9 +53,11 @@ class App:
 
     def writes(self) -> list[dict]:
         """Every alias write that landed on name:live since the setup, in order, as the journal
-        has them (see LocalStack.alias_journal)."""
+        has them (see controls.Journals.aliases)."""
         return [
-            e for e in self.stack.alias_journal()[self.since :] if e["function"] == self.name and e["alias"] == "live"
+            e
+            for e in self.stack.journals.aliases()[self.since :]
+            if e["function"] == self.name and e["alias"] == "live"
         ]
 
     def journal(self) -> list[tuple[str, dict]]:
@@ -59,26 +76,11 @@ def app(stack):
     return make
 
 
-def make_alarm(stack, state: str = "OK") -> str:
-    """A metric alarm on a custom metric nothing records, in `state` (flipped by hand)."""
-    name = f"errors-{uuid.uuid4().hex[:8]}"
-    stack.cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace="Custom/Test",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the test")
-    return name
-
-
 @pytest.fixture
 def alarm(stack):
+    """Makes metric alarms on a custom metric nothing records, each in `state` (flipped by hand)."""
+
     def make(state: str = "OK") -> str:
-        return make_alarm(stack, state)
+        return create_alarm(stack.cloudwatch, state=state)
 
     return make

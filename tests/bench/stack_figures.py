@@ -39,8 +39,10 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parent / "stack"), str(HERE.parent / 
 
 from scenario import EVENT_CAUSE, REACTION_PLANS, WATCH_CAUSE, alarm_to_rollback, finish, output  # noqa: E402 - the paths above
 
-from conftest import App, make_alarm  # noqa: E402
-from stack import LocalStack, stop_on_signals  # noqa: E402
+from conftest import App  # noqa: E402
+from processes import stop_on_signals  # noqa: E402
+from resources import create_alarm  # noqa: E402
+from stack import LocalStack  # noqa: E402
 
 # Step Functions Standard: USD per state transition (us-east-1), for cost per preset.
 USD_PER_TRANSITION = 0.000025
@@ -182,7 +184,9 @@ def presets(stack: LocalStack, failed: list[dict]) -> list[dict] | None:
         try:
             app = App(stack, f"pr-{uuid.uuid4().hex[:8]}")
             started = time.time()
-            arn = stack.start_deployment({"targets": [app.target()], "strategy": name, "alarms": [make_alarm(stack)]})
+            arn = stack.start_deployment(
+                {"targets": [app.target()], "strategy": name, "alarms": [create_alarm(stack.cloudwatch, state="OK")]}
+            )
             d = finish(stack, arn, timeout=240)
             took = time.time() - started
             history = stack.execution_history(arn)

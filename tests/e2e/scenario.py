@@ -6,7 +6,8 @@ import json
 import time
 import uuid
 
-from conftest import App, make_alarm
+from conftest import App, wait_until
+from resources import create_alarm
 
 ON_V1 = ("1", {})
 ON_V2 = ("2", {})
@@ -53,15 +54,6 @@ def finish(stack, arn, timeout=120):
 def run(stack, request, timeout=120):
     arn = stack.start_deployment(request)
     return arn, finish(stack, arn, timeout)
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def output(description) -> dict:
@@ -112,7 +104,7 @@ def watch_began(stack, execution_arn: str) -> bool:
 def rolled_back_at(app, since: int) -> float | None:
     """When the alias journal shows app's alias back on version 1 with no weights (after entry
     `since`), by the launcher's clock."""
-    for e in app.stack.alias_journal()[since:]:
+    for e in app.stack.journals.aliases()[since:]:
         if e["function"] == app.name and e["alias"] == "live" and e["version"] == "1" and not e["weights"]:
             return e["at"]
     return None
@@ -125,13 +117,13 @@ def alarm_to_rollback(stack, strategy, delay: float) -> tuple[float, dict, list]
     the two aliases written back (the alias journal's clock: the same machine), the execution's
     description once it ended, and the two apps."""
     apps = [App(stack, f"rt-{uuid.uuid4().hex[:8]}") for _ in range(2)]
-    alarm = make_alarm(stack)
-    since = len(stack.alias_journal())
+    alarm = create_alarm(stack.cloudwatch, state="OK")
+    since = len(stack.journals.aliases())
     arn = stack.start_deployment({"targets": [x.target() for x in apps], "strategy": strategy, "alarms": [alarm]})
-    wait_for(lambda: all(x.alias()[1] for x in apps), timeout=30, what="the first shift")
+    wait_until(lambda: all(x.alias()[1] for x in apps), timeout=30, what="the first shift")
     time.sleep(delay)
     fired = time.time()
     stack.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="errors")
-    wait_for(lambda: all(rolled_back_at(x, since) for x in apps), timeout=30, what="every alias restored")
+    wait_until(lambda: all(rolled_back_at(x, since) for x in apps), timeout=30, what="every alias restored")
     seconds = max(rolled_back_at(x, since) for x in apps) - fired
     return seconds, finish(stack, arn, timeout=60), apps

@@ -8,9 +8,10 @@ import threading
 import time
 import uuid
 
-from scenario import ON_V1, ON_V2, W, wait_for
+from scenario import ON_V1, ON_V2, W
 
-from stack import SLUICE_CLI
+from conftest import wait_until
+from processes import SLUICE_CLI
 
 
 def sluice(stack, *args, timeout=180, extra_env=None):
@@ -57,7 +58,7 @@ def test_deploy_wait_watch_abort_status_and_list(stack, app, alarm):
     name = alarm()
 
     def fire():
-        wait_for(lambda: bad.journal() == [("1", W(10))], what="the 10% shift")
+        wait_until(lambda: bad.journal() == [("1", W(10))], what="the 10% shift")
         stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors in the test")
 
     firing = threading.Thread(target=fire, daemon=True)
@@ -102,7 +103,7 @@ def test_deploy_wait_watch_abort_status_and_list(stack, app, alarm):
         names[2],
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    wait_for(lambda: aborted.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: aborted.journal() == [("1", W(10))], what="the 10% shift")
     started = time.time()
     out = sluice(stack, "abort", names[2])
     assert out.returncode == 3, out.stdout + out.stderr

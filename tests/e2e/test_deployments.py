@@ -7,7 +7,10 @@ import re
 import threading
 import time
 
-from scenario import ON_V1, ON_V2, W, finish, output, run, wait_for
+from scenario import ON_V1, ON_V2, W, finish, output, run
+
+from conftest import wait_until
+from resources import create_alarm
 
 
 def test_canary_custom_seconds(stack, app):
@@ -71,7 +74,7 @@ def test_alarm_during_bake_rolls_back(stack, app, alarm):
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "pollInterval": "10s"}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors in 1 minute")
     d = finish(stack, arn)
     assert d["status"] == "FAILED"
@@ -98,7 +101,7 @@ def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
     become AWS/Lambda metrics, and the alarm on them fires."""
     a = app("demo-broken")
     name = f"{a.name}-errors"
-    stack.alias_errors_alarm(name, a.name, period=60, threshold=1)
+    create_alarm(stack.cloudwatch, name, function=a.name, period=60, threshold=1)
     stop = threading.Event()
 
     def traffic():
@@ -183,7 +186,7 @@ def test_two_targets_shift_in_lockstep_and_roll_back_together(stack, app, alarm)
             "pollInterval": "20s",
         }
     )
-    wait_for(lambda: len(b.journal()) >= 2, what="the second step on both")
+    wait_until(lambda: len(b.journal()) >= 2, what="the second step on both")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="billing errors")
     d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
@@ -210,7 +213,7 @@ def test_second_deployment_on_a_busy_alias_is_refused(stack, app):
     first = stack.start_deployment(
         {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "pollInterval": "1m"}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the first deployment's 10% shift")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the first deployment's 10% shift")
     _, second = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce"})
     assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
     # The running deployment's lock answers first, naming it (a weighted alias nobody holds is
@@ -227,7 +230,7 @@ def test_foreign_alias_edit_is_a_conflict_and_is_not_clobbered(stack, app):
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5m"}}, "pollInterval": "10s"}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # Someone moves the alias by hand mid-deployment.
     stack.lam.update_alias(
         FunctionName=a.name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.42}}

@@ -23,30 +23,20 @@ from scenario import (
     output,
     rolled_back_at,
     run,
-    wait_for,
     watch_began,
     watched,
 )
 
-from conftest import App
+from conftest import App, wait_until
+from resources import create_alarm
 from stack import LocalStack
-
-
-def history(stack, arn: str) -> list[dict]:
-    events, page = [], {"executionArn": arn, "maxResults": 1000}
-    while True:
-        out = stack.sfn.get_execution_history(**page)
-        events += out["events"]
-        if not out.get("nextToken"):
-            return events
-        page["nextToken"] = out["nextToken"]
 
 
 def deliveries_for(stack, alarm: str) -> list[dict]:
     return [
         d
         # This stack's rule only: test_template deploys another sluice into the same moto.
-        for d in stack.lambda_deliveries(rule=stack.sluice.rules["AlarmEventFunctionAlarmWentToAlarm"].arn)
+        for d in stack.journals.deliveries(rule=stack.sluice.rules["AlarmEventFunctionAlarmWentToAlarm"].arn)
         if d["payload"].get("detail", {}).get("alarmName") == alarm
     ]
 
@@ -74,8 +64,8 @@ def test_an_alarm_event_stops_a_long_bake_at_once_and_rolls_back(stack, app, ala
     a = app()
     name = alarm()
     arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name]})
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: watch_began(stack, arn), what="the bake's watch")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors in 1 minute")
     d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
@@ -96,10 +86,10 @@ def test_an_alarm_that_fires_and_clears_with_its_event_lost_is_caught_by_the_nex
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "checkInterval": "1m"}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # The watch has read the alarms: the alarm fires and clears after.
-    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
-    stack.drop_alarm_events(1, alarm=name)
+    wait_until(lambda: watch_began(stack, arn), what="the bake's watch")
+    stack.alarm_events.drop(1, alarm=name)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="a short burst of errors")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="errors stopped")
     d = finish(stack, arn)
@@ -107,7 +97,7 @@ def test_an_alarm_that_fires_and_clears_with_its_event_lost_is_caught_by_the_nex
     assert f"alarm {name} went to ALARM at " in d["cause"], d["cause"]
     assert "(a short burst of errors) and out of it again before this check" in d["cause"], d["cause"]
     assert EVENT_CAUSE not in d["cause"]
-    assert [e for e in stack.alarm_events(alarm=name) if e["state"] == "ALARM"][0]["dropped"]
+    assert [e for e in stack.alarm_events.emitted(alarm=name) if e["state"] == "ALARM"][0]["dropped"]
     assert deliveries_for(stack, name) == [], "the event never reached alarm-event"
     assert a.journal() == [("1", W(10)), ON_V1]
 
@@ -118,7 +108,7 @@ def test_a_half_hour_canary_at_the_defaults_writes_at_most_120_history_events(st
         stack, {"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [alarm()]}, timeout=180
     )
     assert d["status"] == "SUCCEEDED", d
-    events = history(stack, arn)
+    events = stack.execution_history(arn)
     cost = output(d)["cost"]
     print(f"\nCanary10Percent30Minutes at the defaults: {len(events)} history events, {cost}")
     assert len(events) <= 120
@@ -133,38 +123,38 @@ def test_a_week_of_bake_at_the_defaults_is_accepted_with_a_stretched_backstop(st
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "168h"}}, "alarms": [alarm()]}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     doc = None
 
     def baking():
         nonlocal doc
-        for e in reversed(history(stack, arn)):
+        for e in reversed(stack.execution_history(arn)):
             if e["type"] == "ParallelStateEntered":
                 doc = json.loads(e["stateEnteredEventDetails"]["input"])
                 return True
         return False
 
-    wait_for(baking, what="the bake")
+    wait_until(baking, what="the bake")
     assert doc["checkIntervalSeconds"] == 667
     assert doc["checkIntervalNote"].startswith("the backstop checks the alarms every 11m7s instead of the default 5m")
     assert doc["cost"]["worstCaseEvents"] < 25_000
     stack.sfn.stop_execution(executionArn=arn)
-    wait_for(lambda: a.alias() == ON_V1, what="the safety net's rollback")
+    wait_until(lambda: a.alias() == ON_V1, what="the safety net's rollback")
 
 
 def test_a_duplicated_event_rolls_back_once(stack, app, alarm):
     a = app()
     name = alarm()
     arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name]})
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
-    stack.duplicate_alarm_events(1, alarm=name)
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: watch_began(stack, arn), what="the bake's watch")
+    stack.alarm_events.duplicate(1, alarm=name)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
     d = finish(stack, arn)
     assert d["status"] == "FAILED" and EVENT_CAUSE in d["cause"], d
-    [emitted] = [e for e in stack.alarm_events(alarm=name) if e["state"] == "ALARM"]
+    [emitted] = [e for e in stack.alarm_events.emitted(alarm=name) if e["state"] == "ALARM"]
     assert len(emitted["deliveries"]) == 2, emitted
-    wait_for(lambda: len(deliveries_for(stack, name)) == 2, timeout=180, what="both deliveries answered")
+    wait_until(lambda: len(deliveries_for(stack, name)) == 2, timeout=180, what="both deliveries answered")
     answers = [json.loads(x["response"]) for x in deliveries_for(stack, name)]
     assert sorted(len(x["stopped"]) for x in answers) == [0, 1], answers
     assert a.journal() == [("1", W(10)), ON_V1], "one rollback"
@@ -179,8 +169,8 @@ def test_late_and_foreign_events_change_nothing(stack, app, alarm):
     name = alarm()
     started = datetime.datetime.now(datetime.timezone.utc)
     arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name]})
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: watch_began(stack, arn), what="the bake's watch")
     stranger = f"stranger-{uuid.uuid4().hex[:8]}"
     stack.events.put_events(
         Entries=[
@@ -188,7 +178,7 @@ def test_late_and_foreign_events_change_nothing(stack, app, alarm):
             alarm_event(stranger, "ALARM", datetime.datetime.now(datetime.timezone.utc)),
         ]
     )
-    wait_for(lambda: deliveries_for(stack, name) and deliveries_for(stack, stranger), what="the deliveries")
+    wait_until(lambda: deliveries_for(stack, name) and deliveries_for(stack, stranger), what="the deliveries")
     late = json.loads(deliveries_for(stack, name)[0]["response"])
     assert late["stopped"] == [] and late["notAbout"] == [arn.rsplit(":", 1)[-1]], late
     assert json.loads(deliveries_for(stack, stranger)[0]["response"])["stopped"] == []
@@ -199,7 +189,7 @@ def test_late_and_foreign_events_change_nothing(stack, app, alarm):
     # And an event for the deployment that has ended: nothing to stop, nothing written.
     before = a.journal()
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="after the end")
-    wait_for(lambda: len(deliveries_for(stack, name)) == 2, what="the delivery after the end")
+    wait_until(lambda: len(deliveries_for(stack, name)) == 2, what="the delivery after the end")
     assert json.loads(deliveries_for(stack, name)[1]["response"])["stopped"] == []
     assert a.journal() == before
 
@@ -242,12 +232,12 @@ def test_a_broken_release_trips_its_alarm_from_metrics_and_is_rolled_back_by_the
     (as CloudWatch stamps it) to the alias written back."""
     app = App(realtime, f"broken-{uuid.uuid4().hex[:8]}", v2_binary="demo-broken")
     name = f"{app.name}-errors"
-    realtime.alias_errors_alarm(name, app.name, period=10, threshold=1, TreatMissingData="notBreaching")
-    since = len(realtime.alias_journal())
+    create_alarm(realtime.cloudwatch, name, function=app.name, period=10, threshold=1, TreatMissingData="notBreaching")
+    since = len(realtime.journals.aliases())
     arn = realtime.start_deployment(
         {"targets": [app.target()], "strategy": "Canary10Percent10Minutes", "alarms": [name]}
     )
-    wait_for(lambda: app.alias()[1], what="the first shift")
+    wait_until(lambda: app.alias()[1], what="the first shift")
     deadline = time.time() + 30
     while time.time() < deadline and not rolled_back_at(app, since):
         realtime.lam.invoke(FunctionName=app.name, Qualifier="live", Payload=b"{}")

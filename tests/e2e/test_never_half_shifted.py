@@ -5,7 +5,9 @@ asserts the alias journal, the final alias and the ledger."""
 
 import time
 
-from scenario import ON_V1, ON_V2, W, finish, holder, lock, lock_key, name_of, output, record, run, wait_for
+from scenario import ON_V1, ON_V2, W, finish, holder, lock, lock_key, name_of, output, record, run
+
+from conftest import wait_until
 
 
 def test_a_stop_during_a_bake_is_rolled_back_and_unlocked_within_10s(stack, app):
@@ -13,11 +15,11 @@ def test_a_stop_during_a_bake_is_rolled_back_and_unlocked_within_10s(stack, app)
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "pollInterval": "5m"}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     assert holder(stack, a.name) == arn, "the running deployment holds the alias"
     stopped = time.time()
     stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by the test")
-    wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=10, what="the safety net")
+    wait_until(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=10, what="the safety net")
     took = time.time() - stopped
     print(f"stop -> alias restored and unlocked in {took:.2f}s")
     assert took < 10, took
@@ -33,7 +35,7 @@ def test_a_second_deployment_during_the_pre_traffic_hook_is_busy(stack, app):
     hook = f"{a.name}-slow"
     stack.create_function(hook, "hook-slow")  # takes 8 s
     first = stack.start_deployment({"targets": [a.target()], "strategy": "AllAtOnce", "hooks": {"preTraffic": hook}})
-    wait_for(lambda: holder(stack, a.name) == first, what="the first deployment's lock")
+    wait_until(lambda: holder(stack, a.name) == first, what="the first deployment's lock")
     assert a.journal() == [], "still in its PreTraffic hook"
     # The alias carries no weights yet: only the lock tells that a deployment is under way.
     _, second = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce"})
@@ -47,7 +49,7 @@ def test_a_second_deployment_during_the_final_bake_is_busy(stack, app):
     a = app()
     steps = [{"weight": 50, "bake": "1m"}, {"weight": 100, "bake": "15m"}]
     first = stack.start_deployment({"targets": [a.target()], "strategy": {"steps": steps}})
-    wait_for(lambda: a.journal() == [("1", W(50)), ON_V2], what="the last shift")
+    wait_until(lambda: a.journal() == [("1", W(50)), ON_V2], what="the last shift")
     # The alias carries no weights now: only the lock tells that a deployment still watches it.
     _, second = run(stack, {"targets": [a.target("1")], "strategy": "AllAtOnce"})
     assert second["status"] == "FAILED" and second["error"] == "AliasBusy", second
@@ -130,16 +132,16 @@ def test_a_rollback_meeting_a_long_run_of_throttles_still_restores_the_alias(sta
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "alarms": [name]}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # 45 throttles: 15 rollback attempts of 3 SDK tries each, more than a rollback that gives up
     # after a dozen attempts (as sluice's did) survives.
-    stack.inject_fault(operation="UpdateAlias", count=45, error="TooManyRequestsException", status=429)
+    stack.faults.inject(operation="UpdateAlias", count=45, error="TooManyRequestsException", status=429)
     try:
         stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
         d = finish(stack, arn, timeout=240)
-        assert stack.faults()["injected"].get("UpdateAlias") == 45, stack.faults()
+        assert stack.faults.state()["injected"].get("UpdateAlias") == 45, stack.faults.state()
     finally:
-        stack.clear_faults()
+        stack.faults.clear()
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
     assert a.alias() == ON_V1
     assert a.journal() == [("1", W(10)), ON_V1]
@@ -171,14 +173,14 @@ def test_upgrading_sluice_mid_bake_leaves_the_running_deployment_on_its_code(sta
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "pollInterval": "1m"}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # The upgrade's code fails every call: only executions started after it may run it.
     broken = {logical: "hook-reject" for logical in ("ShiftFunction", "CheckAlarmsFunction", "RollbackFunction")}
-    stack.redeploy_sluice(broken)
+    stack.sluice.redeploy(broken)
     try:
         d = finish(stack, arn)
     finally:
-        stack.redeploy_sluice()
+        stack.sluice.redeploy()
     assert d["status"] == "SUCCEEDED", d
     assert a.journal() == [("1", W(10)), ON_V2]
     # The upgrade back gave every function its own code again: the next deployment runs on it.

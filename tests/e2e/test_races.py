@@ -30,12 +30,12 @@ from scenario import (
     lock,
     name_of,
     record,
-    wait_for,
     watch_began,
     watched,
 )
 
-from conftest import App, make_alarm
+from conftest import App, wait_until
+from resources import create_alarm
 
 # How long a race holds the call it races: long enough for the other party to act, shorter than
 # the functions' 10 s SDK attempt timeout (a longer hold would be retried, not raced).
@@ -46,21 +46,21 @@ HOLD = 8.0
 def warm(stack):
     """Every function runs once before the races: cargo-lambda starts a function on its first
     invocation (seconds, which AWS does not take), and a race's timing must not hang on it."""
-    stack.clear_faults()
+    stack.faults.clear()
     a = App(stack, f"warm-{uuid.uuid4().hex[:8]}")
-    name = make_alarm(stack)
+    name = create_alarm(stack.cloudwatch, state="OK")
     arn = stack.start_deployment(
         {"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name], "checkInterval": "1m"}
     )
-    wait_for(lambda: watched(stack, name), what="the warm-up's watch")
+    wait_until(lambda: watched(stack, name), what="the warm-up's watch")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="warm-up")
     finish(stack, arn)
     b = App(stack, f"warm-{uuid.uuid4().hex[:8]}")
     arn = stack.start_deployment({"targets": [b.target()], "strategy": "Canary10Percent30Minutes"})
-    wait_for(lambda: b.journal() == [("1", W(10))], what="the warm-up's shift")
+    wait_until(lambda: b.journal() == [("1", W(10))], what="the warm-up's shift")
     stack.sfn.stop_execution(executionArn=arn)
-    wait_for(
-        lambda: [x for x in stack.lambda_deliveries() if x["payload"].get("detail", {}).get("executionArn") == arn],
+    wait_until(
+        lambda: [x for x in stack.journals.deliveries() if x["payload"].get("detail", {}).get("executionArn") == arn],
         what="the warm-up's safety net",
     )
 
@@ -68,9 +68,9 @@ def warm(stack):
 @pytest.fixture
 def faults(stack):
     """The stack's fault endpoint, cleared before and after the test."""
-    stack.clear_faults()
+    stack.faults.clear()
     yield stack
-    stack.clear_faults()
+    stack.faults.clear()
 
 
 def revision(app: App) -> str:
@@ -88,7 +88,9 @@ def assert_chain(app: App, initial: str) -> None:
 
 def held(stack, operation: str = "UpdateAlias", calls: int = 1, timeout: float = 60) -> float:
     """Waits until `calls` calls of `operation` met the armed fault; returns when the last did."""
-    wait_for(lambda: stack.faults()["injected"].get(operation, 0) >= calls, timeout=timeout, what=f"{operation} held")
+    wait_until(
+        lambda: stack.faults.state()["injected"].get(operation, 0) >= calls, timeout=timeout, what=f"{operation} held"
+    )
     return time.time()
 
 
@@ -135,8 +137,8 @@ def status_event(stack, arn: str, status: str, error: str, cause: str) -> dict:
 def baking_at_ten(stack, app: App, alarm: str) -> str:
     """A 30-minute canary of app watching `alarm`, started and baking at 10 %."""
     arn = stack.start_deployment({"targets": [app.target()], "strategy": "Canary10Percent30Minutes", "alarms": [alarm]})
-    wait_for(lambda: app.journal() == [("1", W(10))], what="the 10% shift")
-    wait_for(lambda: watch_began(stack, arn), what="the bake's watch")
+    wait_until(lambda: app.journal() == [("1", W(10))], what="the 10% shift")
+    wait_until(lambda: watch_began(stack, arn), what="the bake's watch")
     return arn
 
 
@@ -180,12 +182,12 @@ def test_a_stop_while_rollback_writes_is_settled_once(faults, app, alarm):
     initial = revision(a)
     name = alarm()
     arn = baking_at_ten(stack, a, name)
-    stack.inject_fault("UpdateAlias", delay_seconds=HOLD)
+    stack.faults.inject("UpdateAlias", delay_seconds=HOLD)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
     released = held(stack) + HOLD
     assert a.journal() == [("1", W(10))], "Rollback's write is held"
     stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped during the rollback")
-    wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
+    wait_until(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
     assert time.time() < released, "the safety net settled it while Rollback's write was held"
     settled = record(stack, name_of(arn))
     # Rollback's write lands now (refused: stale revision); Rollback ends within a second.
@@ -214,13 +216,13 @@ def test_the_safety_net_and_rollback_at_once_write_only_conditionally(faults, ap
     initial = revision(a)
     name = alarm()
     arn = baking_at_ten(stack, a, name)
-    stack.inject_fault("UpdateAlias", delay_seconds=HOLD)
+    stack.faults.inject("UpdateAlias", delay_seconds=HOLD)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
     released = held(stack) + HOLD
     ended = status_event(stack, arn, "FAILED", "States.Timeout", "Task timed out after 120.00 seconds")
     out = stack.events.put_events(Entries=[ended, ended])
     assert out["FailedEntryCount"] == 0, out
-    wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
+    wait_until(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
     assert time.time() < released, "the safety net settled it while Rollback's write was held"
     d = finish(stack, arn)
     assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
@@ -250,14 +252,14 @@ def test_a_late_rollback_write_leaves_the_next_deployment_alone(faults, app, ala
     initial = revision(a)
     name = alarm()
     first = baking_at_ten(stack, a, name)
-    stack.inject_fault("UpdateAlias", delay_seconds=HOLD)
+    stack.faults.inject("UpdateAlias", delay_seconds=HOLD)
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
     released = held(stack) + HOLD
     stack.sfn.stop_execution(executionArn=first, error="Operator", cause="stopped during the rollback")
-    wait_for(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
+    wait_until(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=HOLD, what="the safety net")
     # A 10-minute canary (12 s here): it bakes at 10 % well past the release of the held write.
     second = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent10Minutes"})
-    wait_for(lambda: a.journal() == [("1", W(10)), ON_V1, ("1", W(10))], timeout=HOLD, what="the next deployment")
+    wait_until(lambda: a.journal() == [("1", W(10)), ON_V1, ("1", W(10))], timeout=HOLD, what="the next deployment")
     assert time.time() < released, "the next deployment shifted while the first one's Rollback write was held"
     # The held write lands (refused: stale revision) and Rollback decides again, within a second.
     time.sleep(max(0.0, released - time.time()) + 3)
@@ -287,7 +289,7 @@ def test_an_alarm_while_shift_writes_rolls_back_every_alias_at_once(faults, app,
     a, b = app(), app(prefix="billing")
     initial = {x.name: revision(x) for x in (a, b)}
     name = alarm()
-    stack.inject_fault("UpdateAlias", delay_seconds=3)
+    stack.faults.inject("UpdateAlias", delay_seconds=3)
     arn = stack.start_deployment(
         {
             "targets": [a.target(), b.target()],
@@ -312,9 +314,9 @@ def test_an_alarm_while_shift_writes_rolls_back_every_alias_at_once(faults, app,
     ]
     assert checks == [], "no backstop check ran: the watch's read stopped the bake"
     assert took < 20, f"rolled back {took:.1f}s after the alarm"
-    events = [e for e in stack.alarm_events(alarm=name) if e["state"] == "ALARM"]
+    events = [e for e in stack.alarm_events.emitted(alarm=name) if e["state"] == "ALARM"]
     assert len(events) == 1 and events[0]["emittedAt"] < fired + 1, events
-    [delivery] = [x for x in stack.lambda_deliveries() if x["payload"].get("detail", {}).get("alarmName") == name]
+    [delivery] = [x for x in stack.journals.deliveries() if x["payload"].get("detail", {}).get("alarmName") == name]
     assert json.loads(delivery["response"])["stopped"] == [], "the event came while no bake watched"
     for x in (a, b):
         assert x.journal() == [("1", W(10)), ON_V1], (x.name, x.journal())

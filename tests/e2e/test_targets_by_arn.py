@@ -5,9 +5,10 @@ foreign write that lands between sluice's read and its write makes sluice report
 rather than overwrite it."""
 
 import pytest
-from scenario import ON_V1, W, finish, lock, name_of, record, run, wait_for
+from scenario import ON_V1, W, finish, lock, name_of, record, run
 
-from stack import ACCOUNT
+from conftest import wait_until
+from local_aws import ACCOUNT
 
 FORMS = ["full ARN", "partial ARN"]
 
@@ -58,13 +59,13 @@ def test_a_foreign_write_racing_a_target_named_by_arn_is_a_conflict(stack, app, 
     arn = stack.start_deployment(
         {"targets": [target], "strategy": {"steps": [{"weight": 10, "bake": "2m"}, {"weight": 100}]}}
     )
-    wait_for(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
-    stack.clear_faults()
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    stack.faults.clear()
     # Shift's last write is held after sluice read the alias; meanwhile someone moves it (by name,
     # conditionally on what they read: a careful operator).
-    stack.inject_fault("UpdateAlias", delay_seconds=3)
+    stack.faults.inject("UpdateAlias", delay_seconds=3)
     try:
-        wait_for(lambda: stack.faults()["injected"].get("UpdateAlias") == 1, what="sluice's last write, held")
+        wait_until(lambda: stack.faults.state()["injected"].get("UpdateAlias") == 1, what="sluice's last write, held")
         stack.lam.update_alias(
             FunctionName=a.name,
             Name="live",
@@ -74,7 +75,7 @@ def test_a_foreign_write_racing_a_target_named_by_arn_is_a_conflict(stack, app, 
         )
         d = finish(stack, arn)
     finally:
-        stack.clear_faults()
+        stack.faults.clear()
     assert d["status"] == "FAILED" and d["error"] == "AliasConflict", d
     assert f"{target['functionName']}:live was changed by someone else" in d["cause"], d["cause"]
     assert "Rollback INCOMPLETE" in d["cause"], d["cause"]

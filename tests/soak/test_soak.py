@@ -38,7 +38,11 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from stack import ACCOUNT, LocalStack, stop_on_signals
+import resources
+from executions import history
+from local_aws import ACCOUNT
+from processes import stop_on_signals
+from stack import LocalStack
 
 SEED = int(os.environ.get("SLUICE_SOAK_SEED", "1127"))
 RUNS = int(os.environ.get("SLUICE_SOAK_RUNS", "120"))
@@ -248,53 +252,15 @@ def function_arn(name: str) -> str:
 
 def set_up(stack, c: Clients, p: Plan) -> None:
     for name in p.functions:
-        c.lam.create_function(
-            FunctionName=name,
-            Runtime="provided.al2023",
-            Handler="bootstrap",
-            Role=stack.role(),
-            Code={"ZipFile": _zip()},
-            Timeout=30,
-            Environment={"Variables": {"SLUICE_LOCAL_BINARY": "demo-ok"}},
-        )
+        resources.create_function(c.lam, stack.role(), name, "demo-ok")
         for version in ("1", "2", "3"):
             c.lam.update_function_configuration(FunctionName=name, Description=f"version {version}")
             assert c.lam.publish_version(FunctionName=name)["Version"] == version
         c.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     for name, binary in p.hooks.values():
-        c.lam.create_function(
-            FunctionName=name,
-            Runtime="provided.al2023",
-            Handler="bootstrap",
-            Role=stack.role(),
-            Code={"ZipFile": _zip()},
-            Timeout=30,
-            Environment={"Variables": {"SLUICE_LOCAL_BINARY": binary}},
-        )
+        resources.create_function(c.lam, stack.role(), name, binary)
     for name in p.alarms:
-        c.cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="Custom/Soak",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
-        c.cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="set by the soak")
-
-
-_zip_bytes = None
-
-
-def _zip() -> bytes:
-    global _zip_bytes
-    if _zip_bytes is None:
-        from sam_template import placeholder_zip
-
-        _zip_bytes = placeholder_zip()
-    return _zip_bytes
+        resources.create_alarm(c.cw, name, "OK", namespace="Custom/Soak", reason="set by the soak")
 
 
 def arm(stack, p: Plan, seed: int) -> list[str]:
@@ -305,16 +271,16 @@ def arm(stack, p: Plan, seed: int) -> list[str]:
         rate, services, kinds = p.rate
         faults += [
             f["id"]
-            for f in stack.inject_fault_rate(
+            for f in stack.faults.inject_rate(
                 rate, seed=f"{seed}:{p.k}", services=tuple(services), kinds=kinds, match=p.tag
             )
         ]
     if p.slow_call:
         op, skip = p.slow_call
-        faults.append(stack.inject_fault(op, delay_seconds=11, match=p.tag, callers=["sluice"], skip=skip)["id"])
+        faults.append(stack.faults.inject(op, delay_seconds=11, match=p.tag, callers=["sluice"], skip=skip)["id"])
     if p.function_fault:
         f = p.function_fault
-        stack.fail_invocation(
+        stack.function_faults.fail_invocation(
             f["function"],
             f["kind"],
             nth=f["nth"],
@@ -324,30 +290,34 @@ def arm(stack, p: Plan, seed: int) -> list[str]:
             error_type=f["errorType"] if f["kind"] == "timeout" else "",
         )
     if p.task_timeout:
-        stack.time_out_task(p.task_timeout["state"], nth=p.task_timeout["nth"], deployment=first)
+        stack.function_faults.time_out_task(p.task_timeout["state"], nth=p.task_timeout["nth"], deployment=first)
     if p.stop and p.stop[0] == "moment":
         _, state, nth = p.stop
-        stack.stop_at(
-            stack.on_state_entered(state, first, nth), error="Soak.Stop", cause=f"the soak stopped it in {state}"
+        stack.moments.stop_at(
+            stack.moments.on_state_entered(state, first, nth),
+            error="Soak.Stop",
+            cause=f"the soak stopped it in {state}",
         )
     if p.alarm and p.alarm[0] == "moment":
         _, state, nth, _clear = p.alarm
-        stack.alarm_at(stack.on_state_entered(state, first, nth), p.alarms[0], "ALARM", reason="the soak fired it")
+        stack.moments.alarm_at(
+            stack.moments.on_state_entered(state, first, nth), p.alarms[0], "ALARM", reason="the soak fired it"
+        )
     if p.alarm_event == "delay":
-        stack.delay_alarm_events(round(random.Random(p.tag).uniform(0.2, 2), 2), alarm=p.alarms[0])
+        stack.alarm_events.delay(round(random.Random(p.tag).uniform(0.2, 2), 2), alarm=p.alarms[0])
     elif p.alarm_event:
-        getattr(stack, f"{p.alarm_event}_alarm_events")(1, alarm=p.alarms[0])
+        getattr(stack.alarm_events, p.alarm_event)(1, alarm=p.alarms[0])
     if p.other_writer:
         function, nth, version, weights = p.other_writer
-        stack.other_writer(stack.after_alias_write(function, nth), function, version, weights)
+        stack.moments.other_writer(stack.moments.after_alias_write(function, nth), function, version, weights)
     if p.status_event == "drop-running":
-        stack.drop_status_events(execution=first, status="RUNNING")
+        stack.status_events.drop(execution=first, status="RUNNING")
     elif p.status_event:
         for status in ("SUCCEEDED", "FAILED", "ABORTED"):
             if p.status_event == "duplicate":
-                stack.duplicate_status_events(execution=first, status=status)
+                stack.status_events.duplicate(execution=first, status=status)
             else:
-                stack.delay_status_events(1.5, execution=first, status=status)
+                stack.status_events.delay(1.5, execution=first, status=status)
     return faults
 
 
@@ -387,16 +357,6 @@ def lock_holders(c: Clients, table: str, functions: list[str]) -> dict:
 def function_name(raw: str) -> str:
     """A function as the alias journal names it (a name or an ARN, URL-encoded or not)."""
     return urllib.parse.unquote(raw).split("function:")[-1].split(":")[0]
-
-
-def history(c: Clients, arn: str) -> list[dict]:
-    events, args = [], {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = c.sfn.get_execution_history(**args)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        args["nextToken"] = page["nextToken"]
 
 
 def alias_state(c: Clients, function: str) -> tuple[str, dict]:
@@ -451,7 +411,9 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
                 start(p.ids[1])
         if p.alarm and p.alarm[-1] and alarm_fired_at is None:
             fired = [
-                m for m in stack.moments()["fired"] if m["do"].get("setAlarmState", {}).get("alarm") == p.alarms[0]
+                m
+                for m in stack.moments.state()["fired"]
+                if m["do"].get("setAlarmState", {}).get("alarm") == p.alarms[0]
             ]
             alarm_fired_at = fired[0]["at"] if fired else None
         if p.alarm and p.alarm[-1] and alarm_fired_at and time.time() - alarm_fired_at > 0.3:
@@ -490,15 +452,15 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
             break
         time.sleep(0.3)
     for fault_id in fault_ids:
-        stack.disarm_fault(fault_id)
+        stack.faults.disarm(fault_id)
     out = Outcome(p, executions, records, {f: alias_state(c, f) for f in p.functions}, {}, violations)
-    journal = stack.alias_journal()
+    journal = stack.journals.aliases()
     for f in p.functions:
         # The alias's creation is the run's setup; the deployments' writes are its updates.
         out.journal[f] = [e for e in journal if function_name(e["function"]) == f and e["operation"] == "UpdateAlias"]
     check(out)
     for name in p.ids:
-        events = history(c, arns[name])
+        events = history(c.sfn, arns[name])
         out.retries += retries(events)
         if any(e.get("stateEnteredEventDetails", {}).get("name") == "Rollback" for e in events):
             out.rollbacks += 1
@@ -718,14 +680,14 @@ def report(stack, outcomes: list[Outcome], errors: list[str], leftovers: dict, w
     endings = collections.Counter(
         d["status"] if d["status"] != "FAILED" else f"FAILED {d.get('error')}" for d in executions
     )
-    faults = stack.faults()
-    function_faults = stack.function_faults()["fired"]
-    moments = stack.moments()["fired"]
-    status_events = [e for e in stack.status_events() if e["action"] != "deliver"]
-    alarm_events = [e for e in stack.alarm_events() if e["action"] != "deliver"]
+    faults = stack.faults.state()
+    function_faults = stack.function_faults.state()["fired"]
+    moments = stack.moments.state()["fired"]
+    status_events = [e for e in stack.status_events.emitted() if e["action"] != "deliver"]
+    alarm_events = [e for e in stack.alarm_events.emitted() if e["action"] != "deliver"]
     injected = collections.Counter(faults["errors"])
     moment_kinds = collections.Counter(next(iter(m["do"])) for m in moments)
-    deliveries = stack.lambda_deliveries()
+    deliveries = stack.journals.deliveries()
     redelivered = sum(1 for d in deliveries if d.get("attempt", 1) > 1)
     violations = sum(len(o.violations) for o in outcomes) + len(errors)
     lines = [

@@ -24,14 +24,16 @@ def test_a_stop_while_validate_runs_leaves_no_lock(stack, app):
     a = app()
     name = f"stop-in-validate-{uuid.uuid4().hex[:6]}"
     # Validate's writes are held 1 s; the execution is stopped 0.3 s after it entered Validate.
-    stack.inject_fault("PutItem", delay_seconds=1, match=a.name, callers=["sluice"])
+    stack.faults.inject("PutItem", delay_seconds=1, match=a.name, callers=["sluice"])
     try:
-        stack.stop_at(stack.on_state_entered("Validate", name), cause="operator abort", delay_seconds=0.3)
+        stack.moments.stop_at(
+            stack.moments.on_state_entered("Validate", name), cause="operator abort", delay_seconds=0.3
+        )
         arn = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent5Minutes"}, name=name)
         assert stack.wait(arn)["status"] == "ABORTED"
         time.sleep(4)  # Validate finishes; the safety net ran at the stop
     finally:
-        stack.clear_faults()
+        stack.faults.clear()
     assert a.alias() == ("1", {})
     assert lock(stack, a.name) is None, "the lock of an ABORTED execution"
     assert (record(stack, name) or {}).get("status") in (None, "RolledBack"), record(stack, name)
@@ -46,7 +48,7 @@ def test_a_deployment_refused_as_busy_is_recorded_as_refused(stack, app):
     a, other = app(), app(prefix="other")
     winner = stack.start_deployment({"targets": [other.target()], "strategy": "Canary10Percent30Minutes"})
     loser = f"busy-{uuid.uuid4().hex[:6]}"
-    stack.inject_fault("PutItem", delay_seconds=2, match=loser, callers=["sluice"])  # its lock write
+    stack.faults.inject("PutItem", delay_seconds=2, match=loser, callers=["sluice"])  # its lock write
     try:
         arn = stack.start_deployment({"targets": [a.target()], "strategy": "AllAtOnce"}, name=loser)
         time.sleep(1)  # past its read of the lock, its lock write held
@@ -62,7 +64,7 @@ def test_a_deployment_refused_as_busy_is_recorded_as_refused(stack, app):
         )
         d = stack.wait(arn)
     finally:
-        stack.clear_faults()
+        stack.faults.clear()
         stack.sfn.stop_execution(executionArn=winner)
     assert d["status"] == "FAILED" and d["error"] == "AliasBusy", d
     assert a.alias() == ("1", {})

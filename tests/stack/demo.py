@@ -20,7 +20,9 @@ import tempfile
 import threading
 import time
 
-from stack import SLUICE_CLI, LocalStack, stop_on_signals
+from processes import SLUICE_CLI, stop_on_signals
+from resources import create_alarm
+from stack import LocalStack
 
 FUNCTION = "orders"
 ALARM = "orders-live-errors"
@@ -87,7 +89,9 @@ def main() -> int:
         stack.create_function(FUNCTION, "demo-ok")
         stack.lam.publish_version(FunctionName=FUNCTION)
         stack.lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
-        stack.alias_errors_alarm(ALARM, FUNCTION, period=10, threshold=1, TreatMissingData="notBreaching")
+        create_alarm(
+            stack.cloudwatch, ALARM, function=FUNCTION, period=10, threshold=1, TreatMissingData="notBreaching"
+        )
         print(f"demo app: {FUNCTION}:live on v1; alarm {ALARM}: Errors >= 1 in 10s on {FUNCTION}:live\n")
         results = []
         with Traffic(stack) as traffic:
@@ -108,7 +112,7 @@ def main() -> int:
                 print(f"   traffic during the deployment: {traffic.take()}")
                 arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
                 d = stack.sfn.describe_execution(executionArn=arn)
-                journal = stack.alias_journal()
+                journal = stack.journals.aliases()
                 alarm = stack.cloudwatch.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
                 latency = None
                 if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":

@@ -1,48 +1,26 @@
-"""Deploys sluice's template.yaml into the local stack as SAM and CloudFormation would, for what the
-template uses: one SluiceStack per stack name (the prefix every physical name starts with).
-
-Resources, in this order (a reference to a later kind is an error, as a dependency cycle would be):
-1. AWS::DynamoDB::Table: named `{prefix}-{logical}` (or TableName), with its keys, indexes and
-   billing mode; TimeToLiveSpecification and PointInTimeRecoverySpecification applied (moto keeps
-   both; it does not expire items). Ref = name, GetAtt Arn/StreamArn.
-2. AWS::Serverless::Function: `{prefix}-{logical}`, its code the workspace binary named by
-   Metadata.BuildProperties.Binary (served by cargo-lambda, see BINARY_VAR), its properties merged
-   over Globals.Function (Environment.Variables merged key by key). With AutoPublishAlias, version 1
-   is published and the alias created on it. ReservedConcurrentExecutions is applied with
-   PutFunctionConcurrency: moto records it but never throttles on it. Ref = name; Ref Fn.Version =
-   the published version's ARN; Ref Fn.Alias = the alias ARN; GetAtt Arn = the unqualified ARN.
-3. AWS::Serverless::StateMachine: Name (or `{prefix}-{logical}`), DefinitionUri or Definition with
-   DefinitionSubstitutions applied. Ref = ARN, GetAtt Name/Arn.
-4. Each function's Events of Type EventBridgeRule (or CloudWatchEvent): a rule
-   `{prefix}-{logical}{event}` (or RuleName) on its bus (default) with the resolved Pattern, and as
-   SAM makes it, one target `{logical}{event}LambdaTarget`: the alias ARN when AutoPublishAlias is
-   set, else the function ARN, with Input/InputPath/RetryPolicy passed on.
+"""A SAM template as the local deployer reads it (sluice_stack.py deploys it): YAML with
+CloudFormation's short-form intrinsics, and its values resolved for one stack name.
 
 Intrinsics: Ref (parameters take their Default; pseudo parameters AWS::StackName = prefix,
 AWS::Region, AWS::AccountId, AWS::Partition, AWS::URLSuffix, AWS::NoValue drops the key), GetAtt,
-Sub (both forms), If, Equals, Not, And, Or, Condition, Join, Select. Only the properties the local
-stack deploys are resolved: IAM policies are not (moto does not enforce them), so a parameter
-without a default only matters where one of those properties references it.
+Sub (both forms), If, Equals, Not, And, Or, Condition, Join, Select. A resource answers Ref and
+GetAtt once it is deployed (its `refs` and `attributes`); a reference to one not deployed yet is an
+error, as a dependency cycle would be. Only the properties the local stack deploys are resolved:
+IAM policies are not (moto does not enforce them), so a parameter without a default only matters
+where one of those properties references it.
 
 No imports of moto: this runs in the pytest and demo processes."""
 
 from __future__ import annotations
 
-import io
-import json
 import re
-import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-import botocore.exceptions
 import yaml
 
-from local_aws import ACCOUNT, BINARY_VAR, REGION
-
-if TYPE_CHECKING:
-    from stack import LocalStack
+from local_aws import ACCOUNT, REGION
 
 PARTITION = "aws"
 
@@ -75,11 +53,12 @@ def load_template(path: Path) -> dict:
         return yaml.load(f, Loader=_CfnLoader)
 
 
-def placeholder_zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("bootstrap", f"#!/bin/sh\n# served locally by cargo-lambda; see {BINARY_VAR}\n")
-    return buf.getvalue()
+class _NoValue:
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE = _NoValue()
 
 
 class _NoValue:
@@ -90,266 +69,39 @@ class _NoValue:
 NO_VALUE = _NoValue()
 
 
-@dataclass
-class Table:
-    name: str
-    arn: str
-    stream_arn: str | None = None
+class Resource(Protocol):
+    """A deployed resource, as intrinsics see it."""
+
+    def refs(self) -> dict[str, object]:
+        """What Ref answers: "" for the resource itself, "Version" for Ref Fn.Version, ..."""
+
+    def attributes(self) -> dict[str, object]:
+        """What GetAtt answers, by attribute name."""
 
 
-@dataclass
-class Function:
-    logical: str
-    name: str
-    arn: str  # unqualified
-    binary: str
-    environment: dict[str, str]  # resolved, without BINARY_VAR
-    alias: str | None = None  # AutoPublishAlias
-    version: str | None = None  # the version the alias is on
-    own_binary: str = ""  # the template's (BuildProperties.Binary); `binary` is what it runs now
+class Template:
+    """The SAM template at `path`, deployed under the stack name `prefix`: its sections, and its
+    values resolved. `deployed(logical)` is what has been deployed of a logical id, or None."""
 
-    def __post_init__(self):
-        self.own_binary = self.own_binary or self.binary
-
-    @property
-    def version_arn(self) -> str:
-        if self.version is None:
-            raise ValueError(f"{self.logical} has no AutoPublishAlias, so no published version")
-        return f"{self.arn}:{self.version}"
-
-    @property
-    def alias_arn(self) -> str:
-        if self.alias is None:
-            raise ValueError(f"{self.logical} has no AutoPublishAlias")
-        return f"{self.arn}:{self.alias}"
-
-
-@dataclass
-class Rule:
-    logical: str  # the function's logical id + the event's name, as SAM names the rule resource
-    name: str
-    arn: str
-    bus: str
-    pattern: dict
-    targets: list[dict] = field(default_factory=list)
-
-
-class SluiceStack:
-    """sluice deployed from a SAM template under one stack name. `deploy()` creates everything,
-    `redeploy()` upgrades it as `sam deploy` of new code does."""
-
-    def __init__(self, local: LocalStack, template_path: Path, prefix: str):
-        self.local = local
-        self.template_path = Path(template_path)
-        self.root = self.template_path.parent
+    def __init__(self, path: Path, prefix: str, deployed: Callable[[str], Resource | None]):
+        self.path = Path(path)
+        self.root = self.path.parent
         self.prefix = prefix
-        self.template = load_template(self.template_path)
-        if self.template.get("Transform") != "AWS::Serverless-2016-10-31":
-            raise ValueError(f"{self.template_path} is not a SAM template")
-        self.resources: dict[str, dict] = self.template.get("Resources") or {}
-        self.parameters: dict[str, dict] = self.template.get("Parameters") or {}
-        self.globals: dict = (self.template.get("Globals") or {}).get("Function") or {}
+        self.deployed = deployed
+        self.document = load_template(self.path)
+        if self.document.get("Transform") != "AWS::Serverless-2016-10-31":
+            raise ValueError(f"{self.path} is not a SAM template")
+        self.resources: dict[str, dict] = self.document.get("Resources") or {}
+        self.parameters: dict[str, dict] = self.document.get("Parameters") or {}
+        self.globals: dict = (self.document.get("Globals") or {}).get("Function") or {}
         self._conditions: dict[str, bool] = {}
-        self.tables: dict[str, Table] = {}
-        self.functions: dict[str, Function] = {}
-        self.rules: dict[str, Rule] = {}
-        self.state_machine_logical: str | None = None
-        self.state_machine_arn: str | None = None
-        self.state_machine_name: str | None = None
 
-    # --- what other code reads ---
     def of_type(self, kind: str) -> list[tuple[str, dict]]:
         return [(k, r) for k, r in self.resources.items() if r.get("Type") == kind]
 
-    @property
-    def ledger_table(self) -> str:
-        """The one DynamoDB table's name (sluice's ledger)."""
-        tables = list(self.tables.values())
-        if len(tables) != 1:
-            raise ValueError(f"expected exactly one table, found {len(tables)}")
-        return tables[0].name
-
     def outputs(self) -> dict[str, str]:
-        return {k: self.resolve(o["Value"]) for k, o in (self.template.get("Outputs") or {}).items()}
+        return {k: self.resolve(o["Value"]) for k, o in (self.document.get("Outputs") or {}).items()}
 
-    def runtime_environment(self) -> dict[str, str]:
-        """What cargo-lambda's processes need in their environment: cargo-lambda serves every binary
-        from its own environment, not from the function's configuration, so the functions'
-        resolved variables go there. They must agree where they overlap."""
-        merged: dict[str, str] = {}
-        for fn in self.functions.values():
-            for key, value in fn.environment.items():
-                if merged.get(key, value) != value:
-                    raise ValueError(f"functions disagree on {key}; cargo-lambda has one environment for all")
-                merged[key] = value
-        return merged
-
-    # --- deploying ---
-    def deploy(self) -> SluiceStack:
-        for logical, res in self.of_type("AWS::DynamoDB::Table"):
-            self._create_table(logical, res.get("Properties") or {})
-        for logical, res in self.of_type("AWS::Serverless::Function"):
-            self._create_function(logical, res)
-        machines = self.of_type("AWS::Serverless::StateMachine")
-        if len(machines) != 1:
-            raise ValueError("the template must have exactly one state machine")
-        self._create_state_machine(*machines[0])
-        for logical, res in self.of_type("AWS::Serverless::Function"):
-            for event, spec in ((res.get("Properties") or {}).get("Events") or {}).items():
-                if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
-                    self._create_rule(logical, event, spec.get("Properties") or {})
-        return self
-
-    def redeploy(self, binaries: dict[str, str] | None = None) -> dict[str, str]:
-        """An upgrade as `sam deploy` makes it: every function's code is set (its own binary, or
-        the one `binaries` names for its logical id), a new version is published and the
-        AutoPublishAlias alias moved onto it, then the state machine's definition is updated with
-        the new version ARNs. Executions already running keep the definition they started with.
-        Returns the new version per logical id."""
-        binaries = dict(binaries or {})
-        unknown = set(binaries) - set(self.functions)
-        if unknown:
-            raise ValueError(f"not functions of this stack: {sorted(unknown)}")
-        lam = self.local.lam
-        versions = {}
-        for logical, fn in self.functions.items():
-            # Its own binary unless told otherwise: an upgrade to other code is undone by the next.
-            fn.binary = binaries.get(logical, fn.own_binary)
-            lam.update_function_configuration(
-                FunctionName=fn.name, Environment={"Variables": {**fn.environment, BINARY_VAR: fn.binary}}
-            )
-            if fn.alias:
-                fn.version = lam.publish_version(FunctionName=fn.name)["Version"]
-                lam.update_alias(FunctionName=fn.name, Name=fn.alias, FunctionVersion=fn.version)
-                versions[logical] = fn.version
-        self.local.sfn.update_state_machine(stateMachineArn=self.state_machine_arn, definition=self.definition())
-        return versions
-
-    def _create_table(self, logical: str, raw: dict) -> None:
-        props = self.resolve(raw)
-        name = props.get("TableName") or f"{self.prefix}-{logical}"
-        args = {
-            "TableName": name,
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": props.get("BillingMode", "PROVISIONED"),
-        }
-        for key in ("ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
-            if key in props:
-                args[key] = props[key]
-        ddb = self.local.dynamodb
-        description = ddb.create_table(**args)["TableDescription"]
-        self.tables[logical] = Table(name, description["TableArn"], description.get("LatestStreamArn"))
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
-            try:
-                ddb.update_time_to_live(
-                    TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
-                )
-            except botocore.exceptions.ClientError:
-                pass  # a moto without TTL: nothing in the local stack expires items anyway
-        pitr = props.get("PointInTimeRecoverySpecification")
-        if pitr and pitr.get("PointInTimeRecoveryEnabled"):
-            try:
-                ddb.update_continuous_backups(
-                    TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-                )
-            except botocore.exceptions.ClientError:
-                pass
-
-    def _function_properties(self, res: dict) -> dict:
-        """Globals.Function under the function's own properties; Environment.Variables merged."""
-        own = res.get("Properties") or {}
-        props = {**self.globals, **own}
-        variables = {
-            **((self.globals.get("Environment") or {}).get("Variables") or {}),
-            **((own.get("Environment") or {}).get("Variables") or {}),
-        }
-        props["Environment"] = {"Variables": variables}
-        return props
-
-    def _create_function(self, logical: str, res: dict) -> None:
-        props = self._function_properties(res)
-        binary = res["Metadata"]["BuildProperties"]["Binary"]
-        name = props.get("FunctionName")
-        name = self.resolve(name) if name else f"{self.prefix}-{logical}"
-        environment = {k: str(v) for k, v in self.resolve(props["Environment"]["Variables"]).items()}
-        args = {
-            "FunctionName": name,
-            "Runtime": self.resolve(props.get("Runtime", "provided.al2023")),
-            "Handler": self.resolve(props.get("Handler", "bootstrap")),
-            "Role": self.local.role(),
-            "Code": {"ZipFile": placeholder_zip()},
-            "Timeout": int(self.resolve(props.get("Timeout", 3))),
-            "MemorySize": int(self.resolve(props.get("MemorySize", 128))),
-            "Environment": {"Variables": {**environment, BINARY_VAR: binary}},
-        }
-        if props.get("Description"):
-            args["Description"] = self.resolve(props["Description"])
-        if props.get("Architectures"):
-            args["Architectures"] = self.resolve(props["Architectures"])
-        lam = self.local.lam
-        arn = lam.create_function(**args)["FunctionArn"]
-        fn = Function(logical, name, arn, binary, environment)
-        alias = self.resolve(props.get("AutoPublishAlias", NO_VALUE))
-        if alias is not NO_VALUE and alias:
-            fn.alias = alias
-            fn.version = lam.publish_version(FunctionName=name)["Version"]
-            lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=fn.version)
-        reserved = self.resolve(props.get("ReservedConcurrentExecutions", NO_VALUE))
-        if reserved is not NO_VALUE and reserved is not None:
-            # moto records the reservation (GetFunctionConcurrency answers it) but never throttles.
-            lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=int(reserved))
-        self.functions[logical] = fn
-
-    def definition(self) -> str:
-        """The state machine's definition with its DefinitionSubstitutions applied, as of now."""
-        props = self.resources[self.state_machine_logical].get("Properties") or {}
-        if "DefinitionUri" in props:
-            definition = (self.root / self.resolve(props["DefinitionUri"])).read_text()
-        else:
-            definition = json.dumps(self.resolve(props["Definition"]))
-        for key, value in self.resolve(props.get("DefinitionSubstitutions") or {}).items():
-            definition = definition.replace("${" + key + "}", str(value))
-        leftover = re.findall(r"\$\{([^}]+)\}", definition)
-        if leftover:
-            raise ValueError(f"placeholders without a substitution: {leftover}")
-        return definition
-
-    def _create_state_machine(self, logical: str, res: dict) -> None:
-        props = res.get("Properties") or {}
-        self.state_machine_logical = logical
-        name = self.resolve(props["Name"]) if "Name" in props else f"{self.prefix}-{logical}"
-        role = self.resolve(props["Role"]) if "Role" in props else self.local.role()
-        self.state_machine_arn = self.local.sfn.create_state_machine(
-            name=name,
-            definition=self.definition(),
-            roleArn=role,
-            type=self.resolve(props.get("Type", "STANDARD")),
-        )["stateMachineArn"]
-        self.state_machine_name = name
-
-    def _create_rule(self, logical: str, event: str, raw: dict) -> None:
-        props = self.resolve(raw)
-        fn = self.functions[logical]
-        name = props.get("RuleName") or f"{self.prefix}-{logical}{event}"[:64]
-        bus = props.get("EventBusName", "default")
-        events = self.local.events
-        args = {"Name": name, "EventPattern": json.dumps(props["Pattern"]), "State": props.get("State", "ENABLED")}
-        if bus != "default":
-            args["EventBusName"] = bus
-        arn = events.put_rule(**args)["RuleArn"]
-        target = {
-            "Id": (props.get("Target") or {}).get("Id") or f"{logical}{event}LambdaTarget",
-            "Arn": fn.alias_arn if fn.alias else fn.arn,
-        }
-        for key in ("Input", "InputPath", "RetryPolicy"):
-            if key in props:
-                target[key] = props[key]
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[target])
-        self.rules[f"{logical}{event}"] = Rule(f"{logical}{event}", name, arn, bus, props["Pattern"], [target])
-
-    # --- intrinsics ---
     def resolve(self, value):
         """A template value with its intrinsics resolved; AWS::NoValue drops a key or list item."""
         if isinstance(value, list):
@@ -405,7 +157,7 @@ class SluiceStack:
 
     def condition(self, name: str) -> bool:
         if name not in self._conditions:
-            conditions = self.template.get("Conditions") or {}
+            conditions = self.document.get("Conditions") or {}
             if name not in conditions:
                 raise ValueError(f"no condition {name}")
             self._conditions[name] = self._truth(conditions[name])
@@ -428,52 +180,22 @@ class SluiceStack:
             if "Default" not in self.parameters[name]:
                 raise ValueError(f"parameter {name} has no default, and the local deployer passes none")
             return self.parameters[name]["Default"]
-        base, _, suffix = name.partition(".")
-        if suffix:
-            fn = self._deployed_function(base)
-            if suffix == "Version":
-                return fn.version_arn
-            if suffix == "Alias":
-                return fn.alias_arn
+        logical, _, suffix = name.partition(".")  # Fn.Version, Fn.Alias: SAM's resources of Fn
+        refs = self._resource(logical).refs()
+        if suffix not in refs:
             raise ValueError(f"cannot Ref {name}")
-        if name in self.tables:
-            return self.tables[name].name
-        if name in self.functions:
-            return self.functions[name].name
-        if name == self.state_machine_logical and self.state_machine_arn:
-            return self.state_machine_arn
-        if name in self.rules:
-            return self.rules[name].name
-        return self._not_deployed(name)
+        return refs[suffix]
 
     def get_att(self, logical: str, attr: str):
-        if logical in self.tables:
-            table = self.tables[logical]
-            if attr == "Arn":
-                return table.arn
-            if attr == "StreamArn" and table.stream_arn:
-                return table.stream_arn
-        elif logical in self.functions:
-            if attr == "Arn":
-                return self.functions[logical].arn
-        elif logical == self.state_machine_logical and self.state_machine_arn:
-            if attr == "Arn":
-                return self.state_machine_arn
-            if attr == "Name":
-                return self.state_machine_name
-        elif logical in self.rules:
-            if attr == "Arn":
-                return self.rules[logical].arn
-        else:
-            return self._not_deployed(logical)
-        raise ValueError(f"cannot GetAtt {logical}.{attr} locally")
+        attributes = self._resource(logical).attributes()
+        if attr not in attributes:
+            raise ValueError(f"cannot GetAtt {logical}.{attr} locally")
+        return attributes[attr]
 
-    def _deployed_function(self, logical: str) -> Function:
-        if logical not in self.functions:
-            self._not_deployed(logical)
-        return self.functions[logical]
-
-    def _not_deployed(self, logical: str):
+    def _resource(self, logical: str) -> Resource:
+        resource = self.deployed(logical)
+        if resource is not None:
+            return resource
         if logical in self.resources:
             raise ValueError(f"{logical} is referenced before the local deployer creates it")
         raise ValueError(f"no resource or parameter {logical}")

@@ -37,11 +37,14 @@ and AWS that sluice depends on closed by small patches, one module each:
   when an execution enters a state): another writer's UpdateAlias, StopExecution, SetAlarmState.
 
 Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
-tests/stack/test_launcher.py covers each patch (test_function_names.py: function_names, and every
+The patches also share endpoints (the test endpoints' one route) and event_delivery (what
+alarm_events and sfn_status_events do with the events they emit).
+tests/launcher/test_launcher.py covers each patch (test_function_names.py: function_names, and every
 form of a function's name through alias_revisions, alias_journal and lambda_invoke);
 test_alarm_events.py and test_callbacks.py cover alarm_events, events_account and the sfn_*
 patches after sfn_status_events; test_faults.py covers faults, function_faults, sfn_lambda_errors,
-moments, the status-event controls and the delivery retries.
+moments, the status-event controls and the delivery retries; test_alarm_judgement.py covers
+alarm_judgement on plain values, test_template.py the local deployment of template.yaml.
 """
 
 from moto.core.config import default_user_config

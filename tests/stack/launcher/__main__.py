@@ -1,8 +1,8 @@
 """python -m launcher --port 5000 --runtime-url http://127.0.0.1:9100 [--time-scale 0.01]
 
 Applies every patch, then serves moto on 127.0.0.1 only; prints "ready <port>" once it answers
-and stops on SIGTERM/SIGINT. local_aws must be importable (stack.py puts tests/stack on
-PYTHONPATH)."""
+and stops on SIGTERM/SIGINT. local_aws must be importable (processes.start_launcher puts
+tests/stack on PYTHONPATH)."""
 
 from __future__ import annotations
 
@@ -16,23 +16,24 @@ from werkzeug.serving import make_server
 
 from local_aws import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 
+from . import alarm_events, alias_journal, events_to_lambda, function_faults, moments, sfn_status_events
 from .alarm_evaluator import evaluate_alarms
-from .alarm_events import AlarmEventsRoute, emit_alarm_events
-from .alias_journal import AliasJournalRoute
+from .alarm_events import emit_alarm_events
 from .alias_revisions import enforce_alias_revisions
 from .cloudwatch_cbor import CloudWatchCborBridge
+from .endpoints import Endpoints
 from .events_account import deliver_account_to_every_target
-from .events_to_lambda import LambdaDeliveriesRoute, deliver_events_to_lambda
-from .faults import FaultRoute
-from .function_faults import FunctionFaultsRoute, time_out_tasks
+from .events_to_lambda import deliver_events_to_lambda
+from .faults import FaultRoute, Faults
+from .function_faults import time_out_tasks
 from .function_names import FunctionNamesRoute
 from .lambda_invoke import route_invoke_to_local_runtime
-from .moments import MomentsRoute, fire_on_state_entries
+from .moments import fire_on_state_entries
 from .sfn_aborted_states import abort_states_like_aws
 from .sfn_branch_errors import propagate_branch_errors
 from .sfn_lambda_errors import report_unknown_lambda_errors
 from .sfn_names import name_unnamed_executions
-from .sfn_status_events import StatusEventsRoute, emit_status_events
+from .sfn_status_events import emit_status_events
 from .sfn_task_tokens import close_tokens_of_ended_tasks
 from .time_scale import scale_time
 
@@ -68,12 +69,21 @@ def main() -> None:
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
 
-    # Faults come first: they see every AWS call as the client sent it (CBOR before translation,
-    # a function as the client named it). moto and every other patch see a function by its bare name.
-    app = CloudWatchCborBridge(FunctionNamesRoute(DomainDispatcherApplication(create_backend_app)))
-    for route in (AliasJournalRoute, AlarmEventsRoute, StatusEventsRoute, MomentsRoute, FunctionFaultsRoute):
-        app = route(app)
-    app = FaultRoute(LambdaDeliveriesRoute(app))
+    # The test endpoints come first, then faults: they see every AWS call as the client sent it (CBOR
+    # before translation, a function as the client named it). moto and every other patch see a
+    # function by its bare name.
+    faults = Faults()
+    app = FaultRoute(CloudWatchCborBridge(FunctionNamesRoute(DomainDispatcherApplication(create_backend_app))), faults)
+    endpoints = [
+        faults.endpoint(),
+        alias_journal.ENDPOINT,
+        events_to_lambda.ENDPOINT,
+        alarm_events.ENDPOINT,
+        sfn_status_events.ENDPOINT,
+        function_faults.ENDPOINT,
+        moments.ENDPOINT,
+    ]
+    app = Endpoints(app, endpoints)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(*_):

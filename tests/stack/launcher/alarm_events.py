@@ -37,18 +37,15 @@ from OK to ALARM", HistoryData: '{"version":"1.0","oldState":{"stateValue","stat
 so also over RPC-v2 CBOR through cloudwatch_cbor. History outlives the alarm, as on AWS.
 
 Test controls, at ALARM_EVENTS_PATH (a test endpoint, not an AWS API), so tests can make delivery
-misbehave as "at least once" allows:
+misbehave as "at least once" allows (event_delivery has the contract; the filter is the alarm):
 
     POST   {"action": "drop" | "duplicate" | "delay", "count": 1, "alarm": "name" (optional),
-            "delaySeconds": D (delay only)} arms a control: each of the next `count` events (of that
-           alarm, or of any) is dropped (never reaches the bus), delivered twice (same event id,
-           back to back) or delivered D seconds late. Controls are used in the order they were
-           armed, one per event. Answers 201 with the armed control.
+            "delaySeconds": D (delay only)} arms a control for the next `count` events (of that
+           alarm, or of any). Answers 201 with the armed control.
     GET    every event emitted (?alarm=NAME: of that alarm only), oldest first, and what is armed:
-           {"events": [{"id", "alarmName", "alarmArn", "state", "previousState", "emittedAt" (epoch
-            s), "action" ("deliver", "drop", "duplicate" or "delay"), "delaySeconds", "dropped",
-            "delivered" (put on the bus at least once), "deliveries" (epoch s of each), "event"
-            (the event as delivered)}, ...], "armed": [{action, remaining, alarm, delaySeconds}]}.
+           {"events": [{"id", "alarmName", "alarmArn", "state", "previousState", "event" (the event
+            as delivered), "emittedAt", "action", "delaySeconds", "dropped", "delivered",
+            "deliveries"}, ...], "armed": [{action, remaining, alarm, delaySeconds}]}.
     DELETE disarms every control (the events stay listed); answers 204.
 """
 
@@ -58,23 +55,19 @@ import base64
 import copy
 import datetime
 import json
-import sys
 import threading
-import time
 import uuid
-from dataclasses import asdict, dataclass
 
 from moto.cloudwatch.exceptions import CloudWatchException, InvalidParameterValue
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.common_models import BaseModel
 from moto.core.responses import ActionResult
-from moto.core.utils import unix_time
-from moto.events.models import events_backends
 
 from local_aws import ALARM_EVENTS_PATH
 
-from .control_route import serve_controls
+from .endpoints import Endpoint
+from .event_delivery import EventDelivery, aws_event
 
 SOURCE = "aws.cloudwatch"
 DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -84,7 +77,6 @@ MAX_RECORDS = 100
 _lock = threading.RLock()
 # (account, region) -> history items, in the order the changes happened.
 _history: dict[tuple[str, str], list[dict]] = {}
-_events: list[dict] = []
 
 
 # --- the state change -----------------------------------------------------------------------
@@ -231,120 +223,26 @@ def record_state_changes() -> None:
 
 
 # --- the event and its delivery ------------------------------------------------------------------
-@dataclass
-class Control:
-    action: str  # drop, duplicate, delay
-    remaining: int
-    alarm: str | None
-    delaySeconds: float  # the endpoint's JSON name
-
-
-_controls: list[Control] = []
-
-
-def arm(spec: dict) -> Control:
-    action = spec.get("action")
-    if action not in ("drop", "duplicate", "delay"):
-        raise ValueError("action must be drop, duplicate or delay")
-    count = spec.get("count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError("count must be an integer >= 1")
-    alarm = spec.get("alarm") or None
-    if alarm is not None and not isinstance(alarm, str):
+def _alarm_name(value) -> None:
+    if not isinstance(value, str):
         raise ValueError("alarm must be an alarm name")
-    delay = spec.get("delaySeconds", 0) or 0
-    if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
-        raise ValueError("delaySeconds must be a number >= 0")
-    if action == "delay" and delay <= 0:
-        raise ValueError("a delay needs delaySeconds > 0")
-    control = Control(action, count, alarm, float(delay) if action == "delay" else 0.0)
-    with _lock:
-        _controls.append(control)
-    return control
 
 
-def _take(alarm_name: str) -> Control | None:
-    with _lock:
-        for control in _controls:
-            if control.remaining > 0 and control.alarm in (None, alarm_name):
-                control.remaining -= 1
-                if control.remaining == 0:
-                    _controls.remove(control)
-                return Control(**asdict(control))
-    return None
-
-
-def _route(account: str, region: str, message: dict, record: dict) -> None:
-    """Puts the event on the default bus: every rule matches it and sends it to its targets, as
-    moto's put_events does, but with the event's own id (a duplicate keeps it)."""
-    try:
-        bus = events_backends[account][region].describe_event_bus("default")
-        for rule in list(bus.rules.values()):
-            msg = copy.deepcopy(message)
-            msg["ingestion-time"] = unix_time()
-            rule.send_to_targets(msg)
-    except Exception as e:  # an event that cannot be delivered never breaks the state change
-        print(f"alarm_events: {message['detail']['alarmName']}: {e!r}", file=sys.stderr, flush=True)
-        record.setdefault("errors", []).append(repr(e))
-        return
-    with _lock:
-        record["delivered"] = True
-        record["deliveries"].append(time.time())
+delivery = EventDelivery("alarm_events", {"alarm": _alarm_name})
 
 
 def emit(account: str, region: str, alarm_arn: str, detail: dict) -> None:
-    message = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": DETAIL_TYPE,
-        "source": SOURCE,
-        "account": account,
-        "time": unix_time(),
-        "region": region,
-        "resources": [alarm_arn],
-        "detail": detail,
-    }
-    control = _take(detail["alarmName"])
-    action = control.action if control else "deliver"
+    message = aws_event(SOURCE, DETAIL_TYPE, account, region, alarm_arn, detail)
     sent_at = datetime.datetime.fromtimestamp(message["time"], datetime.timezone.utc)
     record = {
-        "id": message["id"],
         "alarmName": detail["alarmName"],
         "alarmArn": alarm_arn,
         "state": detail["state"]["value"],
         "previousState": detail["previousState"]["value"],
-        "emittedAt": time.time(),
-        "action": action,
-        "delaySeconds": control.delaySeconds if control else 0.0,
-        "dropped": action == "drop",
-        "delivered": False,
-        "deliveries": [],
         # As a target receives it (events_to_lambda.aws_event): `time` in ISO 8601, to the second.
         "event": {**copy.deepcopy(message), "time": sent_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
     }
-    with _lock:
-        _events.append(record)
-    if action == "drop":
-        return
-    if action == "delay":
-        timer = threading.Timer(record["delaySeconds"], _route, args=(account, region, message, record))
-        timer.daemon = True
-        timer.start()
-        return
-    _route(account, region, message, record)
-    if action == "duplicate":
-        _route(account, region, message, record)
-
-
-def state(alarm_name: str | None = None) -> dict:
-    with _lock:
-        events = [e for e in _events if alarm_name is None or e["alarmName"] == alarm_name]
-        return {"events": copy.deepcopy(events), "armed": [asdict(c) for c in _controls]}
-
-
-def disarm() -> None:
-    with _lock:
-        _controls.clear()
+    delivery.emit(message, {"alarm": detail["alarmName"]}, record, detail["alarmName"])
 
 
 # --- DescribeAlarmHistory ------------------------------------------------------------------------
@@ -450,20 +348,21 @@ def emit_alarm_events() -> None:
     serve_alarm_history()
 
 
-class AlarmEventsRoute:
-    """WSGI middleware: serves ALARM_EVENTS_PATH (control_route's shape; GET ?alarm=NAME narrows
-    the events listed) and passes every other request on."""
+def _under_lock(do):
+    """`do`, once no state change is being recorded: a change lists its event and puts it on the bus
+    under _lock, so a reader sees an event delivered (or dropped, or delayed), never half-way."""
 
-    def __init__(self, app):
-        self.app = app
+    def locked(arg):
+        with _lock:
+            return do(arg)
 
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "") != ALARM_EVENTS_PATH:
-            return self.app(environ, start_response)
-        return serve_controls(
-            environ,
-            start_response,
-            state=lambda query: state(query.get("alarm")),
-            arm=lambda spec: asdict(arm(spec)),
-            disarm=lambda _query: disarm(),
-        )
+    return locked
+
+
+# GET ?alarm=NAME narrows the events listed.
+ENDPOINT = Endpoint(
+    ALARM_EVENTS_PATH,
+    read=_under_lock(lambda query: delivery.state(alarmName=query.get("alarm"))),
+    arm=_under_lock(delivery.arm),
+    disarm=_under_lock(lambda _query: delivery.disarm()),
+)

@@ -32,7 +32,6 @@ import random
 import sys
 import threading
 import time
-import urllib.parse
 
 import boto3
 import botocore.config
@@ -41,6 +40,7 @@ from moto.events.utils import EventTemplateParser
 
 from local_aws import LAMBDA_DELIVERIES_PATH, REGION
 
+from .endpoints import Endpoint
 from .faults import EVENTBRIDGE_AGENT
 
 _deliveries: list[dict] = []
@@ -249,16 +249,5 @@ def deliver_events_to_lambda(time_scale: float = 1.0) -> None:
     Rule.send_to_targets = send_to_targets
 
 
-class LambdaDeliveriesRoute:
-    """WSGI middleware: answers LAMBDA_DELIVERIES_PATH itself and passes every other request on."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "") != LAMBDA_DELIVERIES_PATH:
-            return self.app(environ, start_response)
-        rule = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("rule", [None])[0]
-        out = json.dumps(deliveries(rule)).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
-        return [out]
+# GET ?rule=TEXT: the deliveries of the rules whose ARN contains TEXT.
+ENDPOINT = Endpoint(LAMBDA_DELIVERIES_PATH, read=lambda query: deliveries(query.get("rule")))

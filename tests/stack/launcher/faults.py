@@ -68,7 +68,7 @@ import cbor2
 from local_aws import FAULTS_PATH
 
 from .cloudwatch_cbor import PREFIX as CBOR_PREFIX
-from .control_route import serve_controls
+from .endpoints import Endpoint
 
 DEFAULT_STATUS = {
     "TooManyRequestsException": 429,
@@ -341,6 +341,15 @@ class Faults:
             self._injected.clear()
             self._errors.clear()
 
+    def endpoint(self) -> Endpoint:
+        """FAULTS_PATH; DELETE ?id=ID disarms one fault."""
+        return Endpoint(
+            FAULTS_PATH,
+            read=lambda _query: self.state(),
+            arm=lambda spec: self.arm(spec).public(),
+            disarm=lambda query: self.clear(query.get("id")),
+        )
+
 
 def _check_status(status) -> None:
     if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
@@ -380,17 +389,16 @@ def _signing_service(environ) -> str | None:
 
 
 class FaultRoute:
-    """WSGI middleware: serves FAULTS_PATH, and injects armed faults into the calls they name."""
+    """WSGI middleware: injects the faults armed (at FAULTS_PATH: Faults.endpoint) into the calls
+    they name."""
 
-    def __init__(self, app, faults: Faults | None = None):
+    def __init__(self, app, faults: Faults):
         self.app = app
-        self.faults = faults or Faults()
+        self.faults = faults
         self.lambda_routes = LambdaRoutes()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path == FAULTS_PATH:
-            return self.serve(environ, start_response)
         if not self.faults.any_armed():
             return self.app(environ, start_response)
         operation, protocol, service = self.resolve(environ)
@@ -459,16 +467,6 @@ class FaultRoute:
         headers += [("x-amzn-RequestId", request_id), ("Content-Length", str(len(body)))]
         start_response(f"{fault.status} {_reason(fault.status)}", headers)
         return [body]
-
-    def serve(self, environ, start_response):
-        """FAULTS_PATH, in control_route's shape; DELETE ?id=ID disarms one fault."""
-        return serve_controls(
-            environ,
-            start_response,
-            state=lambda _query: self.faults.state(),
-            arm=lambda spec: self.faults.arm(spec).public(),
-            disarm=lambda query: self.faults.clear(query.get("id")),
-        )
 
 
 def _reason(status: int) -> str:

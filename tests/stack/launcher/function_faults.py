@@ -5,9 +5,9 @@ report it. A test endpoint at FUNCTION_FAULTS_PATH (not an AWS API):
             "count": 1, "when": "before" | "after", "seconds": S, "errorType": ..., "message": ...}
            arms a fault on the invocations of function NAME (an unqualified name; a version or alias
            invoked counts as the function) whose payload belongs to deployment ID (its
-           `deploymentId`, `finished.deploymentId`, or `detail.name` for an execution status event),
-           or on any of them without `deployment`: invocations nth .. nth+count-1 of those
-           (counted from when the fault was armed) fail.
+           `deploymentId`, `finished.deploymentId` (Finish's older payload), or `detail.name` for an
+           execution status event), or on any of them without `deployment`: invocations
+           nth .. nth+count-1 of those (counted from when the fault was armed) fail.
            - crash: the runtime process exits. Lambda answers the Invoke with X-Amz-Function-Error:
              Unhandled and {"errorType": "Runtime.ExitError", "errorMessage": "RequestId: <id>
              Error: Runtime exited with error: exit status 1"}; Step Functions' lambda:invoke fails
@@ -44,11 +44,10 @@ import uuid
 
 from local_aws import FUNCTION_FAULTS_PATH
 
-from .control_route import serve_controls
+from .endpoints import Controls
+from .sfn_aborted_states import write_no_more
 
-_lock = threading.Lock()
-_armed: list[dict] = []
-_fired: list[dict] = []
+controls = Controls()
 
 KINDS = ("crash", "timeout", "task-timeout")
 
@@ -92,27 +91,14 @@ def arm(spec: dict) -> dict:
         fault["message"] = spec.get("message")
     fault["seen"] = 0
     fault["fired"] = 0
-    with _lock:
-        _armed.append(fault)
-    return copy.deepcopy(fault)
-
-
-def state() -> dict:
-    with _lock:
-        return {"armed": copy.deepcopy(_armed), "fired": copy.deepcopy(_fired)}
-
-
-def clear() -> None:
-    with _lock:
-        _armed.clear()
-        _fired.clear()
+    return controls.add(fault)
 
 
 def _take(key: str, name: str, deployment: str | None, kind_ok) -> dict | None:
     """The fault this invocation (or task) suffers, counting it against every fault that wants it."""
-    with _lock:
+    with controls.lock:
         taken = None
-        for fault in list(_armed):
+        for fault in list(controls.armed):
             if not kind_ok(fault["kind"]) or fault[key] != name:
                 continue
             if fault["deployment"] is not None and fault["deployment"] != deployment:
@@ -121,7 +107,7 @@ def _take(key: str, name: str, deployment: str | None, kind_ok) -> dict | None:
             if taken is None and fault["nth"] <= fault["seen"] < fault["nth"] + fault["count"]:
                 fault["fired"] += 1
                 taken = copy.deepcopy(fault)
-                _fired.append(
+                controls.fired.append(
                     {
                         "id": fault["id"],
                         "kind": fault["kind"],
@@ -132,13 +118,14 @@ def _take(key: str, name: str, deployment: str | None, kind_ok) -> dict | None:
                     }
                 )
             if fault["seen"] >= fault["nth"] + fault["count"] - 1:
-                _armed.remove(fault)
+                controls.armed.remove(fault)
         return taken
 
 
 def deployment_of(payload: bytes) -> str | None:
-    """The deployment an invocation is about: its payload's deploymentId (phases, hooks),
-    finished.deploymentId (Finish) or detail.name (an execution status event for reconcile)."""
+    """The deployment an invocation is about: its payload's deploymentId (phases, hooks, and Finish
+    given the deployment itself), finished.deploymentId (Finish's older payload, kept: harmless) or
+    detail.name (an execution status event for reconcile)."""
     try:
         doc = json.loads(payload or b"{}")
     except ValueError:
@@ -156,9 +143,8 @@ def deployment_of(payload: bytes) -> str | None:
 
 def take_invocation_fault(function: str, payload: bytes) -> dict | None:
     """For lambda_invoke: the crash or timeout this invocation of `function` suffers, if any."""
-    with _lock:
-        if not _armed:
-            return None
+    if not controls.any_armed():
+        return None
     return _take("function", function, deployment_of(payload), lambda kind: kind != "task-timeout")
 
 
@@ -190,16 +176,12 @@ def time_out_tasks() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 
-    from .sfn_aborted_states import _STOPPED
-
     original = ExecutionState._evaluate_with_timeout
 
     def evaluate_with_timeout(self, env) -> None:
         fault = None
         if isinstance(self, StateTask):
-            with _lock:
-                armed = bool(_armed)
-            if armed:
+            if controls.any_armed():
                 execution = env.states.context_object.context_object_data["Execution"]["Name"]
                 fault = _take("state", self.name, execution, lambda kind: kind == "task-timeout")
         if fault is None:
@@ -222,7 +204,7 @@ def time_out_tasks() -> None:
         # The task is scheduled and started (its history events) within milliseconds; then its time
         # runs out, or the execution stops.
         env.program_state_event.wait(fault["seconds"])
-        setattr(context, _STOPPED, True)  # the abandoned invocation writes nothing more
+        write_no_more(context)  # the abandoned invocation
         frame.set_ended()
         env.close_frame(frame)
         raise EvalTimeoutError()
@@ -230,16 +212,4 @@ def time_out_tasks() -> None:
     ExecutionState._evaluate_with_timeout = evaluate_with_timeout
 
 
-class FunctionFaultsRoute:
-    """WSGI middleware: answers FUNCTION_FAULTS_PATH itself (control_route's shape) and passes every other
-    request on."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "") != FUNCTION_FAULTS_PATH:
-            return self.app(environ, start_response)
-        return serve_controls(
-            environ, start_response, state=lambda _query: state(), arm=arm, disarm=lambda _query: clear()
-        )
+ENDPOINT = controls.endpoint(FUNCTION_FAULTS_PATH, arm)

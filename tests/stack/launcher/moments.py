@@ -38,11 +38,9 @@ import uuid
 from local_aws import ACCOUNT, MOMENTS_PATH, REGION
 
 from . import alias_journal
-from .control_route import serve_controls
+from .endpoints import Controls
 
-_lock = threading.Lock()
-_armed: list[dict] = []
-_fired: list[dict] = []
+controls = Controls()
 
 
 def _nth(spec: dict) -> int:
@@ -99,35 +97,22 @@ def arm(spec: dict) -> dict:
     else:
         raise ValueError("do must be updateAlias, stopExecution or setAlarmState")
     moment = {"id": uuid.uuid4().hex[:12], "when": {when_kind: w}, "do": {do_kind: d}, "seen": 0}
-    with _lock:
-        _armed.append(moment)
-    return copy.deepcopy(moment)
-
-
-def state() -> dict:
-    with _lock:
-        return {"armed": copy.deepcopy(_armed), "fired": copy.deepcopy(_fired)}
-
-
-def clear() -> None:
-    with _lock:
-        _armed.clear()
-        _fired.clear()
+    return controls.add(moment)
 
 
 def _due(kind: str, matches) -> list[dict]:
     """The moments of `kind` this event makes due (counted, and removed once due)."""
-    with _lock:
-        if not _armed:
+    with controls.lock:
+        if not controls.armed:
             return []
         due = []
-        for moment in list(_armed):
+        for moment in list(controls.armed):
             spec = moment["when"].get(kind)
             if spec is None or not matches(spec):
                 continue
             moment["seen"] += 1
             if moment["seen"] == spec["nth"]:
-                _armed.remove(moment)
+                controls.armed.remove(moment)
                 due.append(moment)
         return due
 
@@ -139,8 +124,8 @@ def _fire(moment: dict, context: dict) -> None:
     except Exception as e:  # a moment never breaks the call that reached it
         result = f"failed: {e!r}"
         print(f"moments: {moment['id']} {kind}: {e!r}", file=sys.stderr, flush=True)
-    with _lock:
-        _fired.append({**copy.deepcopy(moment), "at": time.time(), "result": result})
+    with controls.lock:
+        controls.fired.append({**copy.deepcopy(moment), "at": time.time(), "result": result})
 
 
 # --- what a moment does ----------------------------------------------------------------------------
@@ -233,9 +218,7 @@ def fire_on_state_entries() -> None:
     original = CommonStateField._eval_state_input
 
     def eval_state_input(self, env) -> None:
-        with _lock:
-            armed = bool(_armed)
-        if armed:
+        if controls.any_armed():
             execution = env.states.context_object.context_object_data["Execution"]["Name"]
             due = _due(
                 "stateEntered",
@@ -248,16 +231,4 @@ def fire_on_state_entries() -> None:
     CommonStateField._eval_state_input = eval_state_input
 
 
-class MomentsRoute:
-    """WSGI middleware: answers MOMENTS_PATH itself (control_route's shape) and passes every other
-    request on."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "") != MOMENTS_PATH:
-            return self.app(environ, start_response)
-        return serve_controls(
-            environ, start_response, state=lambda _query: state(), arm=arm, disarm=lambda _query: clear()
-        )
+ENDPOINT = controls.endpoint(MOMENTS_PATH, arm)

@@ -53,9 +53,15 @@ EXECUTION_END = {
 }
 
 
+def write_no_more(context) -> None:
+    """The history context (an EventHistoryContext) writes no more events but its execution's end:
+    its environment was stopped, or (function_faults) its task was abandoned."""
+    setattr(context, _STOPPED, True)
+
+
 def _mark_stopped(env: Environment) -> None:
     if isinstance(env._program_state, ProgramStopped):
-        setattr(env.event_history_context, _STOPPED, True)
+        write_no_more(env.event_history_context)
 
 
 def write_aborted_events(env: Environment) -> None:

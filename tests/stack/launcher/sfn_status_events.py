@@ -19,14 +19,12 @@ The events are put on the default bus of the execution's account and region, so 
 matches them and their targets receive them (Lambda targets: events_to_lambda).
 
 Test controls, at STATUS_EVENTS_PATH (a test endpoint, not an AWS API), as alarm_events has them for
-alarm events:
+alarm events (event_delivery has the contract; the filters are the execution and the status):
 
     POST   {"action": "drop" | "duplicate" | "delay", "count": 1, "execution": NAME (optional),
             "status": "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED" (optional),
-            "delaySeconds": D (delay only)} arms a control: each of the next `count` status events
-           (of that execution and status, or any) is dropped (never reaches the bus), delivered
-           twice (same event id, back to back) or delivered D seconds late. Controls are used in
-           the order they were armed, one per event. Answers 201 with the armed control.
+            "delaySeconds": D (delay only)} arms a control for the next `count` status events (of
+           that execution and status, or any). Answers 201 with the armed control.
     GET    {"events": [{"id", "executionArn", "name", "status", "emittedAt", "action",
             "delaySeconds", "dropped", "delivered", "deliveries"}, ...] (?execution=NAME: of that
             execution only), "armed": [{action, remaining, execution, status, delaySeconds}]}
@@ -34,16 +32,10 @@ alarm events:
 
 from __future__ import annotations
 
-import copy
 import datetime
-import sys
 import threading
 import time
-import uuid
-from dataclasses import asdict, dataclass
 
-from moto.core.utils import unix_time
-from moto.events.models import events_backends
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
@@ -51,7 +43,8 @@ from moto.stepfunctions.responses import StepFunctionResponse
 
 from local_aws import STATUS_EVENTS_PATH
 
-from .control_route import serve_controls
+from .endpoints import Endpoint
+from .event_delivery import EventDelivery, aws_event
 
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -106,142 +99,39 @@ def detail(execution: Execution, status: str) -> dict:
 STATUSES = tuple(s.value for s in ExecutionStatus)
 
 
-@dataclass
-class Control:
-    action: str  # drop, duplicate, delay
-    remaining: int
-    execution: str | None
-    status: str | None
-    delaySeconds: float  # the endpoint's JSON name
-
-
-_controls: list[Control] = []
-_controls_lock = threading.Lock()  # the controls and the events listed (not the end-event lock)
-_events: list[dict] = []
-
-
-def arm(spec: dict) -> Control:
-    action = spec.get("action")
-    if action not in ("drop", "duplicate", "delay"):
-        raise ValueError("action must be drop, duplicate or delay")
-    count = spec.get("count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError("count must be an integer >= 1")
-    execution = spec.get("execution") or None
-    if execution is not None and not isinstance(execution, str):
+def _execution_name(value) -> None:
+    if not isinstance(value, str):
         raise ValueError("execution must be an execution name")
-    status = spec.get("status") or None
-    if status is not None and status not in STATUSES:
+
+
+def _status_name(value) -> None:
+    if value not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
-    delay = spec.get("delaySeconds", 0) or 0
-    if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
-        raise ValueError("delaySeconds must be a number >= 0")
-    if action == "delay" and delay <= 0:
-        raise ValueError("a delay needs delaySeconds > 0")
-    control = Control(action, count, execution, status, float(delay) if action == "delay" else 0.0)
-    with _controls_lock:
-        _controls.append(control)
-    return control
 
 
-def _take(name: str, status: str) -> Control | None:
-    with _controls_lock:
-        for control in _controls:
-            if control.remaining > 0 and control.execution in (None, name) and control.status in (None, status):
-                control.remaining -= 1
-                if control.remaining == 0:
-                    _controls.remove(control)
-                return Control(**asdict(control))
-    return None
-
-
-def state(execution: str | None = None) -> dict:
-    with _controls_lock:
-        events = [e for e in _events if execution is None or e["name"] == execution]
-        return {"events": copy.deepcopy(events), "armed": [asdict(c) for c in _controls]}
-
-
-def disarm() -> None:
-    with _controls_lock:
-        _controls.clear()
-
-
-def _route(account: str, region: str, message: dict, record: dict) -> None:
-    """Puts the event on the default bus: every rule matches it and sends it to its targets, with
-    the event's own id (a duplicate keeps it)."""
-    try:
-        bus = events_backends[account][region].describe_event_bus("default")
-        for rule in list(bus.rules.values()):
-            msg = copy.deepcopy(message)
-            msg["ingestion-time"] = unix_time()
-            rule.send_to_targets(msg)
-    except Exception as e:  # an event that cannot be put never breaks the execution
-        print(f"sfn_status_events: {record['executionArn']} {record['status']}: {e!r}", file=sys.stderr, flush=True)
-        record.setdefault("errors", []).append(repr(e))
-        return
-    with _controls_lock:
-        record["delivered"] = True
-        record["deliveries"].append(time.time())
+delivery = EventDelivery("sfn_status_events", {"execution": _execution_name, "status": _status_name})
 
 
 def put_status_event(execution: Execution, event_detail: dict) -> None:
-    account, region = execution.account_id, execution.region_name
-    message = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": DETAIL_TYPE,
-        "source": SOURCE,
-        "account": account,
-        "time": unix_time(),
-        "region": region,
-        "resources": [execution.exec_arn],
-        "detail": event_detail,
-    }
-    control = _take(event_detail["name"], event_detail["status"])
-    action = control.action if control else "deliver"
+    message = aws_event(
+        SOURCE, DETAIL_TYPE, execution.account_id, execution.region_name, execution.exec_arn, event_detail
+    )
     record = {
-        "id": message["id"],
         "executionArn": event_detail["executionArn"],
         "name": event_detail["name"],
         "status": event_detail["status"],
-        "emittedAt": time.time(),
-        "action": action,
-        "delaySeconds": control.delaySeconds if control else 0.0,
-        "dropped": action == "drop",
-        "delivered": False,
-        "deliveries": [],
     }
-    with _controls_lock:
-        _events.append(record)
-    if action == "drop":
-        return
-    if action == "delay":
-        timer = threading.Timer(record["delaySeconds"], _route, args=(account, region, message, record))
-        timer.daemon = True
-        timer.start()
-        return
-    _route(account, region, message, record)
-    if action == "duplicate":
-        _route(account, region, message, record)
+    match = {"execution": event_detail["name"], "status": event_detail["status"]}
+    delivery.emit(message, match, record, f"{record['executionArn']} {record['status']}")
 
 
-class StatusEventsRoute:
-    """WSGI middleware: serves STATUS_EVENTS_PATH (control_route's shape; GET ?execution=NAME
-    narrows the events listed) and passes every other request on."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "") != STATUS_EVENTS_PATH:
-            return self.app(environ, start_response)
-        return serve_controls(
-            environ,
-            start_response,
-            state=lambda query: state(query.get("execution")),
-            arm=lambda spec: asdict(arm(spec)),
-            disarm=lambda _query: disarm(),
-        )
+# GET ?execution=NAME narrows the events listed.
+ENDPOINT = Endpoint(
+    STATUS_EVENTS_PATH,
+    read=lambda query: delivery.state(name=query.get("execution")),
+    arm=delivery.arm,
+    disarm=lambda _query: delivery.disarm(),
+)
 
 
 def emit_status_events() -> None:

@@ -12,6 +12,9 @@ import botocore.exceptions
 import cbor2
 import pytest
 
+from conftest import wait_until
+from resources import create_alarm
+
 
 def fn(stack, binary="demo-ok"):
     name = f"patch-{uuid.uuid4().hex[:8]}"
@@ -125,7 +128,7 @@ def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
     stack.lam.publish_version(FunctionName=name)
     stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     alarm_name = f"{name}-errors"
-    stack.alias_errors_alarm(alarm_name, name, period=600, threshold=3)
+    create_alarm(stack.cloudwatch, alarm_name, function=name, period=600, threshold=3)
 
     def state():
         return stack.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]["StateValue"]
@@ -149,17 +152,6 @@ def test_alarms_evaluate_lambda_metrics_but_leave_hand_set_alarms_alone(stack):
     assert re.match(r"Errors Sum [34] over the last 600s crossed the threshold 3", reason), reason
 
 
-def wait_until(fetch, timeout=20, what="condition"):
-    """Polls fetch() until it returns something truthy, and returns it."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_events_reach_lambda_targets_asynchronously(stack):
     """A delivery is observed in the deliveries journal: an asynchronous invoke answers its caller
     nothing, and the AWS/Lambda metrics would say that the function ran but not with what."""
@@ -172,7 +164,7 @@ def test_events_reach_lambda_targets_asynchronously(stack):
     )["RuleArn"]
     stack.events.put_targets(Rule=f"rule-{name}", Targets=[{"Id": "fn", "Arn": alias_arn}])
     # EventBridge does not wait for the function: hold its Invoke 2 s, put_events returns at once.
-    stack.inject_fault("Invoke", delay_seconds=2)
+    stack.faults.inject("Invoke", delay_seconds=2)
     try:
         started = time.time()
         out = stack.events.put_events(
@@ -184,11 +176,13 @@ def test_events_reach_lambda_targets_asynchronously(stack):
         assert time.time() - started < 1.5, "put_events waited for the function"
         assert out["FailedEntryCount"] == 0
         [delivery] = wait_until(
-            lambda: [d for d in stack.lambda_deliveries(rule=rule_arn) if d["rule"] == rule_arn],
+            lambda: [d for d in stack.journals.deliveries(rule=rule_arn) if d["rule"] == rule_arn],
+            timeout=20,
             what="the delivery to the function",
+            every=0.1,
         )
     finally:
-        stack.clear_faults()
+        stack.faults.clear()
     assert delivery["finishedAt"] - started >= 2, "the delivery is the Invoke call the fault held"
     event = delivery["payload"]
     assert set(event) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
@@ -201,7 +195,7 @@ def test_events_reach_lambda_targets_asynchronously(stack):
     assert delivery["statusCode"] == 202 and not delivery["functionError"]
     assert json.loads(delivery["response"]) == {"order": None, "status": "accepted"}  # demo-ok reads a top-level order
     time.sleep(0.5)
-    assert len([d for d in stack.lambda_deliveries(rule=rule_arn) if d["rule"] == rule_arn]) == 1, (
+    assert len([d for d in stack.journals.deliveries(rule=rule_arn) if d["rule"] == rule_arn]) == 1, (
         "only the matching event"
     )
 
@@ -300,7 +294,7 @@ def test_faults_throttle_the_next_calls_of_an_operation(stack):
     stack.lam.publish_version(FunctionName=name)
     alias = stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     lam = no_retries(stack, "lambda")
-    armed = stack.inject_fault("UpdateAlias", count=3, error="TooManyRequestsException")
+    armed = stack.faults.inject("UpdateAlias", count=3, error="TooManyRequestsException")
     assert (armed["status"], armed["remaining"]) == (429, 3)
     try:
         # Name, partial ARN and full ARN (boto3 URL-encodes its colons): the operation is what matches.
@@ -311,16 +305,16 @@ def test_faults_throttle_the_next_calls_of_an_operation(stack):
             assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
         lam.get_alias(FunctionName=name, Name="live")  # other operations are untouched
         assert lam.update_alias(FunctionName=name, Name="live", Description="y")["Description"] == "y"
-        faults = stack.faults()
+        faults = stack.faults.state()
         assert (faults["armed"], faults["injected"], faults["errors"]) == ([], {"UpdateAlias": 3}, {armed["error"]: 3})
     finally:
-        stack.clear_faults()
-    assert stack.faults() == {"armed": [], "injected": {}, "errors": {}}
+        stack.faults.clear()
+    assert stack.faults.state() == {"armed": [], "injected": {}, "errors": {}}
 
 
 def test_a_delay_fault_holds_the_call_then_answers_it(stack):
     name = fn(stack)
-    stack.inject_fault("GetFunctionConfiguration", delay_seconds=1.5)
+    stack.faults.inject("GetFunctionConfiguration", delay_seconds=1.5)
     try:
         started = time.time()
         assert stack.lam.get_function_configuration(FunctionName=name)["FunctionName"] == name
@@ -329,7 +323,7 @@ def test_a_delay_fault_holds_the_call_then_answers_it(stack):
         stack.lam.get_function_configuration(FunctionName=name)
         assert time.time() - started < 1.5, "only the armed count is delayed"
     finally:
-        stack.clear_faults()
+        stack.faults.clear()
 
 
 def test_faults_speak_each_protocols_error_shape(stack, alarm):
@@ -352,7 +346,7 @@ def test_faults_speak_each_protocols_error_shape(stack, alarm):
     try:
         for service, operation, error, status in cases:
             client = no_retries(stack, service)
-            stack.inject_fault(operation, error=error, status=status, message=f"{operation} refused")
+            stack.faults.inject(operation, error=error, status=status, message=f"{operation} refused")
             with pytest.raises(botocore.exceptions.ClientError) as failed:
                 calls[operation](client)
             e = failed.value.response
@@ -360,7 +354,7 @@ def test_faults_speak_each_protocols_error_shape(stack, alarm):
             assert e["ResponseMetadata"]["HTTPStatusCode"] == status
             calls[operation](client)  # count 1: the next call goes through
     finally:
-        stack.clear_faults()
+        stack.faults.clear()
     stack.wait(arn)
 
 
@@ -370,4 +364,4 @@ def test_the_fault_endpoint_refuses_what_it_cannot_arm(stack):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req)
         assert refused.value.code == 400
-    assert stack.faults()["armed"] == []
+    assert stack.faults.state()["armed"] == []

@@ -14,26 +14,13 @@ import uuid
 import botocore.exceptions
 import pytest
 
+from conftest import wait_until
+from resources import create_alarm
+
 DETAIL_TYPE = "CloudWatch Alarm State Change"
 # AWS's documented rule for "an alarm went to ALARM".
 TO_ALARM = {"source": ["aws.cloudwatch"], "detail-type": [DETAIL_TYPE], "detail": {"state": {"value": ["ALARM"]}}}
 CLOUDWATCH_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000"
-
-
-def new_alarm(stack, **extra) -> str:
-    name = f"events-{uuid.uuid4().hex[:8]}"
-    stack.cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace="Custom/Test",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        **extra,
-    )
-    return name
 
 
 def alarm_arn(name: str) -> str:
@@ -67,18 +54,10 @@ class Queue:
         self.events.delete_rule(Name=self.name)
 
 
-def wait_until(fetch, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_state_change_puts_awss_event_on_the_bus_and_a_lambda_rule_gets_it_at_once(stack):
-    name = new_alarm(stack, AlarmDescription="orders errors", Dimensions=[{"Name": "FunctionName", "Value": "orders"}])
+    name = create_alarm(
+        stack.cloudwatch, AlarmDescription="orders errors", Dimensions=[{"Name": "FunctionName", "Value": "orders"}]
+    )
     queue = Queue(stack, {"source": ["aws.cloudwatch"], "resources": [alarm_arn(name)]})
     function = f"alarm-target-{uuid.uuid4().hex[:8]}"
     function_arn = stack.create_function(function, "demo-ok")
@@ -91,14 +70,14 @@ def test_a_state_change_puts_awss_event_on_the_bus_and_a_lambda_rule_gets_it_at_
     def delivered():
         return [
             d
-            for d in stack.lambda_deliveries(rule=rule_arn)
+            for d in stack.journals.deliveries(rule=rule_arn)
             if d["rule"] == rule_arn and d["payload"]["detail"]["alarmName"] == name
         ]
 
     try:
         started = time.time()
         cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors", StateReasonData='{"errors": 5}')
-        [delivery] = wait_until(delivered, what="the event at the Lambda target")
+        [delivery] = wait_until(delivered, timeout=10, what="the event at the Lambda target", every=0.005)
         print(
             f"set_alarm_state -> Lambda target invoked: {(delivery['at'] - started) * 1000:.0f} ms, "
             f"function returned: {(delivery['finishedAt'] - started) * 1000:.0f} ms"
@@ -168,7 +147,7 @@ def test_a_state_change_puts_awss_event_on_the_bus_and_a_lambda_rule_gets_it_at_
         == stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
     )
 
-    listed = stack.alarm_events(name)
+    listed = stack.alarm_events.emitted(name)
     assert [(e["id"], e["action"], e["delivered"], e["dropped"]) for e in listed] == [
         (to_alarm["id"], "deliver", True, False),
         (to_ok["id"], "deliver", True, False),
@@ -182,9 +161,11 @@ def test_the_alarm_evaluator_emits_events_and_history(stack):
     stack.lam.publish_version(FunctionName=name)
     stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     alarm = f"{name}-errors"
-    stack.alias_errors_alarm(alarm, name, period=600, threshold=1)
+    create_alarm(stack.cloudwatch, alarm, function=name, period=600, threshold=1)
     stack.lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
-    [event] = wait_until(lambda: stack.alarm_events(alarm), what="the evaluator's event")
+    [event] = wait_until(
+        lambda: stack.alarm_events.emitted(alarm), timeout=10, what="the evaluator's event", every=0.005
+    )
     detail = event["event"]["detail"]
     assert (event["previousState"], event["state"], event["delivered"]) == ("OK", "ALARM", True)
     assert detail["state"]["reason"] == "Errors Sum 1 over the last 600s crossed the threshold 1"
@@ -200,7 +181,7 @@ def test_the_alarm_evaluator_emits_events_and_history(stack):
 
 def test_describe_alarm_history_lists_state_updates_newest_first_by_date_and_page(stack):
     cw = stack.cloudwatch
-    name = new_alarm(stack)
+    name = create_alarm(stack.cloudwatch)
     before = datetime.datetime.now(datetime.timezone.utc)
     states = ["ALARM", "OK", "ALARM", "ALARM", "OK"]  # the second ALARM in a row is no update
     for i, state in enumerate(states):
@@ -257,13 +238,13 @@ def test_describe_alarm_history_lists_state_updates_newest_first_by_date_and_pag
 
 def test_alarm_events_can_be_dropped_duplicated_and_delayed(stack):
     cw = stack.cloudwatch
-    name, other = new_alarm(stack), new_alarm(stack)
+    name, other = create_alarm(stack.cloudwatch), create_alarm(stack.cloudwatch)
     queue = Queue(stack, {"source": ["aws.cloudwatch"], "resources": [alarm_arn(name), alarm_arn(other)]})
     try:
-        stack.drop_alarm_events(1, alarm=name)
-        stack.duplicate_alarm_events(1, alarm=name)
-        stack.delay_alarm_events(1.5, count=1, alarm=name)
-        assert [c["action"] for c in stack.alarm_event_controls()] == ["drop", "duplicate", "delay"]
+        stack.alarm_events.drop(1, alarm=name)
+        stack.alarm_events.duplicate(1, alarm=name)
+        stack.alarm_events.delay(1.5, count=1, alarm=name)
+        assert [c["action"] for c in stack.alarm_events.armed()] == ["drop", "duplicate", "delay"]
 
         cw.set_alarm_state(AlarmName=other, StateValue="ALARM", StateReason="not this alarm's controls")
         cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="dropped")
@@ -271,7 +252,7 @@ def test_alarm_events_can_be_dropped_duplicated_and_delayed(stack):
         delayed_at = time.time()
         cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="late")
         cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="normal again")
-        assert stack.alarm_event_controls() == []
+        assert stack.alarm_events.armed() == []
 
         received = queue.receive()
         assert [e["detail"]["state"]["reason"] for e in received] == [
@@ -281,14 +262,14 @@ def test_alarm_events_can_be_dropped_duplicated_and_delayed(stack):
             "normal again",
         ]
         assert received[1]["id"] == received[2]["id"], "a duplicate is the same event"
-        late = wait_until(queue.receive, timeout=5, what="the delayed event")
+        late = wait_until(queue.receive, timeout=5, what="the delayed event", every=0.005)
         assert [e["detail"]["state"]["reason"] for e in late] == ["late"]
         assert time.time() - delayed_at >= 1.5
     finally:
-        stack.clear_alarm_event_controls()
+        stack.alarm_events.clear()
         queue.close()
 
-    listed = stack.alarm_events(name)
+    listed = stack.alarm_events.emitted(name)
     assert [(e["action"], e["dropped"], e["delivered"], len(e["deliveries"])) for e in listed] == [
         ("drop", True, False, 0),
         ("duplicate", False, True, 2),
@@ -314,4 +295,4 @@ def test_the_alarm_events_endpoint_refuses_what_it_cannot_arm(stack):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req)
         assert refused.value.code == 400, spec
-    assert stack.alarm_event_controls() == []
+    assert stack.alarm_events.armed() == []

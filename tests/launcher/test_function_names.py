@@ -79,7 +79,7 @@ def fn(stack) -> tuple[str, dict[str, str]]:
 
 
 def writes_of(stack, name: str) -> list[dict]:
-    return [e for e in stack.alias_journal() if e["function"] == name]
+    return [e for e in stack.journals.aliases() if e["function"] == name]
 
 
 FORMS = ["name", "partial ARN", "full ARN"]

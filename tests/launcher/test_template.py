@@ -1,4 +1,4 @@
-"""The local stack deploys template.yaml as SAM and CloudFormation would (tests/stack/sam_template.py),
+"""The local stack deploys template.yaml as SAM and CloudFormation would (tests/stack/sluice_stack.py),
 and upgrades it as `sam deploy` would; the ledger table behaves as sluice's ledger relies on."""
 
 import json
@@ -8,7 +8,8 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from stack import ROOT, load_template
+from processes import ROOT
+from sam_template import load_template
 
 TEMPLATE = load_template(ROOT / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
@@ -29,9 +30,9 @@ def test_the_ledger_table_is_deployed_with_its_keys(stack):
 
 
 def test_functions_are_published_with_their_alias_environment_and_concurrency(stack):
-    assert set(stack.function_names) == set(FUNCTIONS)
+    assert set(stack.sluice.functions) == set(FUNCTIONS)
     for logical in FUNCTIONS:
-        name = stack.function_names[logical]
+        name = stack.sluice.functions[logical].name
         assert name == f"sluice-local-{logical}"
         versions = [v["Version"] for v in stack.lam.list_versions_by_function(FunctionName=name)["Versions"]]
         assert versions == ["$LATEST", "1"], (logical, versions)
@@ -53,9 +54,9 @@ def test_the_state_machine_calls_published_versions(stack):
     assert stack.sluice.outputs()["StateMachineArn"] == stack.state_machine_arn
     definition = described["definition"]
     called = set()
-    for logical, arn in stack.functions.items():
-        assert f'"{arn}"' not in definition, f"{logical} is called unqualified"
-        if f'"{arn}:1"' in definition:
+    for logical, fn in stack.sluice.functions.items():
+        assert f'"{fn.arn}"' not in definition, f"{logical} is called unqualified"
+        if f'"{fn.arn}:1"' in definition:
             called.add(logical)
     assert {"ValidateFunction", "ShiftFunction", "CheckAlarmsFunction", "RollbackFunction"} <= called
 
@@ -73,7 +74,7 @@ def test_the_reconcile_rule_targets_the_reconcile_alias(stack):
         },
     }
     [target] = stack.events.list_targets_by_rule(Rule=rule.name)["Targets"]
-    assert target["Arn"] == f"{stack.functions['ReconcileFunction']}:{ALIAS}"
+    assert target["Arn"] == f"{stack.sluice.functions['ReconcileFunction'].arn}:{ALIAS}"
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 
 
@@ -84,14 +85,14 @@ def test_a_failed_deployment_reaches_the_reconcile_function(stack):
     while time.time() < deadline:
         found = [
             d
-            for d in stack.lambda_deliveries(rule="ReconcileFunction")
+            for d in stack.journals.deliveries(rule="ReconcileFunction")
             if isinstance(d["payload"], dict) and d["payload"].get("detail", {}).get("executionArn") == arn
         ]
         if found:
             break
         time.sleep(0.1)
     [delivery] = found
-    assert delivery["target"] == f"{stack.functions['ReconcileFunction']}:{ALIAS}"
+    assert delivery["target"] == f"{stack.sluice.functions['ReconcileFunction'].arn}:{ALIAS}"
     assert delivery["payload"]["detail"]["status"] == "FAILED"
     assert delivery["executedVersion"] == "1"
 
@@ -155,7 +156,7 @@ def check_redeploy(stack, app, sluice):
 
 def test_redeploy_refuses_unknown_functions(stack):
     with pytest.raises(ValueError):
-        stack.redeploy_sluice({"NoSuchFunction": "demo-ok"})
+        stack.sluice.redeploy({"NoSuchFunction": "demo-ok"})
 
 
 def test_ledger_conditional_writes(stack):
