@@ -158,3 +158,25 @@ def test_the_state_machine_and_ledger_come_from_the_stack_name(stack):
     missing = sluice(stack, "list", "--stack", "no-such-stack", extra_env=env_without)
     assert missing.returncode == 1
     assert missing.stderr.startswith("sluice: cannot read the outputs of stack no-such-stack"), missing.stderr
+
+
+def test_an_unreachable_step_functions_is_said_in_one_line(stack, app):
+    """No SDK debug structure: where sluice could not reach, and why, in one line."""
+    a = app()
+    out = sluice(
+        stack,
+        "deploy",
+        "--function",
+        a.name,
+        "--alias",
+        "live",
+        "--strategy",
+        "AllAtOnce",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stderr == (
+        "sluice: could not start the deployment: StartExecution: cannot reach Step Functions at "
+        "127.0.0.1:9: connection refused\n"
+    ), out.stderr

@@ -26,7 +26,7 @@ def test_real_preset_canary_under_time_scaling(stack, app):
     started = time.time()
     _, d = run(
         stack,
-        {"targets": [a.target()], "strategy": "CodeDeployDefault.LambdaCanary10Percent5Minutes", "pollInterval": "1m"},
+        {"targets": [a.target()], "strategy": "CodeDeployDefault.LambdaCanary10Percent5Minutes", "checkInterval": "1m"},
     )
     elapsed = time.time() - started
     assert d["status"] == "SUCCEEDED", d
@@ -39,7 +39,7 @@ def test_real_preset_canary_under_time_scaling(stack, app):
 
 def test_linear_preset(stack, app):
     a = app()
-    _, d = run(stack, {"targets": [a.target()], "strategy": "Linear10PercentEvery1Minute", "pollInterval": "1m"})
+    _, d = run(stack, {"targets": [a.target()], "strategy": "Linear10PercentEvery1Minute", "checkInterval": "1m"})
     assert d["status"] == "SUCCEEDED", d
     assert a.journal() == [("1", W(p)) for p in range(10, 100, 10)] + [ON_V2]
     assert a.alias() == ON_V2
@@ -72,7 +72,7 @@ def test_alarm_during_bake_rolls_back(stack, app, alarm):
     a = app()
     name = alarm()
     arn = stack.start_deployment(
-        {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "pollInterval": "10s"}
+        {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "checkInterval": "10s"}
     )
     wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="5 errors in 1 minute")
@@ -118,7 +118,7 @@ def test_broken_version_trips_its_alarm_from_real_errors(stack, app):
                 "targets": [a.target()],
                 "strategy": {"canary": {"percent": 50, "interval": "10m"}},
                 "alarms": [name],
-                "pollInterval": "10s",
+                "checkInterval": "10s",
             },
         )
     finally:
@@ -183,7 +183,7 @@ def test_two_targets_shift_in_lockstep_and_roll_back_together(stack, app, alarm)
             "targets": [a.target(), b.target()],
             "strategy": {"linear": {"percent": 20, "interval": "1m"}},
             "alarms": [name],
-            "pollInterval": "20s",
+            "checkInterval": "20s",
         }
     )
     wait_until(lambda: len(b.journal()) >= 2, what="the second step on both")
@@ -211,7 +211,7 @@ def test_nothing_to_deploy(stack, app):
 def test_second_deployment_on_a_busy_alias_is_refused(stack, app):
     a = app()
     first = stack.start_deployment(
-        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "pollInterval": "1m"}
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "checkInterval": "1m"}
     )
     wait_until(lambda: a.journal() == [("1", W(10))], what="the first deployment's 10% shift")
     _, second = run(stack, {"targets": [a.target()], "strategy": "AllAtOnce"})
@@ -225,10 +225,10 @@ def test_second_deployment_on_a_busy_alias_is_refused(stack, app):
     assert a.journal() == [("1", W(10)), ON_V2]
 
 
-def test_foreign_alias_edit_is_a_conflict_and_is_not_clobbered(stack, app):
+def test_an_alias_edit_by_someone_else_is_a_conflict_and_is_not_clobbered(stack, app):
     a = app()
     arn = stack.start_deployment(
-        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5m"}}, "pollInterval": "10s"}
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "5m"}}, "checkInterval": "10s"}
     )
     wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # Someone moves the alias by hand mid-deployment.

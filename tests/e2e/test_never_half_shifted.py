@@ -13,7 +13,7 @@ from conftest import wait_until
 def test_a_stop_during_a_bake_is_rolled_back_and_unlocked_within_10s(stack, app):
     a = app()
     arn = stack.start_deployment(
-        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "pollInterval": "5m"}
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}, "checkInterval": "5m"}
     )
     wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     assert holder(stack, a.name) == arn, "the running deployment holds the alias"
@@ -86,11 +86,11 @@ def test_a_plan_over_the_history_budget_is_refused_naming_the_interval_that_fits
         "targets": [a.target()],
         "strategy": "Linear10PercentEvery10Minutes",
         "alarms": [alarm()],
-        "pollInterval": "1s",
+        "checkInterval": "1s",
     }
     _, d = run(stack, request)
     assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
-    assert d["cause"].startswith("pollInterval: checking the alarms every 1s would take up to"), d["cause"]
+    assert d["cause"].startswith("checkInterval: checking the alarms every 1s would take up to"), d["cause"]
     assert d["cause"].endswith('Use "7s" or longer'), d["cause"]
     assert a.journal() == []
 
@@ -106,7 +106,7 @@ def test_the_history_of_a_real_execution_matches_the_estimate(stack, app, alarm)
             "targets": [a.target()],
             "strategy": {"steps": steps},
             "alarms": [alarm()],
-            "pollInterval": "10s",
+            "checkInterval": "10s",
             "hooks": {"preTraffic": check, "postTraffic": check},
         },
     )
@@ -171,7 +171,7 @@ def test_a_first_deployment_whose_pre_traffic_hook_fails_creates_no_alias(stack,
 def test_upgrading_sluice_mid_bake_leaves_the_running_deployment_on_its_code(stack, app):
     a = app()
     arn = stack.start_deployment(
-        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "pollInterval": "1m"}
+        {"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "10m"}}, "checkInterval": "1m"}
     )
     wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
     # The upgrade's code fails every call: only executions started after it may run it.

@@ -1,7 +1,7 @@
 """Targets and hooks named by full ARN and by partial ARN, deployed through the real state machine:
 sluice's Lambda calls carry the function as the request named it (URL-encoded in the path), and
 every alias write still goes through the local stack's RevisionId check and its journal. A
-foreign write that lands between sluice's read and its write makes sluice report AliasConflict
+write by someone else that lands between sluice's read and its write makes sluice report AliasConflict
 rather than overwrite it."""
 
 import pytest
@@ -52,7 +52,7 @@ def test_a_target_and_hooks_named_by_arn_deploy_with_every_write_conditional(sta
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_a_foreign_write_racing_a_target_named_by_arn_is_a_conflict(stack, app, form):
+def test_a_write_by_someone_else_racing_a_target_named_by_arn_is_a_conflict(stack, app, form):
     a = app()
     initial = revision(a)
     target = {"functionName": named(stack, a.name, form), "alias": "live", "targetVersion": "2"}

@@ -67,6 +67,7 @@ PHASES = [
     "CheckAlarmsFunction",
     "WatchFunction",
     "RollbackFunction",
+    "FinishFunction",
     "ReconcileFunction",
 ]
 TASK_STATES = ["Validate", "Shift", "CheckAlarms", "Watch", "Rollback", "Finish", "PreTrafficHook"]
@@ -331,7 +332,7 @@ class Outcome:
     violations: list
     retries: int = 0
     rollbacks: int = 0
-    repairs: int = 0
+    restores: int = 0
     # Another writer's change: (made, reported by the deployment, made after its last write to it).
     writers: tuple = (0, 0, 0)
     seconds: float = 0.0
@@ -466,7 +467,7 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
             out.rollbacks += 1
         cause = ((records.get(name) or {}).get("failure") or {}).get("Cause", "")
         if "safety net rolled it back" in cause and " back on version " in cause:
-            out.repairs += 1
+            out.restores += 1
     out.seconds = time.time() - started
     return out
 
@@ -702,7 +703,7 @@ def report(stack, outcomes: list[Outcome], errors: list[str], leftovers: dict, w
         f"  rollbacks:         {sum(o.rollbacks for o in outcomes)} (executions that ran Rollback)",
         f"  retries:           {sum(o.retries for o in outcomes)} (Step Functions task retries);"
         f" {redelivered} event redeliveries (EventBridge, Lambda async)",
-        f"  safety-net repairs: {sum(o.repairs for o in outcomes)} (reconcile restored an alias)",
+        f"  safety-net restores: {sum(o.restores for o in outcomes)} (reconcile restored an alias)",
         f"  other writers:     {sum(o.writers[0] for o in outcomes)} changes;"
         f" {sum(o.writers[1] for o in outcomes)} reported by their deployment,"
         f" {sum(o.writers[2] for o in outcomes)} made after its last write (it could not see them)",
