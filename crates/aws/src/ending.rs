@@ -5,7 +5,7 @@
 
 use crate::alias::{Fence, restore_all};
 use crate::locks::unlock_aliases;
-use crate::ports::{FunctionStore, Ledger, Watches};
+use crate::ports::{FunctionStore, Ledger, Saved, Watches};
 use crate::watches::forget_watches;
 use serde::Serialize;
 use sluice_core::{Deployment, Error, ExecutionEnded, SettledBy, Settlement, Timestamp};
@@ -21,13 +21,22 @@ pub async fn release<L: Ledger + Watches>(
 }
 
 /// Records a deployment whose every alias serves its new version as deployed, and releases it.
+/// A record settled already stands: Finish's own earlier try is answered again; any other
+/// ending (the safety net's, after a stop) is `AlreadySettled`, never a success.
 pub async fn finish<L: Ledger + Watches>(
     ledger: &L,
     mut deployment: Deployment,
     now: Timestamp,
 ) -> Result<Deployment, Error> {
     deployment.finish(now)?;
-    ledger.save(&deployment).await?;
+    if ledger.save(&deployment).await? == Saved::AlreadySettled {
+        let record = ledger
+            .load(&deployment.deployment_id)
+            .await?
+            .ok_or_else(|| Error::internal("a settled record that cannot be read back"))?;
+        release(ledger, &record).await?;
+        return Deployment::finished_before(record);
+    }
     release(ledger, &deployment).await?;
     Ok(deployment)
 }

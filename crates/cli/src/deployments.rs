@@ -174,25 +174,50 @@ pub async fn watch(ctx: &Context, id: &str) -> Result<Ending, CliError> {
     outcome(ctx, &info).await
 }
 
-/// How an ended execution left the aliases, once the safety net settled it.
+/// How an ended execution left the aliases, once the safety net settled it: the record has the
+/// last word where the execution's status and the record disagree (a redrive that reached its end
+/// after the deployment was rolled back, a stop that came after Finish recorded it deployed).
 async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<Ending, CliError> {
-    if info.status == ExecutionStatus::Succeeded {
+    let settled = settle(ctx, &info.name).await?;
+    let recorded = settled.as_ref().map(|d| d.status);
+    if info.status == ExecutionStatus::Succeeded
+        && matches!(
+            recorded,
+            None | Some(Status::Deployed | Status::NothingToDeploy)
+        )
+    {
         println!("{} SUCCEEDED: deployed", info.name);
         return Ok(Ending::Deployed);
     }
-    let reason = format!(
-        "{}: {}",
-        info.error.as_deref().unwrap_or(info.status.as_str()),
-        info.cause.as_deref().unwrap_or("no cause given")
-    );
-    let settled = settle(ctx, &info.name).await?;
-    let ending = match settled.as_ref().map(|d| d.status) {
+    if recorded == Some(Status::Deployed) {
+        println!(
+            "{} {} after the deployment was recorded: every alias serves its new version",
+            info.name, info.status
+        );
+        return Ok(Ending::Deployed);
+    }
+    let reason = match info.status {
+        ExecutionStatus::Succeeded => format!(
+            "SUCCEEDED, but its record says {}",
+            recorded.map_or("-", Status::as_str)
+        ),
+        _ => format!(
+            "{}: {}",
+            info.error.as_deref().unwrap_or(info.status.as_str()),
+            info.cause.as_deref().unwrap_or("no cause given")
+        ),
+    };
+    let ending = match recorded {
         // Refused before any lock was taken, or nothing moved: every alias is where it was.
         None if ctx.ledger.is_some() => Ending::RolledBack,
         Some(Status::RolledBack) | Some(Status::NothingToDeploy) => Ending::RolledBack,
         _ => Ending::NotRolledBack,
     };
-    println!("{} {} {reason}", info.name, info.status);
+    if info.status == ExecutionStatus::Succeeded {
+        println!("{} {reason}", info.name);
+    } else {
+        println!("{} {} {reason}", info.name, info.status);
+    }
     if let Some(f) = settled
         .and_then(|d| d.failure)
         .filter(|f| !reason.contains(&f.cause))

@@ -34,7 +34,7 @@ const EXECUTION: u64 = 2;
 
 /// Retries the state machine allows each task, every retrier of it added up (its Retry's
 /// MaxAttempts). A contract test holds these to statemachine/deployment.asl.json.
-pub const RETRIES: [(&str, u64); 9] = [
+pub const RETRIES: [(&str, u64); 10] = [
     ("Validate", 6),
     ("PreTrafficHook", 3),
     ("Shift", 6),
@@ -44,6 +44,7 @@ pub const RETRIES: [(&str, u64); 9] = [
     ("Finish", 10),
     ("Rollback", 99),
     ("ExplainRollbackFailure", 3),
+    ("ExplainSettled", 3),
 ];
 
 const fn retries(task: &str) -> u64 {

@@ -30,6 +30,10 @@ pub enum ErrorName {
     /// A bug or a broken invariant: the document handed to a phase is not one sluice wrote, a
     /// status no step expects, ...
     InternalError,
+    /// The deployment was settled already (the safety net rolled it back after a stop, say): a
+    /// task that runs after that — a redriven execution's, or one that outlived its execution —
+    /// does nothing, and says so.
+    AlreadySettled,
     /// The execution was stopped (StopExecution): recorded by the safety net, never raised.
     ExecutionAborted,
     /// The execution reached its timeout: recorded by the safety net, never raised.
@@ -41,7 +45,7 @@ pub enum ErrorName {
 
 impl ErrorName {
     /// Every name sluice writes: those a phase raises, then the endings the safety net records.
-    pub const ALL: [ErrorName; 11] = [
+    pub const ALL: [ErrorName; 12] = [
         ErrorName::InvalidRequest,
         ErrorName::AliasBusy,
         ErrorName::AliasConflict,
@@ -50,14 +54,15 @@ impl ErrorName {
         ErrorName::TransientAws,
         ErrorName::AwsFailure,
         ErrorName::InternalError,
+        ErrorName::AlreadySettled,
         ErrorName::ExecutionAborted,
         ErrorName::ExecutionTimedOut,
         ErrorName::ExecutionFailed,
     ];
 
-    /// The names a phase function raises (the first of `ALL`): what the state machine's Retry
+    /// The names a phase function raises (the first nine of `ALL`): what the state machine's Retry
     /// and Catch may match. The rest only name endings the safety net records.
-    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(8).0;
+    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(9).0;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,6 +74,7 @@ impl ErrorName {
             ErrorName::TransientAws => "TransientAws",
             ErrorName::AwsFailure => "AwsFailure",
             ErrorName::InternalError => "InternalError",
+            ErrorName::AlreadySettled => "AlreadySettled",
             ErrorName::ExecutionAborted => "ExecutionAborted",
             ErrorName::ExecutionTimedOut => "ExecutionTimedOut",
             ErrorName::ExecutionFailed => "ExecutionFailed",
@@ -246,7 +252,7 @@ mod tests {
             assert_eq!(ErrorName::of(name.as_str()), Some(*name));
             assert!(!ErrorName::ALL[..i].contains(name), "{name} listed twice");
         }
-        assert_eq!(ErrorName::RAISED.last(), Some(&ErrorName::InternalError));
+        assert_eq!(ErrorName::RAISED.last(), Some(&ErrorName::AlreadySettled));
         assert!(!ErrorName::RAISED.contains(&ErrorName::ExecutionAborted));
         assert_eq!(
             FailureName::from("States.Timeout".to_string()),

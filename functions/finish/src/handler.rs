@@ -48,6 +48,38 @@ mod tests {
         );
     }
 
+    /// Redrive: the execution was stopped, the safety net rolled the deployment back, then the
+    /// execution was redriven and reached Finish. It must not end as a success.
+    #[tokio::test]
+    async fn a_deployment_settled_before_finish_is_no_success() {
+        let (aws, mut d) = locked();
+        let mut record = d.clone();
+        record.status = Status::RolledBack;
+        record.failure = Some(sluice_core::Failure::new(
+            ErrorName::ExecutionAborted,
+            "the execution was stopped (ABORTED); sluice's safety net rolled it back",
+        ));
+        aws.set_record("d-1", record.to_json());
+        d.status = Status::AllShifted;
+        let err = run(&aws, d.to_json(), t(9)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AlreadySettled);
+        assert!(
+            err.message.contains("settled as RolledBack"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            aws.record("d-1").unwrap()["status"],
+            "RolledBack",
+            "the record stands"
+        );
+        // Finish's own earlier try, its answer lost: answered again.
+        let (aws, mut d) = locked();
+        d.status = Status::AllShifted;
+        let first = run(&aws, d.to_json(), t(9)).await.unwrap();
+        assert_eq!(run(&aws, d.to_json(), t(10)).await.unwrap(), first);
+    }
+
     #[tokio::test]
     async fn a_deployment_that_is_not_done_is_not_finished() {
         let (aws, d) = locked();

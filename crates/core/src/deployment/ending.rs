@@ -110,6 +110,32 @@ impl Deployment {
         self.failure = Some(Failure::new(ErrorName::ExecutionAborted, cause));
     }
 
+    /// What Finish makes of the record it found settled when it came to record this deployment
+    /// (`record` is the ledger's): its own earlier try's (deployed: nothing more to do), or an
+    /// ending recorded before — the safety net's, after a stop — which this execution's end must
+    /// not turn into a success (a redriven execution, or a Finish that outlived its stop).
+    pub fn finished_before(record: Deployment) -> Result<Deployment, Error> {
+        if record.status == Status::Deployed {
+            return Ok(record);
+        }
+        let how = record
+            .failure
+            .as_ref()
+            .map_or_else(String::new, |f| format!(": {}", f.plain_cause()));
+        Err(Error::new(
+            ErrorName::AlreadySettled,
+            clip(
+                &format!(
+                    "deployment {} was settled as {} before this execution reached its end (a redrive, \
+                     or a task that outlived a stop), so it is not deployed; nothing was changed{how}",
+                    record.deployment_id,
+                    record.status.as_str()
+                ),
+                MAX_CAUSE_CHARS,
+            ),
+        ))
+    }
+
     /// The last step of a successful deployment: every alias serves its new version.
     pub fn finish(&mut self, now: Timestamp) -> Result<(), Error> {
         if self.status != Status::AllShifted {
@@ -252,6 +278,34 @@ mod tests {
             ),
             "{}",
             f.cause
+        );
+    }
+
+    #[test]
+    fn a_finish_that_comes_after_a_settlement_is_no_success() {
+        let mut record = breached(["r1", "r2"]);
+        record.status = Status::RolledBack;
+        let e = Deployment::finished_before(record).unwrap_err();
+        assert_eq!(e.name, ErrorName::AlreadySettled);
+        assert!(
+            e.message.starts_with(
+                "deployment d-1 was settled as RolledBack before this execution reached its end"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.ends_with(": alarm errors is in ALARM"),
+            "{}",
+            e.message
+        );
+        let mut deployed = one_target(json!("AllAtOnce"), &[]);
+        deployed.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        deployed.finish(t(2)).unwrap();
+        assert_eq!(
+            Deployment::finished_before(deployed.clone()).unwrap(),
+            deployed,
+            "its own earlier try"
         );
     }
 
