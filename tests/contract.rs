@@ -844,3 +844,42 @@ fn the_ledger_outlives_its_stack() {
         }
     }
 }
+
+/// Under load, a throttled phase waits rather than rolls back a healthy deployment: every
+/// Retry spreads its attempts with full jitter and a ceiling on the delay, and the phases on a
+/// deployment's path (Validate, Shift, CheckAlarms) keep trying for about three minutes on
+/// average before they give up.
+#[test]
+fn every_retry_is_jittered_and_throttled_phases_wait() {
+    let asl = asl();
+    let mut retries = 0;
+    for (name, state) in states(&asl) {
+        let mut expected_wait = 0.0;
+        for r in state["Retry"].as_array().into_iter().flatten() {
+            let attempts = r["MaxAttempts"].as_u64().unwrap_or(3);
+            if attempts == 0 {
+                continue;
+            }
+            retries += 1;
+            assert_eq!(r["JitterStrategy"], "FULL", "{name}: {r}");
+            let ceiling = r["MaxDelaySeconds"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name}: a Retry without MaxDelaySeconds: {r}"));
+            let (first, rate) = (
+                r["IntervalSeconds"].as_f64().unwrap_or(1.0),
+                r["BackoffRate"].as_f64().unwrap_or(2.0),
+            );
+            // Full jitter waits a random time up to each delay: half of it on average.
+            expected_wait += (0..attempts)
+                .map(|k| (first * rate.powi(k as i32)).min(ceiling) / 2.0)
+                .sum::<f64>();
+        }
+        if ["Validate", "Shift", "CheckAlarms"].contains(&name.as_str()) {
+            assert!(
+                expected_wait >= 170.0,
+                "{name} gives up after {expected_wait:.0} s on average"
+            );
+        }
+    }
+    assert!(retries >= 10, "only {retries} retriers read");
+}

@@ -35,10 +35,10 @@ const EXECUTION: u64 = 2;
 /// Retries the state machine allows each task, every retrier of it added up (its Retry's
 /// MaxAttempts). A contract test holds these to statemachine/deployment.asl.json.
 pub const RETRIES: [(&str, u64); 10] = [
-    ("Validate", 6),
+    ("Validate", 10),
     ("PreTrafficHook", 3),
-    ("Shift", 6),
-    ("CheckAlarms", 6),
+    ("Shift", 10),
+    ("CheckAlarms", 10),
     ("Watch", 3),
     ("PostTrafficHook", 3),
     ("Finish", 10),
@@ -356,8 +356,8 @@ mod tests {
     fn the_shortest_check_that_fits_is_the_boundary() {
         let p = plan("Linear10PercentEvery10Minutes");
         let hooks = Hooks::default();
-        // 9 bakes of 600 s: 900 checks at 6 s, each up to 27 events with its retries, cannot fit.
-        assert_eq!(shortest_check_that_fits(&p, true, &hooks), Some(7));
+        // 9 bakes of 600 s: 675 checks at 8 s, each up to 39 events with its retries, cannot fit.
+        assert_eq!(shortest_check_that_fits(&p, true, &hooks), Some(9));
         let week = Strategy::Canary {
             percent: crate::Weight::from_percent(10.0).unwrap(),
             interval_seconds: 7 * 24 * 3600,
@@ -371,6 +371,6 @@ mod tests {
         let p = shortest_check_that_fits(&week, true, &hooks).unwrap();
         assert!(worst_case_events(&week, p, true, &hooks) < HISTORY_LIMIT);
         assert!(worst_case_events(&week, p - 1, true, &hooks) >= HISTORY_LIMIT);
-        assert_eq!(p, 667, "a week of bake needs 11m7s between checks");
+        assert_eq!(p, 964, "a week of bake needs 16m4s between checks");
     }
 }

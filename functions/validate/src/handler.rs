@@ -40,11 +40,32 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: 
     call: StartCall,
     now: Timestamp,
 ) -> Result<Deployment, Error> {
+    let start = StartInput::parse(call)?;
+    let mut locks = Vec::new();
+    let result = start_deployment(aws, &start, now, &mut locks).await;
+    if result.is_err() {
+        // Refused or failed without a record (an earlier try's locks included: a retry may be
+        // refused where its first try had locked): nothing else would release these. Best
+        // effort, and only what this execution holds.
+        for lock in &locks {
+            let _ = aws.ledger.unlock(&lock.key, &start.execution_arn).await;
+        }
+    }
+    result
+}
+
+async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: Executions>(
+    aws: &Aws<'_, F, A, L, X>,
+    start: &StartInput,
+    now: Timestamp,
+    locks: &mut Vec<AliasLock>,
+) -> Result<Deployment, Error> {
     let StartInput {
         deployment_id,
         execution_arn,
         request,
-    } = StartInput::parse(call)?;
+    } = start;
+    let (deployment_id, execution_arn) = (deployment_id.as_str(), execution_arn.as_str());
     let functions = aws.functions;
     let mut doc = None;
     for _ in 0..TRIES {
@@ -57,15 +78,11 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: 
             let field = format!("targets[{i}].functionName");
             let arn = require_function(&field, function, functions.function_arn(function).await?)?;
             let lock = AliasLock::of(&arn, t.alias.as_str(), t.name());
+            if !locks.contains(&lock) {
+                locks.push(lock.clone());
+            }
             notes.extend(
-                clear_lock(
-                    &aws.lock_ports(),
-                    &lock,
-                    &execution_arn,
-                    &deployment_id,
-                    now,
-                )
-                .await?,
+                clear_lock(&aws.lock_ports(), &lock, execution_arn, deployment_id, now).await?,
             );
             let alias = functions.get_alias(function, &t.alias).await?;
             let source = match &t.version {
@@ -97,7 +114,7 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: 
             };
             resolved.push(ResolvedTarget::of(c, published));
         }
-        let mut next = Deployment::new(&request, &deployment_id, &execution_arn, now, resolved)?;
+        let mut next = Deployment::new(request, deployment_id, execution_arn, now, resolved)?;
         for note in notes {
             next.record_takeover(now, note);
         }
@@ -129,7 +146,7 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: 
     }
     // 5. A stop that came while validate ran found no record, so the safety net had nothing to
     // release: now that the record exists, look again, and release what was taken.
-    if !aws.executions.is_running(&execution_arn).await? {
+    if !aws.executions.is_running(execution_arn).await? {
         doc.stopped_while_validating(now);
         aws.ledger.save(&doc).await?;
         unlock_aliases(aws.ledger, &doc).await?;
@@ -621,6 +638,30 @@ mod tests {
             d.targets[0].revision_id,
             aws.current("orders", "live").unwrap().revision_id
         );
+    }
+
+    /// A validate that fails after it locked (a throttled read under the lock), then is refused
+    /// on its retry (an alarm fired meanwhile), leaves no lock behind: the execution has no record,
+    /// so nothing else would ever release them.
+    #[tokio::test]
+    async fn a_validate_that_fails_after_locking_gives_its_locks_back() {
+        let aws = aws();
+        aws.before_next_lock(|fake| fake.fail_next("GetAlias", AwsErrorKind::Transient, false));
+        let err = run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::TransientAws, "{}", err.message);
+        assert!(aws.locks().is_empty(), "{:?} {}", aws.locks(), err.message);
+        // The same, but the retry is refused, holding the locks of its first try.
+        let aws = super::tests::aws();
+        aws.before_next_lock(|fake| fake.fail_next("SaveRecord", AwsErrorKind::Transient, false));
+        for _ in 0..2 {
+            aws.fail_next("DeleteItem", AwsErrorKind::Transient, false);
+        }
+        run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(aws.locks().len(), 1, "its best-effort release failed too");
+        aws.set_alarm("orders-errors", AlarmState::Alarm);
+        let err = run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AlarmBreached);
+        assert!(aws.locks().is_empty(), "{:?}", aws.locks());
     }
 
     #[tokio::test]
