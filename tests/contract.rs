@@ -883,3 +883,29 @@ fn every_retry_is_jittered_and_throttled_phases_wait() {
     }
     assert!(retries >= 10, "only {retries} retriers read");
 }
+
+/// Every function on the way to a rollback has concurrency of its own (a bad version eating the
+/// account's concurrency must not throttle what removes it), alarm-event — the trigger of every
+/// fast rollback — included, and the default serves tens of concurrent deployments.
+#[test]
+fn the_rollback_path_has_reserved_concurrency() {
+    let t = template();
+    let reserved = |name: &str| {
+        let r = &resources(&t)[name]["Properties"]["ReservedConcurrentExecutions"];
+        yaml_serde::to_string(r).unwrap().contains("ReservedConcurrency")
+    };
+    for f in [
+        "ShiftFunction",
+        "CheckAlarmsFunction",
+        "WatchFunction",
+        "AlarmEventFunction",
+        "RollbackFunction",
+        "ReconcileFunction",
+    ] {
+        assert!(reserved(f), "{f} has no reserved concurrency");
+    }
+    let default = t["Parameters"]["ReservedConcurrency"]["Default"]
+        .as_u64()
+        .expect("a default");
+    assert!(default >= 10, "a default of {default} throttles a busy account's rollbacks");
+}
