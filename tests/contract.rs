@@ -736,6 +736,9 @@ fn no_failure_name_sluice_writes_is_outside_the_catalog() {
             let allowed = [
                 "crates/core/src/error.rs",
                 "crates/core/src/deployment/ending.rs",
+                // Test fixtures, compiled for tests only.
+                "crates/core/src/testing.rs",
+                "crates/aws/src/fake.rs",
             ];
             for pattern in ["FailureName::Caught(", "FailureName::from(", "error: \""] {
                 if code.contains(pattern) {
@@ -892,7 +895,9 @@ fn the_rollback_path_has_reserved_concurrency() {
     let t = template();
     let reserved = |name: &str| {
         let r = &resources(&t)[name]["Properties"]["ReservedConcurrentExecutions"];
-        yaml_serde::to_string(r).unwrap().contains("ReservedConcurrency")
+        yaml_serde::to_string(r)
+            .unwrap()
+            .contains("ReservedConcurrency")
     };
     for f in [
         "ShiftFunction",
@@ -907,5 +912,8 @@ fn the_rollback_path_has_reserved_concurrency() {
     let default = t["Parameters"]["ReservedConcurrency"]["Default"]
         .as_u64()
         .expect("a default");
-    assert!(default >= 10, "a default of {default} throttles a busy account's rollbacks");
+    assert!(
+        default >= 10,
+        "a default of {default} throttles a busy account's rollbacks"
+    );
 }

@@ -1,6 +1,6 @@
 """Event-driven bakes: an alarm that goes to ALARM stops the bake through CloudWatch's state-change
 event (EventBridge -> alarm-event -> SendTaskFailure on the bake's watch), the backstop catches what
-an event missed, the history stays small at any bake length, and duplicate, late and foreign
+an event missed, the history stays small at any bake length, and duplicate, late and unwatched
 events change nothing. The reaction-time tests run on a stack without time scaling."""
 
 import datetime
@@ -135,8 +135,8 @@ def test_a_week_of_bake_at_the_defaults_is_accepted_with_a_stretched_backstop(st
         return False
 
     wait_until(baking, what="the bake")
-    assert doc["checkIntervalSeconds"] == 964
-    assert doc["checkIntervalNote"].startswith("the backstop checks the alarms every 16m4s instead of the default 5m")
+    assert doc["checkIntervalSeconds"] == 968
+    assert doc["checkIntervalNote"].startswith("the backstop checks the alarms every 16m8s instead of the default 5m")
     assert doc["cost"]["worstCaseEvents"] < 25_000
     stack.sfn.stop_execution(executionArn=arn)
     wait_until(lambda: a.alias() == ON_V1, what="the safety net's rollback")
@@ -161,7 +161,7 @@ def test_a_duplicated_event_rolls_back_once(stack, app, alarm):
     assert watched(stack, name) == set()
 
 
-def test_late_and_foreign_events_change_nothing(stack, app, alarm):
+def test_late_and_unwatched_events_change_nothing(stack, app, alarm):
     """While a deployment bakes: an ALARM event from before it started (a late delivery of an
     earlier deployment's alarm), an ALARM event of an alarm nobody watches, and an OK event of its
     own alarm. It goes on to succeed."""
@@ -250,3 +250,40 @@ def test_a_broken_release_trips_its_alarm_from_metrics_and_is_rolled_back_by_the
     print(f"\nmetric alarm -> alias restored: {latency:.2f}s")
     assert latency < 3.0
     assert app.alias() == ON_V1
+
+
+def test_a_lost_watch_is_recorded_and_shown(stack, app, alarm):
+    """The bake's watch crashes: the bake goes on under the backstop alone (which catches what no
+    event told: test_an_alarm_that_fires_and_clears_with_its_event_lost_...), the document says so
+    (watchLost), and `sluice status` shows it during the bake."""
+    from test_cli import sluice  # the CLI as the e2e CLI tests run it
+
+    a, name = app(), alarm()
+    deployment = f"lost-watch-{uuid.uuid4().hex[:8]}"
+    stack.function_faults.fail_invocation("WatchFunction", "crash", deployment=deployment)
+    arn = stack.start_deployment(
+        {
+            "targets": [a.target()],
+            "strategy": {"canary": {"percent": 10, "interval": "15m"}},
+            "alarms": [name],
+            "checkInterval": "1m",
+        },
+        name=deployment,
+    )
+
+    def shown():
+        out = sluice(stack, "status", deployment)
+        return "alarm events not watched since" in out.stdout and out.stdout
+
+    status = wait_until(shown, what="the lost watch in sluice status", timeout=60, every=0.5)
+    assert "Runtime.ExitError" in status and "the backstop checks every 1m only" in status, status
+    end = stack.wait(arn, timeout=120)
+    assert end["status"] == "SUCCEEDED", end
+    assert a.alias() == ON_V2
+    record = json.loads(
+        stack.dynamodb.get_item(TableName=stack.ledger_table, Key={"pk": {"S": f"DEPLOYMENT#{deployment}"}})[
+            "Item"
+        ]["document"]["S"]
+    )
+    assert record["watchLost"]["step"] == 0, record.get("watchLost")
+    assert record["watchLost"]["failure"]["Error"] == "Runtime.ExitError", record["watchLost"]

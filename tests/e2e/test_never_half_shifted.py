@@ -91,7 +91,7 @@ def test_a_plan_over_the_history_budget_is_refused_naming_the_interval_that_fits
     _, d = run(stack, request)
     assert d["status"] == "FAILED" and d["error"] == "InvalidRequest", d
     assert d["cause"].startswith("checkInterval: checking the alarms every 1s would take up to"), d["cause"]
-    assert d["cause"].endswith('Use "9s" or longer'), d["cause"]
+    assert d["cause"].endswith('Use "10s" or longer'), d["cause"]
     assert a.journal() == []
 
 

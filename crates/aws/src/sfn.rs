@@ -6,6 +6,7 @@ use crate::ports::{AwsError, AwsErrorKind, Executions, Tasks};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
+use sluice_core::deployment::WatchLost;
 use sluice_core::{
     Deployment, ExecutionEnded, ExecutionState, ExecutionStatus, Failure, Timestamp,
 };
@@ -216,6 +217,8 @@ impl StepFunctions {
         execution_arn: &str,
     ) -> Result<Option<Deployment>, AwsError> {
         let mut newest: Option<(i64, Deployment)> = None;
+        // A bake's lost watch is in its branch's output until the bake ends.
+        let mut lost: Option<(i64, WatchLost)> = None;
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -235,14 +238,24 @@ impl StepFunctions {
                 else {
                     continue;
                 };
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(output) else {
+                    continue;
+                };
+                if let Some(l) = value
+                    .get("watchLost")
+                    .filter(|_| value.as_object().is_some_and(|o| o.len() == 1))
+                    .and_then(|l| serde_json::from_value::<WatchLost>(l.clone()).ok())
+                {
+                    if lost.as_ref().is_none_or(|(id, _)| *id < event.id()) {
+                        lost = Some((event.id(), l));
+                    }
+                    continue;
+                }
                 if newest.as_ref().is_some_and(|(id, _)| *id > event.id()) {
                     continue;
                 }
                 // Every state passes the document on but Validate's refusal, and the explanations.
-                let doc = serde_json::from_str(output)
-                    .ok()
-                    .and_then(|v| Deployment::from_json(v).ok());
-                if let Some(doc) = doc {
+                if let Ok(doc) = Deployment::from_json(value) {
                     newest = Some((event.id(), doc));
                 }
             }
@@ -255,7 +268,14 @@ impl StepFunctions {
                 _ => break,
             }
         }
-        Ok(newest.map(|(_, doc)| doc))
+        Ok(newest.map(|(_, mut doc)| {
+            if let Some((_, l)) = lost.filter(|(_, l)| Some(l.step) == doc.step)
+                && doc.watch_lost.is_none()
+            {
+                doc.watch_lost = Some(l);
+            }
+            doc
+        }))
     }
 
     /// The state machine's executions, newest first (at most `limit`).

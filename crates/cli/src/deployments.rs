@@ -250,11 +250,16 @@ pub async fn status(ctx: &Context, id: &str, as_json: bool) -> Result<String, Cl
     let arn = ctx.execution_arn(id)?;
     let info = ctx.describe(&arn).await?;
     let record = ctx.record(&info.name).await?;
-    let from_history = match record {
-        Some(_) => None,
-        None => ctx.latest_document(&arn).await?,
+    // A running deployment is where its execution's latest state left it (the bake's progress,
+    // a lost watch); one that ended, where its record says.
+    let from_history = match (&record, info.status) {
+        (Some(_), status) if status != ExecutionStatus::Running => None,
+        _ => ctx.latest_document(&arn).await?,
     };
-    let document = record.as_ref().or(from_history.as_ref());
+    let document = match info.status {
+        ExecutionStatus::Running => from_history.as_ref().or(record.as_ref()),
+        _ => record.as_ref().or(from_history.as_ref()),
+    };
     if as_json {
         let out = json!({
             "deploymentId": info.name,

@@ -42,6 +42,17 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
             format_seconds(bake.required_seconds.saturating_sub(bake.elapsed_seconds))
         ));
     }
+    if let Some(lost) = doc.watch_lost.as_ref().filter(|l| Some(l.step) == doc.step) {
+        let why = match lost.failure.plain_cause() {
+            cause if cause.trim().is_empty() => lost.failure.error.to_string(),
+            cause => format!("{}: {cause}", lost.failure.error),
+        };
+        lines.push(format!(
+            "alarm events not watched since {} ({why}): the backstop checks every {} only",
+            lost.at,
+            format_seconds(doc.check_interval_seconds)
+        ));
+    }
     if let Some(check) = &doc.last_check {
         let firing: Vec<String> = check.firing.iter().map(|a| a.name.to_string()).collect();
         let quiet: Vec<String> = check
@@ -49,10 +60,10 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
             .iter()
             .map(|a| a.to_string())
             .collect();
-        let mut verdict = if firing.is_empty() {
-            "alarms healthy".to_string()
-        } else {
-            format!("alarms FIRING: {}", firing.join(", "))
+        let mut verdict = match (&check.unread, firing.is_empty()) {
+            (Some(why), _) => format!("alarms not known yet (could not be read: {why})"),
+            (None, true) => "alarms healthy".to_string(),
+            (None, false) => format!("alarms FIRING: {}", firing.join(", ")),
         };
         if !quiet.is_empty() {
             verdict.push_str(&format!(" (no data yet: {})", quiet.join(", ")));
@@ -120,6 +131,7 @@ mod tests {
             vec![
                 "orders:live 10% on v4 (step 1/2), v3 serves the rest",
                 "billing:live 10% on v2 (step 1/2), v1 serves the rest",
+                "alarm events not watched since 2026-11-27T10:00:01Z (States.Timeout): the backstop checks every 16m10s only",
                 "alarms FIRING: orders-errors (no data yet: orders-p99), checked 2026-11-27T10:00:02Z",
             ]
         );

@@ -16,6 +16,10 @@ use crate::error::Error;
 use crate::hooks::Hooks;
 use crate::strategy::Plan;
 
+/// Checks a bake may take past its end when its alarms could not be read (AWS throttled or failed
+/// the read: not known yet, so read again) before it fails the deployment.
+pub const OVERTIME_CHECKS: u64 = 3;
+
 /// Step Functions stops a Standard execution at this many history events.
 pub const HISTORY_LIMIT: u64 = 25_000;
 
@@ -154,7 +158,7 @@ pub fn success(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks)
         + hooks.post_traffic.iter().count() as u64 * worst_task("PostTrafficHook")
         + steps * (worst_task("Shift") + STATE)
         + bakes * (PARALLEL + watch_worst + STATE + STATE)
-        + checks * (STATE + worst_task("CheckAlarms") + STATE)
+        + (checks + overtime(plan, has_alarms)) * (STATE + worst_task("CheckAlarms") + STATE)
         + worst_task("Finish")
         + STATE
         + FAILING;
@@ -164,6 +168,14 @@ pub fn success(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks)
         checks,
         worst_case_events,
     }
+}
+
+/// The checks bakes may take past their ends, alarms unread.
+fn overtime(plan: &Plan, has_alarms: bool) -> u64 {
+    if !has_alarms {
+        return 0;
+    }
+    plan.steps().iter().filter(|s| s.bake_seconds > 0).count() as u64 * OVERTIME_CHECKS
 }
 
 /// The longest way to fail: every Rollback attempt, the explanation and the Fail state.
@@ -357,7 +369,7 @@ mod tests {
         let p = plan("Linear10PercentEvery10Minutes");
         let hooks = Hooks::default();
         // 9 bakes of 600 s: 675 checks at 8 s, each up to 39 events with its retries, cannot fit.
-        assert_eq!(shortest_check_that_fits(&p, true, &hooks), Some(9));
+        assert_eq!(shortest_check_that_fits(&p, true, &hooks), Some(10));
         let week = Strategy::Canary {
             percent: crate::Weight::from_percent(10.0).unwrap(),
             interval_seconds: 7 * 24 * 3600,
@@ -371,6 +383,6 @@ mod tests {
         let p = shortest_check_that_fits(&week, true, &hooks).unwrap();
         assert!(worst_case_events(&week, p, true, &hooks) < HISTORY_LIMIT);
         assert!(worst_case_events(&week, p - 1, true, &hooks) >= HISTORY_LIMIT);
-        assert_eq!(p, 964, "a week of bake needs 16m4s between checks");
+        assert_eq!(p, 968, "a week of bake needs 16m8s between checks");
     }
 }

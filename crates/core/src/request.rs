@@ -376,11 +376,11 @@ mod tests {
             "alarms": ["errors"]
         }))
         .unwrap();
-        assert_eq!(r.check_interval.seconds, 964);
+        assert_eq!(r.check_interval.seconds, 968);
         let note = r.check_interval.note().unwrap();
         assert!(
             note.starts_with(
-                "the backstop checks the alarms every 16m4s instead of the default 5m"
+                "the backstop checks the alarms every 16m8s instead of the default 5m"
             ),
             "{note}"
         );
@@ -558,14 +558,14 @@ mod tests {
             (
                 with(json!({"strategy": "Linear10PercentEvery10Minutes", "pollInterval": "1s"})),
                 "pollInterval",
-                "Use \"9s\" or longer",
+                "Use \"10s\" or longer",
             ),
             (
                 with(
                     json!({"strategy": {"canary": {"percent": 10, "interval": "168h"}}, "pollInterval": "5m"}),
                 ),
                 "pollInterval",
-                "Use \"16m5s\" or longer",
+                "Use \"16m10s\" or longer",
             ),
             (
                 with(json!({"checkInterval": "5m"})),

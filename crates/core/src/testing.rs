@@ -228,6 +228,14 @@ pub fn every_field() -> Deployment {
     )
     .expect("a check while baking");
     d.history_dropped = 1;
+    d.watch_lost = Some(crate::deployment::WatchLost {
+        step: 0,
+        at: t(1),
+        failure: Failure {
+            error: "States.Timeout".into(),
+            cause: String::new(),
+        },
+    });
     d
 }
 

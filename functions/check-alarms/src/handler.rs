@@ -5,8 +5,8 @@
 //! the bake's watch, so the Parallel the bake runs in can end.
 
 use sluice_aws::watches::release_watch;
-use sluice_aws::{AlarmReader, Ledger, Tasks, Watches};
-use sluice_core::{Deployment, Error, Timestamp};
+use sluice_aws::{AlarmReader, AwsError, AwsErrorKind, Ledger, Tasks, Watches};
+use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, Timestamp};
 
 pub async fn check_alarms<A: AlarmReader, L: Ledger + Watches, T: Tasks>(
     alarms: &A,
@@ -15,12 +15,14 @@ pub async fn check_alarms<A: AlarmReader, L: Ledger + Watches, T: Tasks>(
     mut doc: Deployment,
     now: Timestamp,
 ) -> Result<Deployment, Error> {
-    let readings = alarms.read_alarms(&doc.alarms).await?;
-    let fired = match doc.bake.history_since {
-        Some(since) if !doc.alarms.is_empty() => alarms.alarm_history(&doc.alarms, since).await?,
-        _ => Vec::new(),
-    };
-    doc.record_check(&readings, &fired, now)?;
+    match read(alarms, &doc).await {
+        Ok((readings, fired)) => doc.record_check(&readings, &fired, now)?,
+        // Throttled or failed for now: not known yet, neither a pass nor a breach; read again.
+        Err(e) if e.kind == AwsErrorKind::Transient => {
+            doc.record_unread_check(&e.to_string(), now)?
+        }
+        Err(e) => return Err(e.into()),
+    }
     if doc.check_is_recorded() {
         ledger.save(&doc).await?;
     }
@@ -28,6 +30,19 @@ pub async fn check_alarms<A: AlarmReader, L: Ledger + Watches, T: Tasks>(
         release_watch(ledger, tasks, &doc, step).await?;
     }
     Ok(doc)
+}
+
+/// The alarms' state now, and their moves into ALARM since the last check.
+async fn read<A: AlarmReader>(
+    alarms: &A,
+    doc: &Deployment,
+) -> Result<(Vec<AlarmReading>, Vec<AlarmTransition>), AwsError> {
+    let readings = alarms.read_alarms(&doc.alarms).await?;
+    let fired = match doc.bake.history_since {
+        Some(since) if !doc.alarms.is_empty() => alarms.alarm_history(&doc.alarms, since).await?,
+        _ => Vec::new(),
+    };
+    Ok((readings, fired))
 }
 
 #[cfg(test)]
@@ -170,14 +185,34 @@ mod tests {
         assert!(aws.watch_began("d-1", 0, "tok-2").await.unwrap());
     }
 
+    /// Under load a read of the alarms is throttled: that is no verdict. The bake reads again,
+    /// and a read refused for good (permissions) is still an error.
     #[tokio::test]
-    async fn a_failed_read_is_an_error_not_a_pass() {
+    async fn a_throttled_read_is_not_known_yet_never_a_pass_nor_a_breach() {
         let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
-        aws.fail_next("DescribeAlarms", AwsErrorKind::Transient, false);
-        let err = run(&aws, baking(&["errors"]).to_json(), t(0))
+        aws.fail_next("DescribeAlarmHistory", AwsErrorKind::Transient, false);
+        let d = run(&aws, baking(&["errors"]).to_json(), t(2))
             .await
-            .unwrap_err();
-        assert_eq!(err.name, ErrorName::TransientAws);
+            .unwrap();
+        assert_eq!(d.status, Status::Baking);
+        let check = d.last_check.clone().unwrap();
+        assert!(!check.healthy);
+        assert!(
+            check
+                .unread
+                .as_deref()
+                .unwrap()
+                .starts_with("DescribeAlarmHistory"),
+            "{check:?}"
+        );
+        assert_eq!(
+            d.bake.history_since,
+            Some(t(1)),
+            "the next read covers this check's time"
+        );
+        aws.fail_next("DescribeAlarms", AwsErrorKind::Refused, false);
+        let err = run(&aws, d.to_json(), t(3)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AwsFailure);
     }
 
     #[tokio::test]

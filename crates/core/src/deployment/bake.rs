@@ -4,7 +4,7 @@
 
 use super::{Deployment, Status};
 use crate::alarms::{AlarmReading, AlarmSummary, AlarmTransition, BakePoint};
-use crate::bounds::{MAX_CAUSE_CHARS, clip};
+use crate::bounds::{MAX_CAUSE_CHARS, MAX_REASON_CHARS, clip};
 use crate::duration::format_seconds;
 use crate::error::{Error, ErrorName};
 use crate::failure::Failure;
@@ -28,11 +28,17 @@ pub struct Verdict {
     /// Alarms that went to ALARM since the check before and out of it again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fired: Vec<AlarmTransition>,
+    /// Why the alarms could not be read: nothing is known of them at this check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
 }
 
 /// How long a bake's watch outlives the bake before it stops waiting for alarm events: the
 /// backstop's last check decides the bake, and a lost release must not hold the Parallel for long.
 pub const WATCH_GRACE_SECONDS: u64 = 900;
+
+/// How long a bake past its end waits before it reads alarms it could not read again.
+pub const OVERTIME_SECONDS: u64 = 60;
 
 /// The watch function's payload: the document of the bake, and the task token its Watch state
 /// waits on.
@@ -161,6 +167,64 @@ impl Deployment {
         }
     }
 
+    /// Records a check whose alarms could not be read (AWS throttled or failed the read): nothing
+    /// is known, so neither a pass nor a breach. The time waited counts into the bake, and the
+    /// next check reads the alarms' history from where the last read ended, so nothing goes
+    /// unseen; but a bake is never over on an unread check: past its end it reads again every
+    /// minute, and after `OVERTIME_CHECKS` such checks the deployment fails (`AwsFailure`).
+    pub fn record_unread_check(&mut self, why: &str, now: Timestamp) -> Result<(), Error> {
+        if self.status != Status::Baking {
+            return Err(Error::internal(format!(
+                "check-alarms was called with status {:?}; it runs only while Baking",
+                self.status
+            )));
+        }
+        let why = clip(why, MAX_REASON_CHARS);
+        self.bake.elapsed_seconds =
+            (self.bake.elapsed_seconds + self.next_wait_seconds).min(self.bake.required_seconds);
+        self.updated_at = now;
+        self.last_check = Some(Verdict {
+            checked_at: now,
+            healthy: false,
+            firing: Vec::new(),
+            insufficient_data: Vec::new(),
+            missing: Vec::new(),
+            fired: Vec::new(),
+            unread: Some(why.clone()),
+        });
+        let remaining = self
+            .bake
+            .required_seconds
+            .saturating_sub(self.bake.elapsed_seconds);
+        if remaining > 0 {
+            self.next_wait_seconds = remaining.min(self.check_interval_seconds.max(1));
+            return Ok(());
+        }
+        self.bake.unread_checks += 1;
+        if self.bake.unread_checks > crate::budget::OVERTIME_CHECKS {
+            let cause = self.bake_point(self.bake.elapsed_seconds).breach(
+                &format!(
+                    "the alarms could not be read at the bake's end, {} times ({why})",
+                    self.bake.unread_checks
+                ),
+                "; without a reading the bake cannot be judged",
+            );
+            self.record(now, cause.clone());
+            self.status = Status::AlarmBreached;
+            self.next_wait_seconds = 0;
+            self.failure = Some(Failure::new(ErrorName::AwsFailure, cause));
+            return Ok(());
+        }
+        self.next_wait_seconds = OVERTIME_SECONDS.min(self.check_interval_seconds.max(1));
+        let message = format!(
+            "{}: the alarms could not be read ({why}); not known yet, read again in {}",
+            self.step_label(),
+            format_seconds(self.next_wait_seconds)
+        );
+        self.record(now, message);
+        Ok(())
+    }
+
     /// Records a health check made after waiting `next_wait_seconds`: the alarms' state now,
     /// and their moves into ALARM since `bake.history_since` (read from their history).
     pub fn record_check(
@@ -182,6 +246,7 @@ impl Deployment {
         let summary = AlarmSummary::of(&self.alarms, readings).with_history(&self.alarms, fired);
         let healthy = summary.healthy();
         let breaches = summary.breaches();
+        self.bake.unread_checks = 0;
         self.last_check = Some(Verdict {
             checked_at: now,
             healthy,
@@ -189,6 +254,7 @@ impl Deployment {
             insufficient_data: summary.insufficient_data,
             missing: summary.missing,
             fired: summary.fired,
+            unread: None,
         });
         if healthy {
             self.after_progress();
@@ -292,6 +358,50 @@ mod tests {
                  step 1/2 (10% on the new version, 20s of 5m baked)",
             t(2)
         )),);
+    }
+
+    #[test]
+    fn an_unread_check_is_neither_a_pass_nor_a_breach() {
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let ok = [reading("errors", AlarmState::Ok, "")];
+        let mut checks = 0;
+        // Every read fails: the bake goes on to its end, then is never over.
+        while d.status == Status::Baking && checks < 100 {
+            d.record_unread_check("DescribeAlarms: Throttling", t(2))
+                .unwrap();
+            checks += 1;
+        }
+        assert_eq!(d.status, Status::AlarmBreached);
+        assert_eq!(checks, 30 + crate::budget::OVERTIME_CHECKS as usize);
+        let f = d.failure.clone().unwrap();
+        assert_eq!(f.error, ErrorName::AwsFailure);
+        assert!(
+            f.cause.starts_with(
+                "the alarms could not be read at the bake's end, 4 times (DescribeAlarms: Throttling) at step 1/2"
+            ),
+            "{}",
+            f.cause
+        );
+        // A read that works again after some unread ones ends the bake as usual.
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        while d.bake.elapsed_seconds < d.bake.required_seconds {
+            d.record_unread_check("throttled", t(2)).unwrap();
+        }
+        assert_eq!((d.status, d.bake.unread_checks), (Status::Baking, 1));
+        assert_eq!(
+            d.next_wait_seconds, 10,
+            "read again soon (the interval is 10 s here)"
+        );
+        assert_eq!(
+            d.bake.history_since,
+            Some(t(1)),
+            "the window still starts at the shift"
+        );
+        d.record_check(&ok, &[], t(3)).unwrap();
+        assert_eq!(d.status, Status::ShiftNext);
+        assert_eq!(d.bake.unread_checks, 0);
     }
 
     #[test]

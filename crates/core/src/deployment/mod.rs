@@ -14,7 +14,7 @@ mod routing;
 mod shift;
 mod start;
 
-pub use bake::{Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome};
+pub use bake::{OVERTIME_SECONDS, Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome};
 pub use ending::{SettledBy, Settlement};
 pub use rollback::RollbackOutcome;
 pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
@@ -169,6 +169,20 @@ pub struct Bake {
     /// steps), so an alarm that fired and cleared between two checks is still seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_since: Option<Timestamp>,
+    /// Checks past the bake's end whose alarms could not be read (the bake is never over on one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unread_checks: u64,
+}
+
+/// When and why a bake lost its watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchLost {
+    /// The step whose bake it was.
+    pub step: usize,
+    pub at: Timestamp,
+    /// The watch task's error, as Step Functions caught it.
+    pub failure: Failure,
 }
 
 /// One line of the deployment's history.
@@ -219,6 +233,10 @@ pub struct Deployment {
     pub watch_timeout_seconds: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<Verdict>,
+    /// A bake whose watch was lost (it failed, or outlived the bake): alarm events did not stop
+    /// it, only the backstop's checks did (written by the state machine's WatchLost state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_lost: Option<WatchLost>,
     pub history: Vec<Event>,
     /// History lines dropped to keep the document small (the first and the latest are kept).
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -55,6 +55,7 @@ impl Deployment {
             // shift on: the next window starts where the last check's ended, so what fired and
             // cleared while this shift ran (or was retried) is still read.
             history_since: self.bake.history_since.or(Some(now)),
+            unread_checks: 0,
         };
         let baking = if step.bake_seconds > 0 {
             format!(", baking {}", format_seconds(step.bake_seconds))

@@ -254,6 +254,7 @@ impl Deployment {
             next_wait_seconds: 0,
             watch_timeout_seconds: 0,
             last_check: None,
+            watch_lost: None,
             history,
             history_dropped: 0,
             started_at: now,
