@@ -917,3 +917,31 @@ fn the_rollback_path_has_reserved_concurrency() {
         "a default of {default} throttles a busy account's rollbacks"
     );
 }
+
+/// Composite alarms work: AWS returns them (from DescribeAlarms and DescribeAlarmHistory) only to
+/// a `cloudwatch:DescribeAlarms` permission scoped to `*`, so the alarms sluice may read default to
+/// `*` (a user with metric alarms only may narrow it), and every read of them takes that scope.
+#[test]
+fn composite_alarms_can_be_read() {
+    let t = template();
+    let pattern = &t["Parameters"]["AlarmArnPattern"];
+    assert_eq!(pattern["Default"].as_str(), Some("*"), "{pattern:?}");
+    let mut reads = 0;
+    for (name, res) in resources(&t) {
+        for policy in res["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                let text = yaml_serde::to_string(&statement["Action"]).unwrap();
+                if text.contains("cloudwatch:DescribeAlarm") {
+                    reads += 1;
+                    let resource = yaml_serde::to_string(&statement["Resource"]).unwrap();
+                    assert_eq!(resource.trim(), "!Ref AlarmArnPattern", "{name:?}");
+                }
+            }
+        }
+    }
+    assert!(reads >= 3, "validate, check-alarms and watch read alarms");
+}

@@ -103,6 +103,9 @@ impl AlarmReader for CloudWatchAlarms {
                     .await
                     .describe_alarm_history()
                     .alarm_name(name.as_str())
+                    // Without AlarmTypes, CloudWatch returns metric alarms' history only.
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .alarm_types(AlarmType::CompositeAlarm)
                     .history_item_type(HistoryItemType::StateUpdate)
                     .start_date(start)
                     .max_records(100)

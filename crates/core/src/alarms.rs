@@ -118,7 +118,10 @@ impl AlarmSummary {
             }
             return Err(Error::invalid(
                 "alarms",
-                format!("no CloudWatch alarm named {names} (a missing alarm would never fire)"),
+                format!(
+                    "no CloudWatch alarm named {names} (a missing alarm would never fire; a composite \
+                     alarm is found only when sluice may read alarms on *, its AlarmArnPattern)"
+                ),
             ));
         }
         if !self.firing.is_empty() {
