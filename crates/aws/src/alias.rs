@@ -6,8 +6,8 @@
 
 use crate::ports::{AwsError, AwsErrorKind, FunctionStore, Ledger};
 use sluice_core::{
-    AliasDecision, AliasSnapshot, AliasWrite, Deployment, Error, RollbackOutcome, Routing,
-    TargetState,
+    AliasDecision, AliasSnapshot, AliasWrite, Deployment, Error, ErrorName, RollbackOutcome,
+    Routing, TargetState,
 };
 use std::future::Future;
 
@@ -141,6 +141,11 @@ pub async fn restore_all<F: FunctionStore, L: Ledger>(
             Ok(wanted) => {
                 match restore(functions, ledger, deployment, target, &wanted, fence).await {
                     Ok(outcome) => outcome,
+                    // Someone else's change seen in the read itself (an alias on $LATEST): left
+                    // alone like any other conflict, not retried.
+                    Err(e) if e.name == ErrorName::AliasConflict => {
+                        RollbackOutcome::Conflict(e.message)
+                    }
                     Err(e) => RollbackOutcome::Failed {
                         left_at: functions
                             .get_alias(&target.function_name, &target.alias)

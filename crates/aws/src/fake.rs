@@ -11,7 +11,7 @@ use sluice_core::testing::{alarm, t};
 use sluice_core::{
     AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasName, AliasSnapshot, Deployment,
     ExecutionEnded, ExecutionState, ExecutionStatus, Failure, FunctionRef, LockHolder, Routing,
-    Timestamp, Version, Watch,
+    Timestamp, Version, VersionInfo, VersionState, Watch,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -63,6 +63,17 @@ pub fn baking_and_locked() -> (FakeAws, Deployment) {
 struct Function {
     published: u64,
     unpublished_changes: bool,
+    /// What a version is other than Active with the function's one role and no dead-letter queue.
+    versions: HashMap<u64, VersionInfo>,
+}
+
+/// A version as the fake describes it when the test did not say otherwise.
+fn plain_version() -> VersionInfo {
+    VersionInfo {
+        state: VersionState::Active,
+        role: "arn:aws:iam::123456789012:role/function".into(),
+        dead_letter: None,
+    }
 }
 
 /// A task waiting for its token, and how it ended.
@@ -77,6 +88,8 @@ pub enum Task {
 struct State {
     functions: HashMap<String, Function>,
     aliases: HashMap<(String, String), AliasSnapshot>,
+    /// Aliases someone pointed at $LATEST (Lambda allows it; sluice never does it).
+    on_latest: HashSet<(String, String)>,
     alarms: Vec<AlarmReading>,
     locks: HashMap<String, LockHolder>,
     records: HashMap<String, Value>,
@@ -137,6 +150,7 @@ impl FakeAws {
                 Function {
                     published: versions,
                     unpublished_changes: false,
+                    versions: HashMap::new(),
                 },
             )
         });
@@ -202,6 +216,20 @@ impl FakeAws {
     /// The watches registered against `alarm`, by deployment id.
     pub fn watches_of(&self, alarm: &str) -> HashMap<String, Watch> {
         self.with(|s| s.watches.get(alarm).cloned().unwrap_or_default())
+    }
+
+    /// Someone points the alias at $LATEST.
+    pub fn point_at_latest(&self, function: &str, alias: &str) {
+        self.with(|s| s.on_latest.insert((function.into(), alias.into())));
+    }
+
+    /// Version `n` of `function` is described as `info` (its state, role, dead-letter config).
+    pub fn describe_version(&self, function: &str, n: u64, info: VersionInfo) {
+        self.with(|s| {
+            if let Some(f) = s.functions.get_mut(function) {
+                f.versions.insert(n, info);
+            }
+        });
     }
 
     /// The function's code changes, so the next publish makes a new version.
@@ -307,6 +335,13 @@ impl FunctionStore for FakeAws {
                     AwsErrorKind::NotFound,
                     "GetAlias",
                     format!("no function {function}"),
+                ));
+            }
+            if s.on_latest.contains(&(function.into(), alias.into())) {
+                return Err(AwsError::new(
+                    AwsErrorKind::Conflict,
+                    "GetAlias",
+                    format!("{function}:{alias} was pointed at $LATEST by someone else"),
                 ));
             }
             Ok(s.aliases.get(&(function.into(), alias.into())).cloned())
@@ -431,21 +466,20 @@ impl FunctionStore for FakeAws {
         })
     }
 
-    async fn version_exists(
+    async fn version(
         &self,
         function: &FunctionRef,
         version: &Version,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<Option<VersionInfo>, AwsError> {
         let function = function.as_str();
         self.with(|s| {
             if let Some((kind, _)) = s.injected("GetFunctionConfiguration") {
                 return Err(AwsError::new(kind, "GetFunctionConfiguration", "injected"));
             }
-            Ok(s.functions.get(function).is_some_and(|f| {
-                version
-                    .as_str()
-                    .parse::<u64>()
-                    .is_ok_and(|n| n <= f.published)
+            let n = version.as_str().parse::<u64>().unwrap_or(u64::MAX);
+            Ok(s.functions.get(function).and_then(|f| {
+                (n <= f.published)
+                    .then(|| f.versions.get(&n).cloned().unwrap_or_else(plain_version))
             }))
         })
     }

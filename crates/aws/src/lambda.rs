@@ -5,7 +5,9 @@ use crate::errors::classify;
 use crate::ports::{AwsError, AwsErrorKind, FunctionStore};
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, LastUpdateStatus, State};
-use sluice_core::{AliasName, AliasSnapshot, FunctionRef, Routing, Version, Weight};
+use sluice_core::{
+    AliasName, AliasSnapshot, FunctionRef, Routing, Version, VersionInfo, VersionState, Weight,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -50,6 +52,22 @@ fn routing_of(
             format!("{function}:{alias} {why}"),
         )
     };
+    // Someone pointed it at $LATEST (sluice never does: it shifts published versions): that is
+    // another writer's change, a conflict at once, not a failure worth retrying.
+    let latest = version == Some("$LATEST")
+        || routing
+            .and_then(|r| r.additional_version_weights())
+            .is_some_and(|w| w.contains_key("$LATEST"));
+    if latest {
+        return Err(AwsError::new(
+            AwsErrorKind::Conflict,
+            "GetAlias",
+            format!(
+                "{function}:{alias} was pointed at $LATEST by someone else (sluice shifts published \
+                 versions only); sluice leaves it as it is"
+            ),
+        ));
+    }
     let version = Version::parse(version.unwrap_or(""))
         .map_err(|e| bad(format!("points at an unusable version: {e}")))?;
     let weights = routing
@@ -193,11 +211,11 @@ impl FunctionStore for LambdaFunctions {
         }
     }
 
-    async fn version_exists(
+    async fn version(
         &self,
         function: &FunctionRef,
         version: &Version,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<Option<VersionInfo>, AwsError> {
         match self
             .client()
             .await
@@ -207,16 +225,45 @@ impl FunctionStore for LambdaFunctions {
             .send()
             .await
         {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                not_found_is_none::<()>(classify("GetFunctionConfiguration", e)).map(|_| false)
+            Ok(conf) => {
+                let why = || {
+                    conf.state_reason()
+                        .or(conf.last_update_status_reason())
+                        .unwrap_or("no reason given")
+                        .to_string()
+                };
+                let state = match (conf.state(), conf.last_update_status()) {
+                    (Some(State::Failed | State::Inactive), _)
+                    | (_, Some(LastUpdateStatus::Failed)) => VersionState::Unusable(format!(
+                        "{}: {}",
+                        conf.state().map_or("Failed", |s| s.as_str()),
+                        why()
+                    )),
+                    (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {
+                        VersionState::Pending(format!("Pending: {}", why()))
+                    }
+                    _ => VersionState::Active,
+                };
+                Ok(Some(VersionInfo {
+                    state,
+                    role: conf.role().unwrap_or_default().to_string(),
+                    dead_letter: conf
+                        .dead_letter_config()
+                        .and_then(|d| d.target_arn())
+                        .map(str::to_string),
+                }))
             }
+            Err(e) => not_found_is_none(classify("GetFunctionConfiguration", e)),
         }
     }
 
     async fn publish_version(&self, function: &FunctionRef) -> Result<Version, AwsError> {
+        // Waits for the function's last update to finish, reading its configuration 1, 2, 4, 8,
+        // 8, ... s apart (Lambda's control plane is shared with the user's own deploys), then
+        // publishes exactly the code and configuration it read (CodeSha256, RevisionId).
         let started = tokio::time::Instant::now();
-        loop {
+        let mut pause = Duration::from_secs(1);
+        let conf = loop {
             let conf = self
                 .client()
                 .await
@@ -241,30 +288,48 @@ impl FunctionStore for LambdaFunctions {
                     ));
                 }
                 (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {
-                    if started.elapsed() > PUBLISH_WAIT {
+                    if started.elapsed() + pause > PUBLISH_WAIT {
                         return Err(AwsError::new(
                             AwsErrorKind::Transient,
                             "PublishVersion",
                             format!(
                                 "{function} is still updating after {}s",
-                                PUBLISH_WAIT.as_secs()
+                                started.elapsed().as_secs()
                             ),
                         ));
                     }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(8));
                 }
-                _ => break,
+                _ => break conf,
             }
-        }
+        };
         let out = self
             .client()
             .await
             .publish_version()
             .function_name(function.as_str())
+            .set_code_sha256(conf.code_sha256().map(str::to_string))
+            .set_revision_id(conf.revision_id().map(str::to_string))
             .description("published by sluice")
             .send()
             .await
-            .map_err(|e| classify("PublishVersion", e))?;
+            .map_err(|e| {
+                let e = classify("PublishVersion", e);
+                // The function changed between the read and the publish: read it again.
+                if e.kind == AwsErrorKind::Conflict {
+                    AwsError::new(
+                        AwsErrorKind::Transient,
+                        "PublishVersion",
+                        format!(
+                            "{function} changed while sluice published it ({})",
+                            e.message
+                        ),
+                    )
+                } else {
+                    e
+                }
+            })?;
         Version::parse(out.version().unwrap_or(""))
             .map_err(|e| AwsError::new(AwsErrorKind::Refused, "PublishVersion", e.to_string()))
     }
@@ -287,6 +352,24 @@ fn not_found_is_none<T>(e: AwsError) -> Result<Option<T>, AwsError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alias_on_latest_is_a_conflict_at_once() {
+        let e = routing_of("orders", "live", Some("$LATEST"), None).unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::Conflict);
+        assert!(
+            e.message
+                .contains("orders:live was pointed at $LATEST by someone else")
+        );
+        let weights = AliasRoutingConfiguration::builder()
+            .additional_version_weights("$LATEST", 0.1)
+            .build();
+        let e = routing_of("orders", "live", Some("3"), Some(&weights)).unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::Conflict);
+        assert!(routing_of("orders", "live", Some("3"), None).is_ok());
+    }
+
     #[test]
     fn qualifiers_are_dropped() {
         let arn = "arn:aws:lambda:us-east-1:123456789012:function:orders";

@@ -3,7 +3,7 @@
 use sluice_core::{
     AlarmName, AlarmReading, AlarmTransition, AliasName, AliasSnapshot, Deployment, Error,
     ErrorName, ExecutionState, Failure, FunctionRef, LockHolder, Routing, Timestamp, Version,
-    Watch,
+    VersionInfo, Watch,
 };
 use std::future::Future;
 
@@ -88,12 +88,12 @@ pub trait FunctionStore: Send + Sync {
         function: &FunctionRef,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 
-    /// Whether this published version of the function exists.
-    fn version_exists(
+    /// This published version of the function, as Lambda describes it (None: no such version).
+    fn version(
         &self,
         function: &FunctionRef,
         version: &Version,
-    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Option<VersionInfo>, AwsError>> + Send;
 
     /// Waits until the function's last update is done, then publishes its code as a version.
     /// Lambda returns the existing version when the code and configuration did not change.

@@ -131,6 +131,29 @@ mod tests {
         );
     }
 
+    /// Someone pointed an alias at $LATEST mid-deployment: that is a conflict at once (left
+    /// alone, the others restored), not an AWS failure retried for 45 minutes.
+    #[tokio::test]
+    async fn an_alias_pointed_at_latest_is_a_conflict_at_once() {
+        let (aws, d) = breached();
+        aws.point_at_latest("a", "live");
+        let out = run(&aws, d.to_json(), t(2)).await.unwrap();
+        assert_eq!(out.status, Status::RollbackIncomplete);
+        let failure = out.failure.unwrap();
+        assert_eq!(failure.error, "AliasConflict");
+        assert!(
+            failure
+                .cause
+                .contains("a:live was pointed at $LATEST by someone else"),
+            "{}",
+            failure.cause
+        );
+        assert_eq!(
+            aws.current("b", "live").unwrap().routing,
+            Routing::only(v("1"))
+        );
+    }
+
     #[tokio::test]
     async fn records_the_outcome_and_releases_the_locks() {
         let (aws, d) = breached();

@@ -7,7 +7,7 @@
 use sluice_aws::locks::{LockPorts, clear_lock, lock_aliases, unlock_aliases};
 use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger, Watches};
 use sluice_core::{
-    AlarmSummary, AliasLock, AliasSnapshot, CheckedTarget, Deployment, Error, ErrorName,
+    Action, AlarmSummary, AliasLock, AliasSnapshot, CheckedTarget, Deployment, Error, ErrorName,
     ResolvedTarget, StartCall, StartInput, TargetVersion, Timestamp, VersionSource,
     require_function,
 };
@@ -88,7 +88,7 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
             let source = match &t.version {
                 TargetVersion::Publish => VersionSource::Publish,
                 TargetVersion::Version(version) => VersionSource::Version {
-                    exists: functions.version_exists(function, version).await?,
+                    exists: functions.version(function, version).await?.is_some(),
                     version: version.clone(),
                 },
                 TargetVersion::FromAlias(name) => VersionSource::Alias {
@@ -113,6 +113,22 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
                 None => functions.publish_version(&t.function_name).await?,
             };
             resolved.push(ResolvedTarget::of(c, published));
+        }
+        // What Lambda enforces before an alias routes to a version, checked now rather than at
+        // the first shift: every version it moves to is Active, and shares role and dead-letter
+        // config with the one it shifts from.
+        for (i, (t, r)) in request.targets.iter().zip(&resolved).enumerate() {
+            if r.action == Action::Unchanged {
+                continue;
+            }
+            let new = functions
+                .version(&t.function_name, &r.target_version)
+                .await?;
+            let previous = match (&r.action, &r.previous_version) {
+                (Action::Shift, Some(v)) => functions.version(&t.function_name, v).await?,
+                _ => None,
+            };
+            r.check_versions(t, i, new.as_ref(), previous.as_ref())?;
         }
         let mut next = Deployment::new(request, deployment_id, execution_arn, now, resolved)?;
         for note in notes {
@@ -662,6 +678,49 @@ mod tests {
         let err = run(&aws, input(good())).await.unwrap_err();
         assert_eq!(err.name, ErrorName::AlarmBreached);
         assert!(aws.locks().is_empty(), "{:?}", aws.locks());
+    }
+
+    /// What Lambda would refuse at the first shift is refused before any traffic moves: a version
+    /// still Pending is waited for (TransientAws, retried), a failed one refuses the request, and a
+    /// weighted alias's two versions must share role and dead-letter config.
+    #[tokio::test]
+    async fn a_version_lambda_cannot_route_to_is_refused_before_any_traffic_moves() {
+        use sluice_core::{VersionInfo, VersionState};
+        let info = |state: VersionState, role: &str| VersionInfo {
+            state,
+            role: role.into(),
+            dead_letter: None,
+        };
+        let role = "arn:aws:iam::123456789012:role/function";
+        let cases = [
+            (
+                info(VersionState::Pending("Pending: SnapStart".into()), role),
+                ErrorName::TransientAws,
+                "version 3 of orders is not ready yet (Pending: SnapStart)",
+            ),
+            (
+                info(VersionState::Unusable("Failed: bad image".into()), role),
+                ErrorName::InvalidRequest,
+                "targets[0].targetVersion: version 3 of orders cannot serve (Failed: bad image)",
+            ),
+            (
+                info(VersionState::Active, "arn:aws:iam::123456789012:role/other"),
+                ErrorName::InvalidRequest,
+                "versions 2 and 3 of orders differ in the execution role",
+            ),
+        ];
+        for (described, name, text) in cases {
+            let aws = aws();
+            aws.describe_version("orders", 3, described);
+            let err = run(&aws, input(good())).await.unwrap_err();
+            assert_eq!(err.name, name, "{}", err.message);
+            assert!(err.message.contains(text), "{}", err.message);
+            assert!(aws.locks().is_empty(), "{:?}", aws.locks());
+            assert_eq!(
+                aws.current("orders", "live").unwrap().routing,
+                Routing::only(v("2"))
+            );
+        }
     }
 
     #[tokio::test]

@@ -18,7 +18,9 @@ pub use bake::{OVERTIME_SECONDS, Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchO
 pub use ending::{SettledBy, Settlement};
 pub use rollback::RollbackOutcome;
 pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
-pub use start::{CheckedTarget, ResolvedTarget, VersionSource, require_function};
+pub use start::{
+    CheckedTarget, ResolvedTarget, VersionInfo, VersionSource, VersionState, require_function,
+};
 
 use crate::bounds::{HISTORY_HEAD, MAX_EVENT_CHARS, MAX_HISTORY_EVENTS, clip};
 use crate::budget::Cost;

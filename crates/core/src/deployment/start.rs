@@ -24,6 +24,26 @@ pub enum VersionSource {
     },
 }
 
+/// A published version as Lambda describes it: what a weighted alias and a deployment need of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub state: VersionState,
+    /// The execution role's ARN.
+    pub role: String,
+    /// The dead-letter queue or topic, if any.
+    pub dead_letter: Option<String>,
+}
+
+/// A version's `State` (and why, when it is not Active).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionState {
+    Active,
+    /// Still being made ready (SnapStart, or an update in progress): it may become Active.
+    Pending(String),
+    /// Failed, or inactive: it will not serve.
+    Unusable(String),
+}
+
 /// A target that passed every check: its function's ARN, its alias as read, and the version to
 /// deploy (None: publish the current code, once every check has passed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +141,77 @@ impl CheckedTarget {
 }
 
 impl ResolvedTarget {
+    /// What Lambda enforces before an alias routes to this target's version, checked before any
+    /// traffic moves: the version is Active (a Pending one is waited for: `TransientAws`, retried;
+    /// a failed one refuses the request), and a weighted alias's two versions share their execution
+    /// role and dead-letter config. `index` names the target in the request.
+    pub fn check_versions(
+        &self,
+        target: &Target,
+        index: usize,
+        new: Option<&VersionInfo>,
+        previous: Option<&VersionInfo>,
+    ) -> Result<(), Error> {
+        let field = format!("targets[{index}].targetVersion");
+        let name = &target.function_name;
+        let version = &self.target_version;
+        let new = new.ok_or_else(|| {
+            Error::invalid(
+                &field,
+                format!("version {version} of {name} does not exist"),
+            )
+        })?;
+        match &new.state {
+            VersionState::Active => {}
+            VersionState::Pending(why) => {
+                return Err(Error::new(
+                    ErrorName::TransientAws,
+                    format!(
+                        "version {version} of {name} is not ready yet ({why}); waiting for it to be Active"
+                    ),
+                ));
+            }
+            VersionState::Unusable(why) => {
+                return Err(Error::invalid(
+                    &field,
+                    format!("version {version} of {name} cannot serve ({why})"),
+                ));
+            }
+        }
+        let (Action::Shift, Some(previous), Some(old)) =
+            (self.action, self.previous_version.as_ref(), previous)
+        else {
+            return Ok(());
+        };
+        let mut differences = Vec::new();
+        if old.role != new.role {
+            differences.push(format!(
+                "the execution role ({} has {}, {version} has {})",
+                previous, old.role, new.role
+            ));
+        }
+        if old.dead_letter != new.dead_letter {
+            let or_none = |d: &Option<String>| d.clone().unwrap_or_else(|| "none".into());
+            differences.push(format!(
+                "the dead-letter config ({} has {}, {version} has {})",
+                previous,
+                or_none(&old.dead_letter),
+                or_none(&new.dead_letter)
+            ));
+        }
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            &field,
+            format!(
+                "Lambda routes an alias to two versions only when they share their execution role \
+                 and dead-letter config; versions {previous} and {version} of {name} differ in {}",
+                differences.join(" and ")
+            ),
+        ))
+    }
+
     /// A checked target going to `target_version`: it shifts from the version its alias serves,
     /// is already there, or (no alias yet) gets its alias created by the first shift, after the
     /// PreTraffic hook passed.
@@ -371,6 +462,80 @@ mod tests {
                 .unwrap()
                 .version,
             None
+        );
+    }
+
+    #[test]
+    fn a_version_must_be_active_and_share_role_and_dead_letter_with_the_one_it_shifts_from() {
+        let shift = resolved("orders", "3", "r0", "4");
+        let info = |role: &str, state: VersionState| VersionInfo {
+            state,
+            role: role.into(),
+            dead_letter: None,
+        };
+        let active = info("r", VersionState::Active);
+        assert!(
+            shift
+                .check_versions(&target(), 0, Some(&active), Some(&active))
+                .is_ok()
+        );
+        let e = shift
+            .check_versions(
+                &target(),
+                0,
+                Some(&info("r", VersionState::Pending("SnapStart".into()))),
+                Some(&active),
+            )
+            .unwrap_err();
+        assert_eq!(e.name, ErrorName::TransientAws);
+        assert!(
+            e.message
+                .contains("version 4 of orders is not ready yet (SnapStart)"),
+            "{}",
+            e.message
+        );
+        let e = shift
+            .check_versions(
+                &target(),
+                2,
+                Some(&info("r", VersionState::Unusable("Failed".into()))),
+                Some(&active),
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "targets[2].targetVersion: version 4 of orders cannot serve (Failed)"
+        );
+        let e = shift
+            .check_versions(
+                &target(),
+                0,
+                Some(&info("other", VersionState::Active)),
+                Some(&active),
+            )
+            .unwrap_err();
+        assert_eq!(e.name, ErrorName::InvalidRequest);
+        assert!(
+            e.message
+                .ends_with("differ in the execution role (3 has r, 4 has other)"),
+            "{}",
+            e.message
+        );
+        let mut dlq = active.clone();
+        dlq.dead_letter = Some("arn:sqs:dlq".into());
+        assert!(
+            shift
+                .check_versions(&target(), 0, Some(&dlq), Some(&active))
+                .unwrap_err()
+                .message
+                .contains("the dead-letter config (3 has none, 4 has arn:sqs:dlq)")
+        );
+        let e = shift
+            .check_versions(&target(), 0, None, Some(&active))
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "targets[0].targetVersion: version 4 of orders does not exist"
         );
     }
 
