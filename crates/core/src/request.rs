@@ -9,6 +9,7 @@ use crate::fields::{Object, optional, required};
 use crate::hooks::Hooks;
 use crate::names::{AlarmName, AliasName, FunctionRef, Home, Role};
 use crate::strategy::{Plan, RawStrategy};
+use crate::time::Timestamp;
 use crate::weight::Version;
 use serde::Deserialize;
 use serde_json::Value;
@@ -99,6 +100,7 @@ pub struct Request {
 pub struct StartInput {
     pub deployment_id: String,
     pub execution_arn: String,
+    pub execution_start_time: Option<Timestamp>,
     pub request: Request,
 }
 
@@ -111,6 +113,9 @@ pub struct StartCall {
     pub request: Value,
     pub deployment_id: String,
     pub execution_arn: String,
+    /// When the execution started (`$$.Execution.StartTime`).
+    #[serde(default)]
+    pub execution_start_time: Option<Timestamp>,
 }
 
 impl StartInput {
@@ -127,6 +132,7 @@ impl StartInput {
         Ok(StartInput {
             deployment_id: call.deployment_id,
             execution_arn: call.execution_arn,
+            execution_start_time: call.execution_start_time,
             request,
         })
     }

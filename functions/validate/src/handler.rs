@@ -41,6 +41,12 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: 
     now: Timestamp,
 ) -> Result<Deployment, Error> {
     let start = StartInput::parse(call)?;
+    if let (Some(record), Some(started)) = (
+        aws.ledger.load(&start.deployment_id).await?,
+        start.execution_start_time,
+    ) {
+        record.refuse_reused_name(started)?;
+    }
     let mut locks = Vec::new();
     let result = start_deployment(aws, &start, now, &mut locks).await;
     if result.is_err() {
@@ -64,6 +70,7 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
         deployment_id,
         execution_arn,
         request,
+        ..
     } = start;
     let (deployment_id, execution_arn) = (deployment_id.as_str(), execution_arn.as_str());
     let functions = aws.functions;
@@ -721,6 +728,34 @@ mod tests {
                 Routing::only(v("2"))
             );
         }
+    }
+
+    /// Step Functions lets a name be used again 90 days after its execution ended; the ledger may
+    /// still hold that deployment's record. The new one is refused instead of being confused
+    /// with it (its saves would all meet a settled record).
+    #[tokio::test]
+    async fn a_deployment_id_used_again_is_refused_not_confused_with_the_old_one() {
+        let aws = aws();
+        let mut old = sluice_core::testing::one_target(json!("AllAtOnce"), &[]);
+        old.status = Status::RolledBack;
+        aws.set_record("d-1", old.to_json());
+        let later = Timestamp::from_unix_seconds(t(0).unix_seconds() + 91 * 86_400);
+        let mut call = input(good());
+        call["executionStartTime"] = json!(later.to_string());
+        let err = run(&aws, call).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::InvalidRequest);
+        assert!(
+            err.message.contains("was used by an earlier deployment"),
+            "{}",
+            err.message
+        );
+        assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+        // Its own record, on a retry: no refusal.
+        let aws = super::tests::aws();
+        let mut call = input(good());
+        call["executionStartTime"] = json!(t(0).to_string());
+        run(&aws, call.clone()).await.unwrap();
+        run(&aws, call).await.unwrap();
     }
 
     #[tokio::test]

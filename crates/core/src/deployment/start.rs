@@ -354,6 +354,27 @@ impl Deployment {
         })
     }
 
+    /// Refuses to start over a record of an earlier execution of the same name: Step Functions
+    /// lets a name be used again once it forgot the first execution (90 days after it ended),
+    /// and the ledger may still hold that one's record. A record this execution wrote (a retried
+    /// validate) started after the execution did.
+    pub fn refuse_reused_name(&self, started: Timestamp) -> Result<(), Error> {
+        const SLACK_SECONDS: u64 = 3600;
+        if started.seconds_since(self.started_at) < SLACK_SECONDS {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorName::InvalidRequest,
+            format!(
+                "the deployment id {} was used by an earlier deployment (started {}, {}), whose record \
+                 the ledger still keeps; start this one under another name",
+                self.deployment_id,
+                self.started_at,
+                self.status.as_str()
+            ),
+        ))
+    }
+
     /// This deployment as a lock holder.
     pub fn holder(&self, now: Timestamp) -> LockHolder {
         LockHolder {
@@ -536,6 +557,36 @@ mod tests {
         assert_eq!(
             e.message,
             "targets[0].targetVersion: version 4 of orders does not exist"
+        );
+    }
+
+    #[test]
+    fn a_name_used_again_after_90_days_is_refused_and_a_retry_is_not() {
+        let old = Deployment::new(
+            &request(json!("AllAtOnce"), &[]),
+            "d-1",
+            EXECUTION,
+            t(0),
+            vec![],
+        )
+        .unwrap_err();
+        assert_eq!(
+            old.name,
+            ErrorName::InternalError,
+            "resolved targets must match"
+        );
+        let d = crate::testing::one_target(json!("AllAtOnce"), &[]);
+        assert!(
+            d.refuse_reused_name(t(0)).is_ok(),
+            "this execution's own record"
+        );
+        let later = Timestamp::from_unix_seconds(t(0).unix_seconds() + 91 * 86_400);
+        let e = d.refuse_reused_name(later).unwrap_err();
+        assert_eq!(e.name, ErrorName::InvalidRequest);
+        assert!(
+            e.message.starts_with("the deployment id d-1 was used by an earlier deployment (started 2026-11-27T10:00:00Z, Ready)"),
+            "{}",
+            e.message
         );
     }
 
