@@ -5,6 +5,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 
 from processes import stop_on_signals  # tests/stack is on the path: see pytest.ini
 from resources import create_alarm
@@ -24,6 +25,34 @@ def wait_until(fetch, timeout: float = 60, what: str = "condition", every: float
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def aliased_function(stack, binary: str = "demo-ok", prefix: str = "fn") -> tuple[str, str]:
+    """A function running the workspace binary `binary`, version 1 published and alias `live` on it;
+    returns (name, alias ARN)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    stack.create_function(name, binary)
+    stack.lam.publish_version(FunctionName=name)
+    return name, stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")["AliasArn"]
+
+
+def write_template(directory, resources: dict, outputs: dict | None = None):
+    """A SAM template of `resources` (and `outputs`) written in `directory`, for deploy_template."""
+    document = {"Transform": "AWS::Serverless-2016-10-31", "Resources": resources}
+    if outputs:
+        document["Outputs"] = {k: {"Value": v} for k, v in outputs.items()}
+    path = directory / "template.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def function_resource(binary: str, **properties) -> dict:
+    """An AWS::Serverless::Function of a template running the workspace binary `binary`."""
+    return {
+        "Type": "AWS::Serverless::Function",
+        "Metadata": {"BuildProperties": {"Binary": binary}},
+        "Properties": {"Runtime": "provided.al2023", "Handler": "bootstrap", "Timeout": 30, **properties},
+    }
 
 
 @pytest.fixture(scope="session")
