@@ -20,6 +20,8 @@ and AWS that sluice depends on closed by small patches, one module each:
   AWS's Scheduled Event, through events_to_lambda's deliveries, and match no event on the bus;
 - lambda_async: PutFunctionEventInvokeConfig and its kin per function and qualifier; the retries,
   event age and destinations events_to_lambda's asynchronous invocations follow;
+- composite_alarms: PutCompositeAlarm, AlarmRule evaluation on every change of a child alarm
+  (history and events through alarm_events), DescribeAlarms by AlarmTypes;
 - sfn_status_events: Step Functions puts "Step Functions Execution Status Change" events on the
   default bus (RUNNING, then SUCCEEDED, FAILED, TIMED_OUT or ABORTED), and a test endpoint can drop,
   duplicate or delay the next ones;

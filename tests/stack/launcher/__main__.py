@@ -21,6 +21,7 @@ from .alarm_evaluator import evaluate_alarms
 from .alarm_events import emit_alarm_events
 from .alias_revisions import enforce_alias_revisions
 from .cloudwatch_cbor import CloudWatchCborBridge
+from .composite_alarms import run_composite_alarms
 from .endpoints import Endpoints
 from .events_account import deliver_account_to_every_target
 from .events_schedule import run_schedules
@@ -63,6 +64,7 @@ def main() -> None:
     deliver_account_to_every_target()
     emit_status_events()
     emit_alarm_events()
+    run_composite_alarms()
     close_tokens_of_ended_tasks()
     abort_states_like_aws()
     propagate_branch_errors()
