@@ -2,8 +2,10 @@
 
 import os
 import time
+import urllib.request
 import uuid
 
+import cbor2
 import pytest
 import yaml
 
@@ -53,6 +55,26 @@ def function_resource(binary: str, **properties) -> dict:
         "Metadata": {"BuildProperties": {"Binary": binary}},
         "Properties": {"Runtime": "provided.al2023", "Handler": "bootstrap", "Timeout": 30, **properties},
     }
+
+
+def cbor_call(stack, operation: str, body: dict) -> tuple[dict, dict]:
+    """A CloudWatch operation in RPC-v2 CBOR, as aws-sdk-cloudwatch >= 1.100 sends it; returns the
+    response's headers and its decoded document."""
+    req = urllib.request.Request(
+        f"{stack.endpoint}/service/GraniteServiceVersion20100801/operation/{operation}",
+        data=cbor2.dumps(body),
+        method="POST",
+        headers={
+            "Content-Type": "application/cbor",
+            "Accept": "application/cbor",
+            "smithy-protocol": "rpc-v2-cbor",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/monitoring/aws4_request, "
+            "SignedHeaders=host, Signature=x",
+        },
+    )
+    with urllib.request.urlopen(req) as r:
+        raw = r.read()
+        return dict(r.headers), cbor2.loads(raw) if raw else {}
 
 
 @pytest.fixture(scope="session")
