@@ -2,9 +2,12 @@
 
 import os
 import time
+import urllib.request
 import uuid
 
+import cbor2
 import pytest
+import yaml
 
 from processes import stop_on_signals  # tests/stack is on the path: see pytest.ini
 from resources import create_alarm
@@ -24,6 +27,54 @@ def wait_until(fetch, timeout: float = 60, what: str = "condition", every: float
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def aliased_function(stack, binary: str = "demo-ok", prefix: str = "fn") -> tuple[str, str]:
+    """A function running the workspace binary `binary`, version 1 published and alias `live` on it;
+    returns (name, alias ARN)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    stack.create_function(name, binary)
+    stack.lam.publish_version(FunctionName=name)
+    return name, stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")["AliasArn"]
+
+
+def write_template(directory, resources: dict, outputs: dict | None = None):
+    """A SAM template of `resources` (and `outputs`) written in `directory`, for deploy_template."""
+    document = {"Transform": "AWS::Serverless-2016-10-31", "Resources": resources}
+    if outputs:
+        document["Outputs"] = {k: {"Value": v} for k, v in outputs.items()}
+    path = directory / "template.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def function_resource(binary: str, **properties) -> dict:
+    """An AWS::Serverless::Function of a template running the workspace binary `binary`."""
+    return {
+        "Type": "AWS::Serverless::Function",
+        "Metadata": {"BuildProperties": {"Binary": binary}},
+        "Properties": {"Runtime": "provided.al2023", "Handler": "bootstrap", "Timeout": 30, **properties},
+    }
+
+
+def cbor_call(stack, operation: str, body: dict) -> tuple[dict, dict]:
+    """A CloudWatch operation in RPC-v2 CBOR, as aws-sdk-cloudwatch >= 1.100 sends it; returns the
+    response's headers and its decoded document."""
+    req = urllib.request.Request(
+        f"{stack.endpoint}/service/GraniteServiceVersion20100801/operation/{operation}",
+        data=cbor2.dumps(body),
+        method="POST",
+        headers={
+            "Content-Type": "application/cbor",
+            "Accept": "application/cbor",
+            "smithy-protocol": "rpc-v2-cbor",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/monitoring/aws4_request, "
+            "SignedHeaders=host, Signature=x",
+        },
+    )
+    with urllib.request.urlopen(req) as r:
+        raw = r.read()
+        return dict(r.headers), cbor2.loads(raw) if raw else {}
 
 
 @pytest.fixture(scope="session")

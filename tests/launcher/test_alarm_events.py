@@ -14,6 +14,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
+import resources
 from conftest import wait_until
 from resources import create_alarm
 
@@ -27,38 +28,16 @@ def alarm_arn(name: str) -> str:
     return f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
 
 
-class Queue:
+def alarm_queue(stack, pattern: dict) -> resources.Queue:
     """An SQS queue receiving what a rule matches: every event as EventBridge delivered it."""
-
-    def __init__(self, stack, pattern: dict):
-        self.sqs = stack.client("sqs")
-        self.events = stack.events
-        self.name = f"alarm-events-{uuid.uuid4().hex[:8]}"
-        self.url = self.sqs.create_queue(QueueName=self.name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.events.put_rule(Name=self.name, EventPattern=json.dumps(pattern))
-        self.events.put_targets(Rule=self.name, Targets=[{"Id": "q", "Arn": arn}])
-
-    def receive(self) -> list[dict]:
-        out = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return out
-            for m in messages:
-                out.append(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
-
-    def close(self):
-        self.events.remove_targets(Rule=self.name, Ids=["q"])
-        self.events.delete_rule(Name=self.name)
+    return resources.Queue(stack.client("sqs"), stack.events, pattern, prefix="alarm-events")
 
 
 def test_a_state_change_puts_awss_event_on_the_bus_and_a_lambda_rule_gets_it_at_once(stack):
     name = create_alarm(
         stack.cloudwatch, AlarmDescription="orders errors", Dimensions=[{"Name": "FunctionName", "Value": "orders"}]
     )
-    queue = Queue(stack, {"source": ["aws.cloudwatch"], "resources": [alarm_arn(name)]})
+    queue = alarm_queue(stack, {"source": ["aws.cloudwatch"], "resources": [alarm_arn(name)]})
     function = f"alarm-target-{uuid.uuid4().hex[:8]}"
     function_arn = stack.create_function(function, "demo-ok")
     stack.lam.invoke(FunctionName=function, Payload=b"{}")  # warm: measure the event path, not a cold start
@@ -239,7 +218,7 @@ def test_describe_alarm_history_lists_state_updates_newest_first_by_date_and_pag
 def test_alarm_events_can_be_dropped_duplicated_and_delayed(stack):
     cw = stack.cloudwatch
     name, other = create_alarm(stack.cloudwatch), create_alarm(stack.cloudwatch)
-    queue = Queue(stack, {"source": ["aws.cloudwatch"], "resources": [alarm_arn(name), alarm_arn(other)]})
+    queue = alarm_queue(stack, {"source": ["aws.cloudwatch"], "resources": [alarm_arn(name), alarm_arn(other)]})
     try:
         stack.alarm_events.drop(1, alarm=name)
         stack.alarm_events.duplicate(1, alarm=name)

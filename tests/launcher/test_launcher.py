@@ -9,10 +9,9 @@ import urllib.request
 import uuid
 
 import botocore.exceptions
-import cbor2
 import pytest
 
-from conftest import wait_until
+from conftest import cbor_call, wait_until
 from resources import create_alarm
 
 
@@ -85,22 +84,9 @@ def test_update_alias_enforces_revision_and_validates_routing(stack):
 
 def test_cloudwatch_speaks_rpc_v2_cbor(stack, alarm):
     name = alarm("ALARM")
-    body = cbor2.dumps({"AlarmNames": [name], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
-    req = urllib.request.Request(
-        f"{stack.endpoint}/service/GraniteServiceVersion20100801/operation/DescribeAlarms",
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/cbor",
-            "Accept": "application/cbor",
-            "smithy-protocol": "rpc-v2-cbor",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/monitoring/aws4_request, "
-            "SignedHeaders=host, Signature=x",
-        },
-    )
-    with urllib.request.urlopen(req) as r:
-        assert r.headers["smithy-protocol"] == "rpc-v2-cbor"
-        doc = cbor2.loads(r.read())
+    request = {"AlarmNames": [name], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
+    headers, doc = cbor_call(stack, "DescribeAlarms", request)
+    assert headers["smithy-protocol"] == "rpc-v2-cbor"
     [a] = doc["MetricAlarms"]
     assert a["AlarmName"] == name and a["StateValue"] == "ALARM"
     # Timestamps travel as CBOR epoch timestamps (tag 1), which cbor2 reads as datetimes.

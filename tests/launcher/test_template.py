@@ -8,6 +8,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
+from conftest import write_template
 from processes import ROOT
 from sam_template import load_template
 
@@ -192,3 +193,104 @@ def test_ledger_conditional_writes(stack):
     assert "Item" not in ddb.get_item(TableName=stack.ledger_table, Key={"pk": {"S": pk}}, ConsistentRead=True)
     with pytest.raises(botocore.exceptions.ClientError):
         release("deployment-a")
+
+
+def test_a_tables_sparse_global_index_queues_and_alarms_are_deployed(stack, tmp_path):
+    """The shapes template.yaml is gaining, in a template of the test's own: a ledger-like table
+    with a sparse global secondary index (only items with the index's key are in it, with the
+    projected attributes only), a queue, a metric alarm on the queue's AWS/SQS metric and a
+    composite alarm on it, each answering Ref and GetAtt in Outputs."""
+    template = write_template(
+        tmp_path,
+        {
+            "Ledger": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [
+                        {"AttributeName": "pk", "AttributeType": "S"},
+                        {"AttributeName": "open", "AttributeType": "S"},
+                    ],
+                    "GlobalSecondaryIndexes": [
+                        {
+                            "IndexName": "open",
+                            "KeySchema": [{"AttributeName": "open", "KeyType": "HASH"}],
+                            "Projection": {
+                                "ProjectionType": "INCLUDE",
+                                "NonKeyAttributes": ["deploymentId", "executionArn", "updatedAt"],
+                            },
+                        }
+                    ],
+                },
+            },
+            "Failures": {"Type": "AWS::SQS::Queue"},
+            "FailuresAlarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmDescription": "a failed asynchronous invocation",
+                    "Namespace": "AWS/SQS",
+                    "MetricName": "ApproximateNumberOfMessagesVisible",
+                    "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["Failures", "QueueName"]}}],
+                    "Statistic": "Maximum",
+                    "Period": 60,
+                    "EvaluationPeriods": 1,
+                    "Threshold": 1,
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "TreatMissingData": "notBreaching",
+                },
+            },
+            "AnyFailure": {
+                "Type": "AWS::CloudWatch::CompositeAlarm",
+                "Properties": {"AlarmRule": {"Fn::Sub": 'ALARM("${FailuresAlarm}")'}},
+            },
+        },
+        outputs={
+            "Table": {"Ref": "Ledger"},
+            "Alarm": {"Ref": "FailuresAlarm"},
+            "AlarmArn": {"Fn::GetAtt": ["FailuresAlarm", "Arn"]},
+            "Composite": {"Ref": "AnyFailure"},
+        },
+    )
+    prefix = f"gsi-{uuid.uuid4().hex[:6]}"
+    deployed = stack.deploy_template(template, prefix)
+    table, alarm = f"{prefix}-Ledger", f"{prefix}-FailuresAlarm"
+    assert deployed.outputs() == {
+        "Table": table,
+        "Alarm": alarm,
+        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}",
+        "Composite": f"{prefix}-AnyFailure",
+    }
+
+    ddb = stack.dynamodb
+    [index] = ddb.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
+    assert (index["IndexName"], index["KeySchema"]) == ("open", [{"AttributeName": "open", "KeyType": "HASH"}])
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    for pk, is_open in (("DEPLOYMENT#a", True), ("DEPLOYMENT#b", False), ("DEPLOYMENT#c", True)):
+        item = {"pk": {"S": pk}, "deploymentId": {"S": pk[11:]}, "updatedAt": {"N": "1"}, "other": {"S": "x"}}
+        ddb.put_item(TableName=table, Item={**item, **({"open": {"S": "open"}} if is_open else {})})
+    found = ddb.query(
+        TableName=table,
+        IndexName="open",
+        KeyConditionExpression="#o = :o",
+        ExpressionAttributeNames={"#o": "open"},
+        ExpressionAttributeValues={":o": {"S": "open"}},
+    )["Items"]
+    assert sorted(i["pk"]["S"] for i in found) == ["DEPLOYMENT#a", "DEPLOYMENT#c"], "a settled record is not in it"
+    # INCLUDE: the table's and the index's keys and the named attributes, nothing else.
+    assert all(set(i) == {"pk", "open", "deploymentId", "updatedAt"} for i in found), found
+    scanned = ddb.scan(TableName=table, IndexName="open")["Items"]
+    assert len(scanned) == 2
+
+    [metric] = stack.cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert (metric["Namespace"], metric["MetricName"], metric["Threshold"], metric["Period"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        1.0,
+        60,
+    )
+    assert metric["Dimensions"] == [{"Name": "QueueName", "Value": f"{prefix}-Failures"}]
+    [composite] = stack.cloudwatch.describe_alarms(AlarmNames=[f"{prefix}-AnyFailure"], AlarmTypes=["CompositeAlarm"])[
+        "CompositeAlarms"
+    ]
+    assert composite["AlarmRule"] == f'ALARM("{alarm}")' and composite["StateValue"] == "OK"

@@ -1,6 +1,7 @@
 """What tests put into the local account besides sluice: the IAM role functions and state machines
-run as, functions whose code is a workspace binary (served by cargo-lambda, see BINARY_VAR), and the
-metric alarms a deployment watches. Each takes the boto3 client to use (a soak thread has its own).
+run as, functions whose code is a workspace binary (served by cargo-lambda, see BINARY_VAR), the
+metric alarms a deployment watches, and SQS queues to read what reached them. Each takes the boto3
+client to use (a soak thread has its own).
 
 No imports of moto: this runs in the pytest and demo processes."""
 
@@ -99,3 +100,41 @@ def create_alarm(
     if state is not None:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
     return name
+
+
+def receive(sqs, url: str) -> list[dict]:
+    """Every message waiting in the queue at `url`, its body parsed, oldest first; they are deleted."""
+    out = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return out
+        for m in messages:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+class Queue:
+    """An SQS queue whose messages a test reads; with `pattern`, also an EventBridge rule of the
+    default bus sending it every event the pattern matches (as EventBridge delivered it)."""
+
+    def __init__(self, sqs, events=None, pattern: dict | None = None, prefix: str = "queue"):
+        self.sqs = sqs
+        self.events = events
+        self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.url = sqs.create_queue(QueueName=self.name)["QueueUrl"]
+        self.arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.rule = None
+        if pattern is not None:
+            self.rule = self.name
+            events.put_rule(Name=self.rule, EventPattern=json.dumps(pattern))
+            events.put_targets(Rule=self.rule, Targets=[{"Id": "q", "Arn": self.arn}])
+
+    def receive(self) -> list[dict]:
+        return receive(self.sqs, self.url)
+
+    def close(self) -> None:
+        """Removes the rule, if any (the queue stays, with what it holds)."""
+        if self.rule is not None:
+            self.events.remove_targets(Rule=self.rule, Ids=["q"])
+            self.events.delete_rule(Name=self.rule)

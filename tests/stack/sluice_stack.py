@@ -3,21 +3,31 @@ template uses: one SluiceStack per stack name (the prefix every physical name st
 template's values are resolved by sam_template.Template.
 
 Resources, in this order (a reference to a later kind is an error, as a dependency cycle would be):
-1. AWS::DynamoDB::Table: named `{prefix}-{logical}` (or TableName), with its keys, indexes and
-   billing mode; TimeToLiveSpecification and PointInTimeRecoverySpecification applied (moto keeps
-   both; it does not expire items). Ref = name, GetAtt Arn/StreamArn.
-2. AWS::Serverless::Function: `{prefix}-{logical}`, its code the workspace binary named by
+1. AWS::DynamoDB::Table: named `{prefix}-{logical}` (or TableName), with its keys, attribute
+   definitions, global and local secondary indexes, stream and billing mode;
+   TimeToLiveSpecification and PointInTimeRecoverySpecification applied (moto keeps both; it does
+   not expire items). Ref = name, GetAtt Arn/StreamArn.
+2. AWS::SQS::Queue: `{prefix}-{logical}` (or QueueName; `.fifo` added for a FifoQueue without
+   one), its other properties as queue attributes. Ref = URL, GetAtt Arn/QueueName/QueueUrl.
+3. AWS::Serverless::Function: `{prefix}-{logical}`, its code the workspace binary named by
    Metadata.BuildProperties.Binary (served by cargo-lambda, see BINARY_VAR), its properties merged
    over Globals.Function (Environment.Variables merged key by key). With AutoPublishAlias, version 1
    is published and the alias created on it. ReservedConcurrentExecutions is applied with
-   PutFunctionConcurrency: moto records it but never throttles on it. Ref = name; Ref Fn.Version =
-   the published version's ARN; Ref Fn.Alias = the alias ARN; GetAtt Arn = the unqualified ARN.
-3. AWS::Serverless::StateMachine: Name (or `{prefix}-{logical}`), DefinitionUri or Definition with
+   PutFunctionConcurrency: moto records it but never throttles on it. EventInvokeConfig
+   (MaximumRetryAttempts, MaximumEventAgeInSeconds, DestinationConfig's OnSuccess/OnFailure
+   Destination; SAM's Type is SAM's alone) is put on the alias with AutoPublishAlias, as SAM does,
+   else on $LATEST. Ref = name; Ref Fn.Version = the published version's ARN; Ref Fn.Alias = the
+   alias ARN; GetAtt Arn = the unqualified ARN.
+4. AWS::Serverless::StateMachine (one at most): Name (or `{prefix}-{logical}`), DefinitionUri or Definition with
    DefinitionSubstitutions applied. Ref = ARN, GetAtt Name/Arn.
-4. Each function's Events of Type EventBridgeRule (or CloudWatchEvent): a rule
-   `{prefix}-{logical}{event}` (or RuleName) on its bus (default) with the resolved Pattern, and as
+5. Each function's Events of Type EventBridgeRule (or CloudWatchEvent) and Schedule: a rule
+   `{prefix}-{logical}{event}` (or RuleName, or a Schedule's Name) with the resolved Pattern (on its
+   bus, default) or the Schedule expression (State from State, or Enabled: false = DISABLED), and as
    SAM makes it, one target `{logical}{event}LambdaTarget`: the alias ARN when AutoPublishAlias is
    set, else the function ARN, with Input/InputPath/RetryPolicy passed on. Ref = name, GetAtt Arn.
+6. AWS::CloudWatch::Alarm: `{prefix}-{logical}` (or AlarmName), a metric alarm with its
+   properties as PutMetricAlarm's parameters; then AWS::CloudWatch::CompositeAlarm likewise, with
+   PutCompositeAlarm's. Ref = name, GetAtt Arn.
 
 No imports of moto: this runs in the pytest and demo processes."""
 
@@ -31,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import botocore.exceptions
 
-from local_aws import BINARY_VAR
+from local_aws import ACCOUNT, BINARY_VAR, REGION
 from resources import placeholder_zip
 from sam_template import NO_VALUE, Resource, Template
 
@@ -88,6 +98,32 @@ class Function:
 
 
 @dataclass
+class Queue:
+    name: str
+    url: str
+    arn: str
+
+    def refs(self) -> dict[str, object]:
+        return {"": self.url}
+
+    def attributes(self) -> dict[str, object]:
+        return {"Arn": self.arn, "QueueName": self.name, "QueueUrl": self.url}
+
+
+@dataclass
+class Alarm:
+    name: str
+    arn: str
+    composite: bool = False
+
+    def refs(self) -> dict[str, object]:
+        return {"": self.name}
+
+    def attributes(self) -> dict[str, object]:
+        return {"Arn": self.arn}
+
+
+@dataclass
 class StateMachine:
     name: str
     arn: str
@@ -105,8 +141,9 @@ class Rule:
     name: str
     arn: str
     bus: str
-    pattern: dict
+    pattern: dict | None  # None for a schedule
     targets: list[dict] = field(default_factory=list)
+    schedule: str | None = None
 
     def refs(self) -> dict[str, object]:
         return {"": self.name}
@@ -124,7 +161,9 @@ class SluiceStack:
         self.prefix = prefix
         self.template = Template(template_path, prefix, self.deployed)
         self.tables: dict[str, Table] = {}
+        self.queues: dict[str, Queue] = {}
         self.functions: dict[str, Function] = {}
+        self.alarms: dict[str, Alarm] = {}
         self.rules: dict[str, Rule] = {}
         self.state_machine_logical: str | None = None
         self.state_machine: StateMachine | None = None
@@ -134,7 +173,10 @@ class SluiceStack:
         """The resource deployed for a logical id, or None (not yet, or not a resource)."""
         if logical == self.state_machine_logical:
             return self.state_machine
-        return self.tables.get(logical) or self.functions.get(logical) or self.rules.get(logical)
+        for kind in (self.tables, self.queues, self.functions, self.rules, self.alarms):
+            if logical in kind:
+                return kind[logical]
+        return None
 
     @property
     def state_machine_arn(self) -> str | None:
@@ -167,16 +209,23 @@ class SluiceStack:
     def deploy(self) -> SluiceStack:
         for logical, res in self.template.of_type("AWS::DynamoDB::Table"):
             self._create_table(logical, res.get("Properties") or {})
+        for logical, res in self.template.of_type("AWS::SQS::Queue"):
+            self._create_queue(logical, res.get("Properties") or {})
         for logical, res in self.template.of_type("AWS::Serverless::Function"):
             self._create_function(logical, res)
         machines = self.template.of_type("AWS::Serverless::StateMachine")
-        if len(machines) != 1:
-            raise ValueError("the template must have exactly one state machine")
-        self._create_state_machine(*machines[0])
+        if len(machines) > 1:
+            raise ValueError("the template may have one state machine at most")
+        for logical, res in machines:
+            self._create_state_machine(logical, res)
         for logical, res in self.template.of_type("AWS::Serverless::Function"):
             for event, spec in ((res.get("Properties") or {}).get("Events") or {}).items():
-                if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
-                    self._create_rule(logical, event, spec.get("Properties") or {})
+                if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent", "Schedule"):
+                    self._create_rule(logical, event, spec["Type"], spec.get("Properties") or {})
+        for logical, res in self.template.of_type("AWS::CloudWatch::Alarm"):
+            self._create_alarm(logical, res.get("Properties") or {}, composite=False)
+        for logical, res in self.template.of_type("AWS::CloudWatch::CompositeAlarm"):
+            self._create_alarm(logical, res.get("Properties") or {}, composite=True)
         return self
 
     def redeploy(self, binaries: dict[str, str] | None = None) -> dict[str, str]:
@@ -201,7 +250,8 @@ class SluiceStack:
                 fn.version = lam.publish_version(FunctionName=fn.name)["Version"]
                 lam.update_alias(FunctionName=fn.name, Name=fn.alias, FunctionVersion=fn.version)
                 versions[logical] = fn.version
-        self.local.sfn.update_state_machine(stateMachineArn=self.state_machine_arn, definition=self.definition())
+        if self.state_machine is not None:
+            self.local.sfn.update_state_machine(stateMachineArn=self.state_machine_arn, definition=self.definition())
         return versions
 
     def _create_table(self, logical: str, raw: dict) -> None:
@@ -235,6 +285,22 @@ class SluiceStack:
                 )
             except botocore.exceptions.ClientError:
                 pass
+
+    def _create_queue(self, logical: str, raw: dict) -> None:
+        props = self.template.resolve(raw)
+        fifo = str(props.get("FifoQueue", "")).lower() == "true"
+        name = props.get("QueueName") or f"{self.prefix}-{logical}" + (".fifo" if fifo else "")
+        attributes = {}
+        for key, value in props.items():
+            if key in ("QueueName", "Tags"):
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            attributes[key] = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        sqs = self.local.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.queues[logical] = Queue(name, url, arn)
 
     def _function_properties(self, res: dict) -> dict:
         """Globals.Function under the function's own properties; Environment.Variables merged."""
@@ -279,7 +345,27 @@ class SluiceStack:
         if reserved is not NO_VALUE and reserved is not None:
             # moto records the reservation (GetFunctionConcurrency answers it) but never throttles.
             lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=int(reserved))
+        invoke_config = self.template.resolve(props.get("EventInvokeConfig", NO_VALUE))
+        if invoke_config is not NO_VALUE and invoke_config:
+            self._put_event_invoke_config(fn, invoke_config)
         self.functions[logical] = fn
+
+    def _put_event_invoke_config(self, fn: Function, config: dict) -> None:
+        """SAM's EventInvokeConfig as the AWS::Lambda::EventInvokeConfig SAM makes of it: on the
+        alias with AutoPublishAlias, else on $LATEST; each destination's Type is SAM's alone."""
+        args = {"FunctionName": fn.name, "Qualifier": fn.alias or "$LATEST"}
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if config.get(key) is not None:
+                args[key] = int(config[key])
+        destinations = {}
+        for kind, destination in (config.get("DestinationConfig") or {}).items():
+            if not destination.get("Destination"):
+                # SAM would create the queue or topic itself: name one in the template instead.
+                raise ValueError(f"{fn.logical}: {kind} without a Destination is not deployed locally")
+            destinations[kind] = {"Destination": destination["Destination"]}
+        if destinations:
+            args["DestinationConfig"] = destinations
+        self.local.lam.put_function_event_invoke_config(**args)
 
     def definition(self) -> str:
         """The state machine's definition with its DefinitionSubstitutions applied, as of now."""
@@ -308,13 +394,19 @@ class SluiceStack:
         )["stateMachineArn"]
         self.state_machine = StateMachine(name, arn)
 
-    def _create_rule(self, logical: str, event: str, raw: dict) -> None:
+    def _create_rule(self, logical: str, event: str, kind: str, raw: dict) -> None:
         props = self.template.resolve(raw)
         fn = self.functions[logical]
-        name = props.get("RuleName") or f"{self.prefix}-{logical}{event}"[:64]
+        name = props.get("RuleName") or props.get("Name") or f"{self.prefix}-{logical}{event}"[:64]
         bus = props.get("EventBusName", "default")
         events = self.local.events
-        args = {"Name": name, "EventPattern": json.dumps(props["Pattern"]), "State": props.get("State", "ENABLED")}
+        if kind == "Schedule":
+            state = props.get("State") or ("DISABLED" if props.get("Enabled") is False else "ENABLED")
+            args = {"Name": name, "ScheduleExpression": props["Schedule"], "State": state}
+        else:
+            args = {"Name": name, "EventPattern": json.dumps(props["Pattern"]), "State": props.get("State", "ENABLED")}
+        if props.get("Description"):
+            args["Description"] = props["Description"]
         if bus != "default":
             args["EventBusName"] = bus
         arn = events.put_rule(**args)["RuleArn"]
@@ -326,4 +418,24 @@ class SluiceStack:
             if key in props:
                 target[key] = props[key]
         events.put_targets(Rule=name, EventBusName=bus, Targets=[target])
-        self.rules[f"{logical}{event}"] = Rule(f"{logical}{event}", name, arn, bus, props["Pattern"], [target])
+        self.rules[f"{logical}{event}"] = Rule(
+            f"{logical}{event}", name, arn, bus, props.get("Pattern"), [target], props.get("Schedule")
+        )
+
+    def _create_alarm(self, logical: str, raw: dict, composite: bool) -> None:
+        """A metric alarm (PutMetricAlarm) or a composite one (PutCompositeAlarm), its properties
+        being the call's parameters."""
+        props = self.template.resolve(raw)
+        name = props.pop("AlarmName", None) or f"{self.prefix}-{logical}"
+        for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if key in props:
+                props[key] = int(props[key])
+        if "Threshold" in props:
+            props["Threshold"] = float(props["Threshold"])
+        cw = self.local.cloudwatch
+        if composite:
+            cw.put_composite_alarm(AlarmName=name, **props)
+        else:
+            cw.put_metric_alarm(AlarmName=name, **props)
+        arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+        self.alarms[logical] = Alarm(name, arn, composite)

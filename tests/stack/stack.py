@@ -111,6 +111,11 @@ class LocalStack(Clients):
         one)."""
         return SluiceStack(self, ROOT / "template.yaml", prefix).deploy()
 
+    def deploy_template(self, path: Path, prefix: str) -> SluiceStack:
+        """Deploys another SAM template (a test's own) under the stack name `prefix`, as sluice is
+        deployed (see sluice_stack.py); its functions run with sluice's environment."""
+        return SluiceStack(self, Path(path), prefix).deploy()
+
     @property
     def state_machine_arn(self) -> str:
         return self.sluice.state_machine_arn

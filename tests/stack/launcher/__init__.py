@@ -16,6 +16,12 @@ and AWS that sluice depends on closed by small patches, one module each:
 - events_to_lambda: EventBridge rules deliver matching events to Lambda targets, asynchronously,
   with EventBridge's and Lambda's retries, and record each delivery (a test endpoint);
 - events_account: events delivered to SQS queues and log groups carry `account`, as on AWS;
+- events_schedule: rules with a rate(...) ScheduleExpression fire once a (scaled) period with
+  AWS's Scheduled Event, through events_to_lambda's deliveries, and match no event on the bus;
+- lambda_async: PutFunctionEventInvokeConfig and its kin per function and qualifier; the retries,
+  event age and destinations events_to_lambda's asynchronous invocations follow;
+- composite_alarms: PutCompositeAlarm, AlarmRule evaluation on every change of a child alarm
+  (history and events through alarm_events), DescribeAlarms by AlarmTypes;
 - sfn_status_events: Step Functions puts "Step Functions Execution Status Change" events on the
   default bus (RUNNING, then SUCCEEDED, FAILED, TIMED_OUT or ABORTED), and a test endpoint can drop,
   duplicate or delay the next ones;

@@ -21,12 +21,15 @@ from .alarm_evaluator import evaluate_alarms
 from .alarm_events import emit_alarm_events
 from .alias_revisions import enforce_alias_revisions
 from .cloudwatch_cbor import CloudWatchCborBridge
+from .composite_alarms import run_composite_alarms
 from .endpoints import Endpoints
 from .events_account import deliver_account_to_every_target
+from .events_schedule import run_schedules
 from .events_to_lambda import deliver_events_to_lambda
 from .faults import FaultRoute, Faults
 from .function_faults import time_out_tasks
 from .function_names import FunctionNamesRoute
+from .lambda_async import serve_event_invoke_configs
 from .lambda_invoke import route_invoke_to_local_runtime
 from .moments import fire_on_state_entries
 from .sfn_aborted_states import abort_states_like_aws
@@ -57,9 +60,11 @@ def main() -> None:
     enforce_alias_revisions()
     scale_time(args.time_scale)
     deliver_events_to_lambda(args.time_scale)
+    serve_event_invoke_configs()
     deliver_account_to_every_target()
     emit_status_events()
     emit_alarm_events()
+    run_composite_alarms()
     close_tokens_of_ended_tasks()
     abort_states_like_aws()
     propagate_branch_errors()
@@ -68,6 +73,7 @@ def main() -> None:
     fire_on_state_entries()
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
+    run_schedules(args.time_scale, stop)
 
     # The test endpoints come first, then faults: they see every AWS call as the client sent it (CBOR
     # before translation, a function as the client named it). moto and every other patch see a

@@ -11,7 +11,7 @@ the previous value"; LocalStack's AWS-validated provider returns early in that c
 stores that call's reason and timestamp, as it did before.
 
 The event is AWS's documented shape for a single-metric alarm (metric math alarms list their
-queries the same way):
+queries the same way; composite alarms carry their rule instead, see composite_alarms):
 
     {"version": "0", "id", "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
      "account", "time", "region", "resources": [alarm ARN],
@@ -28,9 +28,10 @@ the rules of the default bus like any event (events_to_lambda invokes Lambda tar
 that changed the state, right after the change: no queue, no polling.
 
 DescribeAlarmHistory (moto: NotImplementedError) answers from the items recorded here: AlarmName,
-AlarmTypes, HistoryItemType (only StateUpdate items exist locally: ConfigurationUpdate and Action
-items are never recorded), StartDate/EndDate (inclusive), ScanBy (TimestampDescending, the default,
-or TimestampAscending), MaxRecords (1-100, default 100) and NextToken. An item is
+AlarmTypes (without it, metric alarms' items only, as AWS documents), HistoryItemType (only
+StateUpdate items exist locally: ConfigurationUpdate and Action items are never recorded),
+StartDate/EndDate (inclusive), ScanBy (TimestampDescending, the default, or TimestampAscending),
+MaxRecords (1-100, default 100) and NextToken. An item is
 {AlarmName, AlarmType, Timestamp, HistoryItemType: "StateUpdate", HistorySummary: "Alarm updated
 from OK to ALARM", HistoryData: '{"version":"1.0","oldState":{"stateValue","stateReason",
 "stateReasonData"?},"newState":{...}}'}. It works over every protocol moto's CloudWatch speaks,
@@ -73,6 +74,8 @@ SOURCE = "aws.cloudwatch"
 DETAIL_TYPE = "CloudWatch Alarm State Change"
 HISTORY_VERSION = "1.0"
 MAX_RECORDS = 100
+# DescribeAlarmHistory without AlarmTypes answers metric alarms' items only, as AWS does.
+DEFAULT_ALARM_TYPES = ("MetricAlarm",)
 
 _lock = threading.RLock()
 # (account, region) -> history items, in the order the changes happened.
@@ -131,7 +134,11 @@ def _metric_stat(namespace, name, dimensions, period, stat, unit) -> dict:
 
 
 def configuration(alarm) -> dict:
-    """The alarm's configuration as the event carries it."""
+    """The alarm's configuration as the event carries it (a composite alarm's: composite_alarms)."""
+    if getattr(alarm, "rule", None) is not None:
+        from .composite_alarms import configuration as composite
+
+        return composite(alarm)
     out = {}
     if alarm.description:
         out["description"] = alarm.description
@@ -287,7 +294,7 @@ def history(
         i
         for i in items
         if (alarm_name is None or i["AlarmName"] == alarm_name)
-        and (not alarm_types or i["AlarmType"] in alarm_types)
+        and i["AlarmType"] in (alarm_types or DEFAULT_ALARM_TYPES)
         and (item_type is None or i["HistoryItemType"] == item_type)
         and (start is None or i["Timestamp"] >= start)
         and (end is None or i["Timestamp"] <= end)

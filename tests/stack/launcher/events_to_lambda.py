@@ -19,9 +19,19 @@ Retries, as AWS makes them (their waits scaled like Wait states, see time_scale)
   (5xx) or does not connect, with exponential backoff and jitter (2^n s, at most 60 s between
   attempts), until the target's RetryPolicy runs out (MaximumRetryAttempts, default 185;
   MaximumEventAgeInSeconds, default 24 h); other errors (no such function) are not retried.
-- Lambda retries an asynchronous invocation whose function fails (X-Amz-Function-Error) twice,
-  one minute and then two minutes later (the default asynchronous configuration).
-Not modelled: the rule's DeadLetterConfig, Lambda's async event age and destinations."""
+- Lambda retries an asynchronous invocation whose function fails (X-Amz-Function-Error) one
+  minute and then two minutes later, as many times as the function's asynchronous configuration
+  for the target's qualifier says (lambda_async: MaximumRetryAttempts, default 2), unless the event
+  would then be older than its MaximumEventAgeInSeconds (default 6 hours; the age counts from the
+  first invocation Lambda accepted). An event that fails its last attempt, or that grows too old
+  for another, has Lambda's invocation record (RetriesExhausted or EventAgeExceeded) sent to the
+  OnFailure destination when one is configured; one that succeeds, to the OnSuccess destination.
+  The last attempt's journal entry says so: `destination` = {"condition", "destination" (its
+  ARN), "messageId" or "error", "record"}.
+
+Rules with a ScheduleExpression are events_schedule's: deliver_to_targets is how it hands a
+scheduled event to a rule's targets, Lambda ones through the same path and retries.
+Not modelled: the rule's DeadLetterConfig."""
 
 from __future__ import annotations
 
@@ -40,6 +50,7 @@ from moto.events.utils import EventTemplateParser
 
 from local_aws import LAMBDA_DELIVERIES_PATH, REGION
 
+from . import lambda_async
 from .endpoints import Endpoint
 from .faults import EVENTBRIDGE_AGENT
 
@@ -51,7 +62,8 @@ def deliveries(rule: str | None = None) -> list[dict]:
     """Every delivery, or those of rules whose ARN contains `rule` (filtered here: a long session's
     deliveries carry every execution's status event, too many to send for each poll)."""
     with _lock:
-        return [d for d in _deliveries if rule is None or rule in d["rule"]]
+        # Copies: an entry gains its `destination` after it is listed.
+        return [dict(d) for d in _deliveries if rule is None or rule in d["rule"]]
 
 
 def _record(entry: dict) -> None:
@@ -145,7 +157,7 @@ def _lambda_client(region: str):
 
 # Waits between attempts are multiplied by this (launcher's --time-scale).
 _time_scale = 1.0
-# Lambda's default asynchronous configuration: two retries of a function error, 1 min then 2 min later.
+# Lambda's waits before its retries of a function error: 1 min, then 2 min.
 FUNCTION_ERROR_RETRIES = (60, 120)
 
 
@@ -182,12 +194,40 @@ def _invoke_once(rule_arn: str, target: dict, payload: str, event_id: str, attem
     return entry
 
 
+def _to_destination(entry: dict, destination: str | None, condition: str, invocation: dict) -> None:
+    """Lambda's invocation record of the event, after its last attempt (`entry`), sent to the
+    destination configured for that outcome, if any; the entry notes what became of it."""
+    if destination is None:
+        return
+    record = lambda_async.invocation_record(
+        entry["target"],
+        invocation["requestId"],
+        condition,
+        invocation["count"],
+        entry["payload"],
+        entry.get("executedVersion"),
+        entry.get("functionError"),
+        _parsed(entry.get("response") or "null"),
+    )
+    noted = {"condition": condition, "destination": destination, "record": record}
+    try:
+        noted["messageId"] = lambda_async.send_record(destination, record)
+    except Exception as e:  # Lambda counts a destination it cannot reach (DestinationDeliveryFailures)
+        noted["error"] = f"{type(e).__name__}: {e}"
+        print(f"events_to_lambda: record of event {entry['eventId']} not sent: {e!r}", file=sys.stderr, flush=True)
+    with _lock:
+        entry["destination"] = noted
+
+
 def _invoke(rule_arn: str, target: dict, payload: str, event_id: str) -> None:
     policy = target.get("RetryPolicy") or {}
     max_retries = int(policy.get("MaximumRetryAttempts", 185))
     max_age = float(policy.get("MaximumEventAgeInSeconds", 86400))
     first = time.time()
-    attempt, delivery_retries, function_retries = 1, 0, 0
+    attempt, delivery_retries = 1, 0
+    # Lambda's side: the asynchronous configuration of the target, the invocation once it queued it.
+    config = lambda_async.settings(target["Arn"])
+    invocation = {"requestId": lambda_async.new_request_id(), "count": 0, "queuedAt": None}
     while True:
         entry = _invoke_once(rule_arn, target, payload, event_id, attempt)
         if "error" in entry:
@@ -196,11 +236,20 @@ def _invoke(rule_arn: str, target: dict, payload: str, event_id: str) -> None:
             if not entry["retryable"] or delivery_retries >= max_retries or age > max_age:
                 return
             delivery_retries += 1
-        elif entry.get("functionError") and function_retries < len(FUNCTION_ERROR_RETRIES):
-            wait = FUNCTION_ERROR_RETRIES[function_retries]
-            function_retries += 1
         else:
-            return
+            invocation["count"] += 1
+            invocation["queuedAt"] = invocation["queuedAt"] or entry["at"]
+            if not entry.get("functionError"):
+                _to_destination(entry, config["onSuccess"], "Success", invocation)
+                return
+            retries = invocation["count"] - 1
+            if retries >= min(config["retries"], len(FUNCTION_ERROR_RETRIES)):
+                _to_destination(entry, config["onFailure"], "RetriesExhausted", invocation)
+                return
+            wait = FUNCTION_ERROR_RETRIES[retries]
+            if (time.time() - invocation["queuedAt"]) / _time_scale + wait > config["maxAge"]:
+                _to_destination(entry, config["onFailure"], "EventAgeExceeded", invocation)
+                return
         time.sleep(wait * _time_scale)
         attempt += 1
 
@@ -216,35 +265,50 @@ class _RuleWithTargets:
         return getattr(self._rule, name)
 
 
+# moto's own Rule.send_to_targets, for the targets that are not Lambda functions.
+_moto_send_to_targets = Rule.send_to_targets
+
+
+def _start_lambda_deliveries(rule, lambdas: list[dict], original_event: dict, transform_input: bool) -> None:
+    event = aws_event(original_event)
+    for target in lambdas:
+        payload = (
+            payload_for(target, event, original_event.get("ingestion-time")) if transform_input else json.dumps(event)
+        )
+        threading.Thread(
+            target=_invoke,
+            args=(rule.arn, target, payload, event["id"]),
+            name=f"event-to-{target.get('Id')}",
+            daemon=True,
+        ).start()
+
+
+def deliver_to_targets(rule, original_event: dict) -> None:
+    """The event, which the caller decided this rule sends (a scheduled event), to each of its
+    targets: Lambda ones asynchronously with the retries above, others as moto sends them."""
+    lambdas = [t for t in rule.targets if is_lambda_target(t.get("Arn", ""))]
+    others = [t for t in rule.targets if not is_lambda_target(t.get("Arn", ""))]
+    _start_lambda_deliveries(rule, lambdas, original_event, True)
+    if others:
+        _moto_send_to_targets(_RuleWithTargets(rule, others), original_event, True)
+
+
 def deliver_events_to_lambda(time_scale: float = 1.0) -> None:
     global _time_scale
     _time_scale = time_scale
     # Creating a boto3 client loads Lambda's model (about 0.3 s): done now, in the background, so that
     # the first delivery is as quick as the next ones.
     threading.Thread(target=_lambda_client, args=(REGION,), name="lambda-client", daemon=True).start()
-    original = Rule.send_to_targets
 
     def send_to_targets(self, original_event, transform_input=True):
         lambdas = [t for t in self.targets if is_lambda_target(t.get("Arn", ""))]
         if not lambdas:
-            return original(self, original_event, transform_input)
+            return _moto_send_to_targets(self, original_event, transform_input)
         others = [t for t in self.targets if not is_lambda_target(t.get("Arn", ""))]
         if self.state == "ENABLED" and self.event_pattern.matches_event(original_event):
-            event = aws_event(original_event)
-            for target in lambdas:
-                payload = (
-                    payload_for(target, event, original_event.get("ingestion-time"))
-                    if transform_input
-                    else json.dumps(event)
-                )
-                threading.Thread(
-                    target=_invoke,
-                    args=(self.arn, target, payload, event["id"]),
-                    name=f"event-to-{target.get('Id')}",
-                    daemon=True,
-                ).start()
+            _start_lambda_deliveries(self, lambdas, original_event, transform_input)
         if others:
-            original(_RuleWithTargets(self, others), original_event, transform_input)
+            _moto_send_to_targets(_RuleWithTargets(self, others), original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets
 
