@@ -41,6 +41,9 @@ and AWS that sluice depends on closed by small patches, one module each:
   Lambda reports it), or a task run into its TimeoutSeconds;
 - moments: a test endpoint does something at a chosen moment (after the Nth write of an alias,
   when an execution enters a state): another writer's UpdateAlias, StopExecution, SetAlarmState.
+- sfn_redrive: RedriveExecution restarts a FAILED, ABORTED or TIMED_OUT execution from its
+  unsuccessful state (in a Parallel, only the branches that did not succeed), with the redrive
+  fields on DescribeExecution, ListExecutions, the history, the context object and status events.
 
 Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
 The patches also share endpoints (the test endpoints' one route) and event_delivery (what
@@ -51,6 +54,7 @@ test_alarm_events.py and test_callbacks.py cover alarm_events, events_account an
 patches after sfn_status_events; test_faults.py covers faults, function_faults, sfn_lambda_errors,
 moments, the status-event controls and the delivery retries; test_alarm_judgement.py covers
 alarm_judgement on plain values, test_template.py the local deployment of template.yaml.
+test_redrive.py covers sfn_redrive.
 """
 
 from moto.core.config import default_user_config

@@ -36,6 +36,7 @@ from .sfn_aborted_states import abort_states_like_aws
 from .sfn_branch_errors import propagate_branch_errors
 from .sfn_lambda_errors import report_unknown_lambda_errors
 from .sfn_names import name_unnamed_executions
+from .sfn_redrive import redrive_executions
 from .sfn_status_events import emit_status_events
 from .sfn_task_tokens import close_tokens_of_ended_tasks
 from .time_scale import scale_time
@@ -71,6 +72,7 @@ def main() -> None:
     report_unknown_lambda_errors()
     time_out_tasks()
     fire_on_state_entries()
+    redrive_executions()
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
     run_schedules(args.time_scale, stop)

@@ -15,6 +15,10 @@ TIMED_OUT, ABORTED); Express workflows emit none. Here:
   ABORTED here when stopped, and the interpreter's later end neither changes that nor emits a second
   event: an aborted execution emits exactly one end event, ABORTED.
 
+Each event's detail also carries the execution's redrive fields (redriveCount, redriveDate,
+redriveStatus, redriveStatusReason: sfn_redrive), as AWS's events do; a redrive emits RUNNING again,
+then the redriven attempt's end.
+
 The events are put on the default bus of the execution's account and region, so every rule there
 matches them and their targets receive them (Lambda targets: events_to_lambda).
 
@@ -43,6 +47,7 @@ from moto.stepfunctions.responses import StepFunctionResponse
 
 from local_aws import STATUS_EVENTS_PATH
 
+from . import sfn_redrive
 from .endpoints import Endpoint
 from .event_delivery import EventDelivery, aws_event
 
@@ -93,6 +98,7 @@ def detail(execution: Execution, status: str) -> dict:
         "outputDetails": {"included": True} if succeeded else None,
         "error": None if status == ExecutionStatus.RUNNING.value else (execution.error or None),
         "cause": None if status == ExecutionStatus.RUNNING.value else (execution.cause or None),
+        **sfn_redrive.event_fields(execution, status),
     }
 
 

@@ -17,6 +17,8 @@ token on an event (no polling: SendTaskSuccess/SendTaskFailure resume the task a
   stops or ends; sfn_aborted_states keeps that from writing any event.
 - SendTaskSuccess with an output that is not JSON: AWS answers InvalidOutput; moto accepted it and
   the task then failed inside the interpreter.
+- A redriven execution (sfn_redrive) runs in a new environment: the tokens of its earlier attempts
+  are closed (TaskTimedOut), not unknown.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 _CLOSED = "_sluice_closed"
+# On an Execution: the environments of its earlier attempts (sfn_redrive), whose tokens are closed.
+EARLIER_ENVIRONMENTS = "_sluice_earlier_environments"
 _WATCHED = "_sluice_callback_endpoints"
 _lock = threading.Lock()
 
@@ -71,13 +75,18 @@ def _find(backend: StepFunctionsParserBackend, token: str):
     """(execution, endpoint) of the task that issued the token, or (None, None)."""
     for execution in backend._get_executions():
         worker = getattr(execution, "exec_worker", None)
-        env = getattr(worker, "env", None)
-        if env is None:
-            continue
-        endpoint = env.callback_pool_manager.get(token)
-        if endpoint is not None:
-            return execution, endpoint
+        envs = [getattr(worker, "env", None), *execution.__dict__.get(EARLIER_ENVIRONMENTS, ())]
+        for env in envs:
+            endpoint = env.callback_pool_manager.get(token) if env is not None else None
+            if endpoint is not None:
+                return execution, endpoint
     return None, None
+
+
+def close_tokens_of(env: Environment) -> None:
+    """Closes every token the environment's tasks issued (an attempt that ended for good)."""
+    for endpoint in list(env.callback_pool_manager._pool.values()):
+        _close(endpoint)
 
 
 def _open_endpoint(backend: StepFunctionsParserBackend, token: str) -> CallbackEndpoint:
