@@ -2,12 +2,16 @@
 to a plain-text cause), waiting for a condition, the alias states as Lambda stores them, and the
 ledger's items (locks, records, watches)."""
 
+import contextlib
 import json
 import time
 import uuid
 
 from conftest import App, wait_until
 from resources import create_alarm
+
+# The sweeper's schedule rule, as SAM names it (the function's logical id and the event's).
+SWEEP_RULE = "SweeperFunctionSweep"
 
 ON_V1 = ("1", {})
 ON_V2 = ("2", {})
@@ -127,3 +131,21 @@ def alarm_to_rollback(stack, strategy, delay: float) -> tuple[float, dict, list]
     wait_until(lambda: all(rolled_back_at(x, since) for x in apps), timeout=30, what="every alias restored")
     seconds = max(rolled_back_at(x, since) for x in apps) - fired
     return seconds, finish(stack, arn, timeout=60), apps
+
+
+def sweep_period(stack) -> float:
+    """The sweeper's period on this stack, in real seconds (SweepMinutes, scaled like Waits)."""
+    minutes = stack.sluice.template.parameters["SweepMinutes"]["Default"]
+    return minutes * 60 * stack.time_scale
+
+
+@contextlib.contextmanager
+def sweeper_paused(stack):
+    """The sweeper's rule disabled for the block: a race that takes seconds on AWS, where the
+    sweeper comes every few minutes, is not closed by it here (where it comes every few seconds)."""
+    rule = stack.sluice.rules[SWEEP_RULE].name
+    stack.events.disable_rule(Name=rule)
+    try:
+        yield
+    finally:
+        stack.events.enable_rule(Name=rule)

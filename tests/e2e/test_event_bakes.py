@@ -102,6 +102,87 @@ def test_an_alarm_that_fires_and_clears_with_its_event_lost_is_caught_by_the_nex
     assert a.journal() == [("1", W(10)), ON_V1]
 
 
+def test_an_alarm_that_fires_and_clears_while_shift_retries_with_its_event_lost_rolls_back(stack, app, alarm):
+    """The move from 10 % to 50 % is throttled past the SDK's own retries, so Step Functions
+    retries Shift; meanwhile the alarm fires and clears, its events lost. The next step's first
+    backstop check reads the alarm's history from the previous step's last check on (the windows
+    are contiguous from the start of traffic), so it sees the burst and rolls back. When the window
+    started at Shift's last attempt the burst was never counted and the deployment went on."""
+    a = app()
+    name = alarm()
+    steps = [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "5m"}, {"weight": 100}]
+    stack.faults.clear()
+    # The first UpdateAlias (to 10 %) passes; the next six are throttled: two Shift attempts fail.
+    stack.faults.inject("UpdateAlias", 6, "TooManyRequestsException", 429, match=a.name, callers=["sluice"], skip=1)
+    stack.alarm_events.drop(2, alarm=name)
+    try:
+        arn = stack.start_deployment(
+            {"targets": [a.target()], "strategy": {"steps": steps}, "alarms": [name], "checkInterval": "1m"}
+        )
+        wait_until(lambda: stack.faults.state()["injected"].get("UpdateAlias", 0) >= 1, what="the throttled shift")
+        stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors during the shift")
+        stack.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="errors stopped")
+        d = finish(stack, arn)
+    finally:
+        stack.faults.clear()
+    failed_shifts = [
+        e
+        for e in stack.execution_history(arn)
+        if e["type"] == "TaskFailed" and e["taskFailedEventDetails"].get("resourceType") == "lambda"
+    ]
+    assert failed_shifts, "Shift was retried"
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert f"alarm {name} went to ALARM at " in d["cause"], d["cause"]
+    assert "(errors during the shift) and out of it again before this check" in d["cause"], d["cause"]
+    assert all(e["dropped"] for e in stack.alarm_events.emitted(alarm=name)), "no event reached alarm-event"
+    assert a.journal() == [("1", W(10)), ("1", W(50)), ON_V1]
+
+
+def composite_of(stack, *alarms: str) -> str:
+    """A composite alarm in ALARM when any of `alarms` is; returns its name."""
+    name = f"any-{uuid.uuid4().hex[:8]}"
+    rule = " OR ".join(f'ALARM("{a}")' for a in alarms)
+    stack.cloudwatch.put_composite_alarm(AlarmName=name, AlarmRule=rule)
+    return name
+
+
+def test_a_composite_alarm_stops_the_bake_by_its_event(stack, app, alarm):
+    a = app()
+    errors, latency = alarm(), alarm()
+    name = composite_of(stack, errors, latency)
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": "Canary10Percent30Minutes", "alarms": [name], "checkInterval": "30m"}
+    )
+    wait_until(lambda: watch_began(stack, arn), what="the bake's watch")
+    stack.cloudwatch.set_alarm_state(AlarmName=latency, StateValue="ALARM", StateReason="slow")
+    d = finish(stack, arn)
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert EVENT_CAUSE in d["cause"] and f"alarm {name} " in d["cause"], d["cause"]
+    assert a.journal() == [("1", W(10)), ON_V1]
+
+
+def test_a_composite_alarm_that_fired_and_cleared_with_its_event_lost_is_caught_by_the_backstop(stack, app, alarm):
+    """The backstop asks CloudWatch's history for composite alarms too (without AlarmTypes it
+    answers for metric alarms only, and the burst was never seen)."""
+    a = app()
+    errors = alarm()
+    name = composite_of(stack, errors)
+    arn = stack.start_deployment(
+        {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "alarms": [name], "checkInterval": "1m"}
+    )
+    wait_until(lambda: watch_began(stack, arn), what="the bake's watch")
+    stack.alarm_events.drop(1, alarm=name)
+    stack.cloudwatch.set_alarm_state(AlarmName=errors, StateValue="ALARM", StateReason="a burst")
+    stack.cloudwatch.set_alarm_state(AlarmName=errors, StateValue="OK", StateReason="over")
+    d = finish(stack, arn)
+    assert d["status"] == "FAILED" and d["error"] == "AlarmBreached", d
+    assert f"alarm {name} went to ALARM at " in d["cause"] and "out of it again before this check" in d["cause"], d[
+        "cause"
+    ]
+    assert [e for e in stack.alarm_events.emitted(alarm=name) if e["state"] == "ALARM"][0]["dropped"]
+    assert a.journal() == [("1", W(10)), ON_V1]
+
+
 def test_a_half_hour_canary_at_the_defaults_writes_at_most_120_history_events(stack, app, alarm):
     a = app()
     arn, d = run(
@@ -281,9 +362,9 @@ def test_a_lost_watch_is_recorded_and_shown(stack, app, alarm):
     assert end["status"] == "SUCCEEDED", end
     assert a.alias() == ON_V2
     record = json.loads(
-        stack.dynamodb.get_item(TableName=stack.ledger_table, Key={"pk": {"S": f"DEPLOYMENT#{deployment}"}})[
-            "Item"
-        ]["document"]["S"]
+        stack.dynamodb.get_item(TableName=stack.ledger_table, Key={"pk": {"S": f"DEPLOYMENT#{deployment}"}})["Item"][
+            "document"
+        ]["S"]
     )
     assert record["watchLost"]["step"] == 0, record.get("watchLost")
     assert record["watchLost"]["failure"]["Error"] == "Runtime.ExitError", record["watchLost"]

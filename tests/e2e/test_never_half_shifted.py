@@ -5,7 +5,21 @@ asserts the alias journal, the final alias and the ledger."""
 
 import time
 
-from scenario import ON_V1, ON_V2, W, finish, holder, lock, lock_key, name_of, output, record, run
+import pytest
+from scenario import (
+    ON_V1,
+    ON_V2,
+    W,
+    finish,
+    holder,
+    lock,
+    lock_key,
+    name_of,
+    output,
+    record,
+    run,
+    sweep_period,
+)
 
 from conftest import wait_until
 
@@ -28,6 +42,65 @@ def test_a_stop_during_a_bake_is_rolled_back_and_unlocked_within_10s(stack, app)
     doc = record(stack, name_of(arn))
     assert doc["status"] == "RolledBack"
     assert doc["failure"]["Cause"].startswith("the execution was stopped (ABORTED) at step 1/2"), doc["failure"]
+
+
+def test_a_stop_whose_status_event_is_lost_is_settled_by_the_sweeper_within_its_period(stack, app):
+    """Step Functions delivers status events best effort: with the ABORTED event dropped, reconcile
+    never runs. The sweeper, on its schedule, finds the unsettled record of an ended execution and
+    settles it as the safety net would: within one period the alias is back and the lock free, and
+    the record says why. Without the sweeper the alias stayed weighted and locked."""
+    a = app()
+    arn = stack.start_deployment({"targets": [a.target()], "strategy": {"canary": {"percent": 10, "interval": "30m"}}})
+    wait_until(lambda: a.journal() == [("1", W(10))], what="the 10% shift")
+    stack.status_events.drop(1, execution=name_of(arn), status="ABORTED")
+    stopped = time.time()
+    stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by the test")
+    period = sweep_period(stack)
+    # One period, and the sweep's own few seconds (cargo-lambda's first start of the sweeper).
+    wait_until(lambda: a.alias() == ON_V1 and lock(stack, a.name) is None, timeout=period + 10, what="the sweeper")
+    took = time.time() - stopped
+    print(f"stop with its status event lost -> alias restored and unlocked in {took:.2f}s (period {period:.1f}s)")
+    [event] = stack.status_events.emitted(execution=name_of(arn))[-1:]
+    assert event["status"] == "ABORTED" and event["dropped"], event
+    assert a.journal() == [("1", W(10)), ON_V1]
+    doc = record(stack, name_of(arn))
+    assert doc["status"] == "RolledBack"
+    assert doc["failure"]["Cause"] == (
+        "the execution was stopped (ABORTED) at step 1/2 (10% on the new version); sluice's safety net rolled it "
+        f"back. Rolled back: {a.name}:live back on version 1"
+    ), doc["failure"]
+
+
+@pytest.mark.parametrize(
+    "steps, baking",
+    [
+        ([{"weight": 10, "bake": "5m"}, {"weight": 100}], [("1", W(10))]),
+        # The final bake: every alias on the new version, Finish next. Redriven, it used to end
+        # SUCCEEDED ("deployed") with the alias rolled back.
+        ([{"weight": 50, "bake": "1m"}, {"weight": 100, "bake": "5m"}], [("1", W(50)), ON_V2]),
+    ],
+    ids=["at-10-percent", "in-the-final-bake"],
+)
+def test_a_redriven_rolled_back_deployment_does_not_end_succeeded(stack, app, steps, baking):
+    """Anyone may redrive a stopped execution: it resumes in its bake (same ARN, same input) after
+    the safety net rolled it back. It must not shift again nor end SUCCEEDED: the record is
+    settled, so the phases refuse and the execution fails saying so."""
+    a = app()
+    arn = stack.start_deployment({"targets": [a.target()], "strategy": {"steps": steps}})
+    wait_until(lambda: a.journal() == baking, what="the bake")
+    stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by the test")
+    wait_until(lambda: record(stack, name_of(arn))["status"] == "RolledBack", what="the safety net")
+    settled = record(stack, name_of(arn))
+    assert a.alias() == ON_V1
+    stack.sfn.redrive_execution(executionArn=arn)
+    d = finish(stack, arn)
+    assert stack.sfn.describe_execution(executionArn=arn)["redriveCount"] == 1
+    assert d["status"] == "FAILED", (d["status"], d.get("error"), d.get("cause"))
+    assert d["error"] == "AlreadySettled", (d.get("error"), d.get("cause"))
+    assert "was settled as RolledBack" in d["cause"] and "nothing was changed" in d["cause"], d["cause"]
+    assert a.alias() == ON_V1 and lock(stack, a.name) is None
+    assert a.journal() == baking + [ON_V1], "the redriven execution moved nothing"
+    assert record(stack, name_of(arn)) == settled, "the record stays as the safety net settled it"
 
 
 def test_a_second_deployment_during_the_pre_traffic_hook_is_busy(stack, app):

@@ -30,6 +30,7 @@ from scenario import (
     lock,
     name_of,
     record,
+    sweeper_paused,
     watch_began,
     watched,
 )
@@ -323,3 +324,52 @@ def test_an_alarm_while_shift_writes_rolls_back_every_alias_at_once(faults, app,
         assert_chain(x, initial[x.name])
         assert x.alias() == ON_V1 and lock(stack, x.name) is None
     assert watched(stack, name) == set()
+
+
+def test_a_stop_while_shift_writes_then_an_immediate_restart_ends_on_one_version(faults, app):
+    """The README's advice for a busy alias, taken at the worst moment: the first deployment's
+    Shift UpdateAlias is held (Step Functions does not stop a running Lambda), the operator stops
+    it and starts the next deployment at once, before the safety net has run. The held write
+    lands late. Once everything has settled the alias serves one version with no weights, no
+    lock is left, the first deployment is rolled back and the second deployed, and no record
+    blames "someone else". Protection: validate settles an ended holder's deployment (restore and
+    fence: the late write meets a new RevisionId) before it takes the lock, and reads the alias
+    under the lock. Without it (the lock taken over at once, the alias read before locking) the
+    late 10 % landed under the second deployment's lock, which rolled back as changed by someone
+    else, and the first's safety net left the alias weighted."""
+    stack = faults
+    a = app()
+    hook = f"{a.name}-slow"
+    stack.create_function(hook, "hook-slow")
+    initial = revision(a)
+    stack.faults.inject("UpdateAlias", delay_seconds=HOLD, match=a.name, callers=["sluice"])
+    with sweeper_paused(stack):
+        first = stack.start_deployment({"targets": [a.target()], "strategy": "Canary10Percent30Minutes"})
+        released = held(stack) + HOLD
+        # Its status event comes late (delivered best effort): no safety net has run when the
+        # second deployment starts.
+        stack.status_events.delay(30, execution=name_of(first), status="ABORTED")
+        stack.sfn.stop_execution(executionArn=first, error="Operator", cause="stopped to start again")
+        # The second deployment's PreTraffic hook takes 8 s: the held write lands while it runs,
+        # after the second deployment has read the alias and before it shifts.
+        second = stack.start_deployment(
+            {"targets": [a.target()], "strategy": "AllAtOnce", "hooks": {"preTraffic": hook}}
+        )
+        d = finish(stack, second)
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    # The held write has landed (or been refused) by now; nothing moves after it.
+    time.sleep(max(0.0, released - time.time()) + 3)
+    assert a.alias() == ON_V2, a.journal()
+    assert lock(stack, a.name) is None
+    assert_chain(a, initial)
+    assert a.journal()[-1] == ON_V2, a.journal()
+    assert stack.sfn.describe_execution(executionArn=first)["status"] == "ABORTED"
+    stopped = record(stack, name_of(first))
+    assert stopped["status"] == "RolledBack", stopped["status"]
+    assert stopped["failure"]["Cause"].startswith("the execution was stopped (ABORTED)"), stopped["failure"]
+    deployed = record(stack, name_of(second))
+    assert deployed["status"] == "Deployed", deployed["status"]
+    # The version the second deployment rolls back to is the one that was live and settled.
+    assert deployed["targets"][0]["previousVersion"] == "1", deployed["targets"]
+    for doc in (stopped, deployed):
+        assert not [e for e in doc["history"] if "someone else" in e["message"]], doc["history"]

@@ -44,8 +44,14 @@ def test_functions_are_published_with_their_alias_environment_and_concurrency(st
         assert variables["SLUICE_LOCAL_BINARY"] == RESOURCES[logical]["Metadata"]["BuildProperties"]["Binary"]
         assert config["Timeout"] == TEMPLATE["Globals"]["Function"]["Timeout"]
         reserved = stack.lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
-        # !If [ReserveConcurrency, !Ref ReservedConcurrency, !Ref AWS::NoValue], on the defaults (2).
-        expected = 2 if "ReservedConcurrentExecutions" in RESOURCES[logical]["Properties"] else None
+        # !If [ReserveConcurrency, <!Ref ReservedConcurrency or a number>, !Ref AWS::NoValue], on the
+        # template's defaults.
+        written = RESOURCES[logical]["Properties"].get("ReservedConcurrentExecutions")
+        expected = None
+        if written is not None:
+            chosen = written["Fn::If"][1]
+            default = TEMPLATE["Parameters"]["ReservedConcurrency"]["Default"]
+            expected = default if chosen == {"Ref": "ReservedConcurrency"} else chosen
         assert reserved == expected, logical
 
 

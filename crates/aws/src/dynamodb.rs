@@ -9,8 +9,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::ReturnValue;
-use sluice_core::ledger::{bake_key, record_key, watch_key};
-use sluice_core::{AlarmName, Deployment, LockHolder, Timestamp, Watch};
+use sluice_core::ledger::{
+    OPEN_DEPLOYMENT, OPEN_INDEX, OPEN_LOCK, bake_key, record_key, watch_key,
+};
+use sluice_core::{AlarmName, Deployment, LockHolder, OpenItem, Timestamp, Watch};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
@@ -70,6 +72,7 @@ fn lock_item(key: &str, holder: &LockHolder) -> Item {
         ("deploymentId".into(), s(&holder.deployment_id)),
         ("executionArn".into(), s(&holder.execution_arn)),
         ("since".into(), s(&holder.since.to_string())),
+        ("open".into(), s(OPEN_LOCK)),
     ])
 }
 
@@ -207,7 +210,7 @@ impl Ledger for DynamoLedger {
             .map(|t| t.as_secs())
             .unwrap_or(0);
         let status = d.status.as_str();
-        let item = HashMap::from([
+        let mut item = HashMap::from([
             ("pk".into(), s(&record_key(&d.deployment_id))),
             ("kind".into(), s("deployment")),
             ("deploymentId".into(), s(&d.deployment_id)),
@@ -224,6 +227,10 @@ impl Ledger for DynamoLedger {
                 AttributeValue::N((now + RECORD_DAYS * 86_400).to_string()),
             ),
         ]);
+        // In the open index until settled (the sweeper reads it).
+        if !d.status.is_settled() {
+            item.insert("open".into(), s(OPEN_DEPLOYMENT));
+        }
         let put = self
             .client()
             .await
@@ -239,6 +246,23 @@ impl Ledger for DynamoLedger {
         } else {
             Saved::AlreadySettled
         })
+    }
+
+    async fn open(&self) -> Result<Vec<OpenItem>, AwsError> {
+        let mut out = Vec::new();
+        for item in self.open_of(OPEN_DEPLOYMENT).await? {
+            out.push(OpenItem::Deployment {
+                deployment_id: text(&item, "deploymentId"),
+                execution_arn: text(&item, "executionArn"),
+            });
+        }
+        for item in self.open_of(OPEN_LOCK).await? {
+            out.push(OpenItem::Lock {
+                key: text(&item, "pk"),
+                holder: holder_of(&item)?,
+            });
+        }
+        Ok(out)
     }
 
     async fn load(&self, deployment_id: &str) -> Result<Option<Deployment>, AwsError> {
@@ -261,6 +285,32 @@ impl Ledger for DynamoLedger {
 }
 
 impl DynamoLedger {
+    /// Every item of the open index whose `open` attribute is `kind`.
+    async fn open_of(&self, kind: &str) -> Result<Vec<Item>, AwsError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .await
+                .query()
+                .table_name(&self.table)
+                .index_name(OPEN_INDEX)
+                .key_condition_expression("#o = :o")
+                .expression_attribute_names("#o", "open")
+                .expression_attribute_values(":o", s(kind))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start = Some(last.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// `SET watches.#d = :w` on an alarm's item that has its map already: false when it has not.
     async fn add_watch(&self, key: &str, id: &str, watch: &str) -> Result<bool, AwsError> {
         let update = self

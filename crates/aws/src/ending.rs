@@ -20,6 +20,19 @@ pub async fn release<L: Ledger + Watches>(
     Ok(())
 }
 
+/// Refuses (`AlreadySettled`) to act for a deployment whose record is settled already: the
+/// phases that move or watch aliases call it first, so that a redriven execution, or a task that
+/// outlived its stop, moves nothing (the safety net restored the aliases and released them).
+pub async fn refuse_if_settled<L: Ledger>(
+    ledger: &L,
+    deployment: &Deployment,
+) -> Result<(), Error> {
+    match ledger.load(&deployment.deployment_id).await? {
+        Some(record) if record.status.is_settled() => Err(Deployment::settled_before(&record)),
+        _ => Ok(()),
+    }
+}
+
 /// Records a deployment whose every alias serves its new version as deployed, and releases it.
 /// A record settled already stands: Finish's own earlier try is answered again; any other
 /// ending (the safety net's, after a stop) is `AlreadySettled`, never a success.

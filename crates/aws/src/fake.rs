@@ -10,8 +10,8 @@ use serde_json::Value;
 use sluice_core::testing::{alarm, t};
 use sluice_core::{
     AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasName, AliasSnapshot, Deployment,
-    ExecutionEnded, ExecutionState, ExecutionStatus, Failure, FunctionRef, LockHolder, Routing,
-    Timestamp, Version, VersionInfo, VersionState, Watch,
+    ExecutionEnded, ExecutionState, ExecutionStatus, Failure, FunctionRef, LockHolder, OpenItem,
+    Routing, Timestamp, Version, VersionInfo, VersionState, Watch,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -307,6 +307,18 @@ impl FakeAws {
     /// A record saved earlier (by another version of sluice, say).
     pub fn set_record(&self, deployment_id: &str, document: Value) {
         self.with(|s| s.records.insert(deployment_id.into(), document));
+    }
+
+    /// `d`'s record as the safety net settles it after a stop (rolled back), for a phase that
+    /// outlived the stop or runs again in a redriven execution.
+    pub fn settle(&self, d: &Deployment) {
+        let mut settled = d.clone();
+        settled.status = sluice_core::Status::RolledBack;
+        settled.failure = Some(sluice_core::Failure::new(
+            sluice_core::ErrorName::ExecutionAborted,
+            "the execution was stopped (ABORTED) at step 1/2; sluice's safety net rolled it back",
+        ));
+        self.set_record(&d.deployment_id, settled.to_json());
     }
 
     pub fn current(&self, function: &str, alias: &str) -> Option<AliasSnapshot> {
@@ -742,6 +754,29 @@ impl Ledger for FakeAws {
             s.records
                 .insert(deployment.deployment_id.clone(), deployment.to_json());
             Ok(Saved::Written)
+        })
+    }
+
+    async fn open(&self) -> Result<Vec<OpenItem>, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("Query") {
+                return Err(AwsError::new(kind, "Query", "injected"));
+            }
+            let mut open: Vec<OpenItem> = s
+                .records
+                .values()
+                .filter_map(|r| Deployment::from_json(r.clone()).ok())
+                .filter(|d| !d.status.is_settled())
+                .map(|d| OpenItem::Deployment {
+                    deployment_id: d.deployment_id,
+                    execution_arn: d.execution_arn,
+                })
+                .collect();
+            open.extend(s.locks.iter().map(|(key, holder)| OpenItem::Lock {
+                key: key.clone(),
+                holder: holder.clone(),
+            }));
+            Ok(open)
         })
     }
 

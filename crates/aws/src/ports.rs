@@ -2,8 +2,8 @@
 
 use sluice_core::{
     AlarmName, AlarmReading, AlarmTransition, AliasName, AliasSnapshot, Deployment, Error,
-    ErrorName, ExecutionState, Failure, FunctionRef, LockHolder, Routing, Timestamp, Version,
-    VersionInfo, Watch,
+    ErrorName, ExecutionState, Failure, FunctionRef, LockHolder, OpenItem, Routing, Timestamp,
+    Version, VersionInfo, Watch,
 };
 use std::future::Future;
 
@@ -171,6 +171,9 @@ pub trait Ledger: Send + Sync {
         &self,
         deployment_id: &str,
     ) -> impl Future<Output = Result<Option<Deployment>, AwsError>> + Send;
+
+    /// Every record not settled yet and every lock (the ledger's open index).
+    fn open(&self) -> impl Future<Output = Result<Vec<OpenItem>, AwsError>> + Send;
 }
 
 /// Step Functions executions.

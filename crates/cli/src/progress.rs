@@ -53,6 +53,12 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
             format_seconds(doc.check_interval_seconds)
         ));
     }
+    if let Some(note) = doc.safety_net.as_ref().filter(|_| !doc.status.is_settled()) {
+        lines.push(format!(
+            "its execution has ended, but the safety net could not settle it yet ({}, {}): the sweeper tries again on its schedule",
+            note.at, note.why
+        ));
+    }
     if let Some(check) = &doc.last_check {
         let firing: Vec<String> = check.firing.iter().map(|a| a.name.to_string()).collect();
         let quiet: Vec<String> = check
@@ -132,6 +138,7 @@ mod tests {
                 "orders:live 10% on v4 (step 1/2), v3 serves the rest",
                 "billing:live 10% on v2 (step 1/2), v1 serves the rest",
                 "alarm events not watched since 2026-11-27T10:00:01Z (States.Timeout): the backstop checks every 16m10s only",
+                "its execution has ended, but the safety net could not settle it yet (2026-11-27T10:00:03Z, orders:live could not be rolled back: Rate exceeded): the sweeper tries again on its schedule",
                 "alarms FIRING: orders-errors (no data yet: orders-p99), checked 2026-11-27T10:00:02Z",
             ]
         );

@@ -37,6 +37,26 @@ pub fn bake_key(deployment_id: &str, step: usize) -> String {
     format!("BAKE#{deployment_id}#{step}")
 }
 
+/// The ledger's index of what may need the safety net: every record not settled yet and every
+/// lock (each carries an `open` attribute, which a settled record drops). The sweeper reads it.
+pub const OPEN_INDEX: &str = "open";
+/// The `open` attribute of an unsettled record.
+pub const OPEN_DEPLOYMENT: &str = "deployment";
+/// The `open` attribute of a lock.
+pub const OPEN_LOCK: &str = "lock";
+
+/// What the open index holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenItem {
+    /// A record not settled yet.
+    Deployment {
+        deployment_id: String,
+        execution_arn: String,
+    },
+    /// A lock and its holder.
+    Lock { key: String, holder: LockHolder },
+}
+
 /// Who holds an alias lock: a deployment and the execution running it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

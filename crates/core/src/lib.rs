@@ -39,7 +39,7 @@ pub use events::{
 };
 pub use failure::{Explain, Failure};
 pub use hooks::Hooks;
-pub use ledger::{AliasLock, HeldLock, LockHolder, Watch};
+pub use ledger::{AliasLock, HeldLock, LockHolder, OpenItem, Watch};
 pub use names::{AlarmName, AliasName, FunctionRef, Home};
 pub use request::{Request, StartCall, StartInput, Target, TargetVersion};
 pub use strategy::{Plan, Step, Strategy};

@@ -236,6 +236,7 @@ pub fn every_field() -> Deployment {
             cause: String::new(),
         },
     });
+    d.safety_net_failed("orders:live could not be rolled back: Rate exceeded", t(3));
     d
 }
 

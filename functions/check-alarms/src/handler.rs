@@ -4,6 +4,7 @@
 //! says what comes next: bake on, shift on, or roll back. At a bake's healthy end it releases
 //! the bake's watch, so the Parallel the bake runs in can end.
 
+use sluice_aws::ending::refuse_if_settled;
 use sluice_aws::watches::release_watch;
 use sluice_aws::{AlarmReader, AwsError, AwsErrorKind, Ledger, Tasks, Watches};
 use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, Timestamp};
@@ -15,6 +16,7 @@ pub async fn check_alarms<A: AlarmReader, L: Ledger + Watches, T: Tasks>(
     mut doc: Deployment,
     now: Timestamp,
 ) -> Result<Deployment, Error> {
+    refuse_if_settled(ledger, &doc).await?;
     match read(alarms, &doc).await {
         Ok((readings, fired)) => doc.record_check(&readings, &fired, now)?,
         // Throttled or failed for now: not known yet, neither a pass nor a breach; read again.
@@ -58,6 +60,24 @@ mod tests {
     /// check-alarms, handed `input` as the runtime hands it over.
     async fn run(aws: &FakeAws, input: Value, now: Timestamp) -> Result<Deployment, Error> {
         check_alarms(aws, aws, aws, read_input("check-alarms", input)?, now).await
+    }
+
+    /// A redriven execution resumes its bake after the safety net settled the deployment: the
+    /// check refuses, and records nothing over the settled record.
+    #[tokio::test]
+    async fn a_deployment_settled_already_is_refused() {
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let d = baking(&["errors"]);
+        aws.settle(&d);
+        let settled = aws.record("d-1");
+        let err = run(&aws, d.to_json(), t(0)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AlreadySettled);
+        assert!(
+            err.message.contains("settled as RolledBack"),
+            "{}",
+            err.message
+        );
+        assert_eq!(aws.record("d-1"), settled);
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@
 
 use sluice_aws::ending::{Settled, settle};
 use sluice_aws::retry::Backoff;
+use sluice_aws::sweep::note_failure;
 use sluice_aws::{FunctionStore, Ledger, Watches};
 use sluice_core::{Error, ExecutionEnded, Incoming, SettledBy, Timestamp};
 
@@ -18,13 +19,28 @@ pub async fn reconcile<F: FunctionStore, L: Ledger + Watches>(
     event: Incoming<ExecutionEnded>,
     now: Timestamp,
 ) -> Result<Settled, Error> {
+    reconcile_with(Backoff::SAFETY_NET, functions, ledger, event, now).await
+}
+
+async fn reconcile_with<F: FunctionStore, L: Ledger + Watches>(
+    backoff: Backoff,
+    functions: &F,
+    ledger: &L,
+    event: Incoming<ExecutionEnded>,
+    now: Timestamp,
+) -> Result<Settled, Error> {
     let ended = match event {
         Incoming::Event(ended) => ended,
         Incoming::Ignored(why) => return Ok(Settled::Ignored { why }),
     };
-    Backoff::SAFETY_NET
+    let settled = backoff
         .run(|| settle(functions, ledger, &ended, &SettledBy::SafetyNet, now))
-        .await
+        .await;
+    if let Err(e) = &settled {
+        // Said in the record; Lambda retries the event, then the sweeper tries on its schedule.
+        note_failure(ledger, &ended.deployment_id, &e.message, now).await;
+    }
+    settled
 }
 
 #[cfg(test)]
@@ -198,6 +214,35 @@ mod tests {
             aws.locks().len(),
             1,
             "the running deployment keeps its lock"
+        );
+    }
+
+    /// AWS keeps failing past the safety net's own tries: the record says so (when, and where
+    /// the alias was left), so `sluice status` can tell; the sweeper tries again later.
+    #[tokio::test]
+    async fn a_safety_net_that_cannot_settle_says_so_in_the_record() {
+        let (aws, _) = stopped();
+        for _ in 0..6 {
+            aws.fail_next("UpdateAlias", AwsErrorKind::Transient, false);
+        }
+        let quick = Backoff {
+            first_wait: std::time::Duration::from_millis(1),
+            ..Backoff::SAFETY_NET
+        };
+        let event = read_input("reconcile", event("ABORTED", EXECUTION)).unwrap();
+        let err = reconcile_with(quick, &aws, &aws, event, t(9))
+            .await
+            .unwrap_err();
+        assert_eq!(err.name, sluice_core::ErrorName::TransientAws);
+        let record = Deployment::from_json(aws.record("d-1").unwrap()).unwrap();
+        assert!(!record.status.is_settled());
+        let note = record.safety_net.unwrap();
+        assert_eq!(note.at, t(9));
+        assert!(
+            note.why.contains("a:live could not be rolled back")
+                && note.why.contains("is at version 1 with 10%"),
+            "{}",
+            note.why
         );
     }
 

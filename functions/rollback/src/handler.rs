@@ -39,6 +39,25 @@ mod tests {
         sluice_aws::fake::breached_and_locked()
     }
 
+    /// A redrive of a deployment stopped during its rollback runs Rollback again after the safety
+    /// net restored the aliases and released their locks (another deployment may hold them now):
+    /// it writes nothing, and the settled record stands.
+    #[tokio::test]
+    async fn a_redriven_rollback_of_a_settled_deployment_writes_nothing() {
+        let (aws, d) = breached();
+        aws.settle(&d);
+        for lock in d.locks() {
+            aws.set_lock(&lock.key, None);
+        }
+        let settled = aws.record("d-1");
+        aws.set_alias("a", "live", Routing::only(v("2")));
+        let writes = aws.writes().len();
+        let out = run(&aws, d.to_json(), t(2)).await.unwrap();
+        assert_eq!(aws.writes().len(), writes, "{:?}", aws.writes());
+        assert_eq!(aws.record("d-1"), settled);
+        assert!(out.failure.unwrap().cause.contains("a:live"));
+    }
+
     #[tokio::test]
     async fn a_rollback_takes_the_deployments_watches_off_its_alarms() {
         let (aws, mut d) = breached();

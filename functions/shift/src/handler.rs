@@ -4,6 +4,7 @@
 //! Idempotent under retry.
 
 use sluice_aws::alias::write_alias;
+use sluice_aws::ending::refuse_if_settled;
 use sluice_aws::{FunctionStore, Ledger, Saved};
 use sluice_core::{Deployment, Error, Timestamp};
 
@@ -14,6 +15,7 @@ pub async fn shift<F: FunctionStore, L: Ledger>(
     now: Timestamp,
 ) -> Result<Deployment, Error> {
     let (index, step) = doc.next_step()?;
+    refuse_if_settled(ledger, &doc).await?;
     let mut revisions = Vec::new();
     for target in doc.moving_targets() {
         let wanted = target.wanted_routing(step.weight)?;
@@ -29,10 +31,10 @@ pub async fn shift<F: FunctionStore, L: Ledger>(
         Saved::Written => Ok(doc),
         // The execution ended and the safety net rolled back while this ran: its writes are
         // fenced off already; say so instead of recording a step that no longer holds.
-        Saved::AlreadySettled => Err(Error::internal(format!(
-            "{} was settled by the safety net while this shift ran",
-            doc.deployment_id
-        ))),
+        Saved::AlreadySettled => match ledger.load(&doc.deployment_id).await? {
+            Some(record) => Err(Deployment::settled_before(&record)),
+            None => Err(Error::internal("a settled record that cannot be read back")),
+        },
     }
 }
 
@@ -62,6 +64,17 @@ mod tests {
         let rev = |f| aws.current(f, "live").unwrap().revision_id;
         let d = two_targets(strategy, [&rev("a"), &rev("b")]);
         (aws, d)
+    }
+
+    /// A redriven execution reaching Shift after the safety net settled its deployment (it rolled
+    /// the aliases back): no alias is written, the execution fails saying so.
+    #[tokio::test]
+    async fn a_deployment_settled_already_moves_nothing() {
+        let (aws, d) = setup(json!({"canary": {"percent": 10, "interval": "1m"}}));
+        aws.settle(&d);
+        let err = run(&aws, d.to_json(), t(1)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AlreadySettled);
+        assert!(aws.writes().is_empty(), "{:?}", aws.writes());
     }
 
     #[tokio::test]

@@ -5,12 +5,13 @@
 //! firing fails the task at once) and returns; the task then waits until the bake's last check
 //! releases it, or an alarm event fails it.
 
+use sluice_aws::ending::refuse_if_settled;
 use sluice_aws::watches::end_watch;
-use sluice_aws::{AlarmReader, Tasks, Watches};
+use sluice_aws::{AlarmReader, Ledger, Tasks, Watches};
 use sluice_core::deployment::WatchCall;
 use sluice_core::{Error, Timestamp, WatchOutcome};
 
-pub async fn watch<A: AlarmReader, W: Watches, T: Tasks>(
+pub async fn watch<A: AlarmReader, W: Ledger + Watches, T: Tasks>(
     alarms: &A,
     ledger: &W,
     tasks: &T,
@@ -22,6 +23,8 @@ pub async fn watch<A: AlarmReader, W: Watches, T: Tasks>(
         token,
     } = call;
     let watch = doc.watch(&token, now)?;
+    // No watch for a deployment settled already (a redrive): nothing would ever release it.
+    refuse_if_settled(ledger, &doc).await?;
     // Registered before the alarms are read: an alarm that fires in between is seen either way.
     for alarm in &doc.alarms {
         ledger.watch(alarm, &watch).await?;
@@ -56,6 +59,17 @@ mod tests {
 
     fn input(token: &str) -> Value {
         json!({"document": baking(&["errors", "latency"]).to_json(), "token": token})
+    }
+
+    /// A redriven bake of a settled deployment registers no watch: nothing would release it.
+    #[tokio::test]
+    async fn a_deployment_settled_already_registers_no_watch() {
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        aws.waiting_task("tok");
+        aws.settle(&baking(&[]));
+        let err = run(&aws, input("tok"), t(1)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AlreadySettled);
+        assert!(aws.watches_of("errors").is_empty());
     }
 
     #[tokio::test]

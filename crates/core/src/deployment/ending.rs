@@ -52,7 +52,7 @@ impl Deployment {
     pub fn settlement(&self, ended: &ExecutionEnded) -> Settlement {
         if self.execution_arn != ended.execution_arn {
             Settlement::NotOurs
-        } else if ended.status == ExecutionStatus::Succeeded && self.status == Status::AllShifted {
+        } else if ended.status == ExecutionStatus::Succeeded && self.all_shifted() {
             Settlement::Finish
         } else if self.unsettled_by(ended) && ended.status != ExecutionStatus::Succeeded {
             Settlement::RollBack
@@ -99,6 +99,14 @@ impl Deployment {
         });
     }
 
+    /// Notes that the safety net could not settle the deployment now (it tries again).
+    pub fn safety_net_failed(&mut self, why: &str, now: Timestamp) {
+        self.safety_net = Some(super::SafetyNetNote {
+            at: now,
+            why: clip(why, MAX_CAUSE_CHARS),
+        });
+    }
+
     /// The execution stopped while validate ran (the safety net found no record then): nothing
     /// moved, and validate gives back the locks it took.
     pub fn stopped_while_validating(&mut self, now: Timestamp) {
@@ -118,27 +126,43 @@ impl Deployment {
         if record.status == Status::Deployed {
             return Ok(record);
         }
+        Err(Self::settled_before(&record))
+    }
+
+    /// Why a phase refuses to act for a deployment whose record is settled already (`record` is
+    /// the ledger's): a redriven execution, or a task that outlived its stop, must move nothing
+    /// and end nothing as a success. `AlreadySettled`, saying how it was settled.
+    pub fn settled_before(record: &Deployment) -> Error {
         let how = record
             .failure
             .as_ref()
             .map_or_else(String::new, |f| format!(": {}", f.plain_cause()));
-        Err(Error::new(
+        Error::new(
             ErrorName::AlreadySettled,
             clip(
                 &format!(
-                    "deployment {} was settled as {} before this execution reached its end (a redrive, \
-                     or a task that outlived a stop), so it is not deployed; nothing was changed{how}",
+                    "deployment {} was settled as {} before this execution reached its end (a \
+                     redrive, or a task that outlived a stop), so it is not deployed; nothing was \
+                     changed{how}",
                     record.deployment_id,
                     record.status.as_str()
                 ),
                 MAX_CAUSE_CHARS,
             ),
-        ))
+        )
+    }
+
+    /// Whether every alias serves its new version as recorded: the last shift is recorded
+    /// (`AllShifted`), or its final bake is under way (`Baking` at 100 %: a bake's end is not
+    /// recorded, so a success whose Finish failed leaves the record there).
+    fn all_shifted(&self) -> bool {
+        self.status == Status::AllShifted
+            || (self.status == Status::Baking && self.weight.is_full())
     }
 
     /// The last step of a successful deployment: every alias serves its new version.
     pub fn finish(&mut self, now: Timestamp) -> Result<(), Error> {
-        if self.status != Status::AllShifted {
+        if !self.all_shifted() {
             return Err(Error::internal(format!(
                 "finish was called with status {:?}; it runs only after AllShifted",
                 self.status
@@ -231,6 +255,26 @@ mod tests {
         assert_eq!(d.settlement(&ended("SUCCEEDED")), Settlement::Finish);
         d.finish(t(2)).unwrap();
         assert_eq!(d.settlement(&ended("SUCCEEDED")), Settlement::Release);
+    }
+
+    /// A last step with a bake: the record says Baking at 100 % while the final bake runs (its
+    /// end is not recorded). When Finish then keeps failing and the execution succeeds, the
+    /// safety net (and the sweeper) record it as deployed, instead of leaving it open for ever.
+    #[test]
+    fn a_success_whose_finish_failed_after_a_final_bake_is_finished() {
+        let steps = json!({"steps": [{"weight": 50, "bake": "1m"}, {"weight": 100, "bake": "5m"}]});
+        let mut d = one_target(steps, &[]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        d.status = Status::ShiftNext;
+        d.record_shift(1, vec!["r2".into()], t(2)).unwrap();
+        assert_eq!(d.status, Status::Baking);
+        assert_eq!(d.settlement(&ended("SUCCEEDED")), Settlement::Finish);
+        d.finish(t(3)).unwrap();
+        assert_eq!(d.status, Status::Deployed);
+        // A bake at less than 100 % is never finished: the execution cannot have succeeded there.
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &[]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        assert!(d.finish(t(2)).is_err());
     }
 
     #[test]

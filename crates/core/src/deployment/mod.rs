@@ -176,6 +176,15 @@ pub struct Bake {
     pub unread_checks: u64,
 }
 
+/// The safety net could not settle the deployment (yet): when, and why. It tries again (the
+/// sweeper, on its schedule) until it can.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SafetyNetNote {
+    pub at: Timestamp,
+    pub why: String,
+}
+
 /// When and why a bake lost its watch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -239,6 +248,9 @@ pub struct Deployment {
     /// it, only the backstop's checks did (written by the state machine's WatchLost state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch_lost: Option<WatchLost>,
+    /// The safety net's last failure to settle this deployment, while it is unsettled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_net: Option<SafetyNetNote>,
     pub history: Vec<Event>,
     /// History lines dropped to keep the document small (the first and the latest are kept).
     #[serde(default, skip_serializing_if = "is_zero")]

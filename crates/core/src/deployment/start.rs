@@ -346,6 +346,7 @@ impl Deployment {
             watch_timeout_seconds: 0,
             last_check: None,
             watch_lost: None,
+            safety_net: None,
             history,
             history_dropped: 0,
             started_at: now,

@@ -1,0 +1,20 @@
+// The SDK futures nest deeper than the default query depth allows when their layout is computed.
+#![recursion_limit = "256"]
+
+mod handler;
+
+use sluice_aws::clock::now;
+use sluice_aws::dynamodb::DynamoLedger;
+use sluice_aws::lambda::LambdaFunctions;
+use sluice_aws::sfn::StepFunctions;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let functions = &LambdaFunctions::from_env();
+    let ledger = &DynamoLedger::from_env()?;
+    let executions = &StepFunctions::from_env();
+    sluice_aws::runtime::run("sweeper", |tick| async move {
+        handler::sweeper(functions, ledger, executions, tick, now()).await
+    })
+    .await
+}
