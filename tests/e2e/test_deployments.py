@@ -266,3 +266,32 @@ def test_invalid_request_names_the_field_and_touches_nothing(stack, app):
     assert len(stack.lam.list_versions_by_function(FunctionName=a.name)["Versions"]) == versions, (
         "nothing was published"
     )
+
+
+def test_a_burst_of_throttles_on_the_phases_invocations_is_waited_out(stack, app):
+    """Lambda throttles Step Functions' invocations (the account's concurrency spent elsewhere):
+    after Validate, nine in a row, which meet the PreTraffic hook, more than the three tries it
+    once had (it then failed as HookFailed, a healthy deployment refused). Each task waits (full
+    jitter, 10 tries) and the deployment succeeds."""
+    a = app()
+    hook = f"{a.name}-pre"
+    stack.create_function(hook, "hook-check")
+    stack.faults.clear()
+    stack.faults.inject("Invoke", 9, "TooManyRequestsException", 429, match=a.name, callers=["states"], skip=1)
+    try:
+        arn, d = run(
+            stack,
+            {"targets": [a.target()], "strategy": "Canary10Percent5Minutes", "hooks": {"preTraffic": hook}},
+        )
+        injected = stack.faults.state()["injected"].get("Invoke", 0)
+    finally:
+        stack.faults.clear()
+    assert injected == 9, injected
+    throttled = [
+        e
+        for e in stack.execution_history(arn)
+        if e["type"] == "TaskFailed" and e["taskFailedEventDetails"]["error"] == "Lambda.TooManyRequestsException"
+    ]
+    assert len(throttled) == 9, throttled
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    assert a.journal() == [("1", W(10)), ON_V2]

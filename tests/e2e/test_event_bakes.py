@@ -216,8 +216,8 @@ def test_a_week_of_bake_at_the_defaults_is_accepted_with_a_stretched_backstop(st
         return False
 
     wait_until(baking, what="the bake")
-    assert doc["checkIntervalSeconds"] == 968
-    assert doc["checkIntervalNote"].startswith("the backstop checks the alarms every 16m8s instead of the default 5m")
+    assert doc["checkIntervalSeconds"] == 970
+    assert doc["checkIntervalNote"].startswith("the backstop checks the alarms every 16m10s instead of the default 5m")
     assert doc["cost"]["worstCaseEvents"] < 25_000
     stack.sfn.stop_execution(executionArn=arn)
     wait_until(lambda: a.alias() == ON_V1, what="the safety net's rollback")

@@ -85,6 +85,33 @@ def test_the_reconcile_rule_targets_the_reconcile_alias(stack):
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 
 
+def test_the_safety_nets_schedule_queues_and_alarms_are_deployed(stack):
+    """What tells a user the safety net could not do its work: the sweeper's schedule, the
+    on-failure destinations, the three alarms and the topic they notify (a stack output)."""
+    rule = stack.sluice.rules["SweeperFunctionSweep"]
+    described = stack.events.describe_rule(Name=rule.name)
+    minutes = TEMPLATE["Parameters"]["SweepMinutes"]["Default"]
+    assert (described["State"], described["ScheduleExpression"]) == ("ENABLED", f"rate({minutes} minutes)")
+    [target] = stack.events.list_targets_by_rule(Rule=rule.name)["Targets"]
+    assert target["Arn"] == f"{stack.sluice.functions['SweeperFunction'].arn}:{ALIAS}"
+    outputs = stack.sluice.outputs()
+    topic = outputs["SafetyNetTopicArn"]
+    assert topic in [t["TopicArn"] for t in stack.client("sns").list_topics()["Topics"]]
+    for output in ("SafetyNetFailuresAlarm", "AlarmEventFailuresAlarm", "SafetyNetErrorsAlarm"):
+        [alarm] = stack.cloudwatch.describe_alarms(AlarmNames=[outputs[output]])["MetricAlarms"]
+        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic], alarm
+    queues = {q.name: q for q in stack.sluice.queues.values()}
+    for logical, queue in (
+        ("ReconcileFunction", "SafetyNetFailures"),
+        ("SweeperFunction", "SafetyNetFailures"),
+        ("AlarmEventFunction", "AlarmEventFailures"),
+    ):
+        config = stack.lam.get_function_event_invoke_config(
+            FunctionName=stack.sluice.functions[logical].name, Qualifier=ALIAS
+        )
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == queues[f"sluice-local-{queue}"].arn, logical
+
+
 def test_a_failed_deployment_reaches_the_reconcile_function(stack):
     arn = stack.start_deployment({"targets": [], "strategy": "nope"})
     assert stack.wait(arn)["status"] == "FAILED"

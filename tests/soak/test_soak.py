@@ -1,7 +1,10 @@
 """The seeded soak (issue 10): many deployments at once on a local stack of their own, each with a
 random strategy, one to three targets, hooks, alarms that fire at random moments, AWS faults at
-random rates (up to 20 %), functions that crash or time out, tasks that time out, stops, another
-writer, lost, late and duplicated events, and deliberate races for one alias. After each execution
+random rates (up to 20 %), functions that crash or time out, tasks that time out, stops, stops
+started again at once (the README's advice for a busy alias), another writer, lost, late and
+duplicated events (lost end events: the sweeper settles those), bursts of throttling on Step
+Functions' invocations of the phases, redrives of executions that did not succeed, and deliberate
+races for one alias. After each execution
 ends and the safety net has settled (its record settled, its locks released), the invariants are
 checked:
 
@@ -10,7 +13,10 @@ checked:
 - a FAILED or ABORTED execution names its cause in plain text (ABORTED: its record does);
 - an alias another writer changed keeps that writer's change, and the deployment says so, unless
   its own last write came before that change (it then had nothing more to write);
-- no lock is held by an execution that has ended.
+- no lock is held by an execution that has ended;
+- a deployment stopped and started again blames no one else;
+- a redriven execution whose deployment was settled moves nothing, keeps its record and does not
+  succeed.
 
 Reproducible from its seed: every choice comes from Random(f"{seed}:{k}") for deployment k, and the
 fault injector's decisions from (seed, deployment, call) — only thread timing differs between runs.
@@ -94,15 +100,19 @@ class Plan:
     alarm: tuple | None = None  # ("moment", state, nth, clear) or ("at", seconds, clear)
     alarm_event: str | None = None  # drop, duplicate or delay the alarm's events
     other_writer: tuple | None = None  # (function, nth write, version, weights)
-    status_event: str | None = None  # duplicate, delay or drop-running
+    status_event: str | None = None  # duplicate, delay, drop-running or drop-end (the sweeper's)
     race: float | None = None  # the second start's delay (0: at once)
+    restart: bool = False  # the stop is followed at once by the next deployment of the aliases
+    invoke_burst: int | None = None  # the next N invocations of its phases by Step Functions throttled
+    redrive: bool = False  # once settled, an execution that did not succeed is redriven
+    redriven: dict | None = None  # what the redrive did (set by run_plan)
 
     def summary(self) -> str:
         chaos = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("k", "tag", "ids", "functions", "alarms", "hooks", "request")
-            and getattr(self, f.name) is not None
+            if f.name not in ("k", "tag", "ids", "functions", "alarms", "hooks", "request", "redriven")
+            and getattr(self, f.name) not in (None, False)
         }
         return f"{self.ids[0]}: {json.dumps(self.request)} chaos={chaos}"
 
@@ -190,14 +200,18 @@ def plan(k: int, seed: int, width: int) -> Plan:
             p.stop = ("moment", rng.choice(STOP_STATES), rng.randint(1, 3))
         else:
             p.stop = ("at", round(rng.uniform(0.2, 6), 2))
-    elif chaos < 0.18:
+    elif chaos < 0.16:
+        # Stop it and start again, as the README advises for a busy alias: at once.
+        p.stop = ("at", round(rng.uniform(0.2, 6), 2))
+        p.restart = True
+    elif chaos < 0.24:
         p.other_writer = (
             rng.choice(functions),
             rng.randint(1, writes),
             "3",
             rng.choice([{}, {"1": 0.05}]),
         )
-    elif chaos < 0.26:
+    elif chaos < 0.32:
         p.race = rng.choice([0.0, 0.0, round(rng.uniform(0.1, 3), 2)])
     if alarms and rng.random() < 0.4:
         clear = rng.random() < 0.3
@@ -207,10 +221,16 @@ def plan(k: int, seed: int, width: int) -> Plan:
             p.alarm = ("at", round(rng.uniform(0.3, 8), 2), clear)
         if rng.random() < 0.3:
             p.alarm_event = rng.choice(["drop", "duplicate", "delay"])
-    if rng.random() < 0.1:
-        p.status_event = rng.choice(["duplicate", "delay", "drop-running"])
+    if rng.random() < 0.14:
+        p.status_event = rng.choice(["duplicate", "delay", "drop-running", "drop-end", "drop-end"])
+    if rng.random() < 0.08:
+        p.invoke_burst = rng.randint(3, 8)
+    if rng.random() < 0.12:
+        p.redrive = True
     if p.race is not None:
         p.ids.append(f"{tag}-s{seed}-b")
+    if p.restart:
+        p.ids.append(f"{tag}-s{seed}-r")
     return p
 
 
@@ -311,8 +331,19 @@ def arm(stack, p: Plan, seed: int) -> list[str]:
     if p.other_writer:
         function, nth, version, weights = p.other_writer
         stack.moments.other_writer(stack.moments.after_alias_write(function, nth), function, version, weights)
+    if p.invoke_burst:
+        # A burst of throttles on Step Functions' invocations of the phases (Lambda's 429).
+        faults.append(
+            stack.faults.inject(
+                "Invoke", p.invoke_burst, "TooManyRequestsException", 429, match=p.tag, callers=["states"]
+            )["id"]
+        )
     if p.status_event == "drop-running":
         stack.status_events.drop(execution=first, status="RUNNING")
+    elif p.status_event == "drop-end":
+        # Delivered best effort: lost, the sweeper settles it (within SweepMinutes, scaled).
+        for status in ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"):
+            stack.status_events.drop(execution=first, status=status)
     elif p.status_event:
         for status in ("SUCCEEDED", "FAILED", "ABORTED"):
             if p.status_event == "duplicate":
@@ -405,6 +436,8 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
                     c.sfn.stop_execution(executionArn=arns[p.ids[0]], error="Soak.Stop", cause="the soak stopped it")
                 except botocore.exceptions.ClientError:
                     pass  # it has ended already
+                if p.restart:
+                    start(p.ids[1])
             elif what == "alarm":
                 c.cw.set_alarm_state(AlarmName=p.alarms[0], StateValue="ALARM", StateReason="the soak fired it")
                 alarm_fired_at = time.time()
@@ -454,6 +487,8 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
         time.sleep(0.3)
     for fault_id in fault_ids:
         stack.faults.disarm(fault_id)
+    if p.redrive and not violations:
+        redrive(stack, c, p, arns, executions, records, violations)
     out = Outcome(p, executions, records, {f: alias_state(c, f) for f in p.functions}, {}, violations)
     journal = stack.journals.aliases()
     for f in p.functions:
@@ -470,6 +505,59 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
             out.restores += 1
     out.seconds = time.time() - started
     return out
+
+
+def redrive(stack, c: Clients, p: Plan, arns: dict, executions: dict, records: dict, violations: list) -> None:
+    """Redrives the first execution once it ended without succeeding and was settled (anyone may,
+    from the console): a deployment settled already must move nothing, change no record and not
+    end SUCCEEDED; one that had no record yet (stopped before validate recorded it) starts as any
+    deployment would, and the invariants judge it. Updates `executions` and `records`."""
+    name = p.ids[0]
+    before = executions[name]
+    if before["status"] == "SUCCEEDED":
+        return
+    settled = records.get(name)
+    aliases = {f: alias_state(c, f) for f in p.functions}
+    try:
+        c.sfn.redrive_execution(executionArn=arns[name])
+    except botocore.exceptions.ClientError as e:
+        # Not redrivable (AWS's reasons); nothing to judge.
+        p.redriven = {"refused": e.response["Error"]["Code"]}
+        return
+    deadline = time.time() + DEPLOYMENT_TIMEOUT
+    while (d := c.sfn.describe_execution(executionArn=arns[name]))["status"] == "RUNNING":
+        if time.time() > deadline:
+            violations.append(f"{name}, redriven, did not end within {DEPLOYMENT_TIMEOUT:.0f}s")
+            return
+        time.sleep(0.3)
+    executions[name] = d
+    p.redriven = {"from": before["status"], "to": d["status"], "error": d.get("error")}
+    # Settled again: its record settled (or none), no lock held by it.
+    deadline = time.time() + SETTLE_TIMEOUT
+    while True:
+        rec = record(c, stack.ledger_table, name)
+        held = [f for f, h in lock_holders(c, stack.ledger_table, p.functions).items() if h == arns[name]]
+        if (rec is None or rec["status"] in SETTLED) and not held:
+            break
+        if time.time() > deadline:
+            violations.append(
+                f"{name}, redriven, not settled {SETTLE_TIMEOUT:.0f}s after it ended: "
+                f"{rec and rec['status']}, locks {held}"
+            )
+            return
+        time.sleep(0.3)
+    records[name] = rec
+    if settled is not None and settled["status"] in SETTLED:
+        if d["status"] == "SUCCEEDED":
+            violations.append(f"{name} was settled as {settled['status']}, then redriven: SUCCEEDED")
+        moved = {f: (aliases[f], alias_state(c, f)) for f in p.functions if alias_state(c, f) != aliases[f]}
+        if moved:
+            violations.append(f"{name} was settled as {settled['status']}, then redriven: moved {moved}")
+        if rec != settled:
+            violations.append(
+                f"{name} was settled as {settled['status']}, then redriven: "
+                f"its record changed to {rec and rec['status']}"
+            )
 
 
 def retries(events: list[dict]) -> int:
@@ -518,13 +606,24 @@ def check(out: Outcome) -> None:
             v.append(f"{name} {d['status']} but its record says Deployed")
         # The record tells the same story as the execution.
         failure = (rec or {}).get("failure") or {}
-        if d["status"] == "FAILED" and rec is not None and failure.get("Error") != d.get("error"):
+        # A redrive of a settled deployment fails AlreadySettled; its record keeps its first ending.
+        redriven_settled = p.redriven and d.get("error") == "AlreadySettled" and name == p.ids[0]
+        if (
+            d["status"] == "FAILED"
+            and rec is not None
+            and failure.get("Error") != d.get("error")
+            and not redriven_settled
+        ):
             v.append(
                 f"{name} FAILED with {d.get('error')} but its record says {rec['status']} "
                 f"{failure.get('Error')}: {failure.get('Cause')}"
             )
         if d["status"] == "SUCCEEDED" and rec is not None and rec["status"] not in ("Deployed", "NothingToDeploy"):
             v.append(f"{name} SUCCEEDED but its record says {rec['status']}")
+    if p.restart:
+        for name, d in out.executions.items():
+            if says_other_writer(d, out.records.get(name)):
+                v.append(f"{name}: stopped and started again, yet blames someone else: {d.get('cause')}")
     writer = p.other_writer
     for f in p.functions:
         version, weights = out.aliases[f]
@@ -676,6 +775,18 @@ def scan_ledger(stack, table: str) -> dict:
         args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def redrives(outcomes: list[Outcome]) -> dict:
+    """How the redriven executions went: {"FAILED -> FAILED AlreadySettled": n, ...}."""
+    counts = collections.Counter()
+    for o in outcomes:
+        r = o.plan.redriven
+        if r and "refused" in r:
+            counts[f"refused {r['refused']}"] += 1
+        elif r:
+            counts[f"{r['from']} -> {r['to']}" + (f" {r['error']}" if r.get("error") else "")] += 1
+    return dict(sorted(counts.items()))
+
+
 def report(stack, outcomes: list[Outcome], errors: list[str], leftovers: dict, wall: float) -> str:
     executions = [d for o in outcomes for d in o.executions.values()]
     endings = collections.Counter(
@@ -703,7 +814,11 @@ def report(stack, outcomes: list[Outcome], errors: list[str], leftovers: dict, w
         f"  rollbacks:         {sum(o.rollbacks for o in outcomes)} (executions that ran Rollback)",
         f"  retries:           {sum(o.retries for o in outcomes)} (Step Functions task retries);"
         f" {redelivered} event redeliveries (EventBridge, Lambda async)",
-        f"  safety-net restores: {sum(o.restores for o in outcomes)} (reconcile restored an alias)",
+        f"  safety-net restores: {sum(o.restores for o in outcomes)} (reconcile or the sweeper restored an alias)",
+        f"  moves:             {sum(o.plan.restart for o in outcomes)} stops started again at once;"
+        f" {sum(1 for o in outcomes if o.plan.status_event == 'drop-end')} end events dropped (the sweeper's);"
+        f" {sum(1 for o in outcomes if o.plan.invoke_burst)} throttling bursts on phase invocations;"
+        f" redrives {redrives(outcomes)}",
         f"  other writers:     {sum(o.writers[0] for o in outcomes)} changes;"
         f" {sum(o.writers[1] for o in outcomes)} reported by their deployment,"
         f" {sum(o.writers[2] for o in outcomes)} made after its last write (it could not see them)",

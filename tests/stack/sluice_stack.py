@@ -9,6 +9,8 @@ Resources, in this order (a reference to a later kind is an error, as a dependen
    not expire items). Ref = name, GetAtt Arn/StreamArn.
 2. AWS::SQS::Queue: `{prefix}-{logical}` (or QueueName; `.fifo` added for a FifoQueue without
    one), its other properties as queue attributes. Ref = URL, GetAtt Arn/QueueName/QueueUrl.
+   AWS::SNS::Topic: `{prefix}-{logical}` (or TopicName), with its DisplayName. Ref = ARN, GetAtt
+   TopicArn/TopicName.
 3. AWS::Serverless::Function: `{prefix}-{logical}`, its code the workspace binary named by
    Metadata.BuildProperties.Binary (served by cargo-lambda, see BINARY_VAR), its properties merged
    over Globals.Function (Environment.Variables merged key by key). With AutoPublishAlias, version 1
@@ -111,6 +113,18 @@ class Queue:
 
 
 @dataclass
+class Topic:
+    name: str
+    arn: str
+
+    def refs(self) -> dict[str, object]:
+        return {"": self.arn}
+
+    def attributes(self) -> dict[str, object]:
+        return {"TopicArn": self.arn, "TopicName": self.name}
+
+
+@dataclass
 class Alarm:
     name: str
     arn: str
@@ -162,6 +176,7 @@ class SluiceStack:
         self.template = Template(template_path, prefix, self.deployed)
         self.tables: dict[str, Table] = {}
         self.queues: dict[str, Queue] = {}
+        self.topics: dict[str, Topic] = {}
         self.functions: dict[str, Function] = {}
         self.alarms: dict[str, Alarm] = {}
         self.rules: dict[str, Rule] = {}
@@ -173,7 +188,7 @@ class SluiceStack:
         """The resource deployed for a logical id, or None (not yet, or not a resource)."""
         if logical == self.state_machine_logical:
             return self.state_machine
-        for kind in (self.tables, self.queues, self.functions, self.rules, self.alarms):
+        for kind in (self.tables, self.queues, self.topics, self.functions, self.rules, self.alarms):
             if logical in kind:
                 return kind[logical]
         return None
@@ -211,6 +226,8 @@ class SluiceStack:
             self._create_table(logical, res.get("Properties") or {})
         for logical, res in self.template.of_type("AWS::SQS::Queue"):
             self._create_queue(logical, res.get("Properties") or {})
+        for logical, res in self.template.of_type("AWS::SNS::Topic"):
+            self._create_topic(logical, res.get("Properties") or {})
         for logical, res in self.template.of_type("AWS::Serverless::Function"):
             self._create_function(logical, res)
         machines = self.template.of_type("AWS::Serverless::StateMachine")
@@ -301,6 +318,13 @@ class SluiceStack:
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.queues[logical] = Queue(name, url, arn)
+
+    def _create_topic(self, logical: str, raw: dict) -> None:
+        props = self.template.resolve(raw)
+        name = props.get("TopicName") or f"{self.prefix}-{logical}"
+        attributes = {"DisplayName": str(props["DisplayName"])} if "DisplayName" in props else {}
+        arn = self.local.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        self.topics[logical] = Topic(name, arn)
 
     def _function_properties(self, res: dict) -> dict:
         """Globals.Function under the function's own properties; Environment.Variables merged."""

@@ -94,6 +94,7 @@ struct State {
     locks: HashMap<String, LockHolder>,
     records: HashMap<String, Value>,
     running: HashSet<String>,
+    redriven: HashSet<String>,
     history: Vec<AlarmTransition>,
     watches: HashMap<String, HashMap<String, Watch>>,
     /// Per (deployment, step): the watch's token once it began, and whether the bake ended.
@@ -268,6 +269,14 @@ impl FakeAws {
     /// The execution is RUNNING (any other is not).
     pub fn running(&self, execution_arn: &str) {
         self.with(|s| s.running.insert(execution_arn.into()));
+    }
+
+    /// The execution was redriven, and is RUNNING again.
+    pub fn redriven(&self, execution_arn: &str) {
+        self.with(|s| {
+            s.running.insert(execution_arn.into());
+            s.redriven.insert(execution_arn.into())
+        });
     }
 
     /// The execution has ended.
@@ -817,6 +826,15 @@ impl Executions for FakeAws {
                 return Err(AwsError::new(kind, "DescribeExecution", "injected"));
             }
             Ok(s.running.contains(execution_arn))
+        })
+    }
+
+    async fn runs_again(&self, execution_arn: &str) -> Result<bool, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("DescribeExecution") {
+                return Err(AwsError::new(kind, "DescribeExecution", "injected"));
+            }
+            Ok(s.running.contains(execution_arn) && s.redriven.contains(execution_arn))
         })
     }
 }

@@ -49,7 +49,17 @@ pub async fn clear_lock<F: FunctionStore, L: Ledger + Watches, X: Executions>(
                 deployment_id: me_id.to_string(),
             };
             Ok(
-                match settle(ports.functions, ports.ledger, &ended, &by, now).await? {
+                match settle(ports.functions, ports.ledger, &ended, &by, now)
+                    .await
+                    .map_err(|e| {
+                        // Named, so that the refusal says whose deployment is in the way.
+                        let message = format!(
+                            "{}: deployment {} ended ({}) holding its lock and is not settled yet; \
+                             settling it first failed: {}",
+                            lock.alias, held.deployment_id, ended.status, e.message
+                        );
+                        Error { message, ..e }
+                    })? {
                     Settled::Settled {
                         settlement: settlement @ (Settlement::RollBack | Settlement::Finish),
                         document,

@@ -189,6 +189,12 @@ pub trait Executions: Send + Sync {
         &self,
         execution_arn: &str,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// Whether the execution runs again after it ended: redriven (same ARN), and RUNNING.
+    fn runs_again(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }
 
 /// The watches of event-driven bakes, kept in the ledger (see sluice_core::watch).

@@ -6,6 +6,7 @@ use crate::ports::{AwsError, AwsErrorKind, Executions, Tasks};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
+use aws_sdk_sfn::types::HistoryEventType;
 use sluice_core::deployment::WatchLost;
 use sluice_core::{
     Deployment, ExecutionEnded, ExecutionState, ExecutionStatus, Failure, Timestamp,
@@ -69,6 +70,19 @@ impl Executions for StepFunctions {
                 }
             }
         }
+    }
+
+    async fn runs_again(&self, execution_arn: &str) -> Result<bool, AwsError> {
+        let out = self
+            .client()
+            .await
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeExecution", e))?;
+        let status = ExecutionStatus::of(out.status().as_str());
+        Ok(!status.has_ended() && out.redrive_count().unwrap_or(0) > 0)
     }
 
     async fn is_running(&self, execution_arn: &str) -> Result<bool, AwsError> {
@@ -216,9 +230,7 @@ impl StepFunctions {
         &self,
         execution_arn: &str,
     ) -> Result<Option<Deployment>, AwsError> {
-        let mut newest: Option<(i64, Deployment)> = None;
-        // A bake's lost watch is in its branch's output until the bake ends.
-        let mut lost: Option<(i64, WatchLost)> = None;
+        let mut scan = HistoryScan::default();
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -234,48 +246,22 @@ impl StepFunctions {
                 .map_err(|e| classify("GetExecutionHistory", e))?;
             let events = out.events();
             for event in events {
-                let Some(output) = event.state_exited_event_details().and_then(|d| d.output())
-                else {
-                    continue;
-                };
-                let Ok(value) = serde_json::from_str::<serde_json::Value>(output) else {
-                    continue;
-                };
-                if let Some(l) = value
-                    .get("watchLost")
-                    .filter(|_| value.as_object().is_some_and(|o| o.len() == 1))
-                    .and_then(|l| serde_json::from_value::<WatchLost>(l.clone()).ok())
-                {
-                    if lost.as_ref().is_none_or(|(id, _)| *id < event.id()) {
-                        lost = Some((event.id(), l));
-                    }
-                    continue;
-                }
-                if newest.as_ref().is_some_and(|(id, _)| *id > event.id()) {
-                    continue;
-                }
-                // Every state passes the document on but Validate's refusal, and the explanations.
-                if let Ok(doc) = Deployment::from_json(value) {
-                    newest = Some((event.id(), doc));
-                }
+                scan.see(
+                    event.id(),
+                    event.r#type() == &HistoryEventType::ParallelStateEntered,
+                    event.state_exited_event_details().and_then(|d| d.output()),
+                );
             }
             let newest_first = match (events.first(), events.last()) {
                 (Some(first), Some(last)) => first.id() >= last.id(),
                 _ => true,
             };
             match out.next_token() {
-                Some(t) if !(newest_first && newest.is_some()) => token = Some(t.to_string()),
+                Some(t) if !(newest_first && scan.found_all()) => token = Some(t.to_string()),
                 _ => break,
             }
         }
-        Ok(newest.map(|(_, mut doc)| {
-            if let Some((_, l)) = lost.filter(|(_, l)| Some(l.step) == doc.step)
-                && doc.watch_lost.is_none()
-            {
-                doc.watch_lost = Some(l);
-            }
-            doc
-        }))
+        Ok(scan.document())
     }
 
     /// The state machine's executions, newest first (at most `limit`).
@@ -311,5 +297,114 @@ impl StepFunctions {
                 started: started(e.start_date()),
             })
             .collect())
+    }
+}
+
+/// What `latest_document` keeps while it reads an execution's history, page by page: the newest
+/// document a state output, and the newest lost watch (a bake's watch branch outputs it; the
+/// document has it only once the bake's Parallel ends).
+#[derive(Default)]
+struct HistoryScan {
+    newest: Option<(i64, Deployment)>,
+    lost: Option<(i64, WatchLost)>,
+    /// A Parallel (a bake) was entered before the newest document: its lost watch, if any, is
+    /// in the events read already.
+    bake_entered_before_newest: bool,
+}
+
+impl HistoryScan {
+    fn see(&mut self, id: i64, parallel_entered: bool, output: Option<&str>) {
+        if parallel_entered && self.newest.as_ref().is_some_and(|(n, _)| *n > id) {
+            self.bake_entered_before_newest = true;
+        }
+        let Some(value) = output.and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        else {
+            return;
+        };
+        if let Some(l) = value
+            .get("watchLost")
+            .filter(|_| value.as_object().is_some_and(|o| o.len() == 1))
+            .and_then(|l| serde_json::from_value::<WatchLost>(l.clone()).ok())
+        {
+            if self.lost.as_ref().is_none_or(|(n, _)| *n < id) {
+                self.lost = Some((id, l));
+            }
+            return;
+        }
+        if self.newest.as_ref().is_some_and(|(n, _)| *n > id) {
+            return;
+        }
+        // Every state passes the document on but Validate's refusal, and the explanations.
+        if let Ok(doc) = Deployment::from_json(value) {
+            self.newest = Some((id, doc));
+        }
+    }
+
+    /// Read newest first, whether the events still unread can change the answer: not once the
+    /// newest document is known and so is the current bake's lost watch (found, or its bake's
+    /// entry passed). Newest first, a long bake's checks push its lost watch back many pages.
+    fn found_all(&self) -> bool {
+        self.newest.is_some() && (self.lost.is_some() || self.bake_entered_before_newest)
+    }
+
+    fn document(self) -> Option<Deployment> {
+        let lost = self.lost;
+        self.newest.map(|(_, mut doc)| {
+            if let Some((_, l)) = lost.filter(|(_, l)| Some(l.step) == doc.step)
+                && doc.watch_lost.is_none()
+            {
+                doc.watch_lost = Some(l);
+            }
+            doc
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HistoryScan;
+    use serde_json::json;
+    use sluice_core::testing::baking;
+
+    /// A bake of many checks, read newest first in pages of 200 as AWS answers: its watch was
+    /// lost early (event 60, after the bake's entry at 50), and 940 events of checks came after.
+    /// The first page holds the newest document but not the lost watch: reading must go on.
+    #[test]
+    fn a_watch_lost_early_in_a_long_bake_is_found_pages_back() {
+        let doc = baking(&["errors"]).to_json().to_string();
+        let lost = json!({"watchLost": {"step": 0, "at": "2026-11-27T10:00:01Z",
+                          "failure": {"Error": "States.Timeout", "Cause": ""}}})
+        .to_string();
+        let mut scan = HistoryScan::default();
+        let mut pages = 0;
+        for page in (1..=1000i64).rev().collect::<Vec<_>>().chunks(200) {
+            pages += 1;
+            for &id in page {
+                let output = match id {
+                    60 => Some(lost.as_str()),
+                    id if id > 100 && id % 9 == 0 => Some(doc.as_str()),
+                    _ => None,
+                };
+                scan.see(id, id == 50, output);
+            }
+            if scan.found_all() {
+                break;
+            }
+        }
+        assert_eq!(pages, 5, "read back to the bake's lost watch");
+        let found = scan.document().unwrap();
+        assert_eq!(found.watch_lost.unwrap().step, 0);
+    }
+
+    /// Without a lost watch, reading stops at the current bake's entry.
+    #[test]
+    fn reading_stops_at_the_current_bakes_entry() {
+        let doc = baking(&["errors"]).to_json().to_string();
+        let mut scan = HistoryScan::default();
+        scan.see(900, false, Some(&doc));
+        assert!(!scan.found_all());
+        scan.see(500, true, None);
+        assert!(scan.found_all());
+        assert!(scan.document().unwrap().watch_lost.is_none());
     }
 }

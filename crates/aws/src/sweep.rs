@@ -21,7 +21,14 @@ pub struct Swept {
     pub running: usize,
     /// What could not be done now (tried again next time; a record says why).
     pub failed: Vec<String>,
+    /// Items left for the next sweep: this one ran out of its time.
+    pub deferred: usize,
 }
+
+/// How long one sweep works through the open index before it leaves the rest to the next: well
+/// inside the function's 90 s timeout, so that a few hanging calls cannot starve the items after
+/// them (each sweep also starts at a different item).
+pub const SWEEP_SECONDS: u64 = 60;
 
 /// One sweep of the open index.
 pub async fn sweep<F: FunctionStore, L: Ledger + Watches, X: Executions>(
@@ -31,7 +38,19 @@ pub async fn sweep<F: FunctionStore, L: Ledger + Watches, X: Executions>(
     now: Timestamp,
 ) -> Result<Swept, Error> {
     let mut swept = Swept::default();
-    for item in ledger.open().await? {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(SWEEP_SECONDS);
+    let mut items = ledger.open().await?;
+    if !items.is_empty() {
+        // Each sweep starts at another item: none waits behind the same slow ones every time.
+        let start = now.unix_seconds().unsigned_abs() as usize % items.len();
+        items.rotate_left(start);
+    }
+    let count = items.len();
+    for (done, item) in items.into_iter().enumerate() {
+        if std::time::Instant::now() >= deadline {
+            swept.deferred = count - done;
+            break;
+        }
         match item {
             OpenItem::Deployment {
                 deployment_id,

@@ -15,8 +15,11 @@ use sluice_core::{Deployment, ExecutionStatus, Request, Status};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-/// How long `watch` and `abort` wait for the safety net to settle an execution that ended.
-const SETTLE_WAIT: Duration = Duration::from_secs(120);
+/// How long `watch` and `abort` wait for the safety net to settle an execution that ended: past
+/// the sweeper's default period (5 minutes), which settles it when its status event was lost.
+const SETTLE_WAIT: Duration = Duration::from_secs(360);
+/// When the wait is said: reconcile settles within seconds, unless the status event was lost.
+const SETTLE_NOTICE: Duration = Duration::from_secs(15);
 
 /// Where sluice runs, as the CLI found it: its state machine and its ledger.
 pub struct Context {
@@ -236,11 +239,20 @@ async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<Ending, CliError
 /// The record once settled (the safety net may still be at work right after a stop).
 async fn settle(ctx: &Context, id: &str) -> Result<Option<Deployment>, CliError> {
     let started = Instant::now();
+    let mut told = false;
     loop {
         let record = ctx.record(id).await?;
         let settled = record.as_ref().is_none_or(|d| d.status.is_settled());
         if settled || started.elapsed() > SETTLE_WAIT {
             return Ok(record);
+        }
+        if !told && started.elapsed() > SETTLE_NOTICE {
+            eprintln!(
+                "waiting for the safety net to settle {id} (its status event may be lost: the sweeper \
+                 settles it within SweepMinutes, 5 by default; up to {}s)",
+                SETTLE_WAIT.as_secs()
+            );
+            told = true;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

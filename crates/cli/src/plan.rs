@@ -155,12 +155,12 @@ mod tests {
         let week = "{\"canary\": {\"percent\": 10, \"interval\": \"168h\"}}";
         let out = run(week, Some("10s"), true).unwrap();
         assert!(
-            out.ends_with("use --check-interval 16m8s or longer"),
+            out.ends_with("use --check-interval 16m10s or longer"),
             "{out}"
         );
         let out = run(week, None, true).unwrap();
         assert!(
-            out.contains("backstop check every 16m8s (the default 5m, stretched to fit)"),
+            out.contains("backstop check every 16m10s (the default 5m, stretched to fit)"),
             "{out}"
         );
     }

@@ -382,11 +382,11 @@ mod tests {
             "alarms": ["errors"]
         }))
         .unwrap();
-        assert_eq!(r.check_interval.seconds, 968);
+        assert_eq!(r.check_interval.seconds, 970);
         let note = r.check_interval.note().unwrap();
         assert!(
             note.starts_with(
-                "the backstop checks the alarms every 16m8s instead of the default 5m"
+                "the backstop checks the alarms every 16m10s instead of the default 5m"
             ),
             "{note}"
         );
@@ -571,7 +571,7 @@ mod tests {
                     json!({"strategy": {"canary": {"percent": 10, "interval": "168h"}}, "pollInterval": "5m"}),
                 ),
                 "pollInterval",
-                "Use \"16m10s\" or longer",
+                "Use \"16m13s\" or longer",
             ),
             (
                 with(json!({"checkInterval": "5m"})),

@@ -10,22 +10,32 @@
 use sluice_aws::ending::{Settled, settle};
 use sluice_aws::retry::Backoff;
 use sluice_aws::sweep::note_failure;
-use sluice_aws::{FunctionStore, Ledger, Watches};
+use sluice_aws::{Executions, FunctionStore, Ledger, Watches};
 use sluice_core::{Error, ExecutionEnded, Incoming, SettledBy, Timestamp};
 
-pub async fn reconcile<F: FunctionStore, L: Ledger + Watches>(
+pub async fn reconcile<F: FunctionStore, L: Ledger + Watches, X: Executions>(
     functions: &F,
     ledger: &L,
+    executions: &X,
     event: Incoming<ExecutionEnded>,
     now: Timestamp,
 ) -> Result<Settled, Error> {
-    reconcile_with(Backoff::SAFETY_NET, functions, ledger, event, now).await
+    reconcile_with(
+        Backoff::SAFETY_NET,
+        functions,
+        ledger,
+        executions,
+        event,
+        now,
+    )
+    .await
 }
 
-async fn reconcile_with<F: FunctionStore, L: Ledger + Watches>(
+async fn reconcile_with<F: FunctionStore, L: Ledger + Watches, X: Executions>(
     backoff: Backoff,
     functions: &F,
     ledger: &L,
+    executions: &X,
     event: Incoming<ExecutionEnded>,
     now: Timestamp,
 ) -> Result<Settled, Error> {
@@ -33,6 +43,20 @@ async fn reconcile_with<F: FunctionStore, L: Ledger + Watches>(
         Incoming::Event(ended) => ended,
         Incoming::Ignored(why) => return Ok(Settled::Ignored { why }),
     };
+    // Redriven since this event (same ARN, running again): its own phases carry the deployment
+    // on, and would meet this settlement's fence. Unread (throttled), the event is trusted.
+    if executions
+        .runs_again(&ended.execution_arn)
+        .await
+        .unwrap_or(false)
+    {
+        return Ok(Settled::Ignored {
+            why: format!(
+                "{} is running again (redriven) since it ended {}",
+                ended.execution_arn, ended.status
+            ),
+        });
+    }
     let settled = backoff
         .run(|| settle(functions, ledger, &ended, &SettledBy::SafetyNet, now))
         .await;
@@ -56,7 +80,7 @@ mod tests {
     /// reconcile, handed `event` as EventBridge hands it over; the document it settled, if any.
     async fn run(aws: &FakeAws, event: Value, now: Timestamp) -> Result<Option<Deployment>, Error> {
         Ok(
-            match reconcile(aws, aws, read_input("reconcile", event)?, now).await? {
+            match reconcile(aws, aws, aws, read_input("reconcile", event)?, now).await? {
                 Settled::Settled { document, .. } => Some(*document),
                 _ => None,
             },
@@ -230,7 +254,7 @@ mod tests {
             ..Backoff::SAFETY_NET
         };
         let event = read_input("reconcile", event("ABORTED", EXECUTION)).unwrap();
-        let err = reconcile_with(quick, &aws, &aws, event, t(9))
+        let err = reconcile_with(quick, &aws, &aws, &aws, event, t(9))
             .await
             .unwrap_err();
         assert_eq!(err.name, sluice_core::ErrorName::TransientAws);
@@ -244,6 +268,26 @@ mod tests {
             "{}",
             note.why
         );
+    }
+
+    /// A redrive within the safety net's reach (its event came before the redrive started the
+    /// execution again): the running execution's phases own the deployment; nothing is settled.
+    #[tokio::test]
+    async fn an_execution_running_again_is_left_to_itself() {
+        let (aws, _) = stopped();
+        aws.redriven(EXECUTION);
+        let out = reconcile(
+            &aws,
+            &aws,
+            &aws,
+            read_input("reconcile", event("ABORTED", EXECUTION)).unwrap(),
+            t(9),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(out, Settled::Ignored { .. }), "{out:?}");
+        assert_eq!(aws.current("a", "live").unwrap().routing, ten());
+        assert!(!aws.locks().is_empty());
     }
 
     #[tokio::test]

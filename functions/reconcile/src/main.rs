@@ -6,13 +6,15 @@ mod handler;
 use sluice_aws::clock::now;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
+use sluice_aws::sfn::StepFunctions;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let functions = &LambdaFunctions::from_env();
     let ledger = &DynamoLedger::from_env()?;
+    let executions = &StepFunctions::from_env();
     sluice_aws::runtime::run("reconcile", |event| async move {
-        handler::reconcile(functions, ledger, event, now()).await
+        handler::reconcile(functions, ledger, executions, event, now()).await
     })
     .await
 }

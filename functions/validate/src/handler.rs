@@ -8,7 +8,7 @@ use sluice_aws::locks::{LockPorts, clear_lock, lock_aliases, unlock_aliases};
 use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger, Watches};
 use sluice_core::{
     Action, AlarmSummary, AliasLock, AliasSnapshot, CheckedTarget, Deployment, Error, ErrorName,
-    ResolvedTarget, StartCall, StartInput, TargetVersion, Timestamp, VersionSource,
+    ResolvedTarget, StartCall, StartInput, Status, TargetVersion, Timestamp, VersionSource,
     require_function,
 };
 
@@ -41,18 +41,28 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: 
     now: Timestamp,
 ) -> Result<Deployment, Error> {
     let start = StartInput::parse(call)?;
-    if let (Some(record), Some(started)) = (
-        aws.ledger.load(&start.deployment_id).await?,
-        start.execution_start_time,
-    ) {
-        record.refuse_reused_name(started)?;
+    if let Some(record) = aws.ledger.load(&start.deployment_id).await? {
+        if let Some(started) = start.execution_start_time {
+            record.refuse_reused_name(started)?;
+        }
+        // This execution's deployment, settled already (rolled back by the safety net after a
+        // stop): a redrive, which must not start it again. NothingToDeploy ends in success, and
+        // a success is not redriven: that is a retry of this validate, answered again below.
+        if record.execution_arn == start.execution_arn
+            && record.status.is_settled()
+            && record.status != Status::NothingToDeploy
+        {
+            return Err(Deployment::settled_before(&record));
+        }
     }
     let mut locks = Vec::new();
-    let result = start_deployment(aws, &start, now, &mut locks).await;
-    if result.is_err() {
+    let mut recorded = false;
+    let result = start_deployment(aws, &start, now, &mut locks, &mut recorded).await;
+    if result.is_err() && !recorded {
         // Refused or failed without a record (an earlier try's locks included: a retry may be
         // refused where its first try had locked): nothing else would release these. Best
-        // effort, and only what this execution holds.
+        // effort, and only what this execution holds. Once recorded, the locks stay: the retry
+        // finds them its own, and the safety net releases them should the execution end.
         for lock in &locks {
             let _ = aws.ledger.unlock(&lock.key, &start.execution_arn).await;
         }
@@ -65,6 +75,7 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
     start: &StartInput,
     now: Timestamp,
     locks: &mut Vec<AliasLock>,
+    recorded: &mut bool,
 ) -> Result<Deployment, Error> {
     let StartInput {
         deployment_id,
@@ -167,6 +178,7 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
         let _ = unlock_aliases(aws.ledger, &doc).await;
         return Err(e.into());
     }
+    *recorded = true;
     // 5. A stop that came while validate ran found no record, so the safety net had nothing to
     // release: now that the record exists, look again, and release what was taken.
     if !aws.executions.is_running(execution_arn).await? {
@@ -250,6 +262,44 @@ mod tests {
             "alarms": ["orders-errors"],
             "hooks": {"preTraffic": "orders-pre"}
         })
+    }
+
+    /// A redrive of an execution stopped after validate recorded it, once the safety net settled
+    /// it: validate runs again with the same input and must not start the deployment again.
+    #[tokio::test]
+    async fn a_redriven_validate_of_a_settled_deployment_moves_nothing() {
+        let aws = aws();
+        let d = run(&aws, input(good())).await.unwrap();
+        for lock in d.locks() {
+            aws.set_lock(&lock.key, None);
+        }
+        aws.settle(&d);
+        let writes = aws.writes().len();
+        let err = run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AlreadySettled);
+        assert!(
+            err.message.contains("settled as RolledBack"),
+            "{}",
+            err.message
+        );
+        assert!(aws.locks().is_empty(), "{:?}", aws.locks());
+        assert_eq!(aws.writes().len(), writes);
+    }
+
+    /// Recorded, then the look at its own execution is throttled: the locks stay with the record
+    /// (the retry finds them its own). Given back, another deployment could take them in the
+    /// retry's delay, and this one, refused, would be rolled back under that one's lock.
+    #[tokio::test]
+    async fn a_failure_after_the_record_keeps_the_locks() {
+        let aws = aws();
+        aws.fail_next("DescribeExecution", AwsErrorKind::Transient, false);
+        let err = run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::TransientAws);
+        let record = Deployment::from_json(aws.record("d-1").unwrap()).unwrap();
+        assert_eq!(record.status, Status::Ready);
+        assert_eq!(aws.locks().len(), 1, "{:?}", aws.locks());
+        let d = run(&aws, input(good())).await.unwrap();
+        assert_eq!(d.status, Status::Ready);
     }
 
     #[tokio::test]
@@ -598,6 +648,31 @@ mod tests {
             )),
             "{:?}",
             d.history
+        );
+    }
+
+    /// X ended unsettled and settling it fails now (AWS throttles the restore): the refusal names
+    /// X, so the operator knows whose deployment is in the way; the state machine retries it.
+    #[tokio::test]
+    async fn a_holder_that_cannot_be_settled_now_is_named() {
+        let aws = aws();
+        let mut x = validated_x(&aws, good()).await;
+        x_shifts(&aws, &mut x, t(1)).await;
+        aws.ended(X);
+        aws.fail_next("UpdateAlias", AwsErrorKind::Transient, false);
+        let err = run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::TransientAws);
+        assert!(
+            err.message.starts_with(
+                "orders:live: deployment x-1 ended (ABORTED) holding its lock and is not settled \
+                 yet; settling it first failed: "
+            ),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            aws.lock_holder(&lock_of("orders")).unwrap().execution_arn,
+            X
         );
     }
 
