@@ -593,7 +593,12 @@ def says_other_writer(d: dict, rec: dict | None) -> bool:
 def check(out: Outcome) -> None:
     p, v = out.plan, out.violations
     statuses = {name: d["status"] for name, d in out.executions.items()}
-    succeeded = [n for n, s in statuses.items() if s == "SUCCEEDED"]
+    # A stop that lands after Finish recorded the deployment (its very last moment) leaves it
+    # deployed: the record says so, and sluice status/watch read the record.
+    finished = {
+        n for n, s in statuses.items() if s == "ABORTED" and (out.records.get(n) or {}).get("status") == "Deployed"
+    }
+    succeeded = [n for n, s in statuses.items() if s == "SUCCEEDED" or n in finished]
     for name, d in out.executions.items():
         rec = out.records.get(name)
         if d["status"] == "FAILED" and not plain(d.get("cause") or ""):
@@ -602,7 +607,7 @@ def check(out: Outcome) -> None:
             cause = (rec.get("failure") or {}).get("Cause") or ""
             if rec["status"] != "Deployed" and not plain(cause):
                 v.append(f"{name} ABORTED; its record names no plain-text cause: {cause!r}")
-        if d["status"] in ("FAILED", "ABORTED", "TIMED_OUT") and rec is not None and rec["status"] == "Deployed":
+        if d["status"] in ("FAILED", "TIMED_OUT") and rec is not None and rec["status"] == "Deployed":
             v.append(f"{name} {d['status']} but its record says Deployed")
         # The record tells the same story as the execution.
         failure = (rec or {}).get("failure") or {}
