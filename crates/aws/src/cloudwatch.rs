@@ -1,12 +1,16 @@
-//! The AlarmReader adapter over aws-sdk-cloudwatch.
+//! The AlarmReader and MetricReader adapters over aws-sdk-cloudwatch.
 
 use crate::config::on_first_use;
 use crate::errors::classify;
-use crate::ports::{AlarmReader, AwsError};
+use crate::ports::{AlarmReader, AwsError, MetricReader};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{AlarmType, HistoryItemType, StateValue};
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, HistoryItemType, Metric, MetricDataQuery, MetricStat, StateValue,
+};
+use sluice_core::analysis::MetricQuery;
 use sluice_core::{AlarmName, AlarmReading, AlarmState, AlarmTransition, Timestamp};
+use std::collections::HashMap;
 use tokio::sync::OnceCell;
 
 pub struct CloudWatchAlarms {
@@ -134,6 +138,83 @@ impl AlarmReader for CloudWatchAlarms {
         moves.sort_by_key(|m| m.at);
         Ok(moves)
     }
+}
+
+/// GetMetricData takes at most 500 queries a call.
+const QUERIES_PER_CALL: usize = 500;
+
+impl MetricReader for CloudWatchAlarms {
+    async fn read_metrics(
+        &self,
+        queries: &[MetricQuery],
+        start: Timestamp,
+        end: Timestamp,
+        period: i64,
+    ) -> Result<HashMap<String, f64>, AwsError> {
+        let mut values: HashMap<String, f64> = HashMap::new();
+        let sums: HashMap<&str, bool> = queries
+            .iter()
+            .map(|q| (q.id.as_str(), q.stat == "Sum"))
+            .collect();
+        for chunk in queries.chunks(QUERIES_PER_CALL) {
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client()
+                    .await
+                    .get_metric_data()
+                    .set_metric_data_queries(Some(chunk.iter().map(|q| query(q, period)).collect()))
+                    .start_time(DateTime::from_secs(start.unix_seconds()))
+                    .end_time(DateTime::from_secs(end.unix_seconds()))
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("GetMetricData", e))?;
+                for result in out.metric_data_results() {
+                    let Some(id) = result.id() else { continue };
+                    let sum = sums.get(id).copied().unwrap_or(false);
+                    for v in result.values() {
+                        values
+                            .entry(id.to_string())
+                            .and_modify(|old| {
+                                if sum {
+                                    *old += v
+                                }
+                            })
+                            .or_insert(*v);
+                    }
+                }
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// One query as GetMetricData takes it: AWS/Lambda's metric of one version through one alias.
+fn query(q: &MetricQuery, period: i64) -> MetricDataQuery {
+    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+    let metric = Metric::builder()
+        .namespace("AWS/Lambda")
+        .metric_name(q.metric.name())
+        .dimensions(dimension("FunctionName", &q.function_name))
+        .dimensions(dimension("Resource", &q.resource))
+        .dimensions(dimension("ExecutedVersion", q.version.as_str()))
+        .build();
+    MetricDataQuery::builder()
+        .id(&q.id)
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(period.clamp(60, i32::MAX as i64) as i32)
+                .stat(&q.stat)
+                .build(),
+        )
+        .return_data(true)
+        .build()
 }
 
 /// The reason of a StateUpdate history item's move into ALARM (its HistoryData JSON:

@@ -4,9 +4,11 @@
 //! and it can fail a chosen call, with or without the write landing first.
 
 use crate::ports::{
-    AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved, Tasks, Watches,
+    AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, MetricReader, Saved,
+    Tasks, Watches,
 };
 use serde_json::Value;
+use sluice_core::analysis::{Figures, Metric, MetricQuery};
 use sluice_core::testing::{alarm, t};
 use sluice_core::{
     AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasName, AliasSnapshot, Deployment,
@@ -103,6 +105,10 @@ struct State {
     writes: Vec<String>,
     failures: VecDeque<(String, AwsErrorKind, bool)>,
     revision: u64,
+    /// Per (function name, version): the figures GetMetricData answers for it.
+    figures: HashMap<(String, String), Figures>,
+    /// The metric reads made: (queries, start, end, period).
+    metric_reads: Vec<(usize, Timestamp, Timestamp, i64)>,
 }
 
 impl State {
@@ -554,6 +560,55 @@ impl AlarmReader for FakeAws {
                 .filter(|t| names.contains(&t.name) && t.at >= since)
                 .cloned()
                 .collect())
+        })
+    }
+}
+
+impl FakeAws {
+    /// What the version's metrics say through any alias from now on.
+    pub fn version_figures(&self, function: &str, version: &str, figures: Figures) {
+        self.with(|s| {
+            s.figures
+                .insert((function.to_string(), version.to_string()), figures)
+        });
+    }
+
+    /// The metric reads made so far: (queries, start, end, period).
+    pub fn metric_reads(&self) -> Vec<(usize, Timestamp, Timestamp, i64)> {
+        self.with(|s| s.metric_reads.clone())
+    }
+}
+
+impl MetricReader for FakeAws {
+    async fn read_metrics(
+        &self,
+        queries: &[MetricQuery],
+        start: Timestamp,
+        end: Timestamp,
+        period: i64,
+    ) -> Result<HashMap<String, f64>, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("GetMetricData") {
+                return Err(AwsError::new(kind, "GetMetricData", "injected"));
+            }
+            s.metric_reads.push((queries.len(), start, end, period));
+            let mut out = HashMap::new();
+            for q in queries {
+                let key = (q.function_name.clone(), q.version.as_str().to_string());
+                let Some(f) = s.figures.get(&key) else {
+                    continue;
+                };
+                let value = match q.metric {
+                    Metric::Invocations => Some(f.invocations as f64),
+                    Metric::Errors => Some(f.errors as f64),
+                    Metric::Throttles => Some(f.throttles as f64),
+                    Metric::Duration => f.latency_ms,
+                };
+                if let Some(v) = value {
+                    out.insert(q.id.clone(), v);
+                }
+            }
+            Ok(out)
         })
     }
 }

@@ -23,5 +23,6 @@ pub mod sweep;
 pub mod watches;
 
 pub use ports::{
-    AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, Saved, Tasks, Watches,
+    AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, MetricReader, Saved,
+    Tasks, Watches,
 };

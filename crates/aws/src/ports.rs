@@ -1,10 +1,12 @@
 //! The ports: the few AWS operations the phases use, in deployment terms.
 
+use sluice_core::analysis::MetricQuery;
 use sluice_core::{
     AlarmName, AlarmReading, AlarmTransition, AliasName, AliasSnapshot, Deployment, Error,
     ErrorName, ExecutionState, Failure, FunctionRef, LockHolder, OpenItem, Routing, Timestamp,
     Version, VersionInfo, Watch,
 };
+use std::collections::HashMap;
 use std::future::Future;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +120,19 @@ pub trait AlarmReader: Send + Sync {
         names: &[AlarmName],
         since: Timestamp,
     ) -> impl Future<Output = Result<Vec<AlarmTransition>, AwsError>> + Send;
+}
+
+/// CloudWatch metrics: what the canary analysis reads.
+pub trait MetricReader: Send + Sync {
+    /// Each query's value over `[start, end)` read as one `period` (seconds): a Sum's datapoints
+    /// added up, any other statistic's single value. A query with no data has no entry.
+    fn read_metrics(
+        &self,
+        queries: &[MetricQuery],
+        start: Timestamp,
+        end: Timestamp,
+        period: i64,
+    ) -> impl Future<Output = Result<HashMap<String, f64>, AwsError>> + Send;
 }
 
 /// How a record write ended.

@@ -190,6 +190,9 @@ async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<Ending, CliError
         )
     {
         println!("{} SUCCEEDED: deployed", info.name);
+        for w in settled.iter().flat_map(|d| &d.warnings) {
+            println!("  warning: {w}");
+        }
         return Ok(Ending::Deployed);
     }
     if recorded == Some(Status::Deployed) {

@@ -82,10 +82,13 @@ enum Command {
         pre_traffic: Option<String>,
         #[arg(long)]
         post_traffic: Option<String>,
-        /// How often the bake's backstop reads the alarms (default 5m; alarm events stop a
-        /// bake at once).
+        /// How often a bake is checked: the canary analysis and the alarms' backstop (default 1m
+        /// with the analysis, 5m without; alarm events stop a bake at once).
         #[arg(long, alias = "poll-interval")]
         check_interval: Option<String>,
+        /// Turn the canary analysis of the versions' own metrics off ("analysis": false).
+        #[arg(long)]
+        no_analysis: bool,
         /// The deployment id (the execution's name); default: function-alias-time.
         #[arg(long)]
         name: Option<String>,
@@ -145,6 +148,9 @@ enum Command {
         /// every check interval).
         #[arg(long)]
         alarms: bool,
+        /// The request turns the canary analysis off ("analysis": false).
+        #[arg(long)]
+        no_analysis: bool,
     },
     /// Print the sluice request for each function of a SAM template with a DeploymentPreference.
     #[command(after_help = "Example:\n  sluice from-sam template.yaml > requests.json")]
@@ -227,7 +233,8 @@ async fn run(command: Command) -> Result<Done, CliError> {
             strategy,
             check_interval,
             alarms,
-        } => plan::run(&strategy, check_interval.as_deref(), alarms).map(Done::Print),
+            no_analysis,
+        } => plan::run(&strategy, check_interval.as_deref(), alarms, !no_analysis).map(Done::Print),
         Command::FromSam {
             template,
             candidate_alias,
@@ -243,6 +250,7 @@ async fn run(command: Command) -> Result<Done, CliError> {
             pre_traffic,
             post_traffic,
             check_interval,
+            no_analysis,
             name,
             wait,
         } => {
@@ -267,6 +275,7 @@ async fn run(command: Command) -> Result<Done, CliError> {
                         pre_traffic,
                         post_traffic,
                         check_interval,
+                        no_analysis,
                     )?,
                     true,
                 ),
@@ -323,6 +332,7 @@ fn from_flags(
     pre_traffic: Option<String>,
     post_traffic: Option<String>,
     check_interval: Option<String>,
+    no_analysis: bool,
 ) -> Result<Value, CliError> {
     let strategy = if strategy.trim_start().starts_with('{') {
         serde_json::from_str(&strategy)
@@ -350,6 +360,9 @@ fn from_flags(
     }
     if let Some(p) = check_interval {
         request["checkInterval"] = json!(p);
+    }
+    if no_analysis {
+        request["analysis"] = json!(false);
     }
     Ok(request)
 }

@@ -3,16 +3,32 @@
 
 use crate::error::CliError;
 use serde_json::Value;
-use sluice_core::budget::{self, CheckInterval, DEFAULT_CHECK_SECONDS, NoCheckInterval};
+use sluice_core::analysis::Analysis;
+use sluice_core::budget::{self, CheckInterval, Judges, NoCheckInterval};
 use sluice_core::duration::{format_seconds, parse_seconds};
 use sluice_core::{Hooks, Strategy};
 
 /// Step Functions Standard workflows, us-east-1: $0.025 per 1,000 state transitions.
 const DOLLARS_PER_TRANSITION: f64 = 0.025 / 1000.0;
 
+/// CloudWatch GetMetricData, us-east-1: $0.01 per 1,000 metrics requested.
+const DOLLARS_PER_METRIC: f64 = 0.01 / 1000.0;
+
 /// The plan of `strategy` and its cost; `check_interval` as `--check-interval` gives it (None:
-/// the default, stretched as validate stretches it when the plan would not fit).
-pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result<String, CliError> {
+/// the default, stretched as validate stretches it when the plan would not fit); `analysis`
+/// whether the request keeps the default canary analysis (on unless turned off).
+pub fn run(
+    strategy: &str,
+    check_interval: Option<&str>,
+    alarms: bool,
+    analysis: bool,
+) -> Result<String, CliError> {
+    let analysis = analysis.then(Analysis::default);
+    let judges = Judges {
+        alarms,
+        analysis: analysis.is_some(),
+        keep_baking_seconds: 0,
+    };
     // A preset name as it is, anything else as JSON.
     let value = if strategy.trim_start().starts_with('{') {
         serde_json::from_str(strategy).map_err(|e| {
@@ -43,7 +59,7 @@ pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result
     };
     // The interval validate would use; a plan that fits none is shown at the one asked for (or
     // the default), with what would make it fit.
-    let (check, stretched, too_long) = match CheckInterval::choose(&plan, asked, alarms, &hooks) {
+    let (check, stretched, too_long) = match CheckInterval::choose(&plan, asked, judges, &hooks) {
         Ok(c) => (c.seconds, c.stretched, None),
         Err(NoCheckInterval::OutOfRange { .. }) => {
             return Err(CliError::refused(format!(
@@ -62,7 +78,7 @@ pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result
             )),
         ),
         Err(NoCheckInterval::PlanTooLong) => (
-            asked.unwrap_or(DEFAULT_CHECK_SECONDS),
+            asked.unwrap_or(budget::default_check_seconds(judges)),
             false,
             Some("Too long for one execution at any interval".to_string()),
         ),
@@ -87,18 +103,21 @@ pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result
             step.weight.to_string()
         ));
     }
-    let cost = budget::success(&plan, check, alarms, &hooks);
-    let checks = match (alarms, stretched) {
-        (false, _) => "without alarms".to_string(),
-        (true, false) => format!(
-            "alarm events, backstop check every {}",
-            format_seconds(check)
-        ),
-        (true, true) => format!(
-            "alarm events, backstop check every {} (the default {}, stretched to fit)",
+    let cost = budget::success(&plan, check, judges, &hooks);
+    let every = if stretched {
+        format!(
+            "every {} (the default {}, stretched to fit)",
             format_seconds(check),
-            format_seconds(DEFAULT_CHECK_SECONDS)
-        ),
+            format_seconds(budget::default_check_seconds(judges))
+        )
+    } else {
+        format!("every {}", format_seconds(check))
+    };
+    let checks = match (alarms, analysis.is_some()) {
+        (false, false) => "without alarms or analysis".to_string(),
+        (true, false) => format!("alarm events, backstop check {every}"),
+        (false, true) => format!("canary analysis {every}"),
+        (true, true) => format!("alarm events, canary analysis and backstop check {every}"),
     };
     out.push_str(&format!(
         "Step Functions, {checks}: {} history events (an execution stops at {}), {} state transitions, ${:.4}",
@@ -107,6 +126,16 @@ pub fn run(strategy: &str, check_interval: Option<&str>, alarms: bool) -> Result
         cost.transitions,
         cost.transitions as f64 * DOLLARS_PER_TRANSITION
     ));
+    if let Some(a) = &analysis {
+        let metrics = cost.checks * a.metrics_per_target();
+        out.push_str(&format!(
+            "\nCanary analysis: {}\nCloudWatch, per target: {} checks, one GetMetricData call each ({} metrics), {metrics} metrics, ${:.4}",
+            sluice_core::analysis::describe(a),
+            cost.checks,
+            a.metrics_per_target(),
+            metrics as f64 * DOLLARS_PER_METRIC
+        ));
+    }
     if let Some(why) = too_long {
         out.push('\n');
         out.push_str(&why);
@@ -120,7 +149,7 @@ mod tests {
 
     #[test]
     fn linear_every_three_minutes_is_ten_increments_three_minutes_apart() {
-        let out = run("Linear10PercentEvery3Minutes", None, false).unwrap();
+        let out = run("Linear10PercentEvery3Minutes", None, false, true).unwrap();
         let rows: Vec<&str> = out.lines().skip(2).take(10).collect();
         let expected: Vec<(String, String)> = (0..10)
             .map(|i| {
@@ -144,7 +173,7 @@ mod tests {
 
     #[test]
     fn costs_and_limits_are_told() {
-        let out = run("Canary10Percent30Minutes", None, true).unwrap();
+        let out = run("Canary10Percent30Minutes", None, true, false).unwrap();
         assert!(
             out.ends_with(
                 "Step Functions, alarm events, backstop check every 5m: 104 history events (an execution \
@@ -153,22 +182,50 @@ mod tests {
             "{out}"
         );
         let week = "{\"canary\": {\"percent\": 10, \"interval\": \"168h\"}}";
-        let out = run(week, Some("10s"), true).unwrap();
+        let out = run(week, Some("10s"), true, false).unwrap();
         assert!(
             out.ends_with("use --check-interval 16m10s or longer"),
             "{out}"
         );
-        let out = run(week, None, true).unwrap();
+        let out = run(week, None, true, false).unwrap();
         assert!(
             out.contains("backstop check every 16m10s (the default 5m, stretched to fit)"),
             "{out}"
+        );
+        let out = run(week, None, true, true).unwrap();
+        assert!(
+            out.contains(
+                "canary analysis and backstop check every 16m10s (the default 1m, stretched to fit)"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_analysis_checks_and_their_cost_are_told() {
+        let out = run("Canary10Percent30Minutes", None, false, true).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let n = lines.len();
+        assert!(
+            lines[n - 3]
+                .starts_with("Step Functions, canary analysis every 1m: 316 history events"),
+            "{out}"
+        );
+        assert!(
+            lines[n - 2]
+                .starts_with("Canary analysis: errors (Fisher exact test at 99% confidence"),
+            "{out}"
+        );
+        assert_eq!(
+            lines[n - 1],
+            "CloudWatch, per target: 30 checks, one GetMetricData call each (8 metrics), 240 metrics, $0.0024"
         );
     }
 
     #[test]
     fn a_bad_strategy_names_the_flag() {
         assert!(
-            run("Blue", None, false)
+            run("Blue", None, false, true)
                 .unwrap_err()
                 .to_string()
                 .starts_with("--strategy: unknown preset")
@@ -177,14 +234,15 @@ mod tests {
             run(
                 "{\"canary\": {\"percent\": 0, \"interval\": \"1m\"}}",
                 None,
-                false
+                false,
+                true
             )
             .unwrap_err()
             .to_string()
             .starts_with("--strategy, at canary.percent: 0% is outside 1% to 99%")
         );
         assert!(
-            run("AllAtOnce", Some("0s"), false)
+            run("AllAtOnce", Some("0s"), false, true)
                 .unwrap_err()
                 .to_string()
                 .starts_with("--check-interval")

@@ -1,6 +1,7 @@
 //! What `sluice watch` and `sluice status` say about a deployment document, as plain text,
 //! rendered from sluice-core's `Deployment` (a renamed field breaks the build, not the display).
 
+use sluice_core::analysis::Outcome;
 use sluice_core::duration::format_seconds;
 use sluice_core::{Action, Deployment, Status};
 
@@ -67,14 +68,31 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
             .map(|a| a.to_string())
             .collect();
         let mut verdict = match (&check.unread, firing.is_empty()) {
-            (Some(why), _) => format!("alarms not known yet (could not be read: {why})"),
+            (Some(why), _) => format!("not known yet (could not be read: {why})"),
+            (None, _) if doc.alarms.is_empty() => String::new(),
             (None, true) => "alarms healthy".to_string(),
             (None, false) => format!("alarms FIRING: {}", firing.join(", ")),
         };
         if !quiet.is_empty() {
             verdict.push_str(&format!(" (no data yet: {})", quiet.join(", ")));
         }
-        lines.push(format!("{verdict}, checked {}", check.checked_at));
+        if !verdict.is_empty() {
+            lines.push(format!("{verdict}, checked {}", check.checked_at));
+        }
+        for t in &check.analysis {
+            let outcome = match t.outcome {
+                Outcome::Pass => "pass",
+                Outcome::Fail => "FAIL",
+                Outcome::Inconclusive => "no verdict yet",
+            };
+            lines.push(format!(
+                "analysis {}: {outcome}: {}, checked {}",
+                t.target, t.summary, check.checked_at
+            ));
+        }
+    }
+    for w in &doc.warnings {
+        lines.push(format!("warning: {w}"));
     }
     lines
 }
@@ -141,6 +159,40 @@ mod tests {
                 "its execution has ended, but the safety net could not settle it yet (2026-11-27T10:00:03Z, orders:live could not be rolled back: Rate exceeded): the sweeper tries again on its schedule",
                 "alarms FIRING: orders-errors (no data yet: orders-p99), checked 2026-11-27T10:00:02Z",
             ]
+        );
+    }
+
+    /// `sluice watch` shows the last verdict and both versions' figures per target, and a pass
+    /// without a verdict stays on screen as a warning.
+    #[test]
+    fn the_analysis_verdict_and_its_figures_are_shown() {
+        use sluice_core::analysis::Figures;
+        use sluice_core::testing::{analysed, t};
+        let mut d = analysed(&[], json!({}));
+        let f = |invocations, errors| Figures {
+            invocations,
+            errors,
+            throttles: 0,
+            latency_ms: None,
+        };
+        let judged = d.judge_versions(&[(f(41, 0), f(359, 2))]);
+        d.record_check_with(&[], &[], judged, t(2)).unwrap();
+        let lines = describe(&read(d.to_json()));
+        assert!(
+            lines.iter().any(|l| l.starts_with(
+                "analysis a:live: pass: v2 error rate 0% (0 of 41) vs v1 0.6% (2 of 359), p = 1; v2 served 41 of 400 invocations (10% asked)"
+            )),
+            "{lines:#?}"
+        );
+        assert!(!lines.iter().any(|l| l.contains("alarms healthy")), "no alarms: {lines:#?}");
+        while d.status == sluice_core::Status::Baking {
+            let judged = d.judge_versions(&[(f(3, 0), f(37, 0))]);
+            d.record_check_with(&[], &[], judged, t(3)).unwrap();
+        }
+        let lines = describe(&read(d.to_json()));
+        assert!(
+            lines.iter().any(|l| l.starts_with("warning: step 1/2: passed without a verdict")),
+            "{lines:#?}"
         );
     }
 }

@@ -82,6 +82,23 @@ const fn worst_task(task: &str) -> u64 {
     TASK + retries(task) * RETRY
 }
 
+/// What a deployment's bakes judge: the alarms (watched by events, read by the backstop), and
+/// the versions' own metrics (the canary analysis, read at each check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Judges {
+    pub alarms: bool,
+    pub analysis: bool,
+    /// How long a bake may go on past its end for an inconclusive analysis.
+    pub keep_baking_seconds: u64,
+}
+
+impl Judges {
+    /// Whether a bake reads anything at its checks (else one Wait bakes the step).
+    pub fn checks(self) -> bool {
+        self.alarms || self.analysis
+    }
+}
+
 /// What one deployment costs when nothing fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -99,8 +116,8 @@ pub struct Cost {
 }
 
 /// The backstop checks one bake takes: one per check interval, the last at the bake's end.
-fn checks_in(bake_seconds: u64, check_seconds: u64, has_alarms: bool) -> u64 {
-    if has_alarms {
+fn checks_in(bake_seconds: u64, check_seconds: u64, judges: Judges) -> u64 {
+    if judges.checks() {
         bake_seconds.div_ceil(check_seconds.max(1))
     } else {
         // Nothing to read: one Wait bakes the step, and one CheckAlarms counts it done.
@@ -109,22 +126,22 @@ fn checks_in(bake_seconds: u64, check_seconds: u64, has_alarms: bool) -> u64 {
 }
 
 /// The backstop checks a plan's bakes take.
-pub fn checks(plan: &Plan, check_seconds: u64, has_alarms: bool) -> u64 {
+pub fn checks(plan: &Plan, check_seconds: u64, judges: Judges) -> u64 {
     plan.steps()
         .iter()
         .filter(|s| s.bake_seconds > 0)
-        .map(|s| checks_in(s.bake_seconds, check_seconds, has_alarms))
+        .map(|s| checks_in(s.bake_seconds, check_seconds, judges))
         .sum()
 }
 
 /// What a successful execution writes, and its worst case.
-pub fn success(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks) -> Cost {
-    let checks = checks(plan, check_seconds, has_alarms);
+pub fn success(plan: &Plan, check_seconds: u64, judges: Judges, hooks: &Hooks) -> Cost {
+    let checks = checks(plan, check_seconds, judges);
     let steps = plan.step_count() as u64;
     let bakes = plan.steps().iter().filter(|s| s.bake_seconds > 0).count() as u64;
     let hook_tasks = hooks.count() as u64;
     // The watch branch: WatchAnything, then Watch when there are alarms, else NothingToWatch.
-    let (watch, watch_worst, watch_states) = if has_alarms {
+    let (watch, watch_worst, watch_states) = if judges.alarms {
         (
             STATE + CALLBACK_TASK,
             STATE + CALLBACK_TASK + retries("Watch") * RETRY,
@@ -158,7 +175,8 @@ pub fn success(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks)
         + hooks.post_traffic.iter().count() as u64 * worst_task("PostTrafficHook")
         + steps * (worst_task("Shift") + STATE)
         + bakes * (PARALLEL + watch_worst + STATE + STATE)
-        + (checks + overtime(plan, has_alarms)) * (STATE + worst_task("CheckAlarms") + STATE)
+        + (checks + overtime(plan, check_seconds, judges))
+            * (STATE + worst_task("CheckAlarms") + STATE)
         + worst_task("Finish")
         + STATE
         + FAILING;
@@ -170,12 +188,14 @@ pub fn success(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks)
     }
 }
 
-/// The checks bakes may take past their ends, alarms unread.
-fn overtime(plan: &Plan, has_alarms: bool) -> u64 {
-    if !has_alarms {
+/// The checks bakes may take past their ends: alarms or metrics unread, and an inconclusive
+/// analysis baking on.
+fn overtime(plan: &Plan, check_seconds: u64, judges: Judges) -> u64 {
+    if !judges.checks() {
         return 0;
     }
-    plan.steps().iter().filter(|s| s.bake_seconds > 0).count() as u64 * OVERTIME_CHECKS
+    let keep = judges.keep_baking_seconds.div_ceil(check_seconds.max(1));
+    plan.steps().iter().filter(|s| s.bake_seconds > 0).count() as u64 * (OVERTIME_CHECKS + keep)
 }
 
 /// The longest way to fail: every Rollback attempt, the explanation and the Fail state.
@@ -186,8 +206,8 @@ const FAILING: u64 = worst_task("Rollback")
 
 /// The most a deployment may write: a success's events, then the longest way to fail, and room
 /// for retries elsewhere.
-pub fn worst_case_events(plan: &Plan, check_seconds: u64, has_alarms: bool, hooks: &Hooks) -> u64 {
-    success(plan, check_seconds, has_alarms, hooks).worst_case_events
+pub fn worst_case_events(plan: &Plan, check_seconds: u64, judges: Judges, hooks: &Hooks) -> u64 {
+    success(plan, check_seconds, judges, hooks).worst_case_events
 }
 
 /// The longest check interval a request may ask for, and the most validate stretches it to.
@@ -197,9 +217,22 @@ pub const MAX_CHECK_SECONDS: u64 = 3600;
 /// events stop a bake at once, so the backstop only catches what an event missed.
 pub const DEFAULT_CHECK_SECONDS: u64 = 300;
 
+/// How often a bake is checked when the canary analysis is on and the request does not say: a
+/// clear regression of the new version's own metrics is caught within a minute or two.
+pub const DEFAULT_ANALYSIS_CHECK_SECONDS: u64 = 60;
+
+/// The check interval a request gets when it does not say, before any stretching.
+pub fn default_check_seconds(judges: Judges) -> u64 {
+    if judges.analysis {
+        DEFAULT_ANALYSIS_CHECK_SECONDS
+    } else {
+        DEFAULT_CHECK_SECONDS
+    }
+}
+
 /// The shortest check interval (1 s to 1 h) at which the worst case fits, if any does.
-pub fn shortest_check_that_fits(plan: &Plan, has_alarms: bool, hooks: &Hooks) -> Option<u64> {
-    let fits = |p| worst_case_events(plan, p, has_alarms, hooks) < HISTORY_LIMIT;
+pub fn shortest_check_that_fits(plan: &Plan, judges: Judges, hooks: &Hooks) -> Option<u64> {
+    let fits = |p| worst_case_events(plan, p, judges, hooks) < HISTORY_LIMIT;
     if !fits(MAX_CHECK_SECONDS) {
         return None;
     }
@@ -223,6 +256,8 @@ pub struct CheckInterval {
     pub seconds: u64,
     /// The default was stretched to this, so that the plan fits.
     pub stretched: bool,
+    /// The default it was stretched from.
+    pub default_seconds: u64,
 }
 
 /// Why no check interval can be had as asked.
@@ -245,13 +280,13 @@ impl CheckInterval {
     pub fn choose(
         plan: &Plan,
         asked: Option<u64>,
-        has_alarms: bool,
+        judges: Judges,
         hooks: &Hooks,
     ) -> Result<CheckInterval, NoCheckInterval> {
-        let fits = |s| worst_case_events(plan, s, has_alarms, hooks) < HISTORY_LIMIT;
-        let shortest = || {
-            shortest_check_that_fits(plan, has_alarms, hooks).ok_or(NoCheckInterval::PlanTooLong)
-        };
+        let fits = |s| worst_case_events(plan, s, judges, hooks) < HISTORY_LIMIT;
+        let shortest =
+            || shortest_check_that_fits(plan, judges, hooks).ok_or(NoCheckInterval::PlanTooLong);
+        let default_seconds = default_check_seconds(judges);
         match asked {
             Some(s) if !(1..=MAX_CHECK_SECONDS).contains(&s) => {
                 Err(NoCheckInterval::OutOfRange { asked: s })
@@ -259,19 +294,22 @@ impl CheckInterval {
             Some(s) if fits(s) => Ok(CheckInterval {
                 seconds: s,
                 stretched: false,
+                default_seconds,
             }),
             Some(s) => Err(NoCheckInterval::TooOften {
                 asked: s,
-                worst: worst_case_events(plan, s, has_alarms, hooks),
+                worst: worst_case_events(plan, s, judges, hooks),
                 shortest: shortest()?,
             }),
-            None if fits(DEFAULT_CHECK_SECONDS) => Ok(CheckInterval {
-                seconds: DEFAULT_CHECK_SECONDS,
+            None if fits(default_seconds) => Ok(CheckInterval {
+                seconds: default_seconds,
                 stretched: false,
+                default_seconds,
             }),
             None => Ok(CheckInterval {
                 seconds: shortest()?,
                 stretched: true,
+                default_seconds,
             }),
         }
     }
@@ -279,11 +317,16 @@ impl CheckInterval {
     /// Why the interval is not the default, for the document's history.
     pub fn note(&self) -> Option<String> {
         self.stretched.then(|| {
+            let what = if self.default_seconds == DEFAULT_CHECK_SECONDS {
+                "the backstop checks the alarms"
+            } else {
+                "the bake is checked"
+            };
             format!(
-                "the backstop checks the alarms every {} instead of the default {}, so that the whole \
+                "{what} every {} instead of the default {}, so that the whole \
                  plan fits one execution's {HISTORY_LIMIT} history events (alarm events still stop a bake at once)",
                 format_seconds(self.seconds),
-                format_seconds(DEFAULT_CHECK_SECONDS),
+                format_seconds(self.default_seconds),
             )
         })
     }
@@ -326,6 +369,17 @@ mod tests {
     use super::*;
     use crate::strategy::Strategy;
 
+    const ALARMS: Judges = Judges {
+        alarms: true,
+        analysis: false,
+        keep_baking_seconds: 0,
+    };
+    const NONE: Judges = Judges {
+        alarms: false,
+        analysis: false,
+        keep_baking_seconds: 0,
+    };
+
     fn plan(name: &str) -> Plan {
         Strategy::preset(name).unwrap().plan().unwrap()
     }
@@ -333,14 +387,14 @@ mod tests {
     #[test]
     fn a_half_hour_canary_at_the_defaults() {
         let p = plan("Canary10Percent30Minutes");
-        let c = success(&p, 300, true, &Hooks::default());
+        let c = success(&p, 300, ALARMS, &Hooks::default());
         assert_eq!(c.checks, 6);
         // 2 + 5 + 6 + 2·7 (shifts) + (4 + 8 + 2 + 2) (the bake) + 6·9 (checks) + 5 + 2
         assert_eq!(c.events, 104);
         assert!(c.events <= 120);
         assert_eq!(c.transitions, 1 + 3 + 4 + (1 + 2 + 2) + 18 + 2);
         // At a 10 s interval the same plan checked 180 times: ~1,650 events before the watch.
-        assert_eq!(success(&p, 10, true, &Hooks::default()).checks, 180);
+        assert_eq!(success(&p, 10, ALARMS, &Hooks::default()).checks, 180);
     }
 
     #[test]
@@ -350,13 +404,13 @@ mod tests {
             pre_traffic: Some(crate::testing::function("pre")),
             post_traffic: Some(crate::testing::function("post")),
         };
-        let without = success(&p, 300, false, &Hooks::default());
+        let without = success(&p, 300, NONE, &Hooks::default());
         assert_eq!(without.checks, 9, "one Wait per bake without alarms");
         assert_eq!(
-            success(&p, 300, false, &hooks).events,
+            success(&p, 300, NONE, &hooks).events,
             without.events + 2 * TASK
         );
-        let with_alarms = success(&p, 300, true, &Hooks::default());
+        let with_alarms = success(&p, 300, ALARMS, &Hooks::default());
         assert_eq!(
             with_alarms.events,
             without.events + 9 * (CALLBACK_TASK - STATE),
@@ -369,7 +423,7 @@ mod tests {
         let p = plan("Linear10PercentEvery10Minutes");
         let hooks = Hooks::default();
         // 9 bakes of 600 s: 675 checks at 8 s, each up to 39 events with its retries, cannot fit.
-        assert_eq!(shortest_check_that_fits(&p, true, &hooks), Some(10));
+        assert_eq!(shortest_check_that_fits(&p, ALARMS, &hooks), Some(10));
         let week = Strategy::Canary {
             percent: crate::Weight::from_percent(10.0).unwrap(),
             interval_seconds: 7 * 24 * 3600,
@@ -377,12 +431,12 @@ mod tests {
         .plan()
         .unwrap();
         assert!(
-            worst_case_events(&week, 300, true, &hooks) >= HISTORY_LIMIT,
+            worst_case_events(&week, 300, ALARMS, &hooks) >= HISTORY_LIMIT,
             "a week at the default interval does not fit as it is"
         );
-        let p = shortest_check_that_fits(&week, true, &hooks).unwrap();
-        assert!(worst_case_events(&week, p, true, &hooks) < HISTORY_LIMIT);
-        assert!(worst_case_events(&week, p - 1, true, &hooks) >= HISTORY_LIMIT);
+        let p = shortest_check_that_fits(&week, ALARMS, &hooks).unwrap();
+        assert!(worst_case_events(&week, p, ALARMS, &hooks) < HISTORY_LIMIT);
+        assert!(worst_case_events(&week, p - 1, ALARMS, &hooks) >= HISTORY_LIMIT);
         assert_eq!(p, 970, "a week of bake needs 16m10s between checks");
     }
 }

@@ -21,6 +21,9 @@ pub enum ErrorName {
     AliasConflict,
     /// A CloudWatch alarm of the deployment was in ALARM.
     AlarmBreached,
+    /// The canary analysis found the new version worse than the stable one on its own metrics
+    /// (or found no verdict, where the request says that fails).
+    AnalysisFailed,
     /// A PreTraffic or PostTraffic hook failed.
     HookFailed,
     /// AWS throttled or failed transiently; safe to retry.
@@ -45,11 +48,12 @@ pub enum ErrorName {
 
 impl ErrorName {
     /// Every name sluice writes: those a phase raises, then the endings the safety net records.
-    pub const ALL: [ErrorName; 12] = [
+    pub const ALL: [ErrorName; 13] = [
         ErrorName::InvalidRequest,
         ErrorName::AliasBusy,
         ErrorName::AliasConflict,
         ErrorName::AlarmBreached,
+        ErrorName::AnalysisFailed,
         ErrorName::HookFailed,
         ErrorName::TransientAws,
         ErrorName::AwsFailure,
@@ -60,9 +64,9 @@ impl ErrorName {
         ErrorName::ExecutionFailed,
     ];
 
-    /// The names a phase function raises (the first nine of `ALL`): what the state machine's Retry
+    /// The names a phase function raises (the first ten of `ALL`): what the state machine's Retry
     /// and Catch may match. The rest only name endings the safety net records.
-    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(9).0;
+    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(10).0;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,6 +74,7 @@ impl ErrorName {
             ErrorName::AliasBusy => "AliasBusy",
             ErrorName::AliasConflict => "AliasConflict",
             ErrorName::AlarmBreached => "AlarmBreached",
+            ErrorName::AnalysisFailed => "AnalysisFailed",
             ErrorName::HookFailed => "HookFailed",
             ErrorName::TransientAws => "TransientAws",
             ErrorName::AwsFailure => "AwsFailure",

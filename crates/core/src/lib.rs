@@ -4,10 +4,11 @@
 //!
 //! Modules depend on each other in one direction only, from the leaves up (each imports only
 //! modules before it in this list; a contract test holds them to it): bounds, error, fields,
-//! duration, time, names, weight, alarms, hooks, failure, strategy, budget, request, events,
-//! ledger, deployment.
+//! duration, time, names, weight, alarms, hooks, failure, strategy, budget, stats, analysis, request,
+//! events, ledger, deployment.
 
 pub mod alarms;
+pub mod analysis;
 pub mod bounds;
 pub mod budget;
 pub mod deployment;
@@ -20,6 +21,7 @@ pub mod hooks;
 pub mod ledger;
 pub mod names;
 pub mod request;
+pub mod stats;
 pub mod strategy;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -1,8 +1,9 @@
 //! The deployment request (the execution input), parsed at the edge into values that
 //! cannot be invalid. Every refusal names the field and the reason.
 
+use crate::analysis::Analysis;
 use crate::bounds::{clip, clip_quoted, quote};
-use crate::budget::CheckInterval;
+use crate::budget::{CheckInterval, Judges};
 use crate::duration::HumanDuration;
 use crate::error::{Error, Invalid};
 use crate::fields::{Object, optional, required};
@@ -35,6 +36,9 @@ struct RawRequest {
     /// checkInterval's first name, still accepted.
     #[serde(default, deserialize_with = "optional")]
     poll_interval: Option<HumanDuration>,
+    /// Read by `Analysis::read` (true, false or an object).
+    #[serde(default, deserialize_with = "optional")]
+    analysis: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -91,7 +95,9 @@ pub struct Request {
     pub plan: Plan,
     pub alarms: Vec<AlarmName>,
     pub hooks: Hooks,
-    /// How often the backstop reads the alarms' state and history during a bake.
+    /// The canary analysis of each version's own metrics; None when the request turned it off.
+    pub analysis: Option<Analysis>,
+    /// How often a bake is checked: the alarms' state and history, and the analysis.
     pub check_interval: CheckInterval,
 }
 
@@ -193,16 +199,35 @@ impl Request {
             (None, Some(HumanDuration(s))) => ("pollInterval", Some(s)),
             (check, None) => ("checkInterval", check.map(|HumanDuration(s)| s)),
         };
-        let check_interval = CheckInterval::choose(&plan, asked, !alarms.is_empty(), &hooks)
-            .map_err(|no| no.refusal(field))?;
+        let analysis = Analysis::read(raw.analysis.as_ref())?;
+        let judges = judges(&alarms, analysis.as_ref());
+        let check_interval =
+            CheckInterval::choose(&plan, asked, judges, &hooks).map_err(|no| no.refusal(field))?;
         Ok(Request {
             targets,
             strategy_name,
             plan,
             alarms,
             hooks,
+            analysis,
             check_interval,
         })
+    }
+}
+
+/// What a request's bakes judge, for the history budget.
+fn judges(alarms: &[AlarmName], analysis: Option<&Analysis>) -> Judges {
+    Judges {
+        alarms: !alarms.is_empty(),
+        analysis: analysis.is_some(),
+        keep_baking_seconds: analysis.map_or(0, |a| a.inconclusive.keep_baking_seconds),
+    }
+}
+
+impl Request {
+    /// What this request's bakes judge, for the history budget.
+    pub fn judges(&self) -> Judges {
+        judges(&self.alarms, self.analysis.as_ref())
     }
 }
 
@@ -368,10 +393,23 @@ mod tests {
         );
         assert_eq!(
             r.check_interval.seconds,
-            crate::budget::DEFAULT_CHECK_SECONDS
+            crate::budget::DEFAULT_ANALYSIS_CHECK_SECONDS,
+            "the analysis is on by default, and checks each minute"
         );
+        assert_eq!(r.analysis, Some(Analysis::default()));
         assert_eq!(r.check_interval.note(), None);
         assert!(r.alarms.is_empty() && r.hooks == Hooks::default());
+        let off = Request::parse(&json!({
+            "targets": [{"functionName": "a", "alias": "live"}],
+            "strategy": "AllAtOnce",
+            "analysis": false
+        }))
+        .unwrap();
+        assert_eq!(off.analysis, None);
+        assert_eq!(
+            off.check_interval.seconds,
+            crate::budget::DEFAULT_CHECK_SECONDS
+        );
     }
 
     #[test]
@@ -379,7 +417,8 @@ mod tests {
         let r = Request::parse(&json!({
             "targets": [{"functionName": "a", "alias": "live"}],
             "strategy": {"canary": {"percent": 10, "interval": "168h"}},
-            "alarms": ["errors"]
+            "alarms": ["errors"],
+            "analysis": false
         }))
         .unwrap();
         assert_eq!(r.check_interval.seconds, 970);
@@ -388,6 +427,21 @@ mod tests {
             note.starts_with(
                 "the backstop checks the alarms every 16m10s instead of the default 5m"
             ),
+            "{note}"
+        );
+        let r = Request::parse(&json!({
+            "targets": [{"functionName": "a", "alias": "live"}],
+            "strategy": {"canary": {"percent": 10, "interval": "168h"}},
+            "alarms": ["errors"]
+        }))
+        .unwrap();
+        assert_eq!(
+            r.check_interval.seconds, 970,
+            "the analysis checks as often"
+        );
+        let note = r.check_interval.note().unwrap();
+        assert!(
+            note.starts_with("the bake is checked every 16m10s instead of the default 1m"),
             "{note}"
         );
         let r = Request::parse(&json!({

@@ -51,13 +51,15 @@ pub fn ten() -> Routing {
     }
 }
 
-/// orders:live to version 4 with this strategy and these alarms, checked every 10 s.
+/// orders:live to version 4 with this strategy and these alarms, checked every 10 s, without
+/// the canary analysis (its fixtures are `analysed`).
 pub fn request(strategy: Value, alarms: &[&str]) -> Request {
     Request::parse(&json!({
         "targets": [{"functionName": "orders", "alias": "live", "targetVersion": "4"}],
         "strategy": strategy,
         "alarms": alarms,
-        "checkInterval": "10s"
+        "checkInterval": "10s",
+        "analysis": false
     }))
     .expect("a valid request")
 }
@@ -107,7 +109,8 @@ pub fn two_targets(strategy: Value, revisions: [&str; 2]) -> Deployment {
             {"functionName": "a", "alias": "live", "targetVersion": "2"},
             {"functionName": "b", "alias": "live", "targetVersion": "2"}
         ],
-        "strategy": strategy
+        "strategy": strategy,
+        "analysis": false
     }))
     .expect("a valid request");
     let resolved = revisions
@@ -127,7 +130,8 @@ pub fn breached(revisions: [&str; 2]) -> Deployment {
             {"functionName": "b", "alias": "live", "targetVersion": "2"},
             {"functionName": "c", "alias": "live", "targetVersion": "1"}
         ],
-        "strategy": "Canary10Percent5Minutes"
+        "strategy": "Canary10Percent5Minutes",
+        "analysis": false
     }))
     .expect("a valid request");
     let resolved = vec![
@@ -149,11 +153,18 @@ pub fn breached(revisions: [&str; 2]) -> Deployment {
 
 /// a:live baking 10 % of version 2 for 30 s, with these alarms checked every 10 s.
 pub fn baking(alarms: &[&str]) -> Deployment {
+    analysed(alarms, json!(false))
+}
+
+/// a:live (from version 1) baking 10 % of version 2 for 30 s, with these alarms and this
+/// `analysis` block, checked every 10 s.
+pub fn analysed(alarms: &[&str], analysis: Value) -> Deployment {
     let request = Request::parse(&json!({
         "targets": [{"functionName": "a", "alias": "live", "targetVersion": "2"}],
         "strategy": {"canary": {"percent": 10, "interval": "30s"}},
         "alarms": alarms,
-        "checkInterval": "10s"
+        "checkInterval": "10s",
+        "analysis": analysis
     }))
     .expect("a valid request");
     let mut d = Deployment::new(

@@ -1,15 +1,18 @@
-//! check-alarms: Deployment -> Deployment. The bake's backstop: after a Wait, counts the waited
-//! seconds into the bake, reads the alarms' state and their history since the last check (an
-//! alarm that fired and cleared in between is a breach too, even if its event was lost), and
-//! says what comes next: bake on, shift on, or roll back. At a bake's healthy end it releases
-//! the bake's watch, so the Parallel the bake runs in can end.
+//! check-alarms: Deployment -> Deployment. The bake's backstop and its canary analysis: after a
+//! Wait, counts the waited seconds into the bake, reads the alarms' state and their history since
+//! the last check (an alarm that fired and cleared in between is a breach too, even if its event
+//! was lost), reads both versions' own metrics of each shifting alias since the step's shift (one
+//! GetMetricData call) and judges the new version against the stable one, and says what comes
+//! next: bake on, shift on, or roll back. At a bake's healthy end it releases the bake's watch,
+//! so the Parallel the bake runs in can end.
 
 use sluice_aws::ending::refuse_if_settled;
 use sluice_aws::watches::release_watch;
-use sluice_aws::{AlarmReader, AwsError, AwsErrorKind, Ledger, Tasks, Watches};
+use sluice_aws::{AlarmReader, AwsError, AwsErrorKind, Ledger, MetricReader, Tasks, Watches};
+use sluice_core::analysis::{Figures, TargetAnalysis, figures_of, queries};
 use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, Timestamp};
 
-pub async fn check_alarms<A: AlarmReader, L: Ledger + Watches, T: Tasks>(
+pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T: Tasks>(
     alarms: &A,
     ledger: &L,
     tasks: &T,
@@ -17,8 +20,14 @@ pub async fn check_alarms<A: AlarmReader, L: Ledger + Watches, T: Tasks>(
     now: Timestamp,
 ) -> Result<Deployment, Error> {
     refuse_if_settled(ledger, &doc).await?;
-    match read(alarms, &doc).await {
-        Ok((readings, fired)) => doc.record_check(&readings, &fired, now)?,
+    let read = match read(alarms, &doc).await {
+        Ok((readings, fired)) => analyse(alarms, &doc, now)
+            .await
+            .map(|judged| (readings, fired, judged)),
+        Err(e) => Err(e),
+    };
+    match read {
+        Ok((readings, fired, judged)) => doc.record_check_with(&readings, &fired, judged, now)?,
         // Throttled or failed for now: not known yet, neither a pass nor a breach; read again.
         Err(e) if e.kind == AwsErrorKind::Transient => {
             doc.record_unread_check(&e.to_string(), now)?
@@ -47,6 +56,33 @@ async fn read<A: AlarmReader>(
     Ok((readings, fired))
 }
 
+/// The canary analysis of this check: each shifting alias's two versions, read from the step's
+/// shift to now in one GetMetricData call, and judged.
+async fn analyse<M: MetricReader>(
+    metrics: &M,
+    doc: &Deployment,
+    now: Timestamp,
+) -> Result<Vec<TargetAnalysis>, AwsError> {
+    let pairs = doc.analysis_pairs();
+    let Some(analysis) = doc.analysis.as_ref().filter(|_| !pairs.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let asked = queries(analysis, &pairs);
+    let (start, end, period) = doc.analysis_window(now);
+    let values = metrics
+        .read_metrics(
+            &asked,
+            Timestamp::from_unix_seconds(start),
+            Timestamp::from_unix_seconds(end),
+            period,
+        )
+        .await?;
+    let figures: Vec<(Figures, Figures)> = (0..pairs.len())
+        .map(|i| figures_of(i, &|id: &str| values.get(id).copied()))
+        .collect();
+    Ok(doc.judge_versions(&figures))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +90,7 @@ mod tests {
     use sluice_aws::fake::{FakeAws, Task};
     use sluice_aws::runtime::read_input;
     use sluice_aws::{AwsErrorKind, Watches};
+    use sluice_core::analysis::Figures;
     use sluice_core::testing::{alarm, baking, t};
     use sluice_core::{AlarmState, ErrorName, Status};
 
@@ -233,6 +270,66 @@ mod tests {
         aws.fail_next("DescribeAlarms", AwsErrorKind::Refused, false);
         let err = run(&aws, d.to_json(), t(3)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::AwsFailure);
+    }
+
+    /// The analysis reads both versions of each shifting alias in one call per check, from the
+    /// step's shift on, and a version failing 20 % of its calls rolls back at the first check.
+    #[tokio::test]
+    async fn a_version_failing_a_fifth_of_its_calls_is_rolled_back_by_its_own_metrics() {
+        let aws = FakeAws::new();
+        let figures = |invocations, errors| Figures {
+            invocations,
+            errors,
+            throttles: 0,
+            latency_ms: Some(30.0),
+        };
+        aws.version_figures("a", "1", figures(360, 0));
+        aws.version_figures("a", "2", figures(40, 8));
+        let d = sluice_core::testing::analysed(&[], serde_json::json!({}));
+        let d = run(&aws, d.to_json(), t(2)).await.unwrap();
+        assert_eq!(d.status, Status::AlarmBreached);
+        let f = d.failure.clone().unwrap();
+        assert_eq!(f.error, ErrorName::AnalysisFailed);
+        assert!(
+            f.cause
+                .contains("v2 error rate 20% (8 of 40) vs v1 0% (0 of 360)"),
+            "{}",
+            f.cause
+        );
+        assert_eq!(
+            aws.record("d-1").unwrap(),
+            d.to_json(),
+            "the verdict is recorded"
+        );
+        let reads = aws.metric_reads();
+        assert_eq!(reads.len(), 1);
+        let (queries, start, end, period) = reads[0];
+        assert_eq!(queries, 8, "4 metrics of 2 versions");
+        assert!(start <= t(1) && end > t(2), "{start}..{end}");
+        assert_eq!(period % 60, 0);
+
+        // The same traffic, errors only on the stable version: the canary passes.
+        let aws = FakeAws::new();
+        aws.version_figures("a", "1", figures(360, 90));
+        aws.version_figures("a", "2", figures(40, 0));
+        let mut d = sluice_core::testing::analysed(&[], serde_json::json!({}));
+        while d.status == Status::Baking {
+            d = run(&aws, d.to_json(), t(2)).await.unwrap();
+        }
+        assert_eq!(d.status, Status::ShiftNext);
+        assert!(d.warnings.is_empty());
+    }
+
+    /// A throttled GetMetricData is no verdict, as a throttled alarm read is not.
+    #[tokio::test]
+    async fn a_throttled_metrics_read_is_not_known_yet() {
+        let aws = FakeAws::new();
+        aws.fail_next("GetMetricData", AwsErrorKind::Transient, false);
+        let d = sluice_core::testing::analysed(&[], serde_json::json!({}));
+        let d = run(&aws, d.to_json(), t(2)).await.unwrap();
+        assert_eq!(d.status, Status::Baking);
+        let check = d.last_check.unwrap();
+        assert!(check.unread.unwrap().starts_with("GetMetricData"));
     }
 
     #[tokio::test]

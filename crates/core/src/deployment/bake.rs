@@ -2,8 +2,9 @@
 //! bake's watch (the task token the state machine waits on, registered against every alarm, so
 //! that an alarm event stops the bake at once).
 
-use super::{Deployment, Status};
+use super::{Action, Deployment, Status};
 use crate::alarms::{AlarmReading, AlarmSummary, AlarmTransition, BakePoint};
+use crate::analysis::{Figures, Outcome, Pair, Rule, TargetAnalysis};
 use crate::bounds::{MAX_CAUSE_CHARS, MAX_REASON_CHARS, clip};
 use crate::duration::format_seconds;
 use crate::error::{Error, ErrorName};
@@ -14,7 +15,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The last health check, kept for whoever watches the deployment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     pub checked_at: Timestamp,
@@ -31,6 +32,9 @@ pub struct Verdict {
     /// Why the alarms could not be read: nothing is known of them at this check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread: Option<String>,
+    /// The canary analysis of each target: both versions' figures and the verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analysis: Vec<TargetAnalysis>,
 }
 
 /// How long a bake's watch outlives the bake before it stops waiting for alarm events: the
@@ -76,15 +80,76 @@ impl Deployment {
                 Status::ShiftNext
             };
         } else {
-            // Without alarms there is nothing to poll: wait out the bake in one go.
-            self.next_wait_seconds = if self.alarms.is_empty() {
+            // Without alarms or analysis there is nothing to check: wait out the bake in one go.
+            self.next_wait_seconds = if !self.checks_bakes() {
                 remaining
             } else {
                 remaining.min(self.check_interval_seconds.max(1))
             };
-            self.watch_timeout_seconds = remaining + WATCH_GRACE_SECONDS;
+            let keep = self
+                .analysis
+                .as_ref()
+                .map_or(0, |a| a.inconclusive.keep_baking_seconds)
+                .saturating_sub(self.bake.kept_baking_seconds);
+            self.watch_timeout_seconds = remaining + keep + WATCH_GRACE_SECONDS;
             self.status = Status::Baking;
         }
+    }
+
+    /// What a check reads, as messages name it.
+    fn what_checks_read(&self) -> &'static str {
+        match (self.alarms.is_empty(), self.analysis.is_some()) {
+            (false, false) => "the alarms",
+            (true, _) => "the versions' metrics",
+            (false, true) => "the alarms or the versions' metrics",
+        }
+    }
+
+    /// Whether a bake reads anything at its checks: alarms, or the versions' metrics.
+    pub fn checks_bakes(&self) -> bool {
+        !self.alarms.is_empty() || self.analysis.is_some()
+    }
+
+    /// The targets the analysis compares at a check: each alias shifting from a previous
+    /// version, with both versions (none when the analysis is off).
+    pub fn analysis_pairs(&self) -> Vec<Pair<'_>> {
+        if self.analysis.is_none() {
+            return Vec::new();
+        }
+        self.targets
+            .iter()
+            .filter(|t| t.action == Action::Shift)
+            .filter_map(|t| {
+                Some(Pair {
+                    target: t.name(),
+                    function_name: t.function_name.name(),
+                    alias: t.alias.as_str(),
+                    new: &t.target_version,
+                    stable: t.previous_version.as_ref()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The metrics window of a check at `now` (epoch seconds: start, end, period): from the
+    /// minute of this step's shift to past `now`, as one period.
+    pub fn analysis_window(&self, now: Timestamp) -> (i64, i64, i64) {
+        let since = self.bake.shifted_at.unwrap_or(self.started_at);
+        crate::analysis::window(since.unix_seconds(), now.unix_seconds())
+    }
+
+    /// The verdict on each pair from its two versions' figures (new, stable), in
+    /// `analysis_pairs`' order. The first check of a step does not judge latency (warm-up).
+    pub fn judge_versions(&self, figures: &[(Figures, Figures)]) -> Vec<TargetAnalysis> {
+        let Some(analysis) = &self.analysis else {
+            return Vec::new();
+        };
+        let warm = self.bake.checks >= 1;
+        self.analysis_pairs()
+            .iter()
+            .zip(figures)
+            .map(|(pair, (new, stable))| analysis.judge(pair, *new, *stable, self.weight, warm))
+            .collect()
     }
 
     /// Whether the bake of the step on the aliases is over and healthy: its watch is released.
@@ -191,6 +256,7 @@ impl Deployment {
             missing: Vec::new(),
             fired: Vec::new(),
             unread: Some(why.clone()),
+            analysis: Vec::new(),
         });
         let remaining = self
             .bake
@@ -204,7 +270,8 @@ impl Deployment {
         if self.bake.unread_checks > crate::budget::OVERTIME_CHECKS {
             let cause = self.bake_point(self.bake.elapsed_seconds).breach(
                 &format!(
-                    "the alarms could not be read at the bake's end, {} times ({why})",
+                    "{} could not be read at the bake's end, {} times ({why})",
+                    self.what_checks_read(),
                     self.bake.unread_checks
                 ),
                 "; without a reading the bake cannot be judged",
@@ -217,20 +284,33 @@ impl Deployment {
         }
         self.next_wait_seconds = OVERTIME_SECONDS.min(self.check_interval_seconds.max(1));
         let message = format!(
-            "{}: the alarms could not be read ({why}); not known yet, read again in {}",
+            "{}: {} could not be read ({why}); not known yet, read again in {}",
             self.step_label(),
+            self.what_checks_read(),
             format_seconds(self.next_wait_seconds)
         );
         self.record(now, message);
         Ok(())
     }
 
-    /// Records a health check made after waiting `next_wait_seconds`: the alarms' state now,
-    /// and their moves into ALARM since `bake.history_since` (read from their history).
+    /// Records a health check of the alarms alone (no analysis this check).
     pub fn record_check(
         &mut self,
         readings: &[AlarmReading],
         fired: &[AlarmTransition],
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.record_check_with(readings, fired, Vec::new(), now)
+    }
+
+    /// Records a health check made after waiting `next_wait_seconds`: the alarms' state now,
+    /// their moves into ALARM since `bake.history_since` (read from their history), and the
+    /// analysis of each target (`judge_versions`).
+    pub fn record_check_with(
+        &mut self,
+        readings: &[AlarmReading],
+        fired: &[AlarmTransition],
+        analyses: Vec<TargetAnalysis>,
         now: Timestamp,
     ) -> Result<(), Error> {
         if self.status != Status::Baking {
@@ -243,40 +323,140 @@ impl Deployment {
             (self.bake.elapsed_seconds + self.next_wait_seconds).min(self.bake.required_seconds);
         self.updated_at = now;
         self.bake.history_since = Some(now);
+        self.bake.checks += 1;
         let summary = AlarmSummary::of(&self.alarms, readings).with_history(&self.alarms, fired);
-        let healthy = summary.healthy();
+        let alarms_healthy = summary.healthy();
         let breaches = summary.breaches();
+        let over = match &self.analysis {
+            Some(a) if !analyses.is_empty() => self.tally.count(a, &analyses),
+            _ => None,
+        };
         self.bake.unread_checks = 0;
         self.last_check = Some(Verdict {
             checked_at: now,
-            healthy,
+            healthy: alarms_healthy && over.is_none(),
             firing: summary.firing,
             insufficient_data: summary.insufficient_data,
             missing: summary.missing,
             fired: summary.fired,
             unread: None,
+            analysis: analyses,
         });
-        if healthy {
-            self.after_progress();
-            if self.status != Status::Baking {
-                let message = format!(
-                    "{} baked {} with no alarm",
-                    self.step_label(),
-                    format_seconds(self.bake.required_seconds)
-                );
-                self.record(now, message);
-            }
+        if !alarms_healthy {
+            // Clip the alarms' part, so where it happened is always told.
+            let breaches = clip(&breaches, MAX_CAUSE_CHARS - 200);
+            return self.fail_bake(ErrorName::AlarmBreached, &breaches, "", now);
+        }
+        if let Some(over) = over {
+            let (failed, how) = self.analysis_failure(over);
+            return self.fail_bake(ErrorName::AnalysisFailed, &failed, &how, now);
+        }
+        self.after_progress();
+        if self.status == Status::Baking {
             return Ok(());
         }
-        // Clip the alarms' part, so where it happened is always told.
-        let breaches = clip(&breaches, MAX_CAUSE_CHARS - 200);
-        let cause = self
-            .bake_point(self.bake.elapsed_seconds)
-            .breach(&breaches, "");
+        // The bake's end: an analysis without a verdict follows the request's policy.
+        if let Some(no_verdict) = self.inconclusive_targets() {
+            let inconclusive = self.analysis.as_ref().map(|a| a.inconclusive.clone());
+            let Some(policy) = inconclusive else {
+                return Ok(());
+            };
+            let left = policy
+                .keep_baking_seconds
+                .saturating_sub(self.bake.kept_baking_seconds);
+            if left > 0 {
+                let more = left.min(self.check_interval_seconds.max(1));
+                self.bake.kept_baking_seconds += more;
+                self.bake.required_seconds += more;
+                self.after_progress();
+                let message = format!(
+                    "{}: no verdict at the bake's end ({no_verdict}); baking on, {} more at most",
+                    self.step_label(),
+                    format_seconds(left)
+                );
+                self.record(now, message);
+                return Ok(());
+            }
+            if !policy.pass {
+                let what = format!("no verdict on the new version ({no_verdict})");
+                let how = "; analysis.inconclusive says \"fail\"";
+                return self.fail_bake(ErrorName::AnalysisFailed, &what, how, now);
+            }
+            let warning = format!(
+                "{}: passed without a verdict ({no_verdict}), as analysis.inconclusive says",
+                self.step_label()
+            );
+            self.warnings.push(clip(&warning, MAX_REASON_CHARS));
+            self.record(now, warning);
+        }
+        let judged = self
+            .last_check
+            .as_ref()
+            .map(|c| {
+                c.analysis
+                    .iter()
+                    .filter(|t| t.outcome == Outcome::Pass)
+                    .map(|t| format!("; {}: {}", t.target, t.summary))
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        let message = format!(
+            "{} baked {} with no alarm{judged}",
+            self.step_label(),
+            format_seconds(self.bake.required_seconds)
+        );
+        self.record(now, message);
+        Ok(())
+    }
+
+    /// The targets of the last check the analysis could not judge, told as their figures.
+    fn inconclusive_targets(&self) -> Option<String> {
+        let check = self.last_check.as_ref()?;
+        let quiet: Vec<String> = check
+            .analysis
+            .iter()
+            .filter(|t| t.outcome == Outcome::Inconclusive)
+            .map(|t| format!("{}: {}", t.target, t.summary))
+            .collect();
+        (!quiet.is_empty()).then(|| quiet.join("; "))
+    }
+
+    /// What failed the analysis, and how the budget ran out.
+    fn analysis_failure(&self, over: Result<Rule, u32>) -> (String, String) {
+        let failed: Vec<String> = self
+            .last_check
+            .iter()
+            .flat_map(|c| &c.analysis)
+            .filter(|t| t.outcome == Outcome::Fail)
+            .map(|t| format!("{}: {}", t.target, t.summary))
+            .collect();
+        let how = match over {
+            Ok(rule) => {
+                let n = self.analysis.as_ref().map_or(1, |a| a.fail_after(rule));
+                if n > 1 {
+                    format!("; {n} failed checks in a row")
+                } else {
+                    String::new()
+                }
+            }
+            Err(max) => format!("; {max} failed checks in all (analysis.maxFailedChecks)"),
+        };
+        (clip(&failed.join("; "), MAX_CAUSE_CHARS - 200), how)
+    }
+
+    /// Ends a bake unhealthy: recorded, and the state machine rolls back.
+    fn fail_bake(
+        &mut self,
+        name: ErrorName,
+        what: &str,
+        how: &str,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let cause = self.bake_point(self.bake.elapsed_seconds).breach(what, how);
         self.record(now, cause.clone());
         self.status = Status::AlarmBreached;
         self.next_wait_seconds = 0;
-        self.failure = Some(Failure::new(ErrorName::AlarmBreached, cause));
+        self.failure = Some(Failure::new(name, cause));
         Ok(())
     }
 }
@@ -402,6 +582,119 @@ mod tests {
         d.record_check(&ok, &[], t(3)).unwrap();
         assert_eq!(d.status, Status::ShiftNext);
         assert_eq!(d.bake.unread_checks, 0);
+    }
+
+    fn figures(invocations: u64, errors: u64) -> Figures {
+        Figures {
+            invocations,
+            errors,
+            throttles: 0,
+            latency_ms: Some(40.0),
+        }
+    }
+
+    /// One check of an analysed bake, the new version at `new` and the stable one at `stable`.
+    fn check(d: &mut Deployment, new: (u64, u64), stable: (u64, u64), now: u32) {
+        let judged = d.judge_versions(&[(figures(new.0, new.1), figures(stable.0, stable.1))]);
+        d.record_check_with(&[], &[], judged, t(now)).unwrap();
+    }
+
+    #[test]
+    fn a_new_version_worse_than_the_stable_is_rolled_back_with_both_figures() {
+        let mut d = crate::testing::analysed(&[], json!({}));
+        assert_eq!(d.analysis_pairs().len(), 1);
+        assert_eq!(
+            d.next_wait_seconds, 10,
+            "an analysed bake is checked, not waited out"
+        );
+        check(&mut d, (40, 8), (360, 1), 2);
+        assert_eq!(d.status, Status::AlarmBreached);
+        let f = d.failure.clone().unwrap();
+        assert_eq!(f.error, ErrorName::AnalysisFailed);
+        assert!(
+            f.cause.starts_with(
+                "a:live: v2 error rate 20% (8 of 40) vs v1 0.3% (1 of 360), p = 4.2e-8 < 0.01; \
+                 v2 served 40 of 400 invocations (10% asked) at step 1/2 (10% on the new version, 10s of 30s baked)"
+            ),
+            "{}",
+            f.cause
+        );
+        let verdict = d.last_check.clone().unwrap();
+        assert!(!verdict.healthy);
+        assert_eq!(verdict.analysis[0].new.errors, 8);
+        assert_eq!(verdict.analysis[0].served_share, Some(0.1));
+    }
+
+    #[test]
+    fn an_analysis_without_a_verdict_follows_the_requests_policy_at_the_bakes_end() {
+        // Default: pass, with a warning everywhere.
+        let mut d = crate::testing::analysed(&[], json!({}));
+        while d.status == Status::Baking {
+            check(&mut d, (2, 0), (38, 0), 2);
+        }
+        assert_eq!(d.status, Status::ShiftNext);
+        assert_eq!(d.warnings.len(), 1);
+        assert!(
+            d.warnings[0].starts_with(
+                "step 1/2: passed without a verdict (a:live: v2 served 2 of 40 invocations (10% asked); \
+                 at least 30 are needed for a verdict)"
+            ),
+            "{}",
+            d.warnings[0]
+        );
+        // "fail": rolled back, saying why.
+        let mut d = crate::testing::analysed(&[], json!({"inconclusive": "fail"}));
+        while d.status == Status::Baking {
+            check(&mut d, (0, 0), (40, 0), 2);
+        }
+        assert_eq!(d.status, Status::AlarmBreached);
+        let f = d.failure.unwrap();
+        assert_eq!(f.error, ErrorName::AnalysisFailed);
+        assert!(
+            f.cause
+                .starts_with("no verdict on the new version (a:live: v2 served 0 of 40"),
+            "{}",
+            f.cause
+        );
+        assert!(
+            f.cause.ends_with("analysis.inconclusive says \"fail\""),
+            "{}",
+            f.cause
+        );
+        // Keep baking: up to the limit, and a verdict reached meanwhile ends the bake.
+        let mut d = crate::testing::analysed(
+            &[],
+            json!({"inconclusive": {"keepBaking": "20s", "then": "fail"}}),
+        );
+        let mut checks = 0;
+        while d.status == Status::Baking {
+            checks += 1;
+            let calls = if checks < 4 { 5 } else { 40 };
+            check(&mut d, (calls, 0), (400, 0), 2);
+        }
+        assert_eq!(
+            (d.status, checks),
+            (Status::ShiftNext, 4),
+            "{:?}",
+            d.history
+        );
+        assert_eq!(d.bake.kept_baking_seconds, 10);
+        assert!(d.warnings.is_empty());
+        assert!(d.watch_timeout_seconds >= 20 + WATCH_GRACE_SECONDS);
+    }
+
+    #[test]
+    fn the_stables_errors_never_fail_a_clean_canary_and_a_pass_is_told() {
+        let mut d = crate::testing::analysed(&[], json!({}));
+        while d.status == Status::Baking {
+            check(&mut d, (40, 0), (360, 90), 2);
+        }
+        assert_eq!(d.status, Status::ShiftNext);
+        let last = d.history.last().unwrap().message.clone();
+        assert!(
+            last.starts_with("step 1/2 baked 30s with no alarm; a:live: v2 error rate 0% (0 of 40) vs v1 25% (90 of 360)"),
+            "{last}"
+        );
     }
 
     #[test]

@@ -169,8 +169,13 @@ impl Deployment {
             )));
         }
         self.status = Status::Deployed;
+        let warnings = match self.warnings.len() {
+            0 => String::new(),
+            1 => " (1 warning: see warnings)".to_string(),
+            n => format!(" ({n} warnings: see warnings)"),
+        };
         let message = format!(
-            "deployed: {}",
+            "deployed: {}{warnings}",
             self.targets
                 .iter()
                 .map(|t| format!("{} on version {}", t.name(), t.target_version))

@@ -22,6 +22,7 @@ pub use start::{
     CheckedTarget, ResolvedTarget, VersionInfo, VersionSource, VersionState, require_function,
 };
 
+use crate::analysis::{Analysis, Tally};
 use crate::bounds::{HISTORY_HEAD, MAX_EVENT_CHARS, MAX_HISTORY_EVENTS, clip};
 use crate::budget::Cost;
 use crate::error::Error;
@@ -116,7 +117,7 @@ pub enum Action {
 /// The shape of the document this code writes. Later shapes only add fields (with defaults), so
 /// every phase, and reconcile after an upgrade of sluice, reads the documents of earlier ones;
 /// fields a phase does not know are ignored.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 fn schema_v1() -> u32 {
     1
@@ -174,6 +175,15 @@ pub struct Bake {
     /// Checks past the bake's end whose alarms could not be read (the bake is never over on one).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unread_checks: u64,
+    /// When this step's shift landed: the analysis reads the versions' metrics from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shifted_at: Option<Timestamp>,
+    /// Checks made in this step so far (the first one does not judge latency: warm-up).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub checks: u64,
+    /// How long the bake went on past its end, waiting for enough traffic for a verdict.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kept_baking_seconds: u64,
 }
 
 /// The safety net could not settle the deployment (yet): when, and why. It tries again (the
@@ -221,6 +231,16 @@ pub struct Deployment {
     pub targets: Vec<TargetState>,
     pub alarms: Vec<AlarmName>,
     pub hooks: Hooks,
+    /// The canary analysis of the versions' own metrics (None: turned off, or a document written
+    /// before sluice had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// The analysis' failed checks so far.
+    #[serde(default, skip_serializing_if = "Tally::is_empty")]
+    pub tally: Tally,
+    /// What passed without a verdict or a reading, for the CLI and the final message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// How often the backstop reads the alarms during a bake (alarm events need no reading).
     /// Documents written before its rename call it pollIntervalSeconds.
     #[serde(alias = "pollIntervalSeconds")]

@@ -56,6 +56,9 @@ impl Deployment {
             // cleared while this shift ran (or was retried) is still read.
             history_since: self.bake.history_since.or(Some(now)),
             unread_checks: 0,
+            shifted_at: Some(now),
+            checks: 0,
+            kept_baking_seconds: 0,
         };
         let baking = if step.bake_seconds > 0 {
             format!(", baking {}", format_seconds(step.bake_seconds))

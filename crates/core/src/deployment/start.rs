@@ -323,7 +323,7 @@ impl Deployment {
         let cost = crate::budget::success(
             &plan,
             request.check_interval.seconds,
-            !request.alarms.is_empty(),
+            request.judges(),
             &request.hooks,
         );
         Ok(Deployment {
@@ -336,6 +336,9 @@ impl Deployment {
             targets,
             alarms: request.alarms.clone(),
             hooks: request.hooks.clone(),
+            analysis: request.analysis.clone(),
+            tally: Default::default(),
+            warnings: Vec::new(),
             check_interval_seconds: request.check_interval.seconds,
             check_interval_note,
             cost: Some(cost),
