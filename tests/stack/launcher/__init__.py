@@ -2,7 +2,8 @@
 and AWS that sluice depends on closed by small patches, one module each:
 
 - lambda_invoke: Invoke runs the real binary, honours Qualifier, routes weighted aliases by
-  weight and records AWS/Lambda metrics;
+  weight and records AWS/Lambda metrics (Invocations, Errors, Duration, Throttles), and a test
+  endpoint throttles a share of a function version's invocations;
 - sfn_names: StartExecution without a name gets a UUID;
 - function_names: a function named by partial ARN, full ARN or URL-encoded ARN in a Lambda path
   reaches moto and every patch by its name (moto knows no partial ARN);

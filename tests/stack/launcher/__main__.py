@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from local_aws import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 
-from . import alarm_events, alias_journal, events_to_lambda, function_faults, moments, sfn_status_events
+from . import alarm_events, alias_journal, events_to_lambda, function_faults, lambda_invoke, moments, sfn_status_events
 from .alarm_evaluator import evaluate_alarms
 from .alarm_events import emit_alarm_events
 from .alias_revisions import enforce_alias_revisions
@@ -81,6 +81,7 @@ def main() -> None:
     # before translation, a function as the client named it). moto and every other patch see a
     # function by its bare name.
     faults = Faults()
+    faults.on_error(lambda_invoke.record_faulted_throttle)
     app = FaultRoute(CloudWatchCborBridge(FunctionNamesRoute(DomainDispatcherApplication(create_backend_app))), faults)
     endpoints = [
         faults.endpoint(),
@@ -90,6 +91,7 @@ def main() -> None:
         sfn_status_events.ENDPOINT,
         function_faults.ENDPOINT,
         moments.ENDPOINT,
+        lambda_invoke.ENDPOINT,
     ]
     app = Endpoints(app, endpoints)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
