@@ -44,7 +44,9 @@ and AWS that sluice depends on closed by small patches, one module each:
   when an execution enters a state): another writer's UpdateAlias, StopExecution, SetAlarmState.
 - sfn_redrive: RedriveExecution restarts a FAILED, ABORTED or TIMED_OUT execution from its
   unsuccessful state (in a Parallel, only the branches that did not succeed), with the redrive
-  fields on DescribeExecution, ListExecutions, the history, the context object and status events.
+  fields on DescribeExecution, ListExecutions, the history, the context object and status events;
+- cloudwatch_metric_data: GetMetricData answers MetricStat queries as CloudWatch does: exact
+  dimensions, percentiles (nearest rank), buckets from StartTime, periods without data left out.
 
 Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
 The patches also share endpoints (the test endpoints' one route) and event_delivery (what

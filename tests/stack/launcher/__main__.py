@@ -21,6 +21,7 @@ from .alarm_evaluator import evaluate_alarms
 from .alarm_events import emit_alarm_events
 from .alias_revisions import enforce_alias_revisions
 from .cloudwatch_cbor import CloudWatchCborBridge
+from .cloudwatch_metric_data import answer_metric_data_like_cloudwatch
 from .composite_alarms import run_composite_alarms
 from .endpoints import Endpoints
 from .events_account import deliver_account_to_every_target
@@ -73,6 +74,7 @@ def main() -> None:
     time_out_tasks()
     fire_on_state_entries()
     redrive_executions()
+    answer_metric_data_like_cloudwatch()
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
     run_schedules(args.time_scale, stop)
