@@ -57,7 +57,8 @@ test_alarm_events.py and test_callbacks.py cover alarm_events, events_account an
 patches after sfn_status_events; test_faults.py covers faults, function_faults, sfn_lambda_errors,
 moments, the status-event controls and the delivery retries; test_alarm_judgement.py covers
 alarm_judgement on plain values, test_template.py the local deployment of template.yaml.
-test_redrive.py covers sfn_redrive.
+test_redrive.py covers sfn_redrive. test_metrics.py covers lambda_invoke's metrics and throttles and
+cloudwatch_metric_data (JSON and CBOR), and tests/stack/traffic.py.
 """
 
 from moto.core.config import default_user_config
