@@ -2,8 +2,9 @@
 itself, not AWS APIs; launcher/endpoints.py), one class per endpoint. Faults in AWS calls
 (launcher/faults.py), functions that crash or time out and tasks that time out
 (launcher/function_faults.py), things done at chosen moments (launcher/moments.py), the delivery of
-alarm and status events (launcher/event_delivery.py), and the journals of alias writes and of
-EventBridge's deliveries to Lambda.
+alarm and status events (launcher/event_delivery.py), throttled function versions
+(launcher/lambda_invoke.py), and the journals of alias writes and of EventBridge's deliveries to
+Lambda.
 
 Standard library only: this runs in the pytest and demo processes."""
 
@@ -22,6 +23,7 @@ from local_aws import (
     LAMBDA_DELIVERIES_PATH,
     MOMENTS_PATH,
     STATUS_EVENTS_PATH,
+    THROTTLES_PATH,
 )
 
 # What AWS answers when it throttles a call, and when it fails one, per service (the error codes of
@@ -218,6 +220,30 @@ class FunctionFaultControls:
 
     def state(self) -> dict:
         """{"armed": [...], "fired": [{id, kind, function | state, deployment, invocation, at}]}"""
+        return self.endpoint.call()
+
+    def clear(self) -> None:
+        self.endpoint.clear()
+
+
+class ThrottleControls:
+    """Invocations of a function version throttled as Lambda throttles them (launcher/lambda_invoke.py).
+    `function_name` turns what a test names a function by into its name (sluice's logical ids)."""
+
+    def __init__(self, endpoint: str, function_name: Callable[[str], str]):
+        self.endpoint = EndpointClient(endpoint, THROTTLES_PATH)
+        self.function_name = function_name
+
+    def throttle(self, function: str, version: str, rate: float = 1.0) -> dict:
+        """A share `rate` (0..1) of the invocations of `function`'s `version` from now on, through an
+        alias or not, answered 429 TooManyRequestsException "Rate Exceeded." and recorded as
+        Throttles (not Invocations): exactly floor(n x rate) of the next n, spread evenly. Arming a
+        function and version again replaces its control."""
+        return self.endpoint.arm({"function": self.function_name(function), "version": str(version), "rate": rate})
+
+    def state(self) -> dict:
+        """{"armed": [{id, function, version, rate, seen, throttled}], "fired": [{id, function,
+        version, invocation, at}]}"""
         return self.endpoint.call()
 
     def clear(self) -> None:

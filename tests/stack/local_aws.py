@@ -42,3 +42,7 @@ MOMENTS_PATH = "/_sluice/moments"
 # Step Functions' execution status-change events (test endpoint): GET lists them, POST drops,
 # duplicates or delays the next ones, DELETE disarms. See launcher/sfn_status_events.py.
 STATUS_EVENTS_PATH = "/_sluice/status-events"
+
+# Invocations of a chosen function version answered 429 TooManyRequestsException and recorded as
+# Lambda's Throttles (test endpoint): see launcher/lambda_invoke.py.
+THROTTLES_PATH = "/_sluice/throttles"

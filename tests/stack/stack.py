@@ -11,8 +11,8 @@ The stack is two processes, each in its own process group and stopped by PID (pr
 
 LocalStack composes what a test uses: boto3 clients of the stack (processes.Clients), sluice as
 deployed (`sluice`), the test controls (`faults`, `function_faults`, `moments`, `alarm_events`,
-`status_events`, `journals`: controls.py), and the few calls every test makes (a function of a
-workspace binary: resources.py; a deployment started and waited for: executions.py).
+`status_events`, `throttles`, `journals`: controls.py), and the few calls every test makes (a
+function of a workspace binary: resources.py; a deployment started and waited for: executions.py).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from controls import (
     Journals,
     MomentControls,
     StatusEventControls,
+    ThrottleControls,
 )
 from processes import ROOT, Clients, aws_environment, free_port, start_launcher, start_runtime, stop_process
 from sluice_stack import SluiceStack
@@ -62,6 +63,7 @@ class LocalStack(Clients):
         self.alarm_events = AlarmEventControls(self.endpoint)
         self.status_events = StatusEventControls(self.endpoint)
         self.journals = Journals(self.endpoint)
+        self.throttles = ThrottleControls(self.endpoint, self._function_name)
 
     # --- processes ---
     def start(self) -> LocalStack:

@@ -2,7 +2,8 @@
 and AWS that sluice depends on closed by small patches, one module each:
 
 - lambda_invoke: Invoke runs the real binary, honours Qualifier, routes weighted aliases by
-  weight and records AWS/Lambda metrics;
+  weight and records AWS/Lambda metrics (Invocations, Errors, Duration, Throttles), and a test
+  endpoint throttles a share of a function version's invocations;
 - sfn_names: StartExecution without a name gets a UUID;
 - function_names: a function named by partial ARN, full ARN or URL-encoded ARN in a Lambda path
   reaches moto and every patch by its name (moto knows no partial ARN);
@@ -43,7 +44,9 @@ and AWS that sluice depends on closed by small patches, one module each:
   when an execution enters a state): another writer's UpdateAlias, StopExecution, SetAlarmState.
 - sfn_redrive: RedriveExecution restarts a FAILED, ABORTED or TIMED_OUT execution from its
   unsuccessful state (in a Parallel, only the branches that did not succeed), with the redrive
-  fields on DescribeExecution, ListExecutions, the history, the context object and status events.
+  fields on DescribeExecution, ListExecutions, the history, the context object and status events;
+- cloudwatch_metric_data: GetMetricData answers MetricStat queries as CloudWatch does: exact
+  dimensions, percentiles (nearest rank), buckets from StartTime, periods without data left out.
 
 Run: python -m launcher (see __main__.py), with tests/stack on the import path for local_aws.
 The patches also share endpoints (the test endpoints' one route) and event_delivery (what
@@ -54,7 +57,8 @@ test_alarm_events.py and test_callbacks.py cover alarm_events, events_account an
 patches after sfn_status_events; test_faults.py covers faults, function_faults, sfn_lambda_errors,
 moments, the status-event controls and the delivery retries; test_alarm_judgement.py covers
 alarm_judgement on plain values, test_template.py the local deployment of template.yaml.
-test_redrive.py covers sfn_redrive.
+test_redrive.py covers sfn_redrive. test_metrics.py covers lambda_invoke's metrics and throttles and
+cloudwatch_metric_data (JSON and CBOR), and tests/stack/traffic.py.
 """
 
 from moto.core.config import default_user_config

@@ -16,11 +16,12 @@ from werkzeug.serving import make_server
 
 from local_aws import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 
-from . import alarm_events, alias_journal, events_to_lambda, function_faults, moments, sfn_status_events
+from . import alarm_events, alias_journal, events_to_lambda, function_faults, lambda_invoke, moments, sfn_status_events
 from .alarm_evaluator import evaluate_alarms
 from .alarm_events import emit_alarm_events
 from .alias_revisions import enforce_alias_revisions
 from .cloudwatch_cbor import CloudWatchCborBridge
+from .cloudwatch_metric_data import answer_metric_data_like_cloudwatch
 from .composite_alarms import run_composite_alarms
 from .endpoints import Endpoints
 from .events_account import deliver_account_to_every_target
@@ -73,6 +74,7 @@ def main() -> None:
     time_out_tasks()
     fire_on_state_entries()
     redrive_executions()
+    answer_metric_data_like_cloudwatch()
     stop = threading.Event()
     evaluate_alarms(args.time_scale, stop)
     run_schedules(args.time_scale, stop)
@@ -81,6 +83,7 @@ def main() -> None:
     # before translation, a function as the client named it). moto and every other patch see a
     # function by its bare name.
     faults = Faults()
+    faults.on_error(lambda_invoke.record_faulted_throttle)
     app = FaultRoute(CloudWatchCborBridge(FunctionNamesRoute(DomainDispatcherApplication(create_backend_app))), faults)
     endpoints = [
         faults.endpoint(),
@@ -90,6 +93,7 @@ def main() -> None:
         sfn_status_events.ENDPOINT,
         function_faults.ENDPOINT,
         moments.ENDPOINT,
+        lambda_invoke.ENDPOINT,
     ]
     app = Endpoints(app, endpoints)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)

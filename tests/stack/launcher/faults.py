@@ -47,7 +47,10 @@ Other requests (the query protocol: IAM, CloudWatch's XML API) are never faulted
 
 Error shapes: Lambda: JSON {"Type": "User"|"Service", "message"} with x-amzn-ErrorType; awsJson:
 {"__type": error, "message"} with the request's content type; CBOR: a CBOR map {"__type", "message"}
-with smithy-protocol: rpc-v2-cbor. Each carries x-amzn-RequestId."""
+with smithy-protocol: rpc-v2-cbor. Each carries x-amzn-RequestId.
+
+Faults.on_error listeners hear of each call answered with an injected error: an Invoke through an
+alias answered with TooManyRequestsException is recorded as Lambda's Throttles (lambda_invoke)."""
 
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 import botocore.session
@@ -223,6 +227,16 @@ class Faults:
         self._armed: list[Fault] = []
         self._injected: dict[str, int] = {}
         self._errors: dict[str, int] = {}
+        self._listeners: list[Callable[[Call, Fault], None]] = []
+
+    def on_error(self, listener: Callable[[Call, Fault], None]) -> None:
+        """Calls listener(call, fault) for each call answered with an injected error, before the
+        error is answered (lambda_invoke records a throttled Invoke as Lambda's Throttles)."""
+        self._listeners.append(listener)
+
+    def answered_with_error(self, call: Call, fault: Fault) -> None:
+        for listener in self._listeners:
+            listener(call, fault)
 
     def arm(self, spec: dict) -> Fault:
         operation = spec.get("operation")
@@ -425,6 +439,7 @@ class FaultRoute:
             time.sleep(fault.delaySeconds)
         if fault.error is None:
             return self.app(environ, start_response)
+        self.faults.answered_with_error(call, fault)
         # Drain the request body, as a server answering the call would have read it.
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length:
