@@ -85,12 +85,13 @@ def stack():
 
 
 class App:
-    """A demo function `name` with versions 1 (good) and 2 (code given), alias `live` on version 1."""
+    """A demo function `name` with versions 1 and 2 (good unless the code is given), alias `live` on
+    version 1."""
 
-    def __init__(self, stack, name: str, v2_binary: str = "demo-ok"):
+    def __init__(self, stack, name: str, v2_binary: str = "demo-ok", v1_binary: str = "demo-ok"):
         self.stack = stack
         self.name = name
-        stack.create_function(name, "demo-ok")
+        stack.create_function(name, v1_binary)
         assert stack.lam.publish_version(FunctionName=name)["Version"] == "1"
         stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
         stack.set_code(name, v2_binary)
@@ -121,8 +122,8 @@ class App:
 
 @pytest.fixture
 def app(stack):
-    def make(v2_binary: str = "demo-ok", prefix: str = "orders") -> App:
-        return App(stack, f"{prefix}-{uuid.uuid4().hex[:8]}", v2_binary)
+    def make(v2_binary: str = "demo-ok", prefix: str = "orders", v1_binary: str = "demo-ok") -> App:
+        return App(stack, f"{prefix}-{uuid.uuid4().hex[:8]}", v2_binary, v1_binary)
 
     return make
 

@@ -92,6 +92,8 @@ pub fn check(request: &Value, from_flags: bool) -> Result<(), CliError> {
             ("hooks.postTraffic", "--post-traffic"),
             ("checkInterval", "--check-interval"),
             ("pollInterval", "--check-interval"),
+            ("allowFiringAlarms", "--allow-firing-alarm"),
+            ("insufficientData", "--insufficient-data"),
         ]
         .iter()
         .find(|(name, _)| field.starts_with(name))

@@ -89,6 +89,13 @@ enum Command {
         /// Turn the canary analysis of the versions' own metrics off ("analysis": false).
         #[arg(long)]
         no_analysis: bool,
+        /// An alarm (one of --alarm) that may be in ALARM as the deployment starts: the fix for
+        /// what it reports. It is ignored until it leaves ALARM, then guards (repeat for more).
+        #[arg(long = "allow-firing-alarm")]
+        allow_firing_alarms: Vec<String>,
+        /// What an alarm without data (INSUFFICIENT_DATA) counts as: healthy (default) or breach.
+        #[arg(long, value_parser = ["healthy", "breach"])]
+        insufficient_data: Option<String>,
         /// The deployment id (the execution's name); default: function-alias-time.
         #[arg(long)]
         name: Option<String>,
@@ -251,6 +258,8 @@ async fn run(command: Command) -> Result<Done, CliError> {
             post_traffic,
             check_interval,
             no_analysis,
+            allow_firing_alarms,
+            insufficient_data,
             name,
             wait,
         } => {
@@ -276,6 +285,8 @@ async fn run(command: Command) -> Result<Done, CliError> {
                         post_traffic,
                         check_interval,
                         no_analysis,
+                        allow_firing_alarms,
+                        insufficient_data,
                     )?,
                     true,
                 ),
@@ -333,6 +344,8 @@ fn from_flags(
     post_traffic: Option<String>,
     check_interval: Option<String>,
     no_analysis: bool,
+    allow_firing_alarms: Vec<String>,
+    insufficient_data: Option<String>,
 ) -> Result<Value, CliError> {
     let strategy = if strategy.trim_start().starts_with('{') {
         serde_json::from_str(&strategy)
@@ -363,6 +376,12 @@ fn from_flags(
     }
     if no_analysis {
         request["analysis"] = json!(false);
+    }
+    if !allow_firing_alarms.is_empty() {
+        request["allowFiringAlarms"] = json!(allow_firing_alarms);
+    }
+    if let Some(policy) = insufficient_data {
+        request["insufficientData"] = json!(policy);
     }
     Ok(request)
 }

@@ -76,6 +76,13 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
         if !quiet.is_empty() {
             verdict.push_str(&format!(" (no data yet: {})", quiet.join(", ")));
         }
+        if !check.excused.is_empty() {
+            let names: Vec<String> = check.excused.iter().map(|a| a.to_string()).collect();
+            verdict.push_str(&format!(
+                " (in ALARM since the start, allowed until it leaves ALARM: {})",
+                names.join(", ")
+            ));
+        }
         if !verdict.is_empty() {
             lines.push(format!("{verdict}, checked {}", check.checked_at));
         }
@@ -184,14 +191,19 @@ mod tests {
             )),
             "{lines:#?}"
         );
-        assert!(!lines.iter().any(|l| l.contains("alarms healthy")), "no alarms: {lines:#?}");
+        assert!(
+            !lines.iter().any(|l| l.contains("alarms healthy")),
+            "no alarms: {lines:#?}"
+        );
         while d.status == sluice_core::Status::Baking {
             let judged = d.judge_versions(&[(f(3, 0), f(37, 0))]);
             d.record_check_with(&[], &[], judged, t(3)).unwrap();
         }
         let lines = describe(&read(d.to_json()));
         assert!(
-            lines.iter().any(|l| l.starts_with("warning: step 1/2: passed without a verdict")),
+            lines
+                .iter()
+                .any(|l| l.starts_with("warning: step 1/2: passed without a verdict")),
             "{lines:#?}"
         );
     }

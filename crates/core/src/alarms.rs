@@ -59,6 +59,11 @@ pub struct AlarmSummary {
     pub missing: Vec<AlarmName>,
     /// Went to ALARM since the last check and out of it again: a breach all the same.
     pub fired: Vec<AlarmTransition>,
+    /// In ALARM, but allowed to be (`allowFiringAlarms`: it was firing as the deployment started
+    /// and has not left ALARM since): shown, not a breach.
+    pub excused: Vec<AlarmReading>,
+    /// An alarm without data is a breach (`insufficientData: "breach"`), not a pass.
+    pub no_data_breaches: bool,
 }
 
 impl AlarmSummary {
@@ -80,6 +85,26 @@ impl AlarmSummary {
             }
         }
         summary
+    }
+
+    /// Sets the firing alarms among `excused` aside: they were firing as the deployment started,
+    /// were allowed to (`allowFiringAlarms`), and have not left ALARM since. A move of one into
+    /// ALARM in the alarms' history (`with_history`, after this) means it left and fired again:
+    /// that is a breach.
+    pub fn excusing(mut self, excused: &[AlarmName]) -> Self {
+        let (set_aside, firing) = self
+            .firing
+            .into_iter()
+            .partition(|r| excused.contains(&r.name));
+        self.firing = firing;
+        self.excused = set_aside;
+        self
+    }
+
+    /// An alarm without data counts as a breach when `breach` (`insufficientData: "breach"`).
+    pub fn no_data_is_breach(mut self, breach: bool) -> Self {
+        self.no_data_breaches = breach;
+        self
     }
 
     /// Adds the named alarms' moves into ALARM since the last check, for alarms not in ALARM
@@ -137,7 +162,10 @@ impl AlarmSummary {
     }
 
     pub fn healthy(&self) -> bool {
-        self.firing.is_empty() && self.missing.is_empty() && self.fired.is_empty()
+        self.firing.is_empty()
+            && self.missing.is_empty()
+            && self.fired.is_empty()
+            && (!self.no_data_breaches || self.insufficient_data.is_empty())
     }
 
     /// Why the alarms are not healthy, one clause per alarm: "alarm errors is in ALARM (5
@@ -158,11 +186,29 @@ impl AlarmSummary {
                 } else {
                     format!(" ({})", t.reason)
                 };
-                format!(
-                    "alarm {} went to ALARM at {}{reason} and out of it again before this check",
-                    t.name, t.at
-                )
+                if self.excused.iter().any(|e| e.name == t.name) {
+                    format!(
+                        "alarm {}, allowed to fire as the deployment started, left ALARM and went to \
+                         ALARM again at {}{reason}",
+                        t.name, t.at
+                    )
+                } else {
+                    format!(
+                        "alarm {} went to ALARM at {}{reason} and out of it again before this check",
+                        t.name, t.at
+                    )
+                }
             }))
+            .chain(
+                self.insufficient_data
+                    .iter()
+                    .filter(|_| self.no_data_breaches)
+                    .map(|a| {
+                        format!(
+                            "alarm {a} has no data (INSUFFICIENT_DATA), a breach as insufficientData says"
+                        )
+                    }),
+            )
             .chain(
                 self.missing
                     .iter()
@@ -300,6 +346,41 @@ mod tests {
         assert_eq!(
             err.message,
             "alarm latency is in ALARM (why) already, before any traffic moved; nothing was shifted"
+        );
+    }
+
+    #[test]
+    fn an_alarm_allowed_to_fire_is_set_aside_until_it_fires_again() {
+        let named = alarms(&["errors", "quiet"]);
+        let readings = [
+            reading("errors", AlarmState::Alarm, "the bug being fixed"),
+            reading("quiet", AlarmState::InsufficientData, ""),
+        ];
+        let s = AlarmSummary::of(&named, &readings).excusing(&alarms(&["errors"]));
+        assert!(s.healthy(), "{}", s.breaches());
+        assert!(s.refuse_start().is_ok());
+        assert_eq!(s.excused.len(), 1);
+        let again = AlarmTransition {
+            name: alarm("errors"),
+            at: t(5),
+            reason: "errors again".into(),
+        };
+        let s = s.with_history(&named, &[again]);
+        assert!(!s.healthy());
+        assert!(
+            s.breaches().starts_with(
+                "alarm errors, allowed to fire as the deployment started, left ALARM and went to ALARM again at"
+            ),
+            "{}",
+            s.breaches()
+        );
+        let strict = AlarmSummary::of(&named, &readings)
+            .excusing(&alarms(&["errors"]))
+            .no_data_is_breach(true);
+        assert!(!strict.healthy());
+        assert_eq!(
+            strict.breaches(),
+            "alarm quiet has no data (INSUFFICIENT_DATA), a breach as insufficientData says"
         );
     }
 }

@@ -39,6 +39,10 @@ struct RawRequest {
     /// Read by `Analysis::read` (true, false or an object).
     #[serde(default, deserialize_with = "optional")]
     analysis: Option<Value>,
+    #[serde(default, deserialize_with = "optional")]
+    allow_firing_alarms: Vec<String>,
+    #[serde(default, deserialize_with = "optional")]
+    insufficient_data: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -97,6 +101,11 @@ pub struct Request {
     pub hooks: Hooks,
     /// The canary analysis of each version's own metrics; None when the request turned it off.
     pub analysis: Option<Analysis>,
+    /// Alarms that may be in ALARM as the deployment starts (the fix for what they report): each
+    /// is ignored until it leaves ALARM, then guards as usual.
+    pub allow_firing: Vec<AlarmName>,
+    /// An alarm without data (INSUFFICIENT_DATA) is a breach, not a pass.
+    pub insufficient_data_breaches: bool,
     /// How often a bake is checked: the alarms' state and history, and the analysis.
     pub check_interval: CheckInterval,
 }
@@ -200,6 +209,17 @@ impl Request {
             (check, None) => ("checkInterval", check.map(|HumanDuration(s)| s)),
         };
         let analysis = Analysis::read(raw.analysis.as_ref())?;
+        let allow_firing = read_allowed_firing(raw.allow_firing_alarms, &alarms)?;
+        let insufficient_data_breaches = match raw.insufficient_data.as_deref() {
+            None | Some("healthy") => false,
+            Some("breach") => true,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "insufficientData",
+                    format!("{} is not \"healthy\" or \"breach\"", quote(other)),
+                ));
+            }
+        };
         let judges = judges(&alarms, analysis.as_ref());
         let check_interval =
             CheckInterval::choose(&plan, asked, judges, &hooks).map_err(|no| no.refusal(field))?;
@@ -210,6 +230,8 @@ impl Request {
             alarms,
             hooks,
             analysis,
+            allow_firing,
+            insufficient_data_breaches,
             check_interval,
         })
     }
@@ -329,6 +351,32 @@ fn read_alarms(raw: Vec<String>) -> Result<Vec<AlarmName>, Error> {
     Ok(alarms)
 }
 
+/// `allowFiringAlarms`: alarms of the request's `alarms`, each named once.
+fn read_allowed_firing(raw: Vec<String>, alarms: &[AlarmName]) -> Result<Vec<AlarmName>, Error> {
+    let mut allowed: Vec<AlarmName> = Vec::with_capacity(raw.len());
+    for (i, a) in raw.iter().enumerate() {
+        let field = format!("allowFiringAlarms[{i}]");
+        let name = AlarmName::parse(a).map_err(|r| r.at(&field))?;
+        if !alarms.contains(&name) {
+            return Err(Error::invalid(
+                &field,
+                format!(
+                    "{} is not one of the request's alarms; name it in alarms too",
+                    quote(a)
+                ),
+            ));
+        }
+        if allowed.contains(&name) {
+            return Err(Error::invalid(
+                &field,
+                format!("{} is named twice", quote(a)),
+            ));
+        }
+        allowed.push(name);
+    }
+    Ok(allowed)
+}
+
 /// A target's or hook's function, refused naming `field` when malformed, qualified, or (when
 /// sluice knows where it runs) elsewhere.
 fn function_ref(
@@ -410,6 +458,52 @@ mod tests {
             off.check_interval.seconds,
             crate::budget::DEFAULT_CHECK_SECONDS
         );
+    }
+
+    #[test]
+    fn alarm_policies_are_read_and_refused_by_field() {
+        let r = Request::parse(&json!({
+            "targets": [{"functionName": "a", "alias": "live"}],
+            "strategy": "AllAtOnce",
+            "alarms": ["orders-errors", "orders-p99"],
+            "allowFiringAlarms": ["orders-errors"],
+            "insufficientData": "breach"
+        }))
+        .unwrap();
+        assert_eq!(
+            r.allow_firing,
+            vec![AlarmName::parse("orders-errors").unwrap()]
+        );
+        assert!(r.insufficient_data_breaches);
+        for (extra, field, says) in [
+            (
+                json!({"allowFiringAlarms": ["other"]}),
+                "allowFiringAlarms[0]",
+                "not one of the request's alarms",
+            ),
+            (
+                json!({"allowFiringAlarms": ["e", "e"]}),
+                "allowFiringAlarms[1]",
+                "named twice",
+            ),
+            (
+                json!({"insufficientData": "ignore"}),
+                "insufficientData",
+                "not \"healthy\" or \"breach\"",
+            ),
+        ] {
+            let mut req = json!({
+                "targets": [{"functionName": "a", "alias": "live"}],
+                "strategy": "AllAtOnce",
+                "alarms": ["e"]
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                req[k] = v.clone();
+            }
+            let err = Request::parse(&req).unwrap_err();
+            assert!(err.message.starts_with(field), "{}", err.message);
+            assert!(err.message.contains(says), "{}", err.message);
+        }
     }
 
     #[test]

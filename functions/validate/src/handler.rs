@@ -120,7 +120,8 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
             require_function(field, hook, functions.function_arn(hook).await?)?;
         }
         let readings = aws.alarms.read_alarms(&request.alarms).await?;
-        AlarmSummary::of(&request.alarms, &readings).refuse_start()?;
+        let alarms = AlarmSummary::of(&request.alarms, &readings).excusing(&request.allow_firing);
+        alarms.refuse_start()?;
 
         // 2. Everything named exists: publish what must be published.
         let read: Vec<Option<AliasSnapshot>> = checked.iter().map(|c| c.alias.clone()).collect();
@@ -149,6 +150,7 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
             r.check_versions(t, i, new.as_ref(), previous.as_ref())?;
         }
         let mut next = Deployment::new(request, deployment_id, execution_arn, now, resolved)?;
+        next.excuse_alarms(&alarms.excused, now);
         for note in notes {
             next.record_takeover(now, note);
         }

@@ -3,7 +3,7 @@
 //! that an alarm event stops the bake at once).
 
 use super::{Action, Deployment, Status};
-use crate::alarms::{AlarmReading, AlarmSummary, AlarmTransition, BakePoint};
+use crate::alarms::{AlarmReading, AlarmState, AlarmSummary, AlarmTransition, BakePoint};
 use crate::analysis::{Figures, Outcome, Pair, Rule, TargetAnalysis};
 use crate::bounds::{MAX_CAUSE_CHARS, MAX_REASON_CHARS, clip};
 use crate::duration::format_seconds;
@@ -32,6 +32,10 @@ pub struct Verdict {
     /// Why the alarms could not be read: nothing is known of them at this check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread: Option<String>,
+    /// Alarms in ALARM that were allowed to fire as the deployment started and have not left
+    /// ALARM since (ignored until they do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excused: Vec<AlarmName>,
     /// The canary analysis of each target: both versions' figures and the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub analysis: Vec<TargetAnalysis>,
@@ -200,7 +204,7 @@ impl Deployment {
     /// As a bake's watch begins, its one read of the alarms: one already firing (or gone)
     /// fails the watch, which rolls the deployment back.
     pub fn watch_begins(&self, readings: &[AlarmReading]) -> Result<WatchOutcome, Error> {
-        let summary = AlarmSummary::of(&self.alarms, readings);
+        let summary = self.alarm_summary(readings);
         if !summary.healthy() {
             let at = self.bake_point(self.bake.elapsed_seconds);
             return Err(Error::new(
@@ -256,6 +260,7 @@ impl Deployment {
             missing: Vec::new(),
             fired: Vec::new(),
             unread: Some(why.clone()),
+            excused: Vec::new(),
             analysis: Vec::new(),
         });
         let remaining = self
@@ -324,9 +329,14 @@ impl Deployment {
         self.updated_at = now;
         self.bake.history_since = Some(now);
         self.bake.checks += 1;
-        let summary = AlarmSummary::of(&self.alarms, readings).with_history(&self.alarms, fired);
+        let summary = self
+            .alarm_summary(readings)
+            .with_history(&self.alarms, fired);
         let alarms_healthy = summary.healthy();
         let breaches = summary.breaches();
+        if alarms_healthy {
+            self.note_alarm_policies(&summary, readings, now);
+        }
         let over = match &self.analysis {
             Some(a) if !analyses.is_empty() => self.tally.count(a, &analyses),
             _ => None,
@@ -340,6 +350,7 @@ impl Deployment {
             missing: summary.missing,
             fired: summary.fired,
             unread: None,
+            excused: summary.excused.into_iter().map(|a| a.name).collect(),
             analysis: analyses,
         });
         if !alarms_healthy {
@@ -407,6 +418,55 @@ impl Deployment {
         );
         self.record(now, message);
         Ok(())
+    }
+
+    /// The alarms' readings as this deployment's policies sort them: alarms allowed to fire set
+    /// aside until they leave ALARM, and no data a breach when the request says so.
+    fn alarm_summary(&self, readings: &[AlarmReading]) -> AlarmSummary {
+        AlarmSummary::of(&self.alarms, readings)
+            .excusing(&self.excused_alarms)
+            .no_data_is_breach(self.insufficient_data_breaches)
+    }
+
+    /// After a healthy reading: an alarm allowed to fire that left ALARM guards from now on, and
+    /// an alarm without data passed as healthy is a warning (once per alarm).
+    fn note_alarm_policies(
+        &mut self,
+        summary: &AlarmSummary,
+        readings: &[AlarmReading],
+        now: Timestamp,
+    ) {
+        let left: Vec<AlarmName> = self
+            .excused_alarms
+            .iter()
+            .filter(|n| {
+                readings
+                    .iter()
+                    .any(|r| &r.name == *n && r.state != AlarmState::Alarm)
+            })
+            .cloned()
+            .collect();
+        for name in left {
+            self.excused_alarms.retain(|n| n != &name);
+            self.record(
+                now,
+                format!("alarm {name} left ALARM: from now on it guards the deployment"),
+            );
+        }
+        if self.insufficient_data_breaches {
+            return;
+        }
+        for name in &summary.insufficient_data {
+            let told = format!("alarm {name} had no data");
+            if self.warnings.iter().any(|w| w.starts_with(&told)) {
+                continue;
+            }
+            let warning = format!(
+                "{told} (INSUFFICIENT_DATA) at {}: counted healthy, as insufficientData says",
+                self.step_label()
+            );
+            self.warnings.push(clip(&warning, MAX_REASON_CHARS));
+        }
     }
 
     /// The targets of the last check the analysis could not judge, told as their figures.
@@ -695,6 +755,41 @@ mod tests {
             last.starts_with("step 1/2 baked 30s with no alarm; a:live: v2 error rate 0% (0 of 40) vs v1 25% (90 of 360)"),
             "{last}"
         );
+    }
+
+    #[test]
+    fn an_allowed_alarm_guards_once_it_left_alarm_and_no_data_is_a_warning_once() {
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors", "quiet"]);
+        d.excuse_alarms(&[reading("errors", AlarmState::Alarm, "the bug")], t(0));
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let firing = reading("errors", AlarmState::Alarm, "the bug");
+        let quiet = reading("quiet", AlarmState::InsufficientData, "");
+        d.record_check(&[firing.clone(), quiet.clone()], &[], t(2))
+            .unwrap();
+        assert_eq!(d.status, Status::Baking, "still allowed");
+        assert_eq!(d.last_check.clone().unwrap().excused, alarms(&["errors"]));
+        d.record_check(
+            &[reading("errors", AlarmState::Ok, ""), quiet.clone()],
+            &[],
+            t(3),
+        )
+        .unwrap();
+        assert!(d.excused_alarms.is_empty());
+        assert!(
+            d.history
+                .last()
+                .unwrap()
+                .message
+                .starts_with("alarm errors left ALARM")
+        );
+        let no_data: Vec<_> = d
+            .warnings
+            .iter()
+            .filter(|w| w.contains("had no data"))
+            .collect();
+        assert_eq!(no_data.len(), 1, "{:?}", d.warnings);
+        d.record_check(&[firing, quiet], &[], t(4)).unwrap();
+        assert_eq!(d.status, Status::AlarmBreached, "it guards now");
     }
 
     #[test]

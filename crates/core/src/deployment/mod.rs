@@ -238,6 +238,13 @@ pub struct Deployment {
     /// The analysis' failed checks so far.
     #[serde(default, skip_serializing_if = "Tally::is_empty")]
     pub tally: Tally,
+    /// Alarms allowed to be in ALARM as the deployment started (`allowFiringAlarms`) that have not
+    /// left ALARM since: ignored until they do, then they guard as usual.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excused_alarms: Vec<AlarmName>,
+    /// An alarm without data is a breach (`insufficientData: "breach"`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insufficient_data_breaches: bool,
     /// What passed without a verdict or a reading, for the CLI and the final message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -283,6 +290,10 @@ pub struct Deployment {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Deployment {

@@ -2,6 +2,8 @@
 //! written; then how each target starts, and the first document.
 
 use super::{Action, AliasSnapshot, Bake, Deployment, Event, Status, TargetState};
+use crate::alarms::AlarmReading;
+use crate::bounds::{MAX_REASON_CHARS, clip};
 use crate::error::{Error, ErrorName};
 use crate::ledger::LockHolder;
 use crate::names::{AliasName, FunctionRef};
@@ -338,6 +340,8 @@ impl Deployment {
             hooks: request.hooks.clone(),
             analysis: request.analysis.clone(),
             tally: Default::default(),
+            excused_alarms: Vec::new(),
+            insufficient_data_breaches: request.insufficient_data_breaches,
             warnings: Vec::new(),
             check_interval_seconds: request.check_interval.seconds,
             check_interval_note,
@@ -356,6 +360,27 @@ impl Deployment {
             updated_at: now,
             failure: None,
         })
+    }
+
+    /// The alarms firing as the deployment starts that the request allowed to
+    /// (`allowFiringAlarms`, set aside by `AlarmSummary::excusing`): ignored until they leave
+    /// ALARM, said in the history and the warnings.
+    pub fn excuse_alarms(&mut self, firing: &[AlarmReading], now: Timestamp) {
+        for a in firing {
+            let reason = if a.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", a.reason)
+            };
+            let message = format!(
+                "alarm {} is in ALARM as the deployment starts{reason}: allowed by allowFiringAlarms, \
+                 it is ignored until it leaves ALARM, then guards the deployment",
+                a.name
+            );
+            self.excused_alarms.push(a.name.clone());
+            self.warnings.push(clip(&message, MAX_REASON_CHARS));
+            self.record(now, message);
+        }
     }
 
     /// Refuses to start over a record of an earlier execution of the same name: Step Functions

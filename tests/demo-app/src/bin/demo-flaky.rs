@@ -11,7 +11,7 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let n = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             return Err(Diagnostic {
                 error_type: "OrderValidationFailed".into(),
                 error_message: format!("orders: call {n} took the broken code path"),
