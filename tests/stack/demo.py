@@ -4,61 +4,63 @@
 1. a progressive deployment of a good new version of the demo function `orders` (10 % -> 50 % -> 100 %),
    with live traffic on the alias and a CloudWatch alarm on its errors;
 2. a deployment of a broken version: its errors trip the alarm, and CloudWatch's alarm event
-   (EventBridge -> alarm-event) stops the bake at once: sluice rolls the alias back.
+   (EventBridge -> alarm-event) stops the bake at once: sluice rolls the alias back;
+3. a flaky version (one call in five fails) with no alarm at all: the canary analysis of its own
+   metrics against the stable version's rolls it back, the figures in the cause;
+4. a good version while no traffic runs: too few calls for a verdict, so it passes as the
+   request's inconclusive policy says (the default), with a warning.
 
-Real time, no scaling: the bakes are seconds long because the request says so.
+Real time, no scaling: the bakes are seconds long because the requests say so.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from processes import SLUICE_CLI, stop_on_signals
 from resources import create_alarm
 from stack import LocalStack
+from traffic import Traffic
 
 FUNCTION = "orders"
 ALARM = "orders-live-errors"
 # How a cause reads when the alarm's event, not a backstop check, stopped the bake.
 EVENT_CAUSE = "CloudWatch's alarm event stopped the bake"
 STEPS = {"steps": [{"weight": 10, "bake": "15s"}, {"weight": 50, "bake": "15s"}, {"weight": 100}]}
+# (title, code, request beyond the target, live traffic, expected (status, error, exit code))
+RELEASES = [
+    ("a good release", "demo-ok", {"strategy": STEPS, "alarms": [ALARM]}, True, ("SUCCEEDED", None, 0)),
+    ("a broken release", "demo-broken", {"strategy": STEPS, "alarms": [ALARM]}, True, ("FAILED", "AlarmBreached", 3)),
+    (
+        "a flaky release, no alarms: judged by its own metrics",
+        "demo-flaky",
+        {"strategy": {"steps": [{"weight": 25, "bake": "40s"}, {"weight": 100}]}, "checkInterval": "10s"},
+        True,
+        ("FAILED", "AnalysisFailed", 3),
+    ),
+    (
+        "a good release with no traffic: no verdict, passed with a warning",
+        "demo-ok",
+        {"strategy": {"steps": [{"weight": 10, "bake": "10s"}, {"weight": 100}]}, "checkInterval": "5s"},
+        False,
+        ("SUCCEEDED", None, 0),
+    ),
+]
 
 
-class Traffic:
-    """Calls orders:live continuously, as clients would, and counts what each version answered."""
-
-    def __init__(self, stack: LocalStack):
-        self.lam = stack.lam
-        self.counts: collections.Counter = collections.Counter()
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        while not self.stop_event.is_set():
-            r = self.lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=b'{"order": 42}')
-            outcome = "error" if "FunctionError" in r else "ok"
-            self.counts[(r.get("ExecutedVersion", "?"), outcome)] += 1
-            time.sleep(0.02)
-
-    def take(self) -> str:
-        counts, self.counts = self.counts, collections.Counter()
-        versions = sorted({v for v, _ in counts})
-        return ", ".join(f"v{v} {counts[(v, 'ok')]} ok/{counts[(v, 'error')]} err" for v in versions) or "no calls"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        self.thread.join(timeout=10)
+def take(traffic: Traffic | None) -> str:
+    if traffic is None:
+        return "no calls (no traffic ran)"
+    counts = traffic.by_version()
+    return (
+        ", ".join(f"v{v} {c['calls'] - c['errors']} ok/{c['errors']} err" for v, c in sorted(counts.items()))
+        or "no calls"
+    )
 
 
 def alias_text(stack: LocalStack) -> str:
@@ -94,51 +96,54 @@ def main() -> int:
         )
         print(f"demo app: {FUNCTION}:live on v1; alarm {ALARM}: Errors >= 1 in 10s on {FUNCTION}:live\n")
         results = []
-        with Traffic(stack) as traffic:
-            for title, binary in (("a good release", "demo-ok"), ("a broken release", "demo-broken")):
-                stack.set_code(FUNCTION, binary)  # new code; sluice publishes it as the next version
-                request = {
-                    "targets": [{"functionName": FUNCTION, "alias": "live"}],
-                    "strategy": STEPS,
-                    "alarms": [ALARM],
-                }
-                print(f"== Deployment {len(results) + 1}: {title} ==")
-                print(f"   request: {json.dumps(request)}")
-                started = time.time()
-                name = f"demo-{len(results) + 1}-{int(started)}"
-                traffic.take()
+        for title, binary, extra, live, _ in RELEASES:
+            stack.set_code(FUNCTION, binary)  # new code; sluice publishes it as the next version
+            request = {"targets": [{"functionName": FUNCTION, "alias": "live"}], **extra}
+            print(f"== Deployment {len(results) + 1}: {title} ==")
+            print(f"   request: {json.dumps(request)}")
+            started = time.time()
+            name = f"demo-{len(results) + 1}-{int(started)}"
+            traffic = Traffic(stack, FUNCTION, "live", per_second=10, payload={"order": 42}) if live else None
+            if traffic:
+                traffic.start()
+            try:
                 code = deploy_with_cli(stack, request, name)
-                elapsed = time.time() - started
-                print(f"   traffic during the deployment: {traffic.take()}")
-                arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-                d = stack.sfn.describe_execution(executionArn=arn)
-                journal = stack.journals.aliases()
-                alarm = stack.cloudwatch.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
-                latency = None
-                if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
-                    fired = alarm["StateUpdatedTimestamp"].timestamp()
-                    latency = (
-                        journal[-1]["at"] - fired,
-                        "alarm event" if EVENT_CAUSE in d.get("cause", "") else "check",
-                    )
-                results.append((title, d, elapsed, alias_text(stack), latency, code))
-                print()
-                if d["status"] == "FAILED" and alarm["StateValue"] == "ALARM":
-                    break
+            finally:
+                if traffic:
+                    traffic.stop()
+            elapsed = time.time() - started
+            print(f"   traffic during the deployment: {take(traffic)}")
+            arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+            d = stack.sfn.describe_execution(executionArn=arn)
+            journal = stack.journals.aliases()
+            alarm = stack.cloudwatch.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
+            latency = None
+            if d.get("error") == "AlarmBreached" and alarm["StateValue"] == "ALARM":
+                fired = alarm["StateUpdatedTimestamp"].timestamp()
+                latency = (
+                    journal[-1]["at"] - fired,
+                    "alarm event" if EVENT_CAUSE in d.get("cause", "") else "check",
+                )
+                # The next releases start with the alarm quiet again (its errors were the broken one's).
+                stack.cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="demo: reset")
+            results.append((title, d, elapsed, alias_text(stack), latency, code))
+            print()
     print("Summary")
     ok = True
     for i, (title, d, elapsed, alias, latency, code) in enumerate(results, 1):
         extra = f", rolled back {latency[0]:.2f}s after the alarm fired (by the {latency[1]})" if latency else ""
+        if d.get("error") == "AnalysisFailed":
+            extra = f", rolled back by the canary analysis: {d.get('cause', '').split(' at step')[0]}"
         print(
             f"  {i}. {title}: {d['status']}{' (' + d.get('error', '') + ')' if d['status'] == 'FAILED' else ''} "
             f"in {elapsed:.0f}s, sluice exit code {code}; {FUNCTION}:live ends on {alias}{extra}"
         )
-    expected = [("SUCCEEDED", None, 0), ("FAILED", "AlarmBreached", 3)]
+    expected = [r[4] for r in RELEASES]
     got = [(d["status"], d.get("error"), code) for _, d, _, _, _, code in results]
     if got != expected:
         print(f"  unexpected outcome: {got}, expected {expected}")
         ok = False
-    elif results[-1][4] is None or results[-1][4][1] != "alarm event":
+    elif results[1][4] is None or results[1][4][1] != "alarm event":
         print("  unexpected: the broken release was not stopped by its alarm's event")
         ok = False
     return 0 if ok else 1
