@@ -103,15 +103,29 @@ def stack_section(stack: dict | None) -> list[str]:
         )
     else:
         out.append(f"| orchestration overhead per step, bakes excluded | {PENDING} | | | |")
-    out += ["", "Per preset, one successful deployment of one alias:", ""]
-    out.append("| preset | history events | state transitions | Step Functions cost (USD) |")
-    out.append("|---|---|---|---|")
+    out += [
+        "",
+        "Per preset, one successful deployment of one alias with one alarm, at the defaults: with the canary "
+        "analysis (checks every minute, one GetMetricData call of 8 metrics each) and without it (alarm events "
+        "and a 5-minute backstop):",
+        "",
+    ]
+    out.append(
+        "| preset | analysis | checks | history events | state transitions | Step Functions cost (USD) "
+        "| GetMetricData metrics | CloudWatch cost (USD) |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|")
     presets = stack.get("presets")
     if presets:
         for p in presets:
-            out.append(f"| {p['preset']} | {p['history_events']} | {p['state_transitions']} | {p['cost_usd']:.5f} |")
+            on = p.get("analysis", False)
+            out.append(
+                f"| {p['preset']} | {'on' if on else 'off'} | {p.get('checks', '')} | {p['history_events']} "
+                f"| {p['state_transitions']} | {p['cost_usd']:.5f} | {p.get('get_metric_data_metrics', 0)} "
+                f"| {p.get('cloudwatch_cost_usd', 0):.5f} |"
+            )
     else:
-        out.append(f"| every preset | {PENDING} | | |")
+        out.append(f"| every preset | {PENDING} | | | | | | |")
     return out
 
 

@@ -46,6 +46,10 @@ from stack import LocalStack  # noqa: E402
 
 # Step Functions Standard: USD per state transition (us-east-1), for cost per preset.
 USD_PER_TRANSITION = 0.000025
+# CloudWatch GetMetricData: USD per metric requested (us-east-1); the analysis asks 8 per check
+# for one target (Invocations, Errors, Throttles, Duration p90 of both versions).
+USD_PER_METRIC = 0.00001
+METRICS_PER_CHECK = 8
 ROLLBACK_PLANS = REACTION_PLANS
 # Several shift steps with the shortest bake a linear strategy accepts (strategy.rs: "must be at
 # least 1s"): 20%, 40%, 60%, 80% baking 1 s each, then 100%.
@@ -180,24 +184,36 @@ def presets(stack: LocalStack, failed: list[dict]) -> list[dict] | None:
     `failed`."""
     names = preset_names()
     rows = []
-    for i, name in enumerate(names):
+    for i, (name, analysis) in enumerate((n, a) for n in names for a in (True, False)):
         try:
             app = App(stack, f"pr-{uuid.uuid4().hex[:8]}")
             started = time.time()
-            arn = stack.start_deployment(
-                {"targets": [app.target()], "strategy": name, "alarms": [create_alarm(stack.cloudwatch, state="OK")]}
-            )
+            alarm = create_alarm(stack.cloudwatch, state="OK")
+            request = {"targets": [app.target()], "strategy": name, "alarms": [alarm]}
+            if not analysis:
+                request["analysis"] = False
+            arn = stack.start_deployment(request)
             d = finish(stack, arn, timeout=240)
             took = time.time() - started
             history = stack.execution_history(arn)
         except Exception as e:
-            log(f"preset {i + 1}/{len(names)} {name}: FAILED ({e})")
-            failed.append({"preset": name, "error": str(e)[:500]})
+            log(f"preset {i + 1}/{2 * len(names)} {name} (analysis {analysis}): FAILED ({e})")
+            failed.append({"preset": name, "analysis": analysis, "error": str(e)[:500]})
             continue
         transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
         reported = output(d).get("cost", {}) if d["status"] == "SUCCEEDED" else {}
+        checks = sum(
+            1
+            for e in history
+            if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "CheckAlarms"
+        )
+        metrics = checks * METRICS_PER_CHECK if analysis else 0
         row = {
             "preset": name,
+            "analysis": analysis,
+            "checks": checks,
+            "get_metric_data_metrics": metrics,
+            "cloudwatch_cost_usd": round(metrics * USD_PER_METRIC, 6),
             "history_events": len(history),
             "state_transitions": transitions,
             "cost_usd": round(transitions * USD_PER_TRANSITION, 6),
@@ -209,7 +225,8 @@ def presets(stack: LocalStack, failed: list[dict]) -> list[dict] | None:
         rows.append(row)
         agrees = reported.get("events") == len(history) and reported.get("transitions") == transitions
         log(
-            f"preset {i + 1}/{len(names)} {name}: {d['status']}, {len(history)} events, {transitions} transitions, "
+            f"preset {i + 1}/{2 * len(names)} {name} (analysis {analysis}): {d['status']}, {len(history)} events, "
+            f"{transitions} transitions, {checks} checks, "
             f"${row['cost_usd']:.6f} ({took:.1f}s{'' if agrees else f'; sluice reported {reported}'})"
         )
     return rows or None
