@@ -103,6 +103,16 @@ def stack_section(stack: dict | None) -> list[str]:
         )
     else:
         out.append(f"| orchestration overhead per step, bakes excluded | {PENDING} | | | |")
+    by_analysis = stack.get("analysis_rollback")
+    if by_analysis:
+        out.append(
+            "| time to rollback by the canary analysis alone, no time scaling, defaults (1m checks), "
+            "no alarm: a version failing 1 call in 5 at a 10% canary, 10 invokes/s; 10% shift → alias back "
+            f"(s) | {by_analysis['median_s']:.1f} | {by_analysis['p90_s']:.1f} | {by_analysis['max_s']:.1f} | "
+            f"{by_analysis['runs']} |"
+        )
+    else:
+        out.append(f"| time to rollback by the canary analysis alone | {PENDING} | | | |")
     out += [
         "",
         "Per preset, one successful deployment of one alias with one alarm, at the defaults: with the canary "

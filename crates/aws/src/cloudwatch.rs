@@ -2,13 +2,14 @@
 
 use crate::config::on_first_use;
 use crate::errors::classify;
-use crate::ports::{AlarmReader, AwsError, MetricReader};
+use crate::ports::{AlarmReader, AwsError, AwsErrorKind, MetricReader};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    AlarmType, Dimension, HistoryItemType, Metric, MetricDataQuery, MetricStat, StateValue,
+    AlarmType, Dimension, HistoryItemType, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
+    StatusCode,
 };
-use sluice_core::analysis::MetricQuery;
+use sluice_core::analysis::{MetricQuery, PERIOD_SECONDS, Series};
 use sluice_core::{AlarmName, AlarmReading, AlarmState, AlarmTransition, Timestamp};
 use std::collections::HashMap;
 use tokio::sync::OnceCell;
@@ -149,13 +150,8 @@ impl MetricReader for CloudWatchAlarms {
         queries: &[MetricQuery],
         start: Timestamp,
         end: Timestamp,
-        period: i64,
-    ) -> Result<HashMap<String, f64>, AwsError> {
-        let mut values: HashMap<String, f64> = HashMap::new();
-        let sums: HashMap<&str, bool> = queries
-            .iter()
-            .map(|q| (q.id.as_str(), q.stat == "Sum"))
-            .collect();
+    ) -> Result<HashMap<String, Series>, AwsError> {
+        let mut values: HashMap<String, Series> = HashMap::new();
         for chunk in queries.chunks(QUERIES_PER_CALL) {
             let mut token: Option<String> = None;
             loop {
@@ -163,25 +159,31 @@ impl MetricReader for CloudWatchAlarms {
                     .client()
                     .await
                     .get_metric_data()
-                    .set_metric_data_queries(Some(chunk.iter().map(|q| query(q, period)).collect()))
+                    .set_metric_data_queries(Some(chunk.iter().map(query).collect()))
                     .start_time(DateTime::from_secs(start.unix_seconds()))
                     .end_time(DateTime::from_secs(end.unix_seconds()))
+                    .scan_by(ScanBy::TimestampAscending)
                     .set_next_token(token.take())
                     .send()
                     .await
                     .map_err(|e| classify("GetMetricData", e))?;
                 for result in out.metric_data_results() {
                     let Some(id) = result.id() else { continue };
-                    let sum = sums.get(id).copied().unwrap_or(false);
-                    for v in result.values() {
-                        values
-                            .entry(id.to_string())
-                            .and_modify(|old| {
-                                if sum {
-                                    *old += v
-                                }
-                            })
-                            .or_insert(*v);
+                    match result.status_code() {
+                        Some(StatusCode::Complete) | None => {}
+                        // More pages follow for this result; the next page carries the rest.
+                        Some(StatusCode::PartialData) if out.next_token().is_some() => {}
+                        Some(other) => {
+                            return Err(AwsError::new(
+                                AwsErrorKind::Transient,
+                                "GetMetricData",
+                                format!("the result {id} is {}, not Complete", other.as_str()),
+                            ));
+                        }
+                    }
+                    let points = values.entry(id.to_string()).or_default();
+                    for (at, v) in result.timestamps().iter().zip(result.values()) {
+                        points.push((at.secs(), *v));
                     }
                 }
                 match out.next_token() {
@@ -190,12 +192,17 @@ impl MetricReader for CloudWatchAlarms {
                 }
             }
         }
+        for points in values.values_mut() {
+            points.sort_by_key(|(at, _)| *at);
+        }
+        values.retain(|_, points| !points.is_empty());
         Ok(values)
     }
 }
 
-/// One query as GetMetricData takes it: AWS/Lambda's metric of one version through one alias.
-fn query(q: &MetricQuery, period: i64) -> MetricDataQuery {
+/// One query as GetMetricData takes it: AWS/Lambda's metric of one version through one alias,
+/// per minute.
+fn query(q: &MetricQuery) -> MetricDataQuery {
     let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
     let metric = Metric::builder()
         .namespace("AWS/Lambda")
@@ -209,7 +216,7 @@ fn query(q: &MetricQuery, period: i64) -> MetricDataQuery {
         .metric_stat(
             MetricStat::builder()
                 .metric(metric)
-                .period(period.clamp(60, i32::MAX as i64) as i32)
+                .period(PERIOD_SECONDS as i32)
                 .stat(&q.stat)
                 .build(),
         )

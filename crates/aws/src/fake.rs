@@ -8,7 +8,7 @@ use crate::ports::{
     Tasks, Watches,
 };
 use serde_json::Value;
-use sluice_core::analysis::{Figures, Metric, MetricQuery};
+use sluice_core::analysis::{Figures, Metric, MetricQuery, Series};
 use sluice_core::testing::{alarm, t};
 use sluice_core::{
     AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasName, AliasSnapshot, Deployment,
@@ -580,33 +580,37 @@ impl FakeAws {
 }
 
 impl MetricReader for FakeAws {
+    /// Each version's figures as one datapoint, in the window's first minute (its latency from
+    /// the minute after, as after a warm-up).
     async fn read_metrics(
         &self,
         queries: &[MetricQuery],
         start: Timestamp,
         end: Timestamp,
-        period: i64,
-    ) -> Result<HashMap<String, f64>, AwsError> {
+    ) -> Result<HashMap<String, Series>, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("GetMetricData") {
                 return Err(AwsError::new(kind, "GetMetricData", "injected"));
             }
-            s.metric_reads.push((queries.len(), start, end, period));
+            s.metric_reads.push((queries.len(), start, end, 60));
             let mut out = HashMap::new();
+            let first = start.unix_seconds();
             for q in queries {
                 let key = (q.function_name.clone(), q.version.as_str().to_string());
                 let Some(f) = s.figures.get(&key) else {
                     continue;
                 };
-                let value = match q.metric {
-                    Metric::Invocations => Some(f.invocations as f64),
-                    Metric::Errors => Some(f.errors as f64),
-                    Metric::Throttles => Some(f.throttles as f64),
-                    Metric::Duration => f.latency_ms,
+                let points = match q.metric {
+                    Metric::Invocations => vec![(first, f.invocations as f64)],
+                    Metric::Errors => vec![(first, f.errors as f64)],
+                    Metric::Throttles => vec![(first, f.throttles as f64)],
+                    Metric::Duration => f
+                        .latency_ms
+                        .map(|ms| (first + 60, ms))
+                        .into_iter()
+                        .collect(),
                 };
-                if let Some(v) = value {
-                    out.insert(q.id.clone(), v);
-                }
+                out.insert(q.id.clone(), points);
             }
             Ok(out)
         })

@@ -1,6 +1,6 @@
 //! The ports: the few AWS operations the phases use, in deployment terms.
 
-use sluice_core::analysis::MetricQuery;
+use sluice_core::analysis::{MetricQuery, Series};
 use sluice_core::{
     AlarmName, AlarmReading, AlarmTransition, AliasName, AliasSnapshot, Deployment, Error,
     ErrorName, ExecutionState, Failure, FunctionRef, LockHolder, OpenItem, Routing, Timestamp,
@@ -124,15 +124,16 @@ pub trait AlarmReader: Send + Sync {
 
 /// CloudWatch metrics: what the canary analysis reads.
 pub trait MetricReader: Send + Sync {
-    /// Each query's value over `[start, end)` read as one `period` (seconds): a Sum's datapoints
-    /// added up, any other statistic's single value. A query with no data has no entry.
+    /// Each query's datapoints over `[start, end)`, one per minute that had data (the minute's
+    /// start in epoch seconds, oldest first). A query with no data has no entry. A result
+    /// CloudWatch did not complete (`PartialData`, `InternalError`) is a transient error: nothing
+    /// is known from it.
     fn read_metrics(
         &self,
         queries: &[MetricQuery],
         start: Timestamp,
         end: Timestamp,
-        period: i64,
-    ) -> impl Future<Output = Result<HashMap<String, f64>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<HashMap<String, Series>, AwsError>> + Send;
 }
 
 /// How a record write ended.

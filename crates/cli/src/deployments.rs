@@ -226,6 +226,9 @@ async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<Ending, CliError
     } else {
         println!("{} {} {reason}", info.name, info.status);
     }
+    for w in settled.iter().flat_map(|d| &d.warnings) {
+        println!("  warning: {w}");
+    }
     if let Some(f) = settled
         .and_then(|d| d.failure)
         .filter(|f| !reason.contains(&f.cause))

@@ -181,6 +181,7 @@ mod tests {
             errors,
             throttles: 0,
             latency_ms: None,
+            latency_calls: 0,
         };
         let judged = d.judge_versions(&[(f(41, 0), f(359, 2))]);
         d.record_check_with(&[], &[], judged, t(2)).unwrap();

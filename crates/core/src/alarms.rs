@@ -149,7 +149,8 @@ impl AlarmSummary {
                 ),
             ));
         }
-        if !self.firing.is_empty() {
+        if !self.firing.is_empty() || (self.no_data_breaches && !self.insufficient_data.is_empty())
+        {
             return Err(Error::new(
                 ErrorName::AlarmBreached,
                 format!(

@@ -188,13 +188,32 @@ pub fn success(plan: &Plan, check_seconds: u64, judges: Judges, hooks: &Hooks) -
     }
 }
 
-/// The checks bakes may take past their ends: alarms or metrics unread, and an inconclusive
-/// analysis baking on.
+/// Checks a bake with the analysis may take past its end waiting for Lambda's metrics to arrive
+/// up to it (they land a minute or more late on AWS): one, `LAG_CHECK_SECONDS` (or the check
+/// interval, if shorter) after the bake's end. It counts among the `OVERTIME_CHECKS` a bake may
+/// take past its end, so the history budget is the same.
+pub const LAG_CHECKS: u64 = 1;
+pub const LAG_CHECK_SECONDS: u64 = 120;
+
+/// How often an inconclusive analysis is checked while its bake goes on past its end: the check
+/// interval, or a tenth of `keepBaking` if longer, so a long keepBaking costs at most ten checks
+/// a bake.
+pub fn keep_baking_interval(check_seconds: u64, keep_seconds: u64) -> u64 {
+    check_seconds.max(keep_seconds.div_ceil(10)).max(1)
+}
+
+/// The checks a bake may take past its end for an inconclusive analysis.
+pub fn keep_baking_checks(check_seconds: u64, keep_seconds: u64) -> u64 {
+    keep_seconds.div_ceil(keep_baking_interval(check_seconds, keep_seconds))
+}
+
+/// The checks bakes may take past their ends: alarms or metrics unread (or not arrived yet), and
+/// an inconclusive analysis baking on.
 fn overtime(plan: &Plan, check_seconds: u64, judges: Judges) -> u64 {
     if !judges.checks() {
         return 0;
     }
-    let keep = judges.keep_baking_seconds.div_ceil(check_seconds.max(1));
+    let keep = keep_baking_checks(check_seconds, judges.keep_baking_seconds);
     plan.steps().iter().filter(|s| s.bake_seconds > 0).count() as u64 * (OVERTIME_CHECKS + keep)
 }
 

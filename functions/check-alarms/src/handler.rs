@@ -9,7 +9,7 @@
 use sluice_aws::ending::refuse_if_settled;
 use sluice_aws::watches::release_watch;
 use sluice_aws::{AlarmReader, AwsError, AwsErrorKind, Ledger, MetricReader, Tasks, Watches};
-use sluice_core::analysis::{Figures, TargetAnalysis, figures_of, queries};
+use sluice_core::analysis::{Figures, TargetAnalysis, figures_of, newest_minute, queries};
 use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, Timestamp};
 
 pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T: Tasks>(
@@ -20,14 +20,18 @@ pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T:
     now: Timestamp,
 ) -> Result<Deployment, Error> {
     refuse_if_settled(ledger, &doc).await?;
-    let read = match read(alarms, &doc).await {
-        Ok((readings, fired)) => analyse(alarms, &doc, now)
-            .await
-            .map(|judged| (readings, fired, judged)),
-        Err(e) => Err(e),
-    };
-    match read {
-        Ok((readings, fired, judged)) => doc.record_check_with(&readings, &fired, judged, now)?,
+    match read(alarms, &doc).await {
+        Ok((readings, fired)) => match analyse(alarms, &doc, now).await {
+            Ok((judged, newest)) => {
+                doc.record_metrics_until(newest);
+                doc.record_check_with(&readings, &fired, judged, now)?
+            }
+            // The metrics are not known yet, but an alarm in ALARM is acted on all the same.
+            Err(e) if e.kind == AwsErrorKind::Transient => {
+                doc.record_check_unanalysed(&readings, &fired, &e.to_string(), now)?
+            }
+            Err(e) => return Err(e.into()),
+        },
         // Throttled or failed for now: not known yet, neither a pass nor a breach; read again.
         Err(e) if e.kind == AwsErrorKind::Transient => {
             doc.record_unread_check(&e.to_string(), now)?
@@ -56,31 +60,32 @@ async fn read<A: AlarmReader>(
     Ok((readings, fired))
 }
 
-/// The canary analysis of this check: each shifting alias's two versions, read from the step's
-/// shift to now in one GetMetricData call, and judged.
+/// The canary analysis of this check: each shifting alias's two versions, read per minute from
+/// the step's shift to now in one GetMetricData call, and judged; and the newest minute Lambda's
+/// metrics had arrived for.
 async fn analyse<M: MetricReader>(
     metrics: &M,
     doc: &Deployment,
     now: Timestamp,
-) -> Result<Vec<TargetAnalysis>, AwsError> {
+) -> Result<(Vec<TargetAnalysis>, Option<i64>), AwsError> {
     let pairs = doc.analysis_pairs();
     let Some(analysis) = doc.analysis.as_ref().filter(|_| !pairs.is_empty()) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let asked = queries(analysis, &pairs);
-    let (start, end, period) = doc.analysis_window(now);
+    let (start, end, warm_from) = doc.analysis_window(now);
     let values = metrics
         .read_metrics(
             &asked,
             Timestamp::from_unix_seconds(start),
             Timestamp::from_unix_seconds(end),
-            period,
         )
         .await?;
+    let series = |id: &str| values.get(id).cloned();
     let figures: Vec<(Figures, Figures)> = (0..pairs.len())
-        .map(|i| figures_of(i, &|id: &str| values.get(id).copied()))
+        .map(|i| figures_of(i, &series, warm_from))
         .collect();
-    Ok(doc.judge_versions(&figures))
+    Ok((doc.judge_versions(&figures), newest_minute(&asked, &series)))
 }
 
 #[cfg(test)]
@@ -282,6 +287,7 @@ mod tests {
             errors,
             throttles: 0,
             latency_ms: Some(30.0),
+            latency_calls: 0,
         };
         aws.version_figures("a", "1", figures(360, 0));
         aws.version_figures("a", "2", figures(40, 8));
@@ -303,10 +309,9 @@ mod tests {
         );
         let reads = aws.metric_reads();
         assert_eq!(reads.len(), 1);
-        let (queries, start, end, period) = reads[0];
+        let (queries, start, end, _) = reads[0];
         assert_eq!(queries, 8, "4 metrics of 2 versions");
         assert!(start <= t(1) && end > t(2), "{start}..{end}");
-        assert_eq!(period % 60, 0);
 
         // The same traffic, errors only on the stable version: the canary passes.
         let aws = FakeAws::new();
@@ -330,6 +335,15 @@ mod tests {
         assert_eq!(d.status, Status::Baking);
         let check = d.last_check.unwrap();
         assert!(check.unread.unwrap().starts_with("GetMetricData"));
+
+        // An alarm in ALARM at that check is acted on all the same.
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let d = sluice_core::testing::analysed(&["errors"], serde_json::json!({}));
+        aws.set_alarm("errors", AlarmState::Alarm);
+        aws.fail_next("GetMetricData", AwsErrorKind::Transient, false);
+        let d = run(&aws, d.to_json(), t(2)).await.unwrap();
+        assert_eq!(d.status, Status::AlarmBreached);
+        assert_eq!(d.failure.unwrap().error, ErrorName::AlarmBreached);
     }
 
     #[tokio::test]

@@ -120,7 +120,9 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
             require_function(field, hook, functions.function_arn(hook).await?)?;
         }
         let readings = aws.alarms.read_alarms(&request.alarms).await?;
-        let alarms = AlarmSummary::of(&request.alarms, &readings).excusing(&request.allow_firing);
+        let alarms = AlarmSummary::of(&request.alarms, &readings)
+            .excusing(&request.allow_firing)
+            .no_data_is_breach(request.insufficient_data_breaches);
         alarms.refuse_start()?;
 
         // 2. Everything named exists: publish what must be published.

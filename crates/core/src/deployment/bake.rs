@@ -135,11 +135,13 @@ impl Deployment {
             .collect()
     }
 
-    /// The metrics window of a check at `now` (epoch seconds: start, end, period): from the
-    /// minute of this step's shift to past `now`, as one period.
+    /// The metrics window of a check at `now` (epoch seconds: start, end): from the minute of this
+    /// step's shift to the end of the minute of `now`; and where the latency's minutes start (the
+    /// minute after the shift's: the warm-up minute is left out).
     pub fn analysis_window(&self, now: Timestamp) -> (i64, i64, i64) {
         let since = self.bake.shifted_at.unwrap_or(self.started_at);
-        crate::analysis::window(since.unix_seconds(), now.unix_seconds())
+        let (start, end) = crate::analysis::window(since.unix_seconds(), now.unix_seconds());
+        (start, end, start + crate::analysis::PERIOD_SECONDS)
     }
 
     /// The verdict on each pair from its two versions' figures (new, stable), in
@@ -148,12 +150,35 @@ impl Deployment {
         let Some(analysis) = &self.analysis else {
             return Vec::new();
         };
-        let warm = self.bake.checks >= 1;
+        let alpha = analysis.alpha_per_check(self.planned_checks());
         self.analysis_pairs()
             .iter()
             .zip(figures)
-            .map(|(pair, (new, stable))| analysis.judge(pair, *new, *stable, self.weight, warm))
+            .map(|(pair, (new, stable))| {
+                let baseline = self.tally.baseline(&pair.target);
+                analysis.judge(pair, *new, *stable, baseline, self.weight, alpha)
+            })
             .collect()
+    }
+
+    /// The checks this step's bake plans: one per check interval, and those an inconclusive
+    /// analysis may bake on for (the analysis' threshold is shared among them).
+    pub fn planned_checks(&self) -> u64 {
+        let interval = self.check_interval_seconds.max(1);
+        let bake = self
+            .step
+            .and_then(|s| self.plan.steps().get(s))
+            .map_or(self.bake.required_seconds, |s| s.bake_seconds);
+        let keep = self
+            .analysis
+            .as_ref()
+            .map_or(0, |a| a.inconclusive.keep_baking_seconds);
+        bake.div_ceil(interval) + crate::budget::keep_baking_checks(interval, keep)
+    }
+
+    /// Where Lambda's metrics had arrived at this check: the start of the newest minute with data.
+    pub fn record_metrics_until(&mut self, newest_minute: Option<i64>) {
+        self.bake.metrics_until = newest_minute.map(Timestamp::from_unix_seconds);
     }
 
     /// Whether the bake of the step on the aliases is over and healthy: its watch is released.
@@ -272,7 +297,8 @@ impl Deployment {
             return Ok(());
         }
         self.bake.unread_checks += 1;
-        if self.bake.unread_checks > crate::budget::OVERTIME_CHECKS {
+        // A check that waited for the metrics to arrive counts among the overtime checks too.
+        if self.bake.unread_checks + self.bake.lag_checks > crate::budget::OVERTIME_CHECKS {
             let cause = self.bake_point(self.bake.elapsed_seconds).breach(
                 &format!(
                     "{} could not be read at the bake's end, {} times ({why})",
@@ -329,16 +355,27 @@ impl Deployment {
         self.updated_at = now;
         self.bake.history_since = Some(now);
         self.bake.checks += 1;
+        // A move into ALARM before the deployment started is not about it (and, of an alarm
+        // allowed to fire, is the one it was allowed for), whatever window the history was read in.
+        let fired: Vec<AlarmTransition> = fired
+            .iter()
+            .filter(|t| t.at > self.started_at)
+            .cloned()
+            .collect();
         let summary = self
             .alarm_summary(readings)
-            .with_history(&self.alarms, fired);
+            .with_history(&self.alarms, &fired);
         let alarms_healthy = summary.healthy();
         let breaches = summary.breaches();
         if alarms_healthy {
             self.note_alarm_policies(&summary, readings, now);
         }
         let over = match &self.analysis {
-            Some(a) if !analyses.is_empty() => self.tally.count(a, &analyses),
+            Some(a) if !analyses.is_empty() => {
+                let a = a.clone();
+                self.tally.keep_baselines(&a, &analyses);
+                self.tally.count(&a, &analyses)
+            }
             _ => None,
         };
         self.bake.unread_checks = 0;
@@ -366,6 +403,28 @@ impl Deployment {
         if self.status == Status::Baking {
             return Ok(());
         }
+        // The bake's end, but Lambda's metrics have not arrived up to it yet (they land a minute
+        // or more late): check again before the step's last minutes go unjudged.
+        let behind = self.bake.metrics_until.filter(|until| {
+            until.unix_seconds() + 2 * crate::analysis::PERIOD_SECONDS < now.unix_seconds()
+        });
+        if let Some(until) = behind.filter(|_| {
+            !self.last_analysis().is_empty()
+                && self.bake.lag_checks < crate::budget::LAG_CHECKS
+                && self.bake.lag_checks + self.bake.unread_checks < crate::budget::OVERTIME_CHECKS
+        }) {
+            let more = crate::budget::LAG_CHECK_SECONDS.min(self.check_interval_seconds.max(1));
+            self.bake.lag_checks += 1;
+            self.bake.required_seconds += more;
+            self.after_progress();
+            let message = format!(
+                "{}: the versions' metrics have arrived up to {until} only; checking again in {} before the bake ends",
+                self.step_label(),
+                format_seconds(more)
+            );
+            self.record(now, message);
+            return Ok(());
+        }
         // The bake's end: an analysis without a verdict follows the request's policy.
         if let Some(no_verdict) = self.inconclusive_targets() {
             let inconclusive = self.analysis.as_ref().map(|a| a.inconclusive.clone());
@@ -376,7 +435,11 @@ impl Deployment {
                 .keep_baking_seconds
                 .saturating_sub(self.bake.kept_baking_seconds);
             if left > 0 {
-                let more = left.min(self.check_interval_seconds.max(1));
+                let interval = crate::budget::keep_baking_interval(
+                    self.check_interval_seconds,
+                    policy.keep_baking_seconds,
+                );
+                let more = left.min(interval);
                 self.bake.kept_baking_seconds += more;
                 self.bake.required_seconds += more;
                 self.after_progress();
@@ -469,6 +532,35 @@ impl Deployment {
         }
     }
 
+    /// The analysis of the last check (empty when it had none).
+    fn last_analysis(&self) -> &[TargetAnalysis] {
+        self.last_check.as_ref().map_or(&[], |c| &c.analysis)
+    }
+
+    /// Records a check whose alarms were read but whose metrics could not be (GetMetricData
+    /// throttled or failed): an alarm breach is acted on all the same; otherwise nothing is known
+    /// of the versions, so it is an unread check.
+    pub fn record_check_unanalysed(
+        &mut self,
+        readings: &[AlarmReading],
+        fired: &[AlarmTransition],
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let fired: Vec<AlarmTransition> = fired
+            .iter()
+            .filter(|t| t.at > self.started_at)
+            .cloned()
+            .collect();
+        let summary = self
+            .alarm_summary(readings)
+            .with_history(&self.alarms, &fired);
+        if summary.healthy() {
+            return self.record_unread_check(why, now);
+        }
+        self.record_check_with(readings, &fired, Vec::new(), now)
+    }
+
     /// The targets of the last check the analysis could not judge, told as their figures.
     fn inconclusive_targets(&self) -> Option<String> {
         let check = self.last_check.as_ref()?;
@@ -513,6 +605,9 @@ impl Deployment {
         now: Timestamp,
     ) -> Result<(), Error> {
         let cause = self.bake_point(self.bake.elapsed_seconds).breach(what, how);
+        if let Some(check) = &mut self.last_check {
+            check.healthy = false;
+        }
         self.record(now, cause.clone());
         self.status = Status::AlarmBreached;
         self.next_wait_seconds = 0;
@@ -650,6 +745,7 @@ mod tests {
             errors,
             throttles: 0,
             latency_ms: Some(40.0),
+            latency_calls: 0,
         }
     }
 
@@ -673,7 +769,7 @@ mod tests {
         assert_eq!(f.error, ErrorName::AnalysisFailed);
         assert!(
             f.cause.starts_with(
-                "a:live: v2 error rate 20% (8 of 40) vs v1 0.3% (1 of 360), p = 4.2e-8 < 0.01; \
+                "a:live: v2 error rate 20% (8 of 40) vs v1 0.3% (1 of 360), p = 4.2e-8 < 0.0033; \
                  v2 served 40 of 400 invocations (10% asked) at step 1/2 (10% on the new version, 10s of 30s baked)"
             ),
             "{}",

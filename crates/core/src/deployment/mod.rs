@@ -184,6 +184,12 @@ pub struct Bake {
     /// How long the bake went on past its end, waiting for enough traffic for a verdict.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub kept_baking_seconds: u64,
+    /// The start of the newest minute the last check's metrics had data for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_until: Option<Timestamp>,
+    /// Checks past the bake's end that waited for Lambda's metrics to arrive.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lag_checks: u64,
 }
 
 /// The safety net could not settle the deployment (yet): when, and why. It tries again (the

@@ -59,6 +59,8 @@ impl Deployment {
             shifted_at: Some(now),
             checks: 0,
             kept_baking_seconds: 0,
+            metrics_until: None,
+            lag_checks: 0,
         };
         let baking = if step.bake_seconds > 0 {
             format!(", baking {}", format_seconds(step.bake_seconds))

@@ -315,6 +315,17 @@ impl Deployment {
                     .into(),
             });
         }
+        if request.analysis.is_some() && shifts {
+            for t in targets.iter().filter(|t| t.action == Action::Created) {
+                history.push(Event {
+                    at: now,
+                    message: format!(
+                        "{} is a new alias: no stable version to compare with, so the canary analysis does not judge it",
+                        t.name()
+                    ),
+                });
+            }
+        }
         let check_interval_note = request.check_interval.note();
         if let Some(note) = &check_interval_note {
             history.push(Event {
