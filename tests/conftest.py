@@ -60,6 +60,12 @@ def function_resource(binary: str, **properties) -> dict:
 def cbor_call(stack, operation: str, body: dict) -> tuple[dict, dict]:
     """A CloudWatch operation in RPC-v2 CBOR, as aws-sdk-cloudwatch >= 1.100 sends it; returns the
     response's headers and its decoded document."""
+    headers, raw = cbor_raw(stack, operation, body)
+    return headers, cbor2.loads(raw) if raw else {}
+
+
+def cbor_raw(stack, operation: str, body: dict) -> tuple[dict, bytes]:
+    """cbor_call's request, answered as the response's headers and its raw bytes."""
     req = urllib.request.Request(
         f"{stack.endpoint}/service/GraniteServiceVersion20100801/operation/{operation}",
         data=cbor2.dumps(body),
@@ -73,8 +79,7 @@ def cbor_call(stack, operation: str, body: dict) -> tuple[dict, dict]:
         },
     )
     with urllib.request.urlopen(req) as r:
-        raw = r.read()
-        return dict(r.headers), cbor2.loads(raw) if raw else {}
+        return dict(r.headers), r.read()
 
 
 @pytest.fixture(scope="session")

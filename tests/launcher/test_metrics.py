@@ -5,14 +5,13 @@ launcher/cloudwatch_metric_data.py through cloudwatch_cbor.py), and tests/stack/
 
 import datetime
 import time
-import urllib.request
 import uuid
 
 import botocore.exceptions
 import cbor2
 import pytest
 
-from conftest import cbor_call
+from conftest import cbor_call, cbor_raw
 from processes import Clients, free_port
 from traffic import Traffic
 
@@ -259,25 +258,6 @@ def test_get_metric_data_over_json(stack, known):
     assert [t.timestamp() for t in r["Timestamps"]] == [start + 60, start] and r["Values"] == [300.0, 55.0]
 
 
-def cbor_bytes(stack, operation: str, body: dict) -> bytes:
-    """The raw response of a CloudWatch operation in RPC-v2 CBOR (conftest.cbor_call decodes it)."""
-    req = urllib.request.Request(
-        f"{stack.endpoint}/service/GraniteServiceVersion20100801/operation/{operation}",
-        data=cbor2.dumps(body),
-        method="POST",
-        headers={
-            "Content-Type": "application/cbor",
-            "Accept": "application/cbor",
-            "smithy-protocol": "rpc-v2-cbor",
-            # moto tells CloudWatch's calls by the signing service.
-            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/monitoring/aws4_request, "
-            "SignedHeaders=host, Signature=x",
-        },
-    )
-    with urllib.request.urlopen(req) as r:
-        return r.read()
-
-
 def test_get_metric_data_over_rpc_v2_cbor(stack, known):
     """As aws-sdk-cloudwatch sends it: timestamps as CBOR tag 1 epoch seconds, both ways."""
     namespace, dims, start = known
@@ -291,7 +271,7 @@ def test_get_metric_data_over_rpc_v2_cbor(stack, known):
     assert headers["smithy-protocol"] == "rpc-v2-cbor"
     check_known(doc["MetricDataResults"], start, lambda t: t.timestamp())
     # cbor2 reads a text timestamp (tag 0) as a datetime too: the bytes say it is tag 1, epoch seconds.
-    raw = cbor_bytes(stack, "GetMetricData", {**request, "MetricDataQueries": known_queries(namespace, dims)[:1]})
+    _, raw = cbor_raw(stack, "GetMetricData", {**request, "MetricDataQueries": known_queries(namespace, dims)[:1]})
     for t in (start, start + 60):
         assert cbor2.dumps(cbor2.CBORTag(1, float(t))) in raw
 

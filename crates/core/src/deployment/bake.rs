@@ -355,16 +355,7 @@ impl Deployment {
         self.updated_at = now;
         self.bake.history_since = Some(now);
         self.bake.checks += 1;
-        // A move into ALARM before the deployment started is not about it (and, of an alarm
-        // allowed to fire, is the one it was allowed for), whatever window the history was read in.
-        let fired: Vec<AlarmTransition> = fired
-            .iter()
-            .filter(|t| t.at > self.started_at)
-            .cloned()
-            .collect();
-        let summary = self
-            .alarm_summary(readings)
-            .with_history(&self.alarms, &fired);
+        let summary = self.alarms_checked(readings, fired);
         let alarms_healthy = summary.healthy();
         let breaches = summary.breaches();
         if alarms_healthy {
@@ -491,6 +482,20 @@ impl Deployment {
             .no_data_is_breach(self.insufficient_data_breaches)
     }
 
+    /// A check's reading of the alarms: their state now under this deployment's policies, and
+    /// their moves into ALARM since the last check. A move before the deployment started is not
+    /// about it (and, of an alarm allowed to fire, is the one it was allowed for), whatever window
+    /// the history was read in.
+    fn alarms_checked(&self, readings: &[AlarmReading], fired: &[AlarmTransition]) -> AlarmSummary {
+        let fired: Vec<AlarmTransition> = fired
+            .iter()
+            .filter(|t| t.at > self.started_at)
+            .cloned()
+            .collect();
+        self.alarm_summary(readings)
+            .with_history(&self.alarms, &fired)
+    }
+
     /// After a healthy reading: an alarm allowed to fire that left ALARM guards from now on, and
     /// an alarm without data passed as healthy is a warning (once per alarm).
     fn note_alarm_policies(
@@ -547,18 +552,10 @@ impl Deployment {
         why: &str,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let fired: Vec<AlarmTransition> = fired
-            .iter()
-            .filter(|t| t.at > self.started_at)
-            .cloned()
-            .collect();
-        let summary = self
-            .alarm_summary(readings)
-            .with_history(&self.alarms, &fired);
-        if summary.healthy() {
+        if self.alarms_checked(readings, fired).healthy() {
             return self.record_unread_check(why, now);
         }
-        self.record_check_with(readings, &fired, Vec::new(), now)
+        self.record_check_with(readings, fired, Vec::new(), now)
     }
 
     /// The targets of the last check the analysis could not judge, told as their figures.
