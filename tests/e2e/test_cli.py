@@ -163,8 +163,9 @@ def test_the_state_machine_and_ledger_come_from_the_stack_name(stack):
     assert missing.stderr.startswith("sluice: cannot read the outputs of stack no-such-stack"), missing.stderr
 
 
-def test_an_unreachable_step_functions_is_said_in_one_line(stack, app):
-    """No SDK debug structure: where sluice could not reach, and why, in one line."""
+def test_an_unreachable_aws_is_said_in_one_line(stack, app):
+    """No SDK debug structure: where sluice could not reach, and why, in one line (the first call
+    of a deploy asks STS who is calling)."""
     a = app()
     out = sluice(
         stack,
@@ -180,6 +181,6 @@ def test_an_unreachable_step_functions_is_said_in_one_line(stack, app):
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert out.stderr == (
-        "sluice: could not start the deployment: StartExecution: cannot reach Step Functions at "
-        "127.0.0.1:9: connection refused\n"
+        "sluice: could not tell who is calling (sts:GetCallerIdentity), which sluice records: "
+        "GetCallerIdentity: cannot reach STS at 127.0.0.1:9: connection refused\n"
     ), out.stderr

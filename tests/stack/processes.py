@@ -162,3 +162,7 @@ class Clients:
     @property
     def events(self):
         return self.client("events")
+
+    @property
+    def sts(self):
+        return self.client("sts")

@@ -1,5 +1,6 @@
-//! The Ledger and Watches adapter over aws-sdk-dynamodb: one table, key `pk`, holding the four
-//! kinds of item sluice-core's `ledger` module names (locks, records, watches, bakes). Every lock
+//! The Ledger and Watches adapter over aws-sdk-dynamodb: one table, key `pk`, holding the
+//! kinds of item sluice-core's `ledger` module names (locks, records, watches, bakes, the alias
+//! journal and freezes). Every lock
 //! write is conditional on who holds it; a settled record is never written again.
 
 use crate::config::on_first_use;
@@ -10,9 +11,12 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::ReturnValue;
 use sluice_core::ledger::{
-    OPEN_DEPLOYMENT, OPEN_INDEX, OPEN_LOCK, bake_key, record_key, watch_key,
+    FREEZES, JOURNAL_INDEX, OPEN_DEPLOYMENT, OPEN_INDEX, OPEN_LOCK, alias_journal, bake_key,
+    record_key, watch_key,
 };
-use sluice_core::{AlarmName, Deployment, LockHolder, OpenItem, Timestamp, Watch};
+use sluice_core::{
+    AlarmName, AliasEntry, Deployment, Freeze, FreezeScope, LockHolder, OpenItem, Timestamp, Watch,
+};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
@@ -282,11 +286,181 @@ impl Ledger for DynamoLedger {
             .map(Some)
             .map_err(|e| unreadable(format!("is not a document: {}", e.message)))
     }
+
+    async fn freezes(&self, scopes: &[FreezeScope]) -> Result<Vec<Freeze>, AwsError> {
+        let mut out = Vec::new();
+        for scope in scopes {
+            if let Some(item) = self.get(&scope.key()).await? {
+                out.push(freeze_of(&item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn journal(&self, entries: &[AliasEntry]) -> Result<(), AwsError> {
+        for e in entries {
+            let item = HashMap::from([
+                ("pk".into(), s(&e.key())),
+                ("kind".into(), s("alias")),
+                (
+                    "journal".into(),
+                    s(&alias_journal(&e.function_arn, &e.alias)),
+                ),
+                (
+                    "at".into(),
+                    AttributeValue::N(e.started_at.unix_millis().to_string()),
+                ),
+                ("deploymentId".into(), s(&e.deployment_id)),
+                (
+                    "entry".into(),
+                    s(&serde_json::to_string(e).unwrap_or_default()),
+                ),
+                ("expiresAt".into(), expires_in(RECORD_DAYS)),
+            ]);
+            self.client()
+                .await
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| classify("PutItem", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A freeze as its item holds it (JSON text under `freeze`).
+fn freeze_of(item: &Item) -> Result<Freeze, AwsError> {
+    serde_json::from_str(&text(item, "freeze")).map_err(|e| {
+        AwsError::new(
+            AwsErrorKind::Unreadable,
+            "GetItem",
+            format!(
+                "the freeze {} is not one sluice wrote: {e}",
+                text(item, "pk")
+            ),
+        )
+    })
+}
+
+fn freeze_item(f: &Freeze) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), s(&f.scope.key())),
+        ("kind".into(), s("freeze")),
+        ("journal".into(), s(FREEZES)),
+        (
+            "at".into(),
+            AttributeValue::N(f.at.unix_millis().to_string()),
+        ),
+        (
+            "freeze".into(),
+            s(&serde_json::to_string(f).unwrap_or_default()),
+        ),
+    ]);
+    if let Some(until) = f.until {
+        // Kept a day past its end, so `sluice freeze --list` still shows it ended.
+        item.insert(
+            "expiresAt".into(),
+            AttributeValue::N((until.unix_seconds().max(0) as u64 + 86_400).to_string()),
+        );
+    }
+    item
+}
+
+/// The CLI's reads and writes of the alias journal and the freezes.
+impl DynamoLedger {
+    /// Puts a freeze, replacing the one of the same scope; returns the one it replaced.
+    pub async fn freeze(&self, f: &Freeze) -> Result<Option<Freeze>, AwsError> {
+        let out = self
+            .client()
+            .await
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(freeze_item(f)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        out.attributes.as_ref().map(freeze_of).transpose()
+    }
+
+    /// Lifts the freeze of `scope`; returns it (None: there was none).
+    pub async fn unfreeze(&self, scope: &FreezeScope) -> Result<Option<Freeze>, AwsError> {
+        let out = self
+            .client()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&scope.key()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteItem", e))?;
+        out.attributes.as_ref().map(freeze_of).transpose()
+    }
+
+    /// Every freeze the ledger holds, newest first.
+    pub async fn all_freezes(&self) -> Result<Vec<Freeze>, AwsError> {
+        self.journal_of(FREEZES, None)
+            .await?
+            .iter()
+            .map(freeze_of)
+            .collect()
+    }
+
+    /// The newest `limit` deployments that moved this alias, newest first.
+    pub async fn alias_history(
+        &self,
+        function_arn: &str,
+        alias: &str,
+        limit: usize,
+    ) -> Result<Vec<AliasEntry>, AwsError> {
+        self.journal_of(&alias_journal(function_arn, alias), Some(limit))
+            .await?
+            .iter()
+            .map(|item| {
+                serde_json::from_str(&text(item, "entry")).map_err(|e| {
+                    AwsError::new(
+                        AwsErrorKind::Unreadable,
+                        "Query",
+                        format!(
+                            "the journal entry {} is not one sluice wrote: {e}",
+                            text(item, "pk")
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The items of one journal partition, newest first (at most `limit`).
+    async fn journal_of(
+        &self,
+        partition: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, AwsError> {
+        self.query_index(JOURNAL_INDEX, "journal", partition, false, limit)
+            .await
+    }
 }
 
 impl DynamoLedger {
     /// Every item of the open index whose `open` attribute is `kind`.
     async fn open_of(&self, kind: &str) -> Result<Vec<Item>, AwsError> {
+        self.query_index(OPEN_INDEX, "open", kind, true, None).await
+    }
+
+    /// The items of `index` whose hash key `attribute` is `value`, every page (or the first
+    /// `limit`), in the range key's order or its reverse.
+    async fn query_index(
+        &self,
+        index: &str,
+        attribute: &str,
+        value: &str,
+        forward: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, AwsError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -295,15 +469,22 @@ impl DynamoLedger {
                 .await
                 .query()
                 .table_name(&self.table)
-                .index_name(OPEN_INDEX)
-                .key_condition_expression("#o = :o")
-                .expression_attribute_names("#o", "open")
-                .expression_attribute_values(":o", s(kind))
+                .index_name(index)
+                .key_condition_expression("#h = :h")
+                .expression_attribute_names("#h", attribute)
+                .expression_attribute_values(":h", s(value))
+                .scan_index_forward(forward)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
             items.extend(out.items().iter().cloned());
+            if let Some(l) = limit
+                && items.len() >= l
+            {
+                items.truncate(l);
+                return Ok(items);
+            }
             match out.last_evaluated_key() {
                 Some(last) if !last.is_empty() => start = Some(last.clone()),
                 _ => return Ok(items),

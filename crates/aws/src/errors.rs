@@ -75,9 +75,10 @@ fn service_of(operation: &str) -> (&'static str, &'static str) {
         | "CreateAlias"
         | "GetFunctionConfiguration"
         | "PublishVersion" => ("Lambda", "lambda"),
-        "DescribeAlarms" | "DescribeAlarmHistory" => ("CloudWatch", "monitoring"),
-        "GetItem" | "PutItem" | "DeleteItem" | "UpdateItem" => ("DynamoDB", "dynamodb"),
+        "DescribeAlarms" | "DescribeAlarmHistory" | "GetMetricData" => ("CloudWatch", "monitoring"),
+        "GetItem" | "PutItem" | "DeleteItem" | "UpdateItem" | "Query" => ("DynamoDB", "dynamodb"),
         "DescribeStacks" => ("CloudFormation", "cloudformation"),
+        "GetCallerIdentity" => ("STS", "sts"),
         _ => ("Step Functions", "states"),
     }
 }

@@ -11,9 +11,10 @@ use serde_json::Value;
 use sluice_core::analysis::{Figures, Metric, MetricQuery, Series};
 use sluice_core::testing::{alarm, t};
 use sluice_core::{
-    AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasName, AliasSnapshot, Deployment,
-    ExecutionEnded, ExecutionState, ExecutionStatus, Failure, FunctionRef, LockHolder, OpenItem,
-    Routing, Timestamp, Version, VersionInfo, VersionState, Watch,
+    AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasEntry, AliasName, AliasSnapshot,
+    Deployment, ExecutionEnded, ExecutionState, ExecutionStatus, Failure, Freeze, FreezeScope,
+    FunctionRef, LockHolder, OpenItem, Routing, Timestamp, Version, VersionInfo, VersionState,
+    Watch,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -109,6 +110,8 @@ struct State {
     figures: HashMap<(String, String), Figures>,
     /// The metric reads made: (queries, start, end, period).
     metric_reads: Vec<(usize, Timestamp, Timestamp, i64)>,
+    freezes: HashMap<String, Freeze>,
+    journal: Vec<AliasEntry>,
 }
 
 impl State {
@@ -855,6 +858,44 @@ impl Ledger for FakeAws {
                     .map_err(|e| AwsError::new(AwsErrorKind::Unreadable, "GetItem", e.message))
             })
             .transpose()
+    }
+
+    async fn freezes(&self, scopes: &[FreezeScope]) -> Result<Vec<Freeze>, AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("GetFreeze") {
+                return Err(AwsError::new(kind, "GetItem", "injected"));
+            }
+            Ok(scopes
+                .iter()
+                .filter_map(|scope| s.freezes.get(&scope.key()).cloned())
+                .collect())
+        })
+    }
+
+    async fn journal(&self, entries: &[AliasEntry]) -> Result<(), AwsError> {
+        self.with(|s| {
+            if let Some((kind, _)) = s.injected("Journal") {
+                return Err(AwsError::new(kind, "PutItem", "injected"));
+            }
+            for e in entries {
+                s.journal.retain(|j| j.key() != e.key());
+                s.journal.push(e.clone());
+                s.writes.push(format!("Journal {}", e.key()));
+            }
+            Ok(())
+        })
+    }
+}
+
+impl FakeAws {
+    /// A freeze in the ledger.
+    pub fn set_freeze(&self, freeze: Freeze) {
+        self.with(|s| s.freezes.insert(freeze.scope.key(), freeze));
+    }
+
+    /// The alias journal's entries, in the order written.
+    pub fn journal_entries(&self) -> Vec<AliasEntry> {
+        self.with(|s| s.journal.clone())
     }
 }
 

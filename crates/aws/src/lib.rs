@@ -19,6 +19,7 @@ pub mod ports;
 pub mod retry;
 pub mod runtime;
 pub mod sfn;
+pub mod sts;
 pub mod sweep;
 pub mod watches;
 

@@ -2,9 +2,9 @@
 
 use sluice_core::analysis::{MetricQuery, Series};
 use sluice_core::{
-    AlarmName, AlarmReading, AlarmTransition, AliasName, AliasSnapshot, Deployment, Error,
-    ErrorName, ExecutionState, Failure, FunctionRef, LockHolder, OpenItem, Routing, Timestamp,
-    Version, VersionInfo, Watch,
+    AlarmName, AlarmReading, AlarmTransition, AliasEntry, AliasName, AliasSnapshot, Deployment,
+    Error, ErrorName, ExecutionState, Failure, Freeze, FreezeScope, FunctionRef, LockHolder,
+    OpenItem, Routing, Timestamp, Version, VersionInfo, Watch,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -190,6 +190,16 @@ pub trait Ledger: Send + Sync {
 
     /// Every record not settled yet and every lock (the ledger's open index).
     fn open(&self) -> impl Future<Output = Result<Vec<OpenItem>, AwsError>> + Send;
+
+    /// The freezes of these scopes that the ledger holds (read consistently: a freeze set just
+    /// before a deployment starts stops it), in force or not.
+    fn freezes(
+        &self,
+        scopes: &[FreezeScope],
+    ) -> impl Future<Output = Result<Vec<Freeze>, AwsError>> + Send;
+
+    /// Writes the deployment's entries in the alias journal (again, on a retry: same keys).
+    fn journal(&self, entries: &[AliasEntry]) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// Step Functions executions.

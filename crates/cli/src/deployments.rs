@@ -94,6 +94,8 @@ pub fn check(request: &Value, from_flags: bool) -> Result<(), CliError> {
             ("pollInterval", "--check-interval"),
             ("allowFiringAlarms", "--allow-firing-alarm"),
             ("insufficientData", "--insufficient-data"),
+            ("reason", "--reason"),
+            ("overrideFreeze", "--override-freeze"),
         ]
         .iter()
         .find(|(name, _)| field.starts_with(name))

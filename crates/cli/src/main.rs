@@ -2,6 +2,7 @@
 
 mod deployments;
 mod error;
+mod operate;
 mod plan;
 mod progress;
 mod sam;
@@ -22,7 +23,8 @@ use std::process::ExitCode;
     version,
     about = "Safe, progressive deployments of AWS Lambda aliases, run by Step Functions",
     after_help = "Examples:\n  sluice deploy --function orders --alias live --strategy Canary10Percent5Minutes --alarm orders-errors --wait\n  \
-        sluice watch orders-live-20261127T100000Z\n  sluice plan --strategy Linear10PercentEvery3Minutes\n\n\
+        sluice watch orders-live-20261127T100000Z\n  sluice plan --strategy Linear10PercentEvery3Minutes\n  \
+        sluice rollback orders:live --reason \"errors since 14:00\" --wait\n  sluice freeze --reason \"holiday freeze\" --until 2027-01-04T08:00:00Z\n\n\
         Exit codes: 0 deployed; 3 failed or refused, every alias back where it was; 4 failed, some alias not back; 1 sluice could not do what was asked; 2 a bad command line."
 )]
 struct Cli {
@@ -96,12 +98,83 @@ enum Command {
         /// What an alarm without data (INSUFFICIENT_DATA) counts as: healthy (default) or breach.
         #[arg(long, value_parser = ["healthy", "breach"])]
         insufficient_data: Option<String>,
+        /// Why the deployment is made (recorded, with who asked: the caller's STS identity).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Go through a freeze (sluice freeze), saying why; recorded.
+        #[arg(long, value_name = "REASON")]
+        override_freeze: Option<String>,
         /// The deployment id (the execution's name); default: function-alias-time.
         #[arg(long)]
         name: Option<String>,
         /// Watch it to the end (exit code as `watch`).
         #[arg(long)]
         wait: bool,
+    },
+    /// Roll a finished deployment back: its alias returns to the version live before it, as a
+    /// deployment of its own (locks, record, hooks if given), through a freeze and, by default,
+    /// not stopped by alarms already firing.
+    #[command(
+        after_help = "Examples:\n  sluice rollback orders:live --reason \"errors after the 14:00 release\" --wait\n  \
+        sluice rollback orders:live --to 41\n  sluice rollback orders:live --deployment orders-live-20261127T100000Z \\\n      \
+        --strategy Linear10PercentEvery1Minute --alarm orders-errors\n\n\
+        Exit codes (with --wait): 0 rolled back (the rollback deployment succeeded); 3 it failed or was refused, the alias where it was; 4 failed, the alias not back; 1 sluice could not do what was asked."
+    )]
+    Rollback {
+        #[command(flatten)]
+        sluice: SluiceStack,
+        #[command(flatten)]
+        ask: operate::RollbackAsk,
+        /// The rollback's deployment id; default: function-alias-rollback-time.
+        #[arg(long)]
+        name: Option<String>,
+        /// Watch it to the end (exit code as `watch`).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// What the ledger knows of an alias: every deployment that moved it, newest first.
+    #[command(
+        after_help = "Examples:\n  sluice history orders:live\n  sluice history orders:live --limit 5 --json"
+    )]
+    History {
+        #[command(flatten)]
+        sluice: SluiceStack,
+        /// FUNCTION:ALIAS.
+        target: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the line: refuse every new deployment (or a function's) until unfrozen or --until.
+    #[command(
+        after_help = "Examples:\n  sluice freeze --reason \"holiday freeze\" --until 2027-01-04T08:00:00Z\n  \
+        sluice freeze --function orders --reason \"INC-1234: payments outage\" --until 8h\n  sluice freeze --list\n\n\
+        Running deployments go on; sluice rollback, and requests with overrideFreeze (deploy --override-freeze REASON), go through, recorded."
+    )]
+    Freeze {
+        #[command(flatten)]
+        sluice: SluiceStack,
+        /// Freeze this function only (repeat for more); default: every deployment.
+        #[arg(long = "function")]
+        functions: Vec<String>,
+        /// Why (required): shown to everyone refused.
+        #[arg(long, required_unless_present = "list")]
+        reason: Option<String>,
+        /// When it ends by itself: a time (RFC 3339) or a duration from now (8h).
+        #[arg(long)]
+        until: Option<String>,
+        /// Show every freeze instead.
+        #[arg(long, conflicts_with_all = ["reason", "until", "functions"])]
+        list: bool,
+    },
+    /// Lift a freeze: every deployment's, or a function's.
+    #[command(after_help = "Examples:\n  sluice unfreeze\n  sluice unfreeze --function orders")]
+    Unfreeze {
+        #[command(flatten)]
+        sluice: SluiceStack,
+        #[arg(long = "function")]
+        functions: Vec<String>,
     },
     /// Follow a deployment to its end: weight, step, bake left, alarms; then the outcome.
     #[command(after_help = "Example:\n  sluice watch orders-live-20261127T100000Z")]
@@ -188,7 +261,11 @@ fn main() -> ExitCode {
         | Command::Watch { sluice, .. }
         | Command::Status { sluice, .. }
         | Command::List { sluice, .. }
-        | Command::Abort { sluice, .. } => sluice.endpoint_url.clone(),
+        | Command::Abort { sluice, .. }
+        | Command::Rollback { sluice, .. }
+        | Command::History { sluice, .. }
+        | Command::Freeze { sluice, .. }
+        | Command::Unfreeze { sluice, .. } => sluice.endpoint_url.clone(),
         _ => None,
     };
     if let Some(url) = endpoint {
@@ -260,10 +337,12 @@ async fn run(command: Command) -> Result<Done, CliError> {
             no_analysis,
             allow_firing_alarms,
             insufficient_data,
+            reason,
+            override_freeze,
             name,
             wait,
         } => {
-            let (request, from_flags) = match request {
+            let (mut request, from_flags) = match request {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
                         path: path.display().to_string(),
@@ -291,23 +370,73 @@ async fn run(command: Command) -> Result<Done, CliError> {
                     true,
                 ),
             };
+            if let Some(r) = reason {
+                request["reason"] = json!(r);
+            }
+            if let Some(r) = override_freeze {
+                request["overrideFreeze"] = json!(r);
+            }
             deployments::check(&request, from_flags)?;
-            let name = name.unwrap_or_else(|| {
-                let t = &request["targets"][0];
-                deployments::deployment_id(
-                    t["functionName"].as_str().unwrap_or("deployment"),
-                    t["alias"].as_str().unwrap_or(""),
-                    &sluice_aws::clock::now().to_string(),
-                )
-            });
             let ctx = context(sluice).await?;
-            let arn = deployments::deploy(&ctx, &request, &name).await?;
-            if wait {
-                deployments::watch(&ctx, &arn).await.map(Done::Ended)
+            start(&ctx, request, name, "", wait).await
+        }
+        Command::Rollback {
+            sluice,
+            ask,
+            name,
+            wait,
+        } => {
+            let ctx = context(sluice).await?;
+            let lambda = LambdaFunctions::from_env();
+            let Some(request) = operate::rollback_request(&ctx, &lambda, ask).await? else {
+                return Ok(Done::Quiet);
+            };
+            deployments::check(&request, false)?;
+            start(&ctx, request, name, "-rollback", wait).await
+        }
+        Command::History {
+            sluice,
+            target,
+            limit,
+            json,
+        } => operate::history(
+            &context(sluice).await?,
+            &LambdaFunctions::from_env(),
+            &target,
+            limit,
+            json,
+        )
+        .await
+        .map(Done::Print),
+        Command::Freeze {
+            sluice,
+            functions,
+            reason,
+            until,
+            list,
+        } => {
+            let ctx = context(sluice).await?;
+            if list {
+                operate::freezes(&ctx).await.map(Done::Print)
             } else {
-                Ok(Done::Quiet)
+                operate::freeze(
+                    &ctx,
+                    &LambdaFunctions::from_env(),
+                    &functions,
+                    reason.as_deref().unwrap_or_default(),
+                    until.as_deref(),
+                )
+                .await
+                .map(Done::Print)
             }
         }
+        Command::Unfreeze { sluice, functions } => operate::unfreeze(
+            &context(sluice).await?,
+            &LambdaFunctions::from_env(),
+            &functions,
+        )
+        .await
+        .map(Done::Print),
         Command::Watch { sluice, id } => deployments::watch(&context(sluice).await?, &id)
             .await
             .map(Done::Ended),
@@ -329,6 +458,32 @@ async fn run(command: Command) -> Result<Done, CliError> {
                 .await
                 .map(Done::Ended)
         }
+    }
+}
+
+/// Starts a checked request as the caller (its `requestedBy`), named `name` or
+/// function-alias{suffix}-time, and follows it to its end when asked.
+async fn start(
+    ctx: &Context,
+    mut request: Value,
+    name: Option<String>,
+    suffix: &str,
+    wait: bool,
+) -> Result<Done, CliError> {
+    request["requestedBy"] = json!(operate::identity().await?);
+    let name = name.unwrap_or_else(|| {
+        let t = &request["targets"][0];
+        deployments::deployment_id(
+            t["functionName"].as_str().unwrap_or("deployment"),
+            &format!("{}{suffix}", t["alias"].as_str().unwrap_or("")),
+            &sluice_aws::clock::now().to_string(),
+        )
+    });
+    let arn = deployments::deploy(ctx, &request, &name).await?;
+    if wait {
+        deployments::watch(ctx, &arn).await.map(Done::Ended)
+    } else {
+        Ok(Done::Quiet)
     }
 }
 
@@ -384,4 +539,30 @@ fn from_flags(
         request["insufficientData"] = json!(policy);
     }
     Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_s_help_has_an_example() {
+        let cli = Cli::command();
+        assert!(
+            cli.get_after_help()
+                .is_some_and(|h| h.to_string().contains("Examples:"))
+        );
+        for sub in cli.get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("Example:") || help.contains("Examples:"),
+                "sluice {} --help has no example",
+                sub.get_name()
+            );
+        }
+    }
 }

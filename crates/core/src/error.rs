@@ -37,6 +37,9 @@ pub enum ErrorName {
     /// task that runs after that — a redriven execution's, or one that outlived its execution —
     /// does nothing, and says so.
     AlreadySettled,
+    /// A freeze in the ledger (`sluice freeze`) stops new deployments of a function, or all of
+    /// them, and the request did not override it. Nothing was touched.
+    Frozen,
     /// The execution was stopped (StopExecution): recorded by the safety net, never raised.
     ExecutionAborted,
     /// The execution reached its timeout: recorded by the safety net, never raised.
@@ -48,7 +51,7 @@ pub enum ErrorName {
 
 impl ErrorName {
     /// Every name sluice writes: those a phase raises, then the endings the safety net records.
-    pub const ALL: [ErrorName; 13] = [
+    pub const ALL: [ErrorName; 14] = [
         ErrorName::InvalidRequest,
         ErrorName::AliasBusy,
         ErrorName::AliasConflict,
@@ -59,14 +62,15 @@ impl ErrorName {
         ErrorName::AwsFailure,
         ErrorName::InternalError,
         ErrorName::AlreadySettled,
+        ErrorName::Frozen,
         ErrorName::ExecutionAborted,
         ErrorName::ExecutionTimedOut,
         ErrorName::ExecutionFailed,
     ];
 
-    /// The names a phase function raises (the first ten of `ALL`): what the state machine's Retry
+    /// The names a phase function raises (the first eleven of `ALL`): what the state machine's Retry
     /// and Catch may match. The rest only name endings the safety net records.
-    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(10).0;
+    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(11).0;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -80,6 +84,7 @@ impl ErrorName {
             ErrorName::AwsFailure => "AwsFailure",
             ErrorName::InternalError => "InternalError",
             ErrorName::AlreadySettled => "AlreadySettled",
+            ErrorName::Frozen => "Frozen",
             ErrorName::ExecutionAborted => "ExecutionAborted",
             ErrorName::ExecutionTimedOut => "ExecutionTimedOut",
             ErrorName::ExecutionFailed => "ExecutionFailed",
@@ -257,7 +262,7 @@ mod tests {
             assert_eq!(ErrorName::of(name.as_str()), Some(*name));
             assert!(!ErrorName::ALL[..i].contains(name), "{name} listed twice");
         }
-        assert_eq!(ErrorName::RAISED.last(), Some(&ErrorName::AlreadySettled));
+        assert_eq!(ErrorName::RAISED.last(), Some(&ErrorName::Frozen));
         assert!(!ErrorName::RAISED.contains(&ErrorName::ExecutionAborted));
         assert_eq!(
             FailureName::from("States.Timeout".to_string()),

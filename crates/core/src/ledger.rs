@@ -7,6 +7,10 @@
 //!   watches of an alarm), and what an alarm event does to each.
 //! - `BAKE#<deployment id>#<step>`: where a bake's watch and the bake's end meet: whichever comes
 //!   second finishes the watch's task.
+//! - `ALIAS#<function ARN>#<alias>#<deployment id>`: the alias journal, one entry per alias a
+//!   deployment moves (what `sluice history` and `sluice rollback` read, newest first, through
+//!   the `journal` index).
+//! - `FREEZE#*` and `FREEZE#<function ARN>`: a freeze validate honours (`sluice freeze`).
 
 use crate::alarms::BakePoint;
 use crate::bounds::{MAX_CAUSE_CHARS, MAX_REASON_CHARS, clip};
@@ -44,6 +48,154 @@ pub const OPEN_INDEX: &str = "open";
 pub const OPEN_DEPLOYMENT: &str = "deployment";
 /// The `open` attribute of a lock.
 pub const OPEN_LOCK: &str = "lock";
+
+/// The ledger's index of the alias journal and the freezes: partition `journal` (an alias's
+/// [`alias_journal`], or [`FREEZES`]), sorted by `at` (epoch milliseconds).
+pub const JOURNAL_INDEX: &str = "journal";
+/// The journal partition that lists every freeze.
+pub const FREEZES: &str = "FREEZES";
+
+/// The journal partition of one alias: every deployment that moved it.
+pub fn alias_journal(function_arn: &str, alias: &str) -> String {
+    format!("ALIAS#{function_arn}#{alias}")
+}
+
+/// The ledger key of one deployment's entry in an alias's journal.
+pub fn alias_entry_key(function_arn: &str, alias: &str, deployment_id: &str) -> String {
+    format!("{}#{deployment_id}", alias_journal(function_arn, alias))
+}
+
+/// What a freeze stops.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "functionArn")]
+pub enum FreezeScope {
+    /// Every deployment the state machine runs.
+    All,
+    /// Every deployment moving an alias of the function with this ARN.
+    Function(String),
+}
+
+impl FreezeScope {
+    /// The ledger key of the freeze of this scope.
+    pub fn key(&self) -> String {
+        match self {
+            FreezeScope::All => "FREEZE#*".into(),
+            FreezeScope::Function(arn) => format!("FREEZE#{arn}"),
+        }
+    }
+}
+
+/// A freeze: no new deployment in its scope starts until it is lifted or its `until` passes,
+/// unless the request overrides it with a reason (`sluice rollback` always does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Freeze {
+    pub scope: FreezeScope,
+    /// The function as the operator named it, for messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_name: Option<String>,
+    pub reason: String,
+    /// Who froze (the caller's STS identity).
+    pub by: String,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+impl Freeze {
+    /// Whether it still stops deployments at `now`.
+    pub fn in_force(&self, now: Timestamp) -> bool {
+        self.until.is_none_or(|until| now < until)
+    }
+
+    /// "orders frozen by arn:… since T until U: \"holiday\"".
+    pub fn describe(&self) -> String {
+        let what = match (&self.scope, &self.function_name) {
+            (FreezeScope::All, _) => "every deployment".to_string(),
+            (FreezeScope::Function(_), Some(name)) => format!("function {name}"),
+            (FreezeScope::Function(arn), None) => format!("function {arn}"),
+        };
+        let until = self
+            .until
+            .map_or(" (until unfrozen)".to_string(), |u| format!(" until {u}"));
+        format!(
+            "{what} frozen by {} since {}{until}: {}",
+            self.by,
+            self.at,
+            crate::bounds::quote(&self.reason)
+        )
+    }
+}
+
+/// What validate does about the freezes in scope of a request at `now`: refuses it with
+/// `Frozen`, naming every freeze, who and why; or, when the request overrides freezes with a
+/// reason, the history lines that say so. Freezes past their `until` are not in force.
+pub fn judge_freezes(
+    freezes: &[Freeze],
+    now: Timestamp,
+    override_reason: Option<&str>,
+) -> Result<Vec<String>, Error> {
+    let held: Vec<&Freeze> = freezes.iter().filter(|f| f.in_force(now)).collect();
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Some(reason) = override_reason {
+        return Ok(held
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}; overridden by the request (overrideFreeze): {}",
+                    f.describe(),
+                    crate::bounds::quote(reason)
+                )
+            })
+            .collect());
+    }
+    let list: Vec<String> = held.iter().map(|f| f.describe()).collect();
+    Err(Error::new(
+        ErrorName::Frozen,
+        clip(
+            &format!(
+                "deployments are frozen: {}. Nothing was touched. Wait for the freeze to end, lift \
+                 it (sluice unfreeze), or override it with a reason (\"overrideFreeze\", \
+                 sluice deploy --override-freeze REASON); sluice rollback always goes through",
+                list.join("; ")
+            ),
+            MAX_CAUSE_CHARS,
+        ),
+    ))
+}
+
+/// One deployment in an alias's journal: what `sluice history` lists and `sluice rollback`
+/// goes back from. Its outcome is the deployment's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasEntry {
+    pub deployment_id: String,
+    pub execution_arn: String,
+    pub function_arn: String,
+    pub function_name: String,
+    pub alias: String,
+    pub started_at: Timestamp,
+    /// The version fully live before it (None: it created the alias).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    pub target_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The deployment it undid (a `sluice rollback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<String>,
+}
+
+impl AliasEntry {
+    /// Its ledger key.
+    pub fn key(&self) -> String {
+        alias_entry_key(&self.function_arn, &self.alias, &self.deployment_id)
+    }
+}
 
 /// What the open index holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,9 +41,11 @@ pub use events::{
 };
 pub use failure::{Explain, Failure};
 pub use hooks::Hooks;
-pub use ledger::{AliasLock, HeldLock, LockHolder, OpenItem, Watch};
+pub use ledger::{
+    AliasEntry, AliasLock, Freeze, FreezeScope, HeldLock, LockHolder, OpenItem, Watch,
+};
 pub use names::{AlarmName, AliasName, FunctionRef, Home};
-pub use request::{Request, StartCall, StartInput, Target, TargetVersion};
+pub use request::{Provenance, Request, StartCall, StartInput, Target, TargetVersion};
 pub use strategy::{Plan, Step, Strategy};
 pub use time::Timestamp;
 pub use weight::{Version, Weight};

@@ -43,6 +43,14 @@ struct RawRequest {
     allow_firing_alarms: Vec<String>,
     #[serde(default, deserialize_with = "optional")]
     insufficient_data: Option<String>,
+    #[serde(default, deserialize_with = "optional")]
+    reason: Option<String>,
+    #[serde(default, deserialize_with = "optional")]
+    requested_by: Option<String>,
+    #[serde(default, deserialize_with = "optional")]
+    override_freeze: Option<String>,
+    #[serde(default, deserialize_with = "optional")]
+    rollback_of: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -108,6 +116,74 @@ pub struct Request {
     pub insufficient_data_breaches: bool,
     /// How often a bake is checked: the alarms' state and history, and the analysis.
     pub check_interval: CheckInterval,
+    /// Who asked, why, and what for: recorded, never judged (see `Provenance`).
+    pub provenance: Provenance,
+}
+
+/// Who started a deployment and why, as the request says it (the CLI fills `requestedBy` with
+/// the caller's STS identity): recorded in the document and the ledger's alias journal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Provenance {
+    /// Why the deployment is made (`reason`).
+    pub reason: Option<String>,
+    /// Who asked (`requestedBy`): an IAM ARN, as the CLI writes it, or any name.
+    pub requested_by: Option<String>,
+    /// Why a freeze in scope does not stop this deployment (`overrideFreeze`).
+    pub override_freeze: Option<String>,
+    /// The deployment this one undoes (`rollbackOf`: `sluice rollback` writes it).
+    pub rollback_of: Option<String>,
+}
+
+/// Longest `reason`, `requestedBy` or `overrideFreeze`.
+pub const MAX_NOTE_CHARS: usize = 512;
+
+impl Provenance {
+    fn read(raw: &mut RawRequest) -> Result<Provenance, Error> {
+        let note = |field: &str, value: Option<String>| -> Result<Option<String>, Error> {
+            let Some(text) = value else { return Ok(None) };
+            let text = text.trim().to_string();
+            if text.is_empty() {
+                return Err(Error::invalid(
+                    field,
+                    "is empty; say it, or leave the field out",
+                ));
+            }
+            if text.chars().count() > MAX_NOTE_CHARS {
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "is {} characters; at most {MAX_NOTE_CHARS} are kept",
+                        text.chars().count()
+                    ),
+                ));
+            }
+            if text.chars().any(char::is_control) {
+                return Err(Error::invalid(field, "holds control characters"));
+            }
+            Ok(Some(text))
+        };
+        let rollback_of = note("rollbackOf", raw.rollback_of.take())?;
+        if let Some(id) = &rollback_of
+            && (id.len() > 80
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)))
+        {
+            return Err(Error::invalid(
+                "rollbackOf",
+                format!(
+                    "{} is not a deployment id (an execution name: up to 80 letters, digits, - and _)",
+                    quote(id)
+                ),
+            ));
+        }
+        Ok(Provenance {
+            reason: note("reason", raw.reason.take())?,
+            requested_by: note("requestedBy", raw.requested_by.take())?,
+            override_freeze: note("overrideFreeze", raw.override_freeze.take())?,
+            rollback_of,
+        })
+    }
 }
 
 /// What the state machine hands validate: the execution input and the execution's name.
@@ -177,12 +253,13 @@ impl Request {
                 "must be a JSON object with \"targets\" and \"strategy\"",
             ));
         }
-        let raw: RawRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut raw: RawRequest = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { "request" } else { &path };
             // serde's messages quote the input whole ("unknown field `...`").
             Error::invalid(field, clip_quoted(&e.inner().to_string()))
         })?;
+        let provenance = Provenance::read(&mut raw)?;
         let targets = read_targets(raw.targets, home)?;
         let (strategy_name, strategy) = raw.strategy.parse()?;
         let plan = strategy.plan().map_err(|r| r.at("strategy"))?;
@@ -233,6 +310,7 @@ impl Request {
             allow_firing,
             insufficient_data_breaches,
             check_interval,
+            provenance,
         })
     }
 }

@@ -6,10 +6,11 @@
 
 use sluice_aws::locks::{LockPorts, clear_lock, lock_aliases, unlock_aliases};
 use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger, Watches};
+use sluice_core::ledger::judge_freezes;
 use sluice_core::{
     Action, AlarmSummary, AliasLock, AliasSnapshot, CheckedTarget, Deployment, Error, ErrorName,
-    ResolvedTarget, StartCall, StartInput, Status, TargetVersion, Timestamp, VersionSource,
-    require_function,
+    FreezeScope, ResolvedTarget, StartCall, StartInput, Status, TargetVersion, Timestamp,
+    VersionSource, require_function,
 };
 
 /// The AWS validate reads and writes.
@@ -85,6 +86,19 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
     } = start;
     let (deployment_id, execution_arn) = (deployment_id.as_str(), execution_arn.as_str());
     let functions = aws.functions;
+    // 0. A freeze in scope refuses the request before anything is read further or written.
+    let mut scopes = vec![FreezeScope::All];
+    for (i, t) in request.targets.iter().enumerate() {
+        let field = format!("targets[{i}].functionName");
+        let arn = require_function(
+            &field,
+            &t.function_name,
+            functions.function_arn(&t.function_name).await?,
+        )?;
+        scopes.push(FreezeScope::Function(arn));
+    }
+    let freezes = aws.ledger.freezes(&scopes).await?;
+    let overridden = judge_freezes(&freezes, now, request.provenance.override_freeze.as_deref())?;
     let mut doc = None;
     for _ in 0..TRIES {
         // 1. Read and check; nothing of this deployment's is written (a deployment that ended
@@ -153,6 +167,7 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
         }
         let mut next = Deployment::new(request, deployment_id, execution_arn, now, resolved)?;
         next.excuse_alarms(&alarms.excused, now);
+        next.record_overridden_freezes(overridden.clone(), now);
         for note in notes {
             next.record_takeover(now, note);
         }
@@ -183,6 +198,8 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
         return Err(e.into());
     }
     *recorded = true;
+    // The alias journal: what `sluice history` lists and `sluice rollback` goes back from.
+    aws.ledger.journal(&doc.journal_entries()).await?;
     // 5. A stop that came while validate ran found no record, so the safety net had nothing to
     // release: now that the record exists, look again, and release what was taken.
     if !aws.executions.is_running(execution_arn).await? {
@@ -326,8 +343,11 @@ mod tests {
         );
         assert_eq!(
             aws.writes(),
-            vec![format!("Lock {} for d-1", lock_of("orders"))],
-            "validate moved no alias; it locked the one it will move"
+            vec![
+                format!("Lock {} for d-1", lock_of("orders")),
+                format!("Journal ALIAS#{}#live#d-1", function_arn("orders"))
+            ],
+            "validate moved no alias; it locked the one it will move, and journaled it"
         );
         assert_eq!(aws.record("d-1").unwrap(), d.to_json(), "and recorded it");
     }
@@ -472,9 +492,10 @@ mod tests {
             aws.writes(),
             vec![
                 "PublishVersion orders -> 4".to_string(),
-                format!("Lock {} for d-1", lock_of("orders"))
+                format!("Lock {} for d-1", lock_of("orders")),
+                format!("Journal ALIAS#{}#live#d-1", function_arn("orders"))
             ],
-            "every check, then every publish, then every lock"
+            "every check, then every publish, then every lock, then the journal"
         );
 
         // Publishing unchanged code returns the version the alias already serves.
@@ -861,6 +882,89 @@ mod tests {
         let aws = aws();
         let err = run(&aws, good()).await.unwrap_err();
         assert_eq!(err.name, ErrorName::InternalError);
+    }
+
+    fn freeze(scope: FreezeScope, until: Option<Timestamp>) -> sluice_core::Freeze {
+        sluice_core::Freeze {
+            scope,
+            function_name: Some("orders".into()),
+            reason: "holiday freeze".into(),
+            by: "arn:aws:iam::123456789012:user/alice".into(),
+            at: t(0),
+            until,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_freeze_in_scope_refuses_naming_it_and_touches_nothing() {
+        for scope in [
+            FreezeScope::All,
+            FreezeScope::Function(function_arn("orders")),
+        ] {
+            let aws = aws();
+            aws.set_freeze(freeze(scope, None));
+            let err = run(&aws, input(good())).await.unwrap_err();
+            assert_eq!(err.name, ErrorName::Frozen);
+            assert!(
+                err.message
+                    .contains("frozen by arn:aws:iam::123456789012:user/alice")
+                    && err.message.contains("\"holiday freeze\""),
+                "{}",
+                err.message
+            );
+            assert_eq!(aws.writes(), Vec::<String>::new(), "nothing written");
+            assert!(aws.record("d-1").is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_freeze_of_another_function_or_past_its_end_does_not_stop_it() {
+        let aws = aws();
+        aws.set_freeze(freeze(FreezeScope::Function(function_arn("billing")), None));
+        aws.set_freeze(freeze(FreezeScope::All, Some(t(0))));
+        let d = run(&aws, input(good())).await.unwrap();
+        assert_eq!(d.status, Status::Ready);
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    }
+
+    #[tokio::test]
+    async fn an_override_goes_through_the_freeze_and_says_so() {
+        let aws = aws();
+        aws.set_freeze(freeze(FreezeScope::All, Some(t(3600))));
+        let mut req = good();
+        req["overrideFreeze"] = json!("the incident fix");
+        req["requestedBy"] = json!("arn:aws:iam::123456789012:user/bob");
+        req["reason"] = json!("fix for INC-7");
+        let d = run(&aws, input(req)).await.unwrap();
+        assert_eq!(d.status, Status::Ready);
+        let said: Vec<&str> = d.history.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            said[0],
+            "requested by arn:aws:iam::123456789012:user/bob: \"fix for INC-7\""
+        );
+        assert!(
+            said.iter().any(|m| m.contains("every deployment frozen by")
+                && m.ends_with("overridden by the request (overrideFreeze): \"the incident fix\"")),
+            "{said:?}"
+        );
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        let journal = aws.journal_entries();
+        assert_eq!(journal.len(), 1);
+        assert_eq!(journal[0].previous_version.as_deref(), Some("2"));
+        assert_eq!(journal[0].target_version, "3");
+        assert_eq!(
+            journal[0].requested_by.as_deref(),
+            Some("arn:aws:iam::123456789012:user/bob")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_freeze_read_failing_is_transient_and_writes_nothing() {
+        let aws = aws();
+        aws.fail_next("GetFreeze", AwsErrorKind::Transient, false);
+        let err = run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::TransientAws);
+        assert!(aws.writes().is_empty());
     }
 }
 

@@ -3,7 +3,7 @@
 //! does I/O, so every rule is unit-tested without AWS.
 //!
 //! This file holds the document's types and what every phase uses; each phase has its own file
-//! (start, shift, bake, rollback, ending), adding one `impl` block per type for that phase's
+//! (start, shift, bake, rollback, ending, undo), adding one `impl` block per type for that phase's
 //! rules, and routing.rs holds where an alias routes and how one is written. No other module
 //! adds methods to these types.
 
@@ -13,6 +13,7 @@ mod rollback;
 mod routing;
 mod shift;
 mod start;
+mod undo;
 
 pub use bake::{OVERTIME_SECONDS, Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome};
 pub use ending::{SettledBy, Settlement};
@@ -21,6 +22,7 @@ pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
 pub use start::{
     CheckedTarget, ResolvedTarget, VersionInfo, VersionSource, VersionState, require_function,
 };
+pub use undo::{Undo, UndoAsked, undo_point};
 
 use crate::analysis::{Analysis, Tally};
 use crate::bounds::{HISTORY_HEAD, MAX_EVENT_CHARS, MAX_HISTORY_EVENTS, clip};
@@ -117,7 +119,7 @@ pub enum Action {
 /// The shape of the document this code writes. Later shapes only add fields (with defaults), so
 /// every phase, and reconcile after an upgrade of sluice, reads the documents of earlier ones;
 /// fields a phase does not know are ignored.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 fn schema_v1() -> u32 {
     1
@@ -251,6 +253,15 @@ pub struct Deployment {
     /// An alarm without data is a breach (`insufficientData: "breach"`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub insufficient_data_breaches: bool,
+    /// Who asked for the deployment (`requestedBy`: the CLI writes the caller's STS identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// Why (`reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The deployment this one undoes (`sluice rollback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<String>,
     /// What passed without a verdict or a reading, for the CLI and the final message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

@@ -326,6 +326,28 @@ impl Deployment {
                 });
             }
         }
+        let p = &request.provenance;
+        if p.requested_by.is_some() || p.reason.is_some() || p.rollback_of.is_some() {
+            let by = p
+                .requested_by
+                .as_deref()
+                .unwrap_or("(requestedBy not given)");
+            let undo = p
+                .rollback_of
+                .as_ref()
+                .map_or(String::new(), |id| format!(", to undo deployment {id}"));
+            let why = p
+                .reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(": {}", crate::bounds::quote(r)));
+            history.insert(
+                0,
+                Event {
+                    at: now,
+                    message: format!("requested by {by}{undo}{why}"),
+                },
+            );
+        }
         let check_interval_note = request.check_interval.note();
         if let Some(note) = &check_interval_note {
             history.push(Event {
@@ -353,6 +375,9 @@ impl Deployment {
             tally: Default::default(),
             excused_alarms: Vec::new(),
             insufficient_data_breaches: request.insufficient_data_breaches,
+            requested_by: p.requested_by.clone(),
+            reason: p.reason.clone(),
+            rollback_of: p.rollback_of.clone(),
             warnings: Vec::new(),
             check_interval_seconds: request.check_interval.seconds,
             check_interval_note,
@@ -371,6 +396,39 @@ impl Deployment {
             updated_at: now,
             failure: None,
         })
+    }
+
+    /// Records the freezes this deployment goes through (`overrideFreeze`), as
+    /// `ledger::judge_freezes` worded them: in the history and the warnings.
+    pub fn record_overridden_freezes(&mut self, lines: Vec<String>, now: Timestamp) {
+        for line in lines {
+            self.warnings.push(clip(&line, MAX_REASON_CHARS));
+            self.record(now, line);
+        }
+    }
+
+    /// The alias journal's entries of this deployment: one per alias it moves.
+    pub fn journal_entries(&self) -> Vec<crate::ledger::AliasEntry> {
+        self.targets
+            .iter()
+            .filter(|t| t.action != Action::Unchanged)
+            .map(|t| crate::ledger::AliasEntry {
+                deployment_id: self.deployment_id.clone(),
+                execution_arn: self.execution_arn.clone(),
+                function_arn: t
+                    .function_arn
+                    .clone()
+                    .unwrap_or_else(|| t.function_name.to_string()),
+                function_name: t.function_name.to_string(),
+                alias: t.alias.to_string(),
+                started_at: self.started_at,
+                previous_version: t.previous_version.as_ref().map(|v| v.to_string()),
+                target_version: t.target_version.to_string(),
+                requested_by: self.requested_by.clone(),
+                reason: self.reason.clone(),
+                rollback_of: self.rollback_of.clone(),
+            })
+            .collect()
     }
 
     /// The alarms firing as the deployment starts that the request allowed to

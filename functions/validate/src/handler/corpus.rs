@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const MAX_MESSAGE_BYTES: usize = 1024;
 const MAX_ELAPSED: Duration = Duration::from_millis(100);
 /// Every class of bad request the corpus must cover, each at least once.
-const CLASSES: [&str; 15] = [
+const CLASSES: [&str; 16] = [
     "not-an-object",
     "missing",
     "unknown",
@@ -34,6 +34,7 @@ const CLASSES: [&str; 15] = [
     "deep",
     "echo",
     "missing-in-aws",
+    "provenance",
 ];
 
 fn corpus() -> Vec<Value> {
