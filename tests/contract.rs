@@ -411,8 +411,13 @@ fn a_refusal_of_any_input_ends_in_a_fail_state_reading_the_failure_from_the_root
 fn every_task_that_can_shift_traffic_is_caught_into_rollback() {
     let asl = asl();
     // CheckAlarms and Watch run inside the bake's Parallel: its Catch is theirs. Only a
-    // deployment settled already (a redrive) is not rolled back: the safety net did it.
-    for name in ["Shift", "Bake"] {
+    // deployment settled already (a redrive) is not rolled back: the safety net did it; and an
+    // operator's command, which ends a bake on purpose, goes to ApplyCommand, caught the same way.
+    assert_eq!(
+        states(&asl)["Bake"]["Catch"][0],
+        serde_json::json!({"ErrorEquals": ["OperatorCommand"], "ResultPath": "$.interrupt", "Next": "ApplyCommand"})
+    );
+    for name in ["Shift", "Bake", "ApplyCommand"] {
         let catches = states(&asl)[name]["Catch"].as_array().unwrap().clone();
         let (last, before) = catches.split_last().unwrap();
         assert_eq!(
@@ -422,7 +427,7 @@ fn every_task_that_can_shift_traffic_is_caught_into_rollback() {
         );
         assert_eq!(last["Next"], "Rollback", "{name}");
         assert_eq!(last["ResultPath"], "$.failure", "{name}");
-        for catch in before {
+        for catch in before.iter().filter(|c| c["Next"] != "ApplyCommand") {
             assert_eq!(
                 catch["ErrorEquals"],
                 serde_json::json!(["AlreadySettled"]),

@@ -3,8 +3,9 @@ random strategy, one to three targets, hooks, alarms that fire at random moments
 random rates (up to 20 %), functions that crash or time out, tasks that time out, stops, stops
 started again at once (the README's advice for a busy alias), another writer, lost, late and
 duplicated events (lost end events: the sweeper settles those), bursts of throttling on Step
-Functions' invocations of the phases, redrives of executions that did not succeed, and deliberate
-races for one alias. After each execution
+Functions' invocations of the phases, redrives of executions that did not succeed, deliberate
+races for one alias, gates in plans, and operators' commands (the real CLI's pause, resume,
+promote, promote --full, approve, reject, abort) at random moments. After each execution
 ends and the safety net has settled (its record settled, its locks released), the invariants are
 checked:
 
@@ -34,6 +35,7 @@ import dataclasses
 import json
 import os
 import random
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -47,7 +49,7 @@ import pytest
 import resources
 from executions import history
 from local_aws import ACCOUNT
-from processes import stop_on_signals
+from processes import SLUICE_CLI, stop_on_signals
 from stack import LocalStack
 
 SEED = int(os.environ.get("SLUICE_SOAK_SEED", "1127"))
@@ -106,12 +108,14 @@ class Plan:
     invoke_burst: int | None = None  # the next N invocations of its phases by Step Functions throttled
     redrive: bool = False  # once settled, an execution that did not succeed is redriven
     redriven: dict | None = None  # what the redrive did (set by run_plan)
+    commands: list = dataclasses.field(default_factory=list)  # (at seconds, CLI command)
+    commanded: list = dataclasses.field(default_factory=list)  # (command, exit code) (set by run_plan)
 
     def summary(self) -> str:
         chaos = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("k", "tag", "ids", "functions", "alarms", "hooks", "request", "redriven")
+            if f.name not in ("k", "tag", "ids", "functions", "alarms", "hooks", "request", "redriven", "commanded")
             and getattr(self, f.name) not in (None, False)
         }
         return f"{self.ids[0]}: {json.dumps(self.request)} chaos={chaos}"
@@ -149,7 +153,7 @@ def steps_of(request: dict) -> int:
     if isinstance(s, str):
         return 10 if s.startswith("Linear") else 2
     if "steps" in s:
-        return len(s["steps"])
+        return sum(1 for step in s["steps"] if "weight" in step)
     if "canary" in s:
         return 2
     return -(-100 // s["linear"]["percent"])
@@ -227,11 +231,54 @@ def plan(k: int, seed: int, width: int) -> Plan:
         p.invoke_burst = rng.randint(3, 8)
     if rng.random() < 0.12:
         p.redrive = True
+    operators(p, random.Random(f"{seed}:{k}:operators"))
     if p.race is not None:
         p.ids.append(f"{tag}-s{seed}-b")
     if p.restart:
         p.ids.append(f"{tag}-s{seed}-r")
     return p
+
+
+COMMANDS = ["pause", "resume", "promote", "promote --full", "approve", "reject", "abort"]
+
+
+def operators(p: Plan, rng: random.Random) -> None:
+    """Gates and operators' commands, from a generator of their own (the rest of a seed's plan is
+    as it was before sluice took commands)."""
+    s = p.request["strategy"]
+    if isinstance(s, dict) and "steps" in s and len(s["steps"]) >= 2 and rng.random() < 0.3:
+        gate = {"timeout": duration(rng.choice([30, 60, 120])), "onTimeout": rng.choice(["rollback", "promote"])}
+        s["steps"].insert(rng.randint(1, len(s["steps"]) - 1), {"approval": gate})
+    if s != "AllAtOnce" and rng.random() < 0.25:
+        p.request["pause"] = {"limit": duration(rng.choice([60, 180])), "onTimeout": rng.choice(["rollback", "resume"])}
+        p.commands = sorted(
+            (round(rng.uniform(0.3, 3), 2), rng.choices(COMMANDS, [4, 3, 3, 1, 3, 1, 1])[0])
+            for _ in range(rng.randint(1, 3))
+        )
+
+
+def command(stack, p: Plan, what: str) -> None:
+    """Runs the CLI's command on the deployment (any outcome is fine: refused, lost a race,
+    applied); the invariants judge what it did."""
+    words = what.split()
+    args = [words[0], p.ids[0], *words[1:]]
+    # A command reaches a deployment while it bakes: wait for a bake (or the end) first.
+    c = clients(stack)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        r = record(c, stack.ledger_table, p.ids[0])
+        if r and r["status"] != "Ready":
+            break
+        time.sleep(0.1)
+    if words[0] != "abort":
+        args += ["--reason", "the soak"]
+    try:
+        out = subprocess.run([str(SLUICE_CLI), *args], capture_output=True, text=True, env=stack.cli_env(), timeout=150)
+        code = out.returncode
+        why = (out.stderr.strip().splitlines() or [""])[-1][:160]
+    except subprocess.TimeoutExpired:
+        code, why = -1, "timed out"
+    p.commanded.append((what, code, why))
 
 
 # --- running it --------------------------------------------------------------------------------
@@ -408,7 +455,9 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
         timed.append((p.alarm[1], "alarm"))
     if p.race:
         timed.append((p.race, "race"))
+    timed.extend((at, f"command:{what}") for at, what in p.commands)
     timed.sort()
+    operating = []
     arns = {}
 
     def start(name):
@@ -443,6 +492,10 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
                 alarm_fired_at = time.time()
             elif what == "race":
                 start(p.ids[1])
+            elif what.startswith("command:"):
+                t = threading.Thread(target=command, args=(stack, p, what.split(":", 1)[1]), daemon=True)
+                t.start()
+                operating.append(t)
         if p.alarm and p.alarm[-1] and alarm_fired_at is None:
             fired = [
                 m
@@ -467,6 +520,8 @@ def run_plan(stack, p: Plan, seed: int) -> Outcome:
                     c.sfn.stop_execution(executionArn=arn, error="Soak.Timeout", cause="ran past the soak's bound")
             break
         time.sleep(0.3)
+    for t in operating:
+        t.join(timeout=SETTLE_TIMEOUT)
     violations = []
     for name in p.ids:
         if name not in executions:
@@ -753,6 +808,7 @@ def dump(outcomes: list[Outcome]) -> None:
                     f: [(e["version"], e["weights"], e.get("writer")) for e in j] for f, j in o.journal.items()
                 },
                 "violations": o.violations,
+                "commanded": o.plan.commanded,
                 "seconds": round(o.seconds, 1),
             }
         )
@@ -792,6 +848,11 @@ def redrives(outcomes: list[Outcome]) -> dict:
     return dict(sorted(counts.items()))
 
 
+def gated(p: Plan) -> bool:
+    s = p.request["strategy"]
+    return isinstance(s, dict) and any("approval" in step for step in s.get("steps", []))
+
+
 def report(stack, outcomes: list[Outcome], errors: list[str], leftovers: dict, wall: float) -> str:
     executions = [d for o in outcomes for d in o.executions.values()]
     endings = collections.Counter(
@@ -817,6 +878,10 @@ def report(stack, outcomes: list[Outcome], errors: list[str], leftovers: dict, w
         f" functions crashed/timed out {len(function_faults)}; moments {dict(moment_kinds)};"
         f" status events {len(status_events)}, alarm events {len(alarm_events)} dropped/duplicated/delayed)",
         f"  rollbacks:         {sum(o.rollbacks for o in outcomes)} (executions that ran Rollback)",
+        f"  operators:         {sum(1 for o in outcomes if gated(o.plan))} plans with a gate;"
+        f" commands {dict(sorted(collections.Counter(w for o in outcomes for w, *_ in o.plan.commanded).items()))},"
+        f" {sum(1 for o in outcomes for _, c, _ in o.plan.commanded if c == 0)} taken,"
+        f" {sum(1 for o in outcomes for _, c, _ in o.plan.commanded if c != 0)} refused or lost a race",
         f"  retries:           {sum(o.retries for o in outcomes)} (Step Functions task retries);"
         f" {redelivered} event redeliveries (EventBridge, Lambda async)",
         f"  safety-net restores: {sum(o.restores for o in outcomes)} (reconcile or the sweeper restored an alias)",

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::ReturnValue;
 use sluice_core::ledger::{
-    FREEZES, JOURNAL_INDEX, OPEN_DEPLOYMENT, OPEN_INDEX, OPEN_LOCK, alias_journal, bake_key,
-    record_key, watch_key,
+    Command, FREEZES, JOURNAL_INDEX, MeetingPoint, OPEN_DEPLOYMENT, OPEN_INDEX, OPEN_LOCK,
+    alias_journal, bake_key, record_key, watch_key,
 };
 use sluice_core::{
     AlarmName, AliasEntry, Deployment, Freeze, FreezeScope, LockHolder, OpenItem, Timestamp, Watch,
@@ -509,32 +509,79 @@ impl DynamoLedger {
         landed("UpdateItem", update)
     }
 
-    /// Sets one attribute of a bake's meeting point and returns the item as it was before.
+    /// Sets `attribute` to `value` at a bake's meeting point, unless a command (`free`: or the
+    /// bake's end) is recorded there when `guarded`: the item as it was before (Ok), or as it is
+    /// when the condition did not hold (Err). (`token` is a DynamoDB reserved word: every name
+    /// goes through an attribute name.)
     async fn meet(
         &self,
         deployment_id: &str,
-        step: usize,
-        set: &str,
-        name: (&str, &str),
-        value: (&str, AttributeValue),
-    ) -> Result<Item, AwsError> {
-        let out = self
+        slot: &str,
+        attribute: &str,
+        value: AttributeValue,
+        condition: Meet,
+    ) -> Result<Result<Item, Item>, AwsError> {
+        let key = bake_key(deployment_id, slot);
+        let mut update = self
             .client()
             .await
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(&bake_key(deployment_id, step)))
-            .update_expression(format!("SET #k = :k, {set}, expiresAt = :x"))
+            .key("pk", s(&key))
+            .update_expression("SET #k = :k, #a = :v, expiresAt = :x")
             .expression_attribute_names("#k", "kind")
-            .expression_attribute_names(name.0, name.1)
+            .expression_attribute_names("#a", attribute)
             .expression_attribute_values(":k", s("bake"))
-            .expression_attribute_values(value.0, value.1)
+            .expression_attribute_values(":v", value)
             .expression_attribute_values(":x", expires_in(BAKE_DAYS))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateItem", e))?;
-        Ok(out.attributes.unwrap_or_default())
+            .return_values(ReturnValue::AllOld);
+        update = match condition {
+            Meet::Always => update,
+            Meet::NoCommand => update
+                .condition_expression("attribute_not_exists(#c)")
+                .expression_attribute_names("#c", "command"),
+            Meet::Free => update
+                .condition_expression("attribute_not_exists(#c) AND attribute_not_exists(#e)")
+                .expression_attribute_names("#c", "command")
+                .expression_attribute_names("#e", "ended"),
+        };
+        match update.send().await {
+            Ok(out) => Ok(Ok(out.attributes.unwrap_or_default())),
+            Err(e) => {
+                let e = classify("UpdateItem", e);
+                if e.kind != AwsErrorKind::Conflict {
+                    return Err(e);
+                }
+                Ok(Err(self.get(&key).await?.unwrap_or_default()))
+            }
+        }
+    }
+}
+
+/// What a write at a meeting point is conditional on.
+#[derive(Clone, Copy)]
+enum Meet {
+    Always,
+    /// No command recorded (the bake's end).
+    NoCommand,
+    /// No command and no end recorded (a command).
+    Free,
+}
+
+/// A meeting point as its item holds it.
+fn meeting_point_of(item: &Item) -> MeetingPoint {
+    MeetingPoint {
+        token: item.get("token").and_then(|v| v.as_s().ok()).cloned(),
+        ended: item
+            .get("ended")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        // A command this code cannot read was written by another shape: none of ours.
+        command: item
+            .get("command")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| serde_json::from_str(t).ok()),
     }
 }
 
@@ -620,39 +667,60 @@ impl Watches for DynamoLedger {
     async fn watch_began(
         &self,
         deployment_id: &str,
-        step: usize,
+        slot: &str,
         token: &str,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<MeetingPoint, AwsError> {
         let before = self
-            .meet(
-                deployment_id,
-                step,
-                "#t = :t",
-                ("#t", "token"),
-                (":t", s(token)),
-            )
+            .meet(deployment_id, slot, "token", s(token), Meet::Always)
             .await?;
-        Ok(before
-            .get("ended")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false))
+        Ok(meeting_point_of(&before.unwrap_or_else(|now| now)))
     }
 
-    async fn bake_ended(
-        &self,
-        deployment_id: &str,
-        step: usize,
-    ) -> Result<Option<String>, AwsError> {
-        let before = self
+    async fn bake_ended(&self, deployment_id: &str, slot: &str) -> Result<MeetingPoint, AwsError> {
+        let met = self
             .meet(
                 deployment_id,
-                step,
-                "#e = :e",
-                ("#e", "ended"),
-                (":e", AttributeValue::Bool(true)),
+                slot,
+                "ended",
+                AttributeValue::Bool(true),
+                Meet::NoCommand,
             )
             .await?;
-        Ok(before.get("token").and_then(|v| v.as_s().ok()).cloned())
+        Ok(match met {
+            Ok(before) => MeetingPoint {
+                command: None,
+                ..meeting_point_of(&before)
+            },
+            Err(now) => meeting_point_of(&now),
+        })
+    }
+
+    async fn command(
+        &self,
+        deployment_id: &str,
+        slot: &str,
+        command: &Command,
+    ) -> Result<Result<Option<String>, MeetingPoint>, AwsError> {
+        let text = serde_json::to_string(command).unwrap_or_default();
+        let met = self
+            .meet(deployment_id, slot, "command", s(&text), Meet::Free)
+            .await?;
+        Ok(match met {
+            Ok(before) => Ok(meeting_point_of(&before).token),
+            Err(now) => Err(meeting_point_of(&now)),
+        })
+    }
+
+    async fn meeting_point(
+        &self,
+        deployment_id: &str,
+        slot: &str,
+    ) -> Result<MeetingPoint, AwsError> {
+        Ok(self
+            .get(&bake_key(deployment_id, slot))
+            .await?
+            .as_ref()
+            .map(meeting_point_of)
+            .unwrap_or_default())
     }
 }

@@ -9,6 +9,7 @@ use crate::ports::{
 };
 use serde_json::Value;
 use sluice_core::analysis::{Figures, Metric, MetricQuery, Series};
+use sluice_core::ledger::{Command, MeetingPoint};
 use sluice_core::testing::{alarm, t};
 use sluice_core::{
     AlarmName, AlarmReading, AlarmState, AlarmTransition, AliasEntry, AliasName, AliasSnapshot,
@@ -100,8 +101,8 @@ struct State {
     redriven: HashSet<String>,
     history: Vec<AlarmTransition>,
     watches: HashMap<String, HashMap<String, Watch>>,
-    /// Per (deployment, step): the watch's token once it began, and whether the bake ended.
-    bakes: HashMap<(String, usize), (Option<String>, bool)>,
+    /// Per (deployment, bake slot): the meeting point of a bake's watch, end and commands.
+    bakes: HashMap<(String, String), MeetingPoint>,
     tasks: HashMap<String, Task>,
     writes: Vec<String>,
     failures: VecDeque<(String, AwsErrorKind, bool)>,
@@ -681,28 +682,71 @@ impl Watches for FakeAws {
     async fn watch_began(
         &self,
         deployment_id: &str,
-        step: usize,
+        slot: &str,
         token: &str,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<MeetingPoint, AwsError> {
         self.with(|s| {
-            let bake = s.bakes.entry((deployment_id.into(), step)).or_default();
-            bake.0 = Some(token.into());
-            Ok(bake.1)
+            let point = s
+                .bakes
+                .entry((deployment_id.into(), slot.into()))
+                .or_default();
+            let before = point.clone();
+            point.token = Some(token.into());
+            Ok(before)
         })
     }
 
-    async fn bake_ended(
-        &self,
-        deployment_id: &str,
-        step: usize,
-    ) -> Result<Option<String>, AwsError> {
+    async fn bake_ended(&self, deployment_id: &str, slot: &str) -> Result<MeetingPoint, AwsError> {
         self.with(|s| {
             if let Some((kind, _)) = s.injected("BakeEnded") {
                 return Err(AwsError::new(kind, "UpdateItem", "injected"));
             }
-            let bake = s.bakes.entry((deployment_id.into(), step)).or_default();
-            bake.1 = true;
-            Ok(bake.0.clone())
+            let point = s
+                .bakes
+                .entry((deployment_id.into(), slot.into()))
+                .or_default();
+            if point.command.is_some() {
+                return Ok(point.clone());
+            }
+            let before = point.clone();
+            point.ended = true;
+            Ok(before)
+        })
+    }
+
+    async fn command(
+        &self,
+        deployment_id: &str,
+        slot: &str,
+        command: &Command,
+    ) -> Result<Result<Option<String>, MeetingPoint>, AwsError> {
+        self.with(|s| {
+            let point = s
+                .bakes
+                .entry((deployment_id.into(), slot.into()))
+                .or_default();
+            if point.ended || point.command.is_some() {
+                return Ok(Err(point.clone()));
+            }
+            point.command = Some(command.clone());
+            s.writes.push(format!(
+                "Command {} at {deployment_id}#{slot}",
+                command.kind.as_str()
+            ));
+            Ok(Ok(point.token.clone()))
+        })
+    }
+
+    async fn meeting_point(
+        &self,
+        deployment_id: &str,
+        slot: &str,
+    ) -> Result<MeetingPoint, AwsError> {
+        self.with(|s| {
+            Ok(s.bakes
+                .get(&(deployment_id.to_string(), slot.to_string()))
+                .cloned()
+                .unwrap_or_default())
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The ports: the few AWS operations the phases use, in deployment terms.
 
 use sluice_core::analysis::{MetricQuery, Series};
+use sluice_core::ledger::{Command, MeetingPoint};
 use sluice_core::{
     AlarmName, AlarmReading, AlarmTransition, AliasEntry, AliasName, AliasSnapshot, Deployment,
     Error, ErrorName, ExecutionState, Failure, Freeze, FreezeScope, FunctionRef, LockHolder,
@@ -247,22 +248,41 @@ pub trait Watches: Send + Sync {
         token: Option<&str>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
-    /// The watch of step `step` has begun, waiting on `token`: true when that bake has ended
-    /// already (the watch must then end its own task).
+    /// The watch of the bake at `slot` (`Deployment::bake_slot`) has begun, waiting on `token`:
+    /// the meeting point as it was (its bake ended already, or a command came first: the watch
+    /// must then end its own task).
     fn watch_began(
         &self,
         deployment_id: &str,
-        step: usize,
+        slot: &str,
         token: &str,
-    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    ) -> impl Future<Output = Result<MeetingPoint, AwsError>> + Send;
 
-    /// The bake of step `step` has ended: the token of its watch when the watch has begun
-    /// (the bake's end must then end the watch's task).
+    /// The bake at `slot` has ended on its own, unless an operator's command was recorded there
+    /// first: the meeting point as it was (with the watch's token when it has begun; with the
+    /// command, and the end not recorded, when the command came first).
     fn bake_ended(
         &self,
         deployment_id: &str,
-        step: usize,
-    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+        slot: &str,
+    ) -> impl Future<Output = Result<MeetingPoint, AwsError>> + Send;
+
+    /// Records an operator's command at `slot`, unless the bake ended there or another command
+    /// came first: Ok with the watch's token (None: not begun yet), or Err with the meeting point
+    /// that refused it.
+    fn command(
+        &self,
+        deployment_id: &str,
+        slot: &str,
+        command: &Command,
+    ) -> impl Future<Output = Result<Result<Option<String>, MeetingPoint>, AwsError>> + Send;
+
+    /// The meeting point at `slot` as it is.
+    fn meeting_point(
+        &self,
+        deployment_id: &str,
+        slot: &str,
+    ) -> impl Future<Output = Result<MeetingPoint, AwsError>> + Send;
 }
 
 /// Step Functions tasks that wait for their token.

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 use sluice_aws::sfn::StepFunctions;
+use sluice_core::ledger::CommandKind;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,6 +31,18 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// A command on a running deployment.
+#[derive(Args)]
+struct Operate {
+    #[command(flatten)]
+    sluice: SluiceStack,
+    /// The deployment id (or its execution ARN).
+    id: String,
+    /// Why (recorded in the deployment's history, with who: the caller's STS identity).
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 /// Where sluice runs: its state machine and its ledger.
@@ -57,7 +70,8 @@ enum Command {
     #[command(
         after_help = "Examples:\n  sluice deploy --function orders --alias live --target-version alias:candidate \\\n      \
         --strategy Canary10Percent5Minutes --alarm orders-errors --pre-traffic orders-pre --wait\n  \
-        sluice deploy --request request.json --name orders-release-42"
+        sluice deploy --request request.json --name orders-release-42\n  \
+        sluice deploy --function orders --alias live --strategy Linear10PercentEvery3Minutes --approve-before-full --approval-timeout 2h"
     )]
     Deploy {
         #[command(flatten)]
@@ -98,6 +112,19 @@ enum Command {
         /// What an alarm without data (INSUFFICIENT_DATA) counts as: healthy (default) or breach.
         #[arg(long, value_parser = ["healthy", "breach"])]
         insufficient_data: Option<String>,
+        /// Wait for a person's approval before step N, 2 or later (repeat; `sluice plan` numbers
+        /// the steps): the deployment holds at the step before, alarms and analysis judging.
+        #[arg(long = "approve-before-step", value_name = "N")]
+        approve_before: Vec<usize>,
+        /// Wait for a person's approval before the step to 100%.
+        #[arg(long)]
+        approve_before_full: bool,
+        /// How long a gate waits for approval.
+        #[arg(long, default_value = "4h")]
+        approval_timeout: String,
+        /// What a gate does when nobody approved in time.
+        #[arg(long, value_parser = ["rollback", "promote"], default_value = "rollback")]
+        approval_on_timeout: String,
         /// Why the deployment is made (recorded, with who asked: the caller's STS identity).
         #[arg(long)]
         reason: Option<String>,
@@ -131,6 +158,36 @@ enum Command {
         /// Watch it to the end (exit code as `watch`).
         #[arg(long)]
         wait: bool,
+    },
+    /// Pass the gate a deployment waits at (its next step follows).
+    #[command(
+        after_help = "Example:\n  sluice approve orders-live-20261127T100000Z --reason \"canary looks good\""
+    )]
+    Approve(Operate),
+    /// Roll a deployment back from the gate it waits at, saying why.
+    #[command(
+        after_help = "Example:\n  sluice reject orders-live-20261127T100000Z --reason \"p99 up 30%\""
+    )]
+    Reject(Operate),
+    /// Hold a deployment at its current weight (alarms and the analysis keep judging), up to the
+    /// request's pause limit (default 1h, then rollback).
+    #[command(
+        after_help = "Example:\n  sluice pause orders-live-20261127T100000Z --reason \"checking a support ticket\""
+    )]
+    Pause(Operate),
+    /// Go on from a pause with the bake that was left.
+    #[command(after_help = "Example:\n  sluice resume orders-live-20261127T100000Z")]
+    Resume(Operate),
+    /// Skip the rest of the current bake (or pause; at a gate, approve); with --full go to 100%
+    /// now, skipping the steps and gates left (the PostTraffic hook still runs).
+    #[command(
+        after_help = "Examples:\n  sluice promote orders-live-20261127T100000Z\n  sluice promote orders-live-20261127T100000Z --full --reason \"hotfix, verified at 10%\""
+    )]
+    Promote {
+        #[command(flatten)]
+        on: Operate,
+        #[arg(long)]
+        full: bool,
     },
     /// What the ledger knows of an alias: every deployment that moved it, newest first.
     #[command(
@@ -265,7 +322,15 @@ fn main() -> ExitCode {
         | Command::Rollback { sluice, .. }
         | Command::History { sluice, .. }
         | Command::Freeze { sluice, .. }
-        | Command::Unfreeze { sluice, .. } => sluice.endpoint_url.clone(),
+        | Command::Unfreeze { sluice, .. }
+        | Command::Approve(Operate { sluice, .. })
+        | Command::Reject(Operate { sluice, .. })
+        | Command::Pause(Operate { sluice, .. })
+        | Command::Resume(Operate { sluice, .. })
+        | Command::Promote {
+            on: Operate { sluice, .. },
+            ..
+        } => sluice.endpoint_url.clone(),
         _ => None,
     };
     if let Some(url) = endpoint {
@@ -337,6 +402,10 @@ async fn run(command: Command) -> Result<Done, CliError> {
             no_analysis,
             allow_firing_alarms,
             insufficient_data,
+            approve_before,
+            approve_before_full,
+            approval_timeout,
+            approval_on_timeout,
             reason,
             override_freeze,
             name,
@@ -370,6 +439,15 @@ async fn run(command: Command) -> Result<Done, CliError> {
                     true,
                 ),
             };
+            if !approve_before.is_empty() || approve_before_full {
+                let gate = json!({"timeout": approval_timeout, "onTimeout": approval_on_timeout});
+                request["strategy"] = plan::with_gates(
+                    &request["strategy"],
+                    &approve_before,
+                    approve_before_full,
+                    &gate,
+                )?;
+            }
             if let Some(r) = reason {
                 request["reason"] = json!(r);
             }
@@ -393,6 +471,18 @@ async fn run(command: Command) -> Result<Done, CliError> {
             };
             deployments::check(&request, false)?;
             start(&ctx, request, name, "-rollback", wait).await
+        }
+        Command::Approve(on) => operate(on, CommandKind::Approve).await,
+        Command::Reject(on) => operate(on, CommandKind::Reject).await,
+        Command::Pause(on) => operate(on, CommandKind::Pause).await,
+        Command::Resume(on) => operate(on, CommandKind::Resume).await,
+        Command::Promote { on, full } => {
+            let kind = if full {
+                CommandKind::PromoteFull
+            } else {
+                CommandKind::Promote
+            };
+            operate(on, kind).await
         }
         Command::History {
             sluice,
@@ -459,6 +549,13 @@ async fn run(command: Command) -> Result<Done, CliError> {
                 .map(Done::Ended)
         }
     }
+}
+
+async fn operate(on: Operate, kind: CommandKind) -> Result<Done, CliError> {
+    let ctx = context(on.sluice).await?;
+    operate::command(&ctx, &on.id, kind, on.reason)
+        .await
+        .map(Done::Print)
 }
 
 /// Starts a checked request as the caller (its `requestedBy`), named `name` or

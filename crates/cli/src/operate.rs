@@ -8,9 +8,11 @@ use serde_json::{Value, json};
 use sluice_aws::clock::now;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
-use sluice_aws::{FunctionStore, Ledger};
+use sluice_aws::watches::deliver;
+use sluice_aws::{FunctionStore, Ledger, Watches};
 use sluice_core::deployment::{Undo, UndoAsked, undo_point};
 use sluice_core::duration::parse_seconds;
+use sluice_core::ledger::{Command, CommandKind};
 use sluice_core::names::Role;
 use sluice_core::{AliasName, Freeze, FreezeScope, FunctionRef, Timestamp, Version};
 
@@ -400,6 +402,96 @@ pub async fn rollback_request(
         request["hooks"] = Value::Object(hooks);
     }
     Ok(Some(request))
+}
+
+/// `sluice approve`, `reject`, `pause`, `resume`, `promote [--full]`: records the command at the
+/// bake's meeting point in the ledger (the ledger decides a race with the bake's own end: the
+/// loser changes nothing and says so), ends the bake's watch with it, and waits until the
+/// deployment applied it.
+pub async fn command(
+    ctx: &Context,
+    id: &str,
+    kind: CommandKind,
+    reason: Option<String>,
+) -> Result<String, CliError> {
+    let ledger = ledger(ctx)?;
+    let id = id.rsplit(':').next().unwrap_or(id);
+    let record = ledger
+        .load(id)
+        .await
+        .map_err(CliError::aws(format!("could not read the record of {id}")))?
+        .ok_or_else(|| {
+            CliError::refused(format!(
+                "the ledger has no deployment {id} (not started, or refused before it was recorded)"
+            ))
+        })?;
+    record.can_take(kind).map_err(CliError::refused)?;
+    let command = Command {
+        kind,
+        by: identity().await?,
+        reason: reason
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty()),
+        at: now(),
+    };
+    let slot = record.bake_slot();
+    let landed = ledger
+        .command(id, &slot, &command)
+        .await
+        .map_err(CliError::aws("could not record the command"))?;
+    match landed {
+        Ok(Some(token)) => deliver(&ctx.sfn, &token, &command).await.map_err(|e| {
+            CliError::Other(format!("could not reach the bake's watch: {}", e.message))
+        })?,
+        // The watch has not begun yet: it finds the command when it does.
+        Ok(None) => {}
+        Err(point) => {
+            let why = match point.command {
+                Some(other) => format!("another command came first: {}", other.describe()),
+                None => "the bake ended on its own first (its time was up)".into(),
+            };
+            return Err(CliError::refused(format!(
+                "{} lost the race: {why}; nothing changed (sluice status {id})",
+                kind.as_str()
+            )));
+        }
+    }
+    println!(
+        "{}: {} recorded; waiting for the deployment to apply it ...",
+        id,
+        command.describe()
+    );
+    let told = record.history.len() + record.history_dropped as usize;
+    let started = std::time::Instant::now();
+    loop {
+        let now_record = ledger
+            .load(id)
+            .await
+            .map_err(CliError::aws(format!("could not read the record of {id}")))?;
+        if let Some(r) = now_record.filter(|r| {
+            r.step != record.step || r.bake.round != record.bake.round || r.status.is_settled()
+        }) {
+            let seen = r.history.len() + r.history_dropped as usize;
+            let fresh = seen.saturating_sub(told).min(r.history.len());
+            let mut out: Vec<String> = r.history[r.history.len() - fresh..]
+                .iter()
+                .map(|e| format!("{} {}", e.at, e.message))
+                .collect();
+            out.extend(
+                crate::progress::describe(&r)
+                    .into_iter()
+                    .map(|l| format!("  {l}")),
+            );
+            return Ok(out.join("\n"));
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            return Ok(format!(
+                "{id}: the command is recorded, but the deployment has not applied it in 2 minutes: \
+                 it will when its watch begins or its bake's next check comes (sluice watch {id})"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 #[cfg(test)]

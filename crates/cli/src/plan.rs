@@ -2,7 +2,7 @@
 //! the plan, the check interval's rule (`CheckInterval::choose`) and the history budget.
 
 use crate::error::CliError;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sluice_core::analysis::Analysis;
 use sluice_core::budget::{self, CheckInterval, Judges, NoCheckInterval};
 use sluice_core::duration::{format_seconds, parse_seconds};
@@ -28,6 +28,7 @@ pub fn run(
         alarms,
         analysis: analysis.is_some(),
         keep_baking_seconds: 0,
+        pause_seconds: sluice_core::strategy::DEFAULT_PAUSE_SECONDS,
     };
     // A preset name as it is, anything else as JSON.
     let value = if strategy.trim_start().starts_with('{') {
@@ -92,6 +93,14 @@ pub fn run(
         "weight"
     );
     for (at, step) in plan.timeline() {
+        if let Some(g) = step.approval {
+            out.push_str(&format!(
+                "{:>8}  approval  a person approves the next step (up to {}, then {}; the times after it move by the wait)\n",
+                format_seconds(at),
+                format_seconds(g.timeout_seconds),
+                g.on_timeout.as_str()
+            ));
+        }
         let bake = if step.bake_seconds > 0 {
             format_seconds(step.bake_seconds)
         } else {
@@ -143,9 +152,51 @@ pub fn run(
     Ok(out)
 }
 
+/// The strategy as explicit steps, with an approval (`gate`, as a request writes it) before each
+/// step of `before` (1-based, from the second) and, with `full`, before the step to 100%.
+pub fn with_gates(
+    strategy: &Value,
+    before: &[usize],
+    full: bool,
+    gate: &Value,
+) -> Result<Value, CliError> {
+    let (_, parsed) = sluice_core::Strategy::from_json(strategy)
+        .map_err(|e| CliError::refused(format!("--strategy is refused: {}", e.message)))?;
+    let plan = parsed
+        .plan()
+        .map_err(|e| CliError::refused(format!("--strategy is refused: {}", e.0)))?;
+    let n = plan.step_count();
+    let mut gated: Vec<usize> = before.to_vec();
+    if full {
+        gated.push(n);
+    }
+    for &step in &gated {
+        if !(2..=n).contains(&step) {
+            return Err(CliError::refused(format!(
+                "--approve-before-step {step}: the plan has steps 1 to {n}, and a gate comes after a step (2 to {n})"
+            )));
+        }
+    }
+    let mut steps = Vec::new();
+    for (i, s) in plan.steps().iter().enumerate() {
+        if let Some(g) = s.approval {
+            steps.push(json!({"approval": {"timeout": format!("{}s", g.timeout_seconds), "onTimeout": g.on_timeout.as_str()}}));
+        } else if gated.contains(&(i + 1)) {
+            steps.push(json!({"approval": gate}));
+        }
+        let mut step = json!({"weight": f64::from(s.weight.hundredths()) / 100.0});
+        if s.bake_seconds > 0 {
+            step["bake"] = json!(format!("{}s", s.bake_seconds));
+        }
+        steps.push(step);
+    }
+    Ok(json!({"steps": steps}))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::run;
+    use super::{Strategy, run, with_gates};
+    use serde_json::json;
 
     #[test]
     fn linear_every_three_minutes_is_ten_increments_three_minutes_apart() {
@@ -176,26 +227,26 @@ mod tests {
         let out = run("Canary10Percent30Minutes", None, true, false).unwrap();
         assert!(
             out.ends_with(
-                "Step Functions, alarm events, backstop check every 5m: 104 history events (an execution \
-                 stops at 25000), 33 state transitions, $0.0008"
+                "Step Functions, alarm events, backstop check every 5m: 102 history events (an execution \
+                 stops at 25000), 32 state transitions, $0.0008"
             ),
             "{out}"
         );
         let week = "{\"canary\": {\"percent\": 10, \"interval\": \"168h\"}}";
         let out = run(week, Some("10s"), true, false).unwrap();
         assert!(
-            out.ends_with("use --check-interval 16m10s or longer"),
+            out.ends_with("use --check-interval 16m16s or longer"),
             "{out}"
         );
         let out = run(week, None, true, false).unwrap();
         assert!(
-            out.contains("backstop check every 16m10s (the default 5m, stretched to fit)"),
+            out.contains("backstop check every 16m16s (the default 5m, stretched to fit)"),
             "{out}"
         );
         let out = run(week, None, true, true).unwrap();
         assert!(
             out.contains(
-                "canary analysis and backstop check every 16m10s (the default 1m, stretched to fit)"
+                "canary analysis and backstop check every 16m16s (the default 1m, stretched to fit)"
             ),
             "{out}"
         );
@@ -208,7 +259,7 @@ mod tests {
         let n = lines.len();
         assert!(
             lines[n - 3]
-                .starts_with("Step Functions, canary analysis every 1m: 316 history events"),
+                .starts_with("Step Functions, canary analysis every 1m: 318 history events"),
             "{out}"
         );
         assert!(
@@ -247,5 +298,27 @@ mod tests {
                 .to_string()
                 .starts_with("--check-interval")
         );
+    }
+
+    #[test]
+    fn gates_from_the_flags_go_before_the_steps_named() {
+        let gate = json!({"timeout": "2h", "onTimeout": "promote"});
+        let steps = with_gates(&json!("Linear10PercentEvery3Minutes"), &[3], true, &gate).unwrap();
+        let list = steps["steps"].as_array().unwrap();
+        assert_eq!(list.len(), 12);
+        assert_eq!(list[2], json!({"approval": gate}));
+        assert_eq!(list[10], json!({"approval": gate}));
+        assert_eq!(list[11], json!({"weight": 100.0}));
+        let (_, strategy) = Strategy::from_json(&steps).unwrap();
+        let plan = strategy.plan().unwrap();
+        assert_eq!(
+            plan.steps().iter().filter(|s| s.approval.is_some()).count(),
+            2
+        );
+        assert!(
+            with_gates(&json!("AllAtOnce"), &[], true, &gate).is_err(),
+            "no step before 100%"
+        );
+        assert!(with_gates(&json!("Canary10Percent5Minutes"), &[1], false, &gate).is_err());
     }
 }

@@ -2,7 +2,9 @@
 //! rendered from sluice-core's `Deployment` (a renamed field breaks the build, not the display).
 
 use sluice_core::analysis::Outcome;
+use sluice_core::deployment::HoldKind;
 use sluice_core::duration::format_seconds;
+use sluice_core::strategy::OnTimeout;
 use sluice_core::{Action, Deployment, Status};
 
 /// One line per target, and one for the bake and the alarms: where the deployment is now.
@@ -35,7 +37,29 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
         lines.push(line);
     }
     let bake = &doc.bake;
-    if doc.status == Status::Baking && bake.required_seconds > 0 {
+    let left = bake.required_seconds.saturating_sub(bake.elapsed_seconds);
+    if let Some(hold) = bake.hold.as_ref().filter(|_| doc.status == Status::Baking) {
+        let then = match (hold.kind, hold.on_timeout) {
+            (_, OnTimeout::Rollback) => "rollback",
+            (HoldKind::Approval, OnTimeout::Promote) => "go on",
+            (HoldKind::Pause, OnTimeout::Promote) => "resume",
+        };
+        lines.push(match hold.kind {
+            HoldKind::Approval => format!(
+                "waiting for approval before step {}/{steps}: {} left, then {then} (sluice approve / reject {})",
+                hold.before_step.map_or(0, |s| s + 1),
+                format_seconds(left),
+                doc.deployment_id
+            ),
+            HoldKind::Pause => format!(
+                "paused by {}: {} left of the pause limit, then {then}; {} of bake after it (sluice resume {})",
+                hold.by.as_deref().unwrap_or("an operator"),
+                format_seconds(left),
+                format_seconds(hold.bake_left),
+                doc.deployment_id
+            ),
+        });
+    } else if doc.status == Status::Baking && bake.required_seconds > 0 {
         lines.push(format!(
             "baking: {} of {} ({} left)",
             format_seconds(bake.elapsed_seconds),
@@ -162,7 +186,7 @@ mod tests {
             vec![
                 "orders:live 10% on v4 (step 1/2), v3 serves the rest",
                 "billing:live 10% on v2 (step 1/2), v1 serves the rest",
-                "alarm events not watched since 2026-11-27T10:00:01Z (States.Timeout): the backstop checks every 16m13s only",
+                "alarm events not watched since 2026-11-27T10:00:01Z (States.Timeout): the backstop checks every 16m19s only",
                 "its execution has ended, but the safety net could not settle it yet (2026-11-27T10:00:03Z, orders:live could not be rolled back: Rate exceeded): the sweeper tries again on its schedule",
                 "alarms FIRING: orders-errors (no data yet: orders-p99), checked 2026-11-27T10:00:02Z",
             ]

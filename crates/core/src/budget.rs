@@ -7,9 +7,11 @@
 //! The shape counted (statemachine/deployment.asl.json): Validate, AnythingToDeploy,
 //! HasPreTrafficHook, [PreTrafficHook], then per step Shift and Progress; a step that bakes runs
 //! one Bake, a Parallel state of two branches — the backstop (BakeWait, CheckAlarms and
-//! BakeProgress once per check, then BakeDone) and the watch (WatchAnything, then Watch, a task
-//! that waits for its token until the bake ends or an alarm event fails it) — and Progress again;
-//! then HasPostTrafficHook, [PostTrafficHook], Finish and Deployed.
+//! BakeProgress once per check, then BakeDone) and the watch (Watch, a task that waits for its
+//! token until the bake ends, an alarm event fails it, or an operator's command does) — and
+//! Progress again; then HasPostTrafficHook, [PostTrafficHook], Finish and Deployed. A gate holds
+//! a bake on for up to its timeout, a pause for up to the pause limit; each operator's command
+//! ends the bake's Parallel, runs ApplyCommand and Progress, and starts the bake anew.
 
 use crate::duration::format_seconds;
 use crate::error::Error;
@@ -19,6 +21,10 @@ use crate::strategy::Plan;
 /// Checks a bake may take past its end when its alarms could not be read (AWS throttled or failed
 /// the read: not known yet, so read again) before it fails the deployment.
 pub const OVERTIME_CHECKS: u64 = 3;
+
+/// Most commands one deployment may take: each costs history events (the bake's Parallel ends, the
+/// command is applied, a new one starts), which the history budget counts.
+pub const MAX_COMMANDS: u64 = 20;
 
 /// Step Functions stops a Standard execution at this many history events.
 pub const HISTORY_LIMIT: u64 = 25_000;
@@ -38,11 +44,12 @@ const EXECUTION: u64 = 2;
 
 /// Retries the state machine allows each task, every retrier of it added up (its Retry's
 /// MaxAttempts). A contract test holds these to statemachine/deployment.asl.json.
-pub const RETRIES: [(&str, u64); 10] = [
+pub const RETRIES: [(&str, u64); 11] = [
     ("Validate", 10),
     ("PreTrafficHook", 10),
     ("Shift", 10),
     ("CheckAlarms", 10),
+    ("ApplyCommand", 10),
     ("Watch", 10),
     ("PostTrafficHook", 10),
     ("Finish", 10),
@@ -90,6 +97,8 @@ pub struct Judges {
     pub analysis: bool,
     /// How long a bake may go on past its end for an inconclusive analysis.
     pub keep_baking_seconds: u64,
+    /// How long operators may pause the deployment in all (`pause.limit`).
+    pub pause_seconds: u64,
 }
 
 impl Judges {
@@ -113,6 +122,10 @@ pub struct Cost {
     /// The most history events it may write, failures and retries included.
     #[serde(default)]
     pub worst_case_events: u64,
+    /// Operators' commands (approve, pause, promote, ...) its history has room for, at most
+    /// `MAX_COMMANDS` (0 in documents written before sluice took commands).
+    #[serde(default)]
+    pub commands: u64,
 }
 
 /// The backstop checks one bake takes: one per check interval, the last at the bake's end.
@@ -140,19 +153,23 @@ pub fn success(plan: &Plan, check_seconds: u64, judges: Judges, hooks: &Hooks) -
     let steps = plan.step_count() as u64;
     let bakes = plan.steps().iter().filter(|s| s.bake_seconds > 0).count() as u64;
     let hook_tasks = hooks.count() as u64;
-    // The watch branch: WatchAnything, then Watch when there are alarms, else NothingToWatch.
-    let (watch, watch_worst, watch_states) = if judges.alarms {
-        (
-            STATE + CALLBACK_TASK,
-            STATE + CALLBACK_TASK + retries("Watch") * RETRY,
-            2,
-        )
-    } else {
-        (2 * STATE, 2 * STATE, 2)
-    };
+    // The watch branch: the Watch task (every bake: it is the operators' way in too).
+    let (watch, watch_worst, watch_states) =
+        (CALLBACK_TASK, CALLBACK_TASK + retries("Watch") * RETRY, 1);
     // Bake, the watch branch, BakeDone, and Progress after the Parallel.
     let per_bake = PARALLEL + watch + STATE + STATE;
     let per_check = STATE + TASK + STATE; // BakeWait, CheckAlarms, BakeProgress
+    // A command: the Parallel fails (the watch's Commanded Fail instead of its end), ApplyCommand
+    // and Progress run, and the bake starts anew (another Parallel and watch).
+    let per_command = TASK + STATE + per_bake;
+    // ... and may cut a check short, so one more check with every retry.
+    let per_command_worst = worst_task("ApplyCommand")
+        + STATE
+        + PARALLEL
+        + watch_worst
+        + 2 * STATE
+        + (STATE + worst_task("CheckAlarms") + STATE);
+    let gates = plan.steps().iter().filter(|s| s.approval.is_some()).count() as u64;
     let events = EXECUTION
         + TASK // Validate
         + 3 * STATE // AnythingToDeploy, HasPreTrafficHook, HasPostTrafficHook
@@ -160,31 +177,60 @@ pub fn success(plan: &Plan, check_seconds: u64, judges: Judges, hooks: &Hooks) -
         + steps * (TASK + STATE) // Shift, Progress
         + bakes * per_bake
         + checks * per_check
+        + gates * per_command // each gate approved as it is reached
         + TASK // Finish
         + STATE; // Deployed
     // Validate, three Choices, the hooks, Shift and Progress per step; per bake the Parallel,
-    // the watch branch's states, BakeDone and Progress; three per check; Finish and Deployed.
-    let transitions =
-        1 + 3 + hook_tasks + steps * 2 + bakes * (1 + watch_states + 2) + checks * 3 + 2;
+    // the watch branch's states, BakeDone and Progress; three per check; per approval
+    // ApplyCommand, Progress and the bake again; Finish and Deployed.
+    let transitions = 1
+        + 3
+        + hook_tasks
+        + steps * 2
+        + (bakes + gates) * (1 + watch_states + 2)
+        + gates * 2
+        + checks * 3
+        + 2;
+    // The checks holds may take: every gate waiting out its timeout, and pauses up to the limit,
+    // each checked at most ten times (`keep_baking_interval`).
+    let hold = |seconds: u64| {
+        if judges.checks() {
+            keep_baking_checks(check_seconds, seconds)
+        } else {
+            u64::from(seconds > 0)
+        }
+    };
+    let hold_checks = plan
+        .steps()
+        .iter()
+        .filter_map(|s| s.approval)
+        .map(|g| hold(g.timeout_seconds))
+        .sum::<u64>()
+        + hold(judges.pause_seconds);
     // Every task retried as often as the state machine allows, and then the longest way to
     // fail: every Rollback attempt, the explanation and the Fail state.
-    let worst_case_events = EXECUTION
+    let without_commands = EXECUTION
         + worst_task("Validate")
         + 3 * STATE
         + hooks.pre_traffic.iter().count() as u64 * worst_task("PreTrafficHook")
         + hooks.post_traffic.iter().count() as u64 * worst_task("PostTrafficHook")
         + steps * (worst_task("Shift") + STATE)
         + bakes * (PARALLEL + watch_worst + STATE + STATE)
-        + (checks + overtime(plan, check_seconds, judges))
+        + (checks + hold_checks + overtime(plan, check_seconds, judges))
             * (STATE + worst_task("CheckAlarms") + STATE)
         + worst_task("Finish")
         + STATE
         + FAILING;
+    // Operators' commands get what the history has left, up to MAX_COMMANDS.
+    let commands = ((HISTORY_LIMIT - 1).saturating_sub(without_commands) / per_command_worst)
+        .min(MAX_COMMANDS);
+    let worst_case_events = without_commands + commands * per_command_worst;
     Cost {
         events,
         transitions,
         checks,
         worst_case_events,
+        commands,
     }
 }
 
@@ -392,11 +438,13 @@ mod tests {
         alarms: true,
         analysis: false,
         keep_baking_seconds: 0,
+        pause_seconds: 3600,
     };
     const NONE: Judges = Judges {
         alarms: false,
         analysis: false,
         keep_baking_seconds: 0,
+        pause_seconds: 3600,
     };
 
     fn plan(name: &str) -> Plan {
@@ -408,10 +456,11 @@ mod tests {
         let p = plan("Canary10Percent30Minutes");
         let c = success(&p, 300, ALARMS, &Hooks::default());
         assert_eq!(c.checks, 6);
-        // 2 + 5 + 6 + 2·7 (shifts) + (4 + 8 + 2 + 2) (the bake) + 6·9 (checks) + 5 + 2
-        assert_eq!(c.events, 104);
+        // 2 + 5 + 6 + 2·7 (shifts) + (4 + 6 + 2 + 2) (the bake) + 6·9 (checks) + 5 + 2
+        assert_eq!(c.events, 102);
         assert!(c.events <= 120);
-        assert_eq!(c.transitions, 1 + 3 + 4 + (1 + 2 + 2) + 18 + 2);
+        assert_eq!(c.transitions, 1 + 3 + 4 + (1 + 1 + 2) + 18 + 2);
+        assert_eq!(c.commands, MAX_COMMANDS, "room for every command");
         // At a 10 s interval the same plan checked 180 times: ~1,650 events before the watch.
         assert_eq!(success(&p, 10, ALARMS, &Hooks::default()).checks, 180);
     }
@@ -431,9 +480,43 @@ mod tests {
         );
         let with_alarms = success(&p, 300, ALARMS, &Hooks::default());
         assert_eq!(
-            with_alarms.events,
-            without.events + 9 * (CALLBACK_TASK - STATE),
-            "a watch instead of NothingToWatch in each bake"
+            with_alarms.events, without.events,
+            "every bake has its watch, alarms or not: it is the operators' way in too"
+        );
+    }
+
+    #[test]
+    fn gates_and_pauses_cost_ten_checks_at_most_and_commands_get_what_is_left() {
+        let gated = plan("Canary10Percent30Minutes")
+            .with_gate(
+                1,
+                crate::strategy::Gate {
+                    timeout_seconds: 24 * 3600,
+                    on_timeout: crate::strategy::OnTimeout::Rollback,
+                },
+            )
+            .unwrap();
+        let plain = success(
+            &plan("Canary10Percent30Minutes"),
+            60,
+            ALARMS,
+            &Hooks::default(),
+        );
+        let c = success(&gated, 60, ALARMS, &Hooks::default());
+        // An approval as it is reached: one command (ApplyCommand, Progress, the bake again).
+        assert_eq!(
+            c.events,
+            plain.events + TASK + STATE + (PARALLEL + CALLBACK_TASK + 2 * STATE)
+        );
+        // A day's gate checked every 2h24m at most: ten checks, each up to 39 events.
+        assert_eq!(c.worst_case_events, plain.worst_case_events + 10 * 39);
+        let no_pause = Judges {
+            pause_seconds: 0,
+            ..ALARMS
+        };
+        assert_eq!(
+            success(&gated, 60, no_pause, &Hooks::default()).worst_case_events,
+            c.worst_case_events - 10 * 39
         );
     }
 
@@ -442,6 +525,7 @@ mod tests {
         let p = plan("Linear10PercentEvery10Minutes");
         let hooks = Hooks::default();
         // 9 bakes of 600 s: 675 checks at 8 s, each up to 39 events with its retries, cannot fit.
+        // (A pause of the default hour adds ten checks at most; commands get what is left.)
         assert_eq!(shortest_check_that_fits(&p, ALARMS, &hooks), Some(10));
         let week = Strategy::Canary {
             percent: crate::Weight::from_percent(10.0).unwrap(),
@@ -456,6 +540,6 @@ mod tests {
         let p = shortest_check_that_fits(&week, ALARMS, &hooks).unwrap();
         assert!(worst_case_events(&week, p, ALARMS, &hooks) < HISTORY_LIMIT);
         assert!(worst_case_events(&week, p - 1, ALARMS, &hooks) >= HISTORY_LIMIT);
-        assert_eq!(p, 970, "a week of bake needs 16m10s between checks");
+        assert_eq!(p, 976, "a week of bake needs 16m16s between checks");
     }
 }

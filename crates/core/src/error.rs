@@ -37,9 +37,17 @@ pub enum ErrorName {
     /// task that runs after that — a redriven execution's, or one that outlived its execution —
     /// does nothing, and says so.
     AlreadySettled,
+    /// A gate of the plan got no approval in its time, or a pause outlasted its limit, and
+    /// `onTimeout` says rollback.
+    HoldTimedOut,
+    /// An operator rejected the deployment at a gate (`sluice reject`): rolled back.
+    Rejected,
     /// A freeze in the ledger (`sluice freeze`) stops new deployments of a function, or all of
     /// them, and the request did not override it. Nothing was touched.
     Frozen,
+    /// Not a failure: an operator's command (`sluice promote`, ...) ending a bake's watch task,
+    /// which ends the bake so the command can be applied. Never recorded.
+    OperatorCommand,
     /// The execution was stopped (StopExecution): recorded by the safety net, never raised.
     ExecutionAborted,
     /// The execution reached its timeout: recorded by the safety net, never raised.
@@ -51,7 +59,7 @@ pub enum ErrorName {
 
 impl ErrorName {
     /// Every name sluice writes: those a phase raises, then the endings the safety net records.
-    pub const ALL: [ErrorName; 14] = [
+    pub const ALL: [ErrorName; 17] = [
         ErrorName::InvalidRequest,
         ErrorName::AliasBusy,
         ErrorName::AliasConflict,
@@ -63,14 +71,21 @@ impl ErrorName {
         ErrorName::InternalError,
         ErrorName::AlreadySettled,
         ErrorName::Frozen,
+        ErrorName::HoldTimedOut,
+        ErrorName::Rejected,
+        ErrorName::OperatorCommand,
         ErrorName::ExecutionAborted,
         ErrorName::ExecutionTimedOut,
         ErrorName::ExecutionFailed,
     ];
 
-    /// The names a phase function raises (the first eleven of `ALL`): what the state machine's Retry
+    /// The names a phase function raises (the first thirteen of `ALL`): what the state machine's Retry
     /// and Catch may match. The rest only name endings the safety net records.
-    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(11).0;
+    pub const RAISED: &[ErrorName] = ErrorName::ALL.split_at(13).0;
+
+    /// Names that end a task on purpose without a failure (an operator's command): the state
+    /// machine catches them to act, and no failure is ever recorded under them.
+    pub const SIGNALS: &[ErrorName] = &[ErrorName::OperatorCommand];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -85,6 +100,9 @@ impl ErrorName {
             ErrorName::InternalError => "InternalError",
             ErrorName::AlreadySettled => "AlreadySettled",
             ErrorName::Frozen => "Frozen",
+            ErrorName::HoldTimedOut => "HoldTimedOut",
+            ErrorName::Rejected => "Rejected",
+            ErrorName::OperatorCommand => "OperatorCommand",
             ErrorName::ExecutionAborted => "ExecutionAborted",
             ErrorName::ExecutionTimedOut => "ExecutionTimedOut",
             ErrorName::ExecutionFailed => "ExecutionFailed",
@@ -102,6 +120,7 @@ impl ErrorName {
         name.starts_with("Lambda.")
             || name.starts_with("States.")
             || ErrorName::RAISED.iter().any(|n| n.as_str() == name)
+            || ErrorName::SIGNALS.iter().any(|n| n.as_str() == name)
     }
 }
 
@@ -262,7 +281,7 @@ mod tests {
             assert_eq!(ErrorName::of(name.as_str()), Some(*name));
             assert!(!ErrorName::ALL[..i].contains(name), "{name} listed twice");
         }
-        assert_eq!(ErrorName::RAISED.last(), Some(&ErrorName::Frozen));
+        assert_eq!(ErrorName::RAISED.last(), Some(&ErrorName::Rejected));
         assert!(!ErrorName::RAISED.contains(&ErrorName::ExecutionAborted));
         assert_eq!(
             FailureName::from("States.Timeout".to_string()),

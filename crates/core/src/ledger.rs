@@ -36,9 +36,76 @@ pub fn watch_key(alarm: &AlarmName) -> String {
     format!("WATCH#{alarm}")
 }
 
-/// The ledger key where a bake's watch and the bake's end meet.
-pub fn bake_key(deployment_id: &str, step: usize) -> String {
-    format!("BAKE#{deployment_id}#{step}")
+/// The ledger key where a bake's watch, the bake's end and operators' commands meet; `slot` is
+/// the bake's `Deployment::bake_slot` (the step, and how many commands it took before).
+pub fn bake_key(deployment_id: &str, slot: &str) -> String {
+    format!("BAKE#{deployment_id}#{slot}")
+}
+
+/// What an operator asks of a running deployment (`sluice approve`, `pause`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CommandKind {
+    /// Pass the gate the deployment waits at.
+    Approve,
+    /// Roll back from the gate the deployment waits at.
+    Reject,
+    /// Hold at the current weight (alarms and analysis keep judging).
+    Pause,
+    /// Go on from a pause with the bake that was left.
+    Resume,
+    /// Skip the rest of the current bake (or pause; at a gate: approve).
+    Promote,
+    /// Go to 100 % now, skipping the steps and gates left.
+    PromoteFull,
+}
+
+impl CommandKind {
+    /// The command as the CLI names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandKind::Approve => "approve",
+            CommandKind::Reject => "reject",
+            CommandKind::Pause => "pause",
+            CommandKind::Resume => "resume",
+            CommandKind::Promote => "promote",
+            CommandKind::PromoteFull => "promote --full",
+        }
+    }
+}
+
+/// A command, who gave it and why: kept at the bake's meeting point, where the ledger decides
+/// whether it or the bake's own end came first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    pub kind: CommandKind,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+impl Command {
+    /// "promote by arn:… (\"reason\")".
+    pub fn describe(&self) -> String {
+        let why = self
+            .reason
+            .as_ref()
+            .map_or(String::new(), |r| format!(" ({})", crate::bounds::quote(r)));
+        format!("{} by {}{why}", self.kind.as_str(), self.by)
+    }
+}
+
+/// A bake's meeting point as a write found it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MeetingPoint {
+    /// The watch's task token, once the watch began.
+    pub token: Option<String>,
+    /// The bake's own end was recorded.
+    pub ended: bool,
+    /// An operator's command was recorded.
+    pub command: Option<Command>,
 }
 
 /// The ledger's index of what may need the safety net: every record not settled yet and every

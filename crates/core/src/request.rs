@@ -9,7 +9,9 @@ use crate::error::{Error, Invalid};
 use crate::fields::{Object, optional, required};
 use crate::hooks::Hooks;
 use crate::names::{AlarmName, AliasName, FunctionRef, Home, Role};
-use crate::strategy::{Plan, RawStrategy};
+use crate::strategy::{
+    DEFAULT_PAUSE_SECONDS, MAX_PAUSE_SECONDS, OnTimeout, PausePolicy, Plan, RawStrategy,
+};
 use crate::time::Timestamp;
 use crate::weight::Version;
 use serde::Deserialize;
@@ -51,6 +53,36 @@ struct RawRequest {
     override_freeze: Option<String>,
     #[serde(default, deserialize_with = "optional")]
     rollback_of: Option<String>,
+    #[serde(default, deserialize_with = "optional")]
+    pause: Option<Object<RawPause>>,
+}
+
+/// `pause`: `{"limit": "1h", "onTimeout": "rollback" | "resume"}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawPause {
+    #[serde(default, deserialize_with = "optional")]
+    limit: Option<HumanDuration>,
+    #[serde(default, deserialize_with = "optional")]
+    on_timeout: Option<String>,
+}
+
+fn read_pause(raw: Option<Object<RawPause>>) -> Result<PausePolicy, Error> {
+    let Some(Object(raw)) = raw else {
+        return Ok(PausePolicy::default());
+    };
+    let limit_seconds = raw.limit.map_or(DEFAULT_PAUSE_SECONDS, |l| l.0);
+    if !(1..=MAX_PAUSE_SECONDS).contains(&limit_seconds) {
+        return Err(Error::invalid("pause.limit", "must be 1s to 24h"));
+    }
+    let on_timeout = match raw.on_timeout.as_deref() {
+        None => OnTimeout::Rollback,
+        Some(t) => OnTimeout::parse(t, true).map_err(|r| r.at("pause.onTimeout"))?,
+    };
+    Ok(PausePolicy {
+        limit_seconds,
+        on_timeout,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -118,6 +150,8 @@ pub struct Request {
     pub check_interval: CheckInterval,
     /// Who asked, why, and what for: recorded, never judged (see `Provenance`).
     pub provenance: Provenance,
+    /// How long operators may pause it in all, and what then.
+    pub pause: PausePolicy,
 }
 
 /// Who started a deployment and why, as the request says it (the CLI fills `requestedBy` with
@@ -260,6 +294,7 @@ impl Request {
             Error::invalid(field, clip_quoted(&e.inner().to_string()))
         })?;
         let provenance = Provenance::read(&mut raw)?;
+        let pause = read_pause(raw.pause.take())?;
         let targets = read_targets(raw.targets, home)?;
         let (strategy_name, strategy) = raw.strategy.parse()?;
         let plan = strategy.plan().map_err(|r| r.at("strategy"))?;
@@ -297,7 +332,7 @@ impl Request {
                 ));
             }
         };
-        let judges = judges(&alarms, analysis.as_ref());
+        let judges = judges(&alarms, analysis.as_ref(), &pause);
         let check_interval =
             CheckInterval::choose(&plan, asked, judges, &hooks).map_err(|no| no.refusal(field))?;
         Ok(Request {
@@ -311,23 +346,25 @@ impl Request {
             insufficient_data_breaches,
             check_interval,
             provenance,
+            pause,
         })
     }
 }
 
 /// What a request's bakes judge, for the history budget.
-fn judges(alarms: &[AlarmName], analysis: Option<&Analysis>) -> Judges {
+fn judges(alarms: &[AlarmName], analysis: Option<&Analysis>, pause: &PausePolicy) -> Judges {
     Judges {
         alarms: !alarms.is_empty(),
         analysis: analysis.is_some(),
         keep_baking_seconds: analysis.map_or(0, |a| a.inconclusive.keep_baking_seconds),
+        pause_seconds: pause.limit_seconds,
     }
 }
 
 impl Request {
     /// What this request's bakes judge, for the history budget.
     pub fn judges(&self) -> Judges {
-        judges(&self.alarms, self.analysis.as_ref())
+        judges(&self.alarms, self.analysis.as_ref(), &self.pause)
     }
 }
 
@@ -593,11 +630,11 @@ mod tests {
             "analysis": false
         }))
         .unwrap();
-        assert_eq!(r.check_interval.seconds, 970);
+        assert_eq!(r.check_interval.seconds, 976);
         let note = r.check_interval.note().unwrap();
         assert!(
             note.starts_with(
-                "the backstop checks the alarms every 16m10s instead of the default 5m"
+                "the backstop checks the alarms every 16m16s instead of the default 5m"
             ),
             "{note}"
         );
@@ -608,12 +645,12 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            r.check_interval.seconds, 970,
+            r.check_interval.seconds, 976,
             "the analysis checks as often"
         );
         let note = r.check_interval.note().unwrap();
         assert!(
-            note.starts_with("the bake is checked every 16m10s instead of the default 1m"),
+            note.starts_with("the bake is checked every 16m16s instead of the default 1m"),
             "{note}"
         );
         let r = Request::parse(&json!({
@@ -797,7 +834,7 @@ mod tests {
                     json!({"strategy": {"canary": {"percent": 10, "interval": "168h"}}, "pollInterval": "5m"}),
                 ),
                 "pollInterval",
-                "Use \"16m13s\" or longer",
+                "Use \"16m19s\" or longer",
             ),
             (
                 with(json!({"checkInterval": "5m"})),

@@ -15,12 +15,91 @@ pub const MAX_TOTAL_BAKE_SECONDS: u64 = 7 * 24 * 3600;
 /// Most steps in one plan.
 pub const MAX_STEPS: usize = 100;
 
-/// One traffic increment: set the new version's weight, then watch it for `bake_seconds`.
+/// One traffic increment: set the new version's weight, then watch it for `bake_seconds`;
+/// with `approval`, a person approves before the shift to it (a gate).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub weight: Weight,
     pub bake_seconds: u64,
+    /// A gate before this step: the deployment holds at the step before until approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Gate>,
+}
+
+/// Longest wait at one gate.
+pub const MAX_GATE_SECONDS: u64 = 7 * 24 * 3600;
+/// Default wait at a gate.
+pub const DEFAULT_GATE_SECONDS: u64 = 4 * 3600;
+
+/// How long a deployment may be paused in all, unless the request says (`pause.limit`).
+pub const DEFAULT_PAUSE_SECONDS: u64 = 3600;
+/// Longest pause limit a request may set.
+pub const MAX_PAUSE_SECONDS: u64 = 24 * 3600;
+
+/// `pause`: how long operators may hold the deployment in all, and what happens after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PausePolicy {
+    pub limit_seconds: u64,
+    /// `Promote` reads "resume" here.
+    pub on_timeout: OnTimeout,
+}
+
+impl Default for PausePolicy {
+    fn default() -> Self {
+        PausePolicy {
+            limit_seconds: DEFAULT_PAUSE_SECONDS,
+            on_timeout: OnTimeout::Rollback,
+        }
+    }
+}
+
+impl PausePolicy {
+    pub fn is_default(&self) -> bool {
+        *self == PausePolicy::default()
+    }
+}
+
+/// A gate: how long it waits for a person, and what happens when nobody came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gate {
+    pub timeout_seconds: u64,
+    pub on_timeout: OnTimeout,
+}
+
+/// What a gate (or a pause) does when its time runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnTimeout {
+    /// Roll the deployment back.
+    Rollback,
+    /// Go on as if approved (a gate) or resumed (a pause).
+    Promote,
+}
+
+impl OnTimeout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnTimeout::Rollback => "rollback",
+            OnTimeout::Promote => "promote",
+        }
+    }
+
+    /// Reads "rollback" or "promote" (a pause also says "resume").
+    pub fn parse(text: &str, resume: bool) -> Result<OnTimeout, Invalid> {
+        match text {
+            "rollback" => Ok(OnTimeout::Rollback),
+            "promote" if !resume => Ok(OnTimeout::Promote),
+            "resume" if resume => Ok(OnTimeout::Promote),
+            other => Err(Invalid(format!(
+                "{} is not \"rollback\" or \"{}\"",
+                quote(other),
+                if resume { "resume" } else { "promote" }
+            ))),
+        }
+    }
 }
 
 /// An ordered list of steps whose weights rise strictly and end at 100 %.
@@ -72,6 +151,24 @@ impl Plan {
                 ));
             }
         }
+        if steps.first().is_some_and(|s| s.approval.is_some()) {
+            return Err(
+                "starts with an approval; a gate holds traffic already shifted, so it comes \
+                 after a step (start the deployment when it is approved)"
+                    .into(),
+            );
+        }
+        for (i, step) in steps.iter().enumerate() {
+            if let Some(g) = step.approval
+                && !(1..=MAX_GATE_SECONDS).contains(&g.timeout_seconds)
+            {
+                return Err(format!(
+                    "the approval before step {} waits {}; a gate waits 1s to 7 days",
+                    i + 1,
+                    format_seconds(g.timeout_seconds)
+                ));
+            }
+        }
         let total: u64 = steps.iter().map(|s| s.bake_seconds).sum();
         if total > MAX_TOTAL_BAKE_SECONDS {
             return Err(format!(
@@ -87,6 +184,7 @@ impl Plan {
         Plan(vec![Step {
             weight: Weight::FULL,
             bake_seconds: 0,
+            approval: None,
         }])
     }
 
@@ -100,6 +198,29 @@ impl Plan {
 
     pub fn total_bake_seconds(&self) -> u64 {
         self.0.iter().map(|s| s.bake_seconds).sum()
+    }
+
+    /// The gates' longest waits, added up.
+    pub fn total_gate_seconds(&self) -> u64 {
+        self.0
+            .iter()
+            .filter_map(|s| s.approval)
+            .map(|g| g.timeout_seconds)
+            .sum()
+    }
+
+    /// The same plan with a gate before step `index` (0-based), replacing one there.
+    pub fn with_gate(&self, index: usize, gate: Gate) -> Result<Plan, Invalid> {
+        let mut steps = self.0.clone();
+        let Some(step) = steps.get_mut(index) else {
+            return Err(Invalid(format!(
+                "there is no step {} in a plan of {}",
+                index + 1,
+                self.0.len()
+            )));
+        };
+        step.approval = Some(gate);
+        Plan::new(steps)
     }
 
     /// When each step starts, counted from the first shift, with its weight and bake.
@@ -120,10 +241,18 @@ impl Plan {
         self.0
             .iter()
             .map(|s| {
+                let gate = match s.approval {
+                    Some(g) => format!(
+                        "approval (up to {}, then {}), then ",
+                        format_seconds(g.timeout_seconds),
+                        g.on_timeout.as_str()
+                    ),
+                    None => String::new(),
+                };
                 if s.bake_seconds > 0 {
-                    format!("{} for {}", s.weight, format_seconds(s.bake_seconds))
+                    format!("{gate}{} for {}", s.weight, format_seconds(s.bake_seconds))
                 } else {
-                    s.weight.to_string()
+                    format!("{gate}{}", s.weight)
                 }
             })
             .collect::<Vec<_>>()
@@ -216,6 +345,7 @@ impl Strategy {
             Strategy::AllAtOnce => vec![Step {
                 weight: full,
                 bake_seconds: 0,
+                approval: None,
             }],
             Strategy::Canary {
                 percent,
@@ -224,10 +354,12 @@ impl Strategy {
                 Step {
                     weight: *percent,
                     bake_seconds: *interval_seconds,
+                    approval: None,
                 },
                 Step {
                     weight: full,
                     bake_seconds: 0,
+                    approval: None,
                 },
             ],
             Strategy::Linear {
@@ -250,12 +382,14 @@ impl Strategy {
                         weight: Weight::from_hundredths(h)
                             .ok_or(Invalid::new("weight out of range"))?,
                         bake_seconds: *interval_seconds,
+                        approval: None,
                     });
                     h = h.saturating_add(inc);
                 }
                 steps.push(Step {
                     weight: full,
                     bake_seconds: 0,
+                    approval: None,
                 });
                 steps
             }
@@ -308,6 +442,41 @@ pub struct RawStep {
     weight: Option<Percent>,
     #[serde(default, deserialize_with = "optional")]
     bake: Option<HumanDuration>,
+    #[serde(default, deserialize_with = "optional")]
+    approval: Option<Object<RawGate>>,
+}
+
+/// `{"approval": {"timeout": "4h", "onTimeout": "rollback" | "promote"}}`, a step of its own.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawGate {
+    #[serde(default, deserialize_with = "optional")]
+    timeout: Option<HumanDuration>,
+    #[serde(default, deserialize_with = "optional")]
+    on_timeout: Option<String>,
+}
+
+impl RawGate {
+    /// The gate, refused naming `field`'s part.
+    pub fn parse(self, field: &str) -> Result<Gate, Error> {
+        let timeout_seconds = self.timeout.map_or(DEFAULT_GATE_SECONDS, |t| t.0);
+        if !(1..=MAX_GATE_SECONDS).contains(&timeout_seconds) {
+            return Err(Error::invalid(
+                &format!("{field}.timeout"),
+                "must be 1s to 168h (7 days)",
+            ));
+        }
+        let on_timeout = match self.on_timeout.as_deref() {
+            None => OnTimeout::Rollback,
+            Some(t) => {
+                OnTimeout::parse(t, false).map_err(|r| r.at(&format!("{field}.onTimeout")))?
+            }
+        };
+        Ok(Gate {
+            timeout_seconds,
+            on_timeout,
+        })
+    }
 }
 
 /// A percent as a request writes it (a JSON number), within 0..=100.
@@ -445,8 +614,29 @@ impl RawStrategy {
                 ))
             }
             RawStrategy::Steps(raw) => {
-                let mut steps = Vec::with_capacity(raw.len());
+                let mut steps: Vec<Step> = Vec::with_capacity(raw.len());
+                let mut gate: Option<(usize, Gate)> = None;
                 for (i, step) in raw.into_iter().enumerate() {
+                    if let Some(Object(g)) = step.approval {
+                        let field = format!("strategy.steps[{i}]");
+                        if step.weight.is_some() || step.bake.is_some() {
+                            return Err(Error::invalid(
+                                &field,
+                                "an approval is a step of its own: {\"approval\": {...}} with no weight or bake",
+                            ));
+                        }
+                        if steps.is_empty() {
+                            return Err(Error::invalid(
+                                &field,
+                                "an approval comes after a step: a gate holds traffic already shifted",
+                            ));
+                        }
+                        if gate.is_some() {
+                            return Err(Error::invalid(&field, "follows another approval"));
+                        }
+                        gate = Some((i, g.parse(&format!("{field}.approval"))?));
+                        continue;
+                    }
                     let weight = step
                         .weight
                         .ok_or_else(|| {
@@ -457,7 +647,14 @@ impl RawStrategy {
                     steps.push(Step {
                         weight,
                         bake_seconds,
+                        approval: gate.take().map(|(_, g)| g),
                     });
+                }
+                if let Some((i, _)) = gate {
+                    return Err(Error::invalid(
+                        &format!("strategy.steps[{i}]"),
+                        "an approval must come before a step (nothing follows it)",
+                    ));
                 }
                 let name = format!(
                     "steps {}",
@@ -700,6 +897,7 @@ mod tests {
         let step = |w: f64, b: u64| Step {
             weight: Weight::from_percent(w).unwrap(),
             bake_seconds: b,
+            approval: None,
         };
         assert!(Plan::new(vec![]).unwrap_err().contains("no steps"));
         assert!(
@@ -747,7 +945,7 @@ mod tests {
 
         #[test]
         fn any_accepted_step_list_keeps_the_invariants(raw in proptest::collection::vec((0u16..=10_000, 0u64..=7200), 0..12)) {
-            let steps: Vec<Step> = raw.into_iter().map(|(h, b)| Step { weight: Weight::from_hundredths(h).unwrap(), bake_seconds: b }).collect();
+            let steps: Vec<Step> = raw.into_iter().map(|(h, b)| Step { weight: Weight::from_hundredths(h).unwrap(), bake_seconds: b, approval: None }).collect();
             if let Ok(plan) = Plan::new(steps) {
                 assert_plan_invariants(&plan);
             }

@@ -7,10 +7,12 @@
 //! so the Parallel the bake runs in can end.
 
 use sluice_aws::ending::refuse_if_settled;
-use sluice_aws::watches::release_watch;
-use sluice_aws::{AlarmReader, AwsError, AwsErrorKind, Ledger, MetricReader, Tasks, Watches};
+use sluice_aws::watches::{Released, release_watch};
+use sluice_aws::{
+    AlarmReader, AwsError, AwsErrorKind, Ledger, MetricReader, Saved, Tasks, Watches,
+};
 use sluice_core::analysis::{Figures, TargetAnalysis, figures_of, newest_minute, queries};
-use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, Timestamp};
+use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, Status, Timestamp};
 
 pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T: Tasks>(
     alarms: &A,
@@ -20,6 +22,10 @@ pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T:
     now: Timestamp,
 ) -> Result<Deployment, Error> {
     refuse_if_settled(ledger, &doc).await?;
+    if doc.interrupt.is_some() {
+        return apply(ledger, doc, now).await;
+    }
+    let before = doc.clone();
     match read(alarms, &doc).await {
         Ok((readings, fired)) => match analyse(alarms, &doc, now).await {
             Ok((judged, newest)) => {
@@ -38,13 +44,50 @@ pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T:
         }
         Err(e) => return Err(e.into()),
     }
-    if doc.check_is_recorded() {
-        ledger.save(&doc).await?;
+    // The bake's own end meets its meeting point: an operator's command recorded there first
+    // wins, and the bake waits for it instead (a breach of the alarms or the analysis does not
+    // wait: it rolls back whatever was asked).
+    if doc.bake_ends_here() && release_watch(ledger, tasks, &doc).await? == Released::Commanded {
+        doc.wait_for_command(before, now);
     }
-    if let Some(step) = doc.watch_to_release() {
-        release_watch(ledger, tasks, &doc, step).await?;
-    }
+    // Every check is recorded: a rollback the execution cannot finish keeps its reason, `sluice
+    // status` shows the bake as it is, and an operator's command is applied to it.
+    save(ledger, &doc).await?;
     Ok(doc)
+}
+
+async fn save<L: Ledger>(ledger: &L, doc: &Deployment) -> Result<(), Error> {
+    match ledger.save(doc).await? {
+        Saved::Written => Ok(()),
+        Saved::AlreadySettled => refuse_if_settled(ledger, doc).await,
+    }
+}
+
+/// An operator's command ended the bake (the state machine's Bake Catch wrote `interrupt`):
+/// applied to the bake as its last check recorded it, the command as the ledger holds it at the
+/// bake's meeting point (the interrupt's cause only names it).
+async fn apply<L: Ledger + Watches>(
+    ledger: &L,
+    doc: Deployment,
+    now: Timestamp,
+) -> Result<Deployment, Error> {
+    let point = ledger
+        .meeting_point(&doc.deployment_id, &doc.bake_slot())
+        .await?;
+    let mut latest = match ledger.load(&doc.deployment_id).await? {
+        Some(r)
+            if r.status == Status::Baking
+                && r.step == doc.step
+                && r.bake.round == doc.bake.round =>
+        {
+            r
+        }
+        _ => doc,
+    };
+    latest.interrupt = None;
+    latest.apply_command(point.command.as_ref(), now)?;
+    save(ledger, &latest).await?;
+    Ok(latest)
 }
 
 /// The alarms' state now, and their moves into ALARM since the last check.
@@ -213,6 +256,59 @@ mod tests {
         assert_eq!(d.status, Status::AlarmBreached, "{:?}", d.last_check);
     }
 
+    /// Approve racing a gate's timeout: the command was recorded at the meeting point first, so
+    /// the check that finds the gate's time up does not roll back; it fails the watch's task with
+    /// the command (OperatorCommand) and bakes on until the command ends the bake.
+    #[tokio::test]
+    async fn a_command_recorded_before_the_bake_ends_wins_over_the_end() {
+        use sluice_core::ledger::{Command, CommandKind};
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let mut d = sluice_core::testing::one_target(
+            serde_json::json!({"steps": [{"weight": 10, "bake": "10s"}, {"approval": {"timeout": "20s"}}, {"weight": 100}]}),
+            &["errors"],
+        );
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let mut d = run(&aws, d.to_json(), t(11)).await.unwrap();
+        assert!(d.bake.hold.is_some(), "at the gate");
+        aws.waiting_task("tok");
+        aws.watch_began("d-1", &d.bake_slot(), "tok").await.unwrap();
+        let approve = Command {
+            kind: CommandKind::Approve,
+            by: "alice".into(),
+            reason: None,
+            at: t(20),
+        };
+        assert_eq!(
+            aws.command("d-1", &d.bake_slot(), &approve).await.unwrap(),
+            Ok(Some("tok".into()))
+        );
+        while d.status == Status::Baking && aws.task("tok") == Some(Task::Waiting) {
+            d = run(&aws, d.to_json(), t(40)).await.unwrap();
+        }
+        assert_eq!(d.status, Status::Baking, "{:?}", d.failure);
+        assert!(d.failure.is_none());
+        assert!(
+            matches!(aws.task("tok"), Some(Task::Failed { error, .. }) if error == "OperatorCommand"),
+            "{:?}",
+            aws.task("tok")
+        );
+        // The state machine's Catch: the command is applied to the recorded bake.
+        d.interrupt = Some(sluice_core::Failure::new(
+            sluice_core::ErrorName::OperatorCommand,
+            "approve by alice",
+        ));
+        let d = run(&aws, d.to_json(), t(41)).await.unwrap();
+        assert_eq!(d.status, Status::ShiftNext);
+        assert_eq!(d.gates_passed, vec![1]);
+        assert_eq!(
+            Deployment::from_json(aws.record("d-1").unwrap())
+                .unwrap()
+                .bake
+                .round,
+            1
+        );
+    }
+
     #[tokio::test]
     async fn the_last_check_of_a_bake_releases_its_watch_whichever_came_first() {
         // The watch began first: the bake's end succeeds its task and takes the watches off.
@@ -220,7 +316,7 @@ mod tests {
         let mut d = baking(&["errors"]);
         let watch = d.watch("tok-1", t(1)).unwrap();
         aws.watch(&alarm("errors"), &watch).await.unwrap();
-        assert!(!aws.watch_began("d-1", 0, "tok-1").await.unwrap());
+        assert!(!aws.watch_began("d-1", "0", "tok-1").await.unwrap().ended);
         aws.waiting_task("tok-1");
         let mut last_input = d.to_json();
         while d.status == Status::Baking {
@@ -244,7 +340,7 @@ mod tests {
         while d.status == Status::Baking {
             d = run(&aws, d.to_json(), t(0)).await.unwrap();
         }
-        assert!(aws.watch_began("d-1", 0, "tok-2").await.unwrap());
+        assert!(aws.watch_began("d-1", "0", "tok-2").await.unwrap().ended);
     }
 
     /// Under load a read of the alarms is throttled: that is no verdict. The bake reads again,

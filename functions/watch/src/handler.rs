@@ -9,7 +9,7 @@ use sluice_aws::ending::refuse_if_settled;
 use sluice_aws::watches::end_watch;
 use sluice_aws::{AlarmReader, Ledger, Tasks, Watches};
 use sluice_core::deployment::WatchCall;
-use sluice_core::{Error, Timestamp, WatchOutcome};
+use sluice_core::{Error, ErrorName, Timestamp, WatchOutcome};
 
 pub async fn watch<A: AlarmReader, W: Ledger + Watches, T: Tasks>(
     alarms: &A,
@@ -29,10 +29,20 @@ pub async fn watch<A: AlarmReader, W: Ledger + Watches, T: Tasks>(
     for alarm in &doc.alarms {
         ledger.watch(alarm, &watch).await?;
     }
-    if ledger
-        .watch_began(&doc.deployment_id, watch.step, &token)
-        .await?
-    {
+    let point = ledger
+        .watch_began(&doc.deployment_id, &doc.bake_slot(), &token)
+        .await?;
+    if let Some(command) = point.command {
+        // An operator's command came before the watch began: end the bake with it, so that it
+        // is applied (the task fails with OperatorCommand, as the CLI would have failed it).
+        for alarm in &doc.alarms {
+            ledger
+                .unwatch(alarm, &doc.deployment_id, Some(&token))
+                .await?;
+        }
+        return Err(Error::new(ErrorName::OperatorCommand, command.describe()));
+    }
+    if point.ended {
         // The bake's last check came first: there is nothing left to wait for.
         end_watch(ledger, tasks, &doc, &token).await?;
         return Ok(doc.watch_came_late());
@@ -111,7 +121,7 @@ mod tests {
             .alarm("errors", AlarmState::Ok)
             .alarm("latency", AlarmState::Ok);
         aws.waiting_task("tok");
-        assert_eq!(aws.bake_ended("d-1", 0).await.unwrap(), None);
+        assert_eq!(aws.bake_ended("d-1", "0").await.unwrap().token, None);
         let out = run(&aws, input("tok"), t(1)).await.unwrap();
         assert_eq!(out["bakeEnded"], true);
         assert_eq!(aws.task("tok"), Some(Task::Succeeded));

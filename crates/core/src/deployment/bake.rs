@@ -85,17 +85,33 @@ impl Deployment {
             };
         } else {
             // Without alarms or analysis there is nothing to check: wait out the bake in one go.
+            // A hold is checked more coarsely (at most ten checks; alarm events still stop it
+            // at once), so a long gate or pause costs little history.
+            let interval = match &self.bake.hold {
+                Some(h) => {
+                    crate::budget::keep_baking_interval(self.check_interval_seconds, h.seconds)
+                }
+                None => self.check_interval_seconds.max(1),
+            };
             self.next_wait_seconds = if !self.checks_bakes() {
                 remaining
             } else {
-                remaining.min(self.check_interval_seconds.max(1))
+                remaining.min(interval)
             };
             let keep = self
                 .analysis
                 .as_ref()
                 .map_or(0, |a| a.inconclusive.keep_baking_seconds)
                 .saturating_sub(self.bake.kept_baking_seconds);
-            self.watch_timeout_seconds = remaining + keep + WATCH_GRACE_SECONDS;
+            // A hold may follow in the same bake (a gate ahead; a pause that resumes by itself).
+            let after = match &self.bake.hold {
+                Some(h) if h.kind == super::HoldKind::Pause => {
+                    h.bake_left + self.gate_ahead_seconds()
+                }
+                Some(_) => 0,
+                None => self.gate_ahead_seconds(),
+            };
+            self.watch_timeout_seconds = remaining + keep + after + WATCH_GRACE_SECONDS;
             self.status = Status::Baking;
         }
     }
@@ -186,17 +202,14 @@ impl Deployment {
         matches!(self.status, Status::ShiftNext | Status::AllShifted)
     }
 
-    /// The step whose watch a check must release: the bake is over and had alarms to watch.
-    pub fn watch_to_release(&self) -> Option<usize> {
-        self.step
-            .filter(|_| self.bake_is_over() && !self.alarms.is_empty())
-    }
-
-    /// Whether a check's outcome goes into the ledger now: a breach is recorded, so a rollback
-    /// the execution cannot finish keeps its reason (healthy checks are not: the next shift
-    /// records the step).
-    pub fn check_is_recorded(&self) -> bool {
-        self.status == Status::AlarmBreached
+    /// Whether a check ended the bake on its own — over and healthy, or a hold whose time ran
+    /// out — so that its meeting point must record the end (an operator's command recorded
+    /// first wins instead).
+    pub fn bake_ends_here(&self) -> bool {
+        self.bake_is_over()
+            || self.failure.as_ref().is_some_and(|f| {
+                f.error == crate::error::FailureName::Sluice(ErrorName::HoldTimedOut)
+            })
     }
 
     /// "step 1/2 (10% on the new version", how a breach names where it happened; the bake
@@ -394,6 +407,9 @@ impl Deployment {
         if self.status == Status::Baking {
             return Ok(());
         }
+        if let Some(hold) = self.bake.hold.take() {
+            return self.hold_ran_out(hold, now);
+        }
         // The bake's end, but Lambda's metrics have not arrived up to it yet (they land a minute
         // or more late): check again before the step's last minutes go unjudged.
         let behind = self.bake.metrics_until.filter(|until| {
@@ -471,6 +487,7 @@ impl Deployment {
             format_seconds(self.bake.required_seconds)
         );
         self.record(now, message);
+        self.enter_gate(now);
         Ok(())
     }
 
@@ -490,6 +507,12 @@ impl Deployment {
         let fired: Vec<AlarmTransition> = fired
             .iter()
             .filter(|t| t.at > self.started_at)
+            // The start is kept to the second: a move of an alarm allowed to fire within that
+            // second is the one it was allowed for (validate read it in ALARM after it).
+            .filter(|t| {
+                !(self.excused_alarms.contains(&t.name)
+                    && t.at.unix_seconds() <= self.started_at.unix_seconds())
+            })
             .cloned()
             .collect();
         self.alarm_summary(readings)
@@ -594,7 +617,7 @@ impl Deployment {
     }
 
     /// Ends a bake unhealthy: recorded, and the state machine rolls back.
-    fn fail_bake(
+    pub(crate) fn fail_bake(
         &mut self,
         name: ErrorName,
         what: &str,
@@ -883,6 +906,30 @@ mod tests {
         assert_eq!(no_data.len(), 1, "{:?}", d.warnings);
         d.record_check(&[firing, quiet], &[], t(4)).unwrap();
         assert_eq!(d.status, Status::AlarmBreached, "it guards now");
+    }
+
+    /// The flake of test_an_alarm_already_firing_refuses_a_deployment_unless_it_is_allowed: the
+    /// alarm was set to ALARM 181 ms into the second the deployment started (its start is kept
+    /// to the second), and that move, the one allowed, was read as a new one after the start.
+    #[test]
+    fn an_allowed_alarms_move_within_the_starting_second_is_the_one_allowed() {
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
+        d.excuse_alarms(&[reading("errors", AlarmState::Alarm, "the bug")], t(0));
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let set = AlarmTransition {
+            name: alarm("errors"),
+            at: Timestamp::from_unix_millis(d.started_at.unix_millis() + 181),
+            reason: "set by the test".into(),
+        };
+        let firing = reading("errors", AlarmState::Alarm, "the bug");
+        d.record_check(&[firing], &[set.clone()], t(60)).unwrap();
+        assert_eq!(d.status, Status::Baking, "{:?}", d.failure);
+        // An alarm not allowed to fire that fires and clears within that second still counts.
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let ok = reading("errors", AlarmState::Ok, "");
+        d.record_check(&[ok], &[set], t(60)).unwrap();
+        assert_eq!(d.status, Status::AlarmBreached);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! does I/O, so every rule is unit-tested without AWS.
 //!
 //! This file holds the document's types and what every phase uses; each phase has its own file
-//! (start, shift, bake, rollback, ending, undo), adding one `impl` block per type for that phase's
+//! (start, shift, bake, control, rollback, ending, undo), adding one `impl` block per type for that phase's
 //! rules, and routing.rs holds where an alias routes and how one is written. No other module
 //! adds methods to these types.
 
 mod bake;
+mod control;
 mod ending;
 mod rollback;
 mod routing;
@@ -16,6 +17,7 @@ mod start;
 mod undo;
 
 pub use bake::{OVERTIME_SECONDS, Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome};
+pub use control::{Hold, HoldKind};
 pub use ending::{SettledBy, Settlement};
 pub use rollback::RollbackOutcome;
 pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
@@ -32,7 +34,7 @@ use crate::failure::Failure;
 use crate::hooks::Hooks;
 use crate::ledger::AliasLock;
 use crate::names::{AlarmName, AliasName, FunctionRef};
-use crate::strategy::Plan;
+use crate::strategy::{PausePolicy, Plan};
 use crate::time::Timestamp;
 use crate::weight::{Version, Weight};
 use serde::{Deserialize, Serialize};
@@ -192,6 +194,14 @@ pub struct Bake {
     /// Checks past the bake's end that waited for Lambda's metrics to arrive.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lag_checks: u64,
+    /// Commands this step took so far: each starts the step's bake anew in the state machine, at
+    /// its own meeting point in the ledger (`bake_slot`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u64,
+    /// A gate waiting for approval, or an operator's pause: the bake goes on (alarms and the
+    /// analysis judge) until it is approved or resumed, or its time runs out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 /// The safety net could not settle the deployment (yet): when, and why. It tries again (the
@@ -262,6 +272,25 @@ pub struct Deployment {
     /// The deployment this one undoes (`sluice rollback`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<String>,
+    /// How long an operator may pause the deployment in all, and what then (`pause`).
+    #[serde(default, skip_serializing_if = "PausePolicy::is_default")]
+    pub pause: PausePolicy,
+    /// How long it was paused so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub paused_seconds: u64,
+    /// The gates passed (by the index of the step each came before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates_passed: Vec<usize>,
+    /// An operator sent it to 100 % (`sluice promote --full`): the next shift is the last step.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub promoted_full: bool,
+    /// Operators' commands applied so far (the history budget holds `MAX_COMMANDS`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commands: u64,
+    /// The command that interrupted the bake, as the state machine's Bake Catch wrote it: the
+    /// bake's check then applies the command (read from the ledger) instead of checking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupt: Option<Failure>,
     /// What passed without a verdict or a reading, for the CLI and the final message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

@@ -16,7 +16,12 @@ impl Deployment {
                 self.status
             )));
         }
-        let index = self.step.map_or(0, |s| s + 1);
+        let index = match self.step {
+            // Sent to 100 % by an operator: the last step, whatever was left before it.
+            Some(_) if self.promoted_full => self.plan.step_count() - 1,
+            Some(s) => s + 1,
+            None => 0,
+        };
         let step = self.plan.steps().get(index).cloned().ok_or_else(|| {
             Error::internal(format!(
                 "there is no step {} in a plan of {}",
@@ -61,6 +66,8 @@ impl Deployment {
             kept_baking_seconds: 0,
             metrics_until: None,
             lag_checks: 0,
+            round: 0,
+            hold: None,
         };
         let baking = if step.bake_seconds > 0 {
             format!(", baking {}", format_seconds(step.bake_seconds))
@@ -74,6 +81,8 @@ impl Deployment {
         );
         self.record(now, message);
         self.after_progress();
+        // A step without a bake meets the next step's gate at once.
+        self.enter_gate(now);
         Ok(())
     }
 
