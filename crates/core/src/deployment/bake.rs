@@ -922,7 +922,7 @@ mod tests {
             reason: "set by the test".into(),
         };
         let firing = reading("errors", AlarmState::Alarm, "the bug");
-        d.record_check(&[firing], &[set.clone()], t(60)).unwrap();
+        d.record_check(&[firing], std::slice::from_ref(&set), t(60)).unwrap();
         assert_eq!(d.status, Status::Baking, "{:?}", d.failure);
         // An alarm not allowed to fire that fires and clears within that second still counts.
         let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
