@@ -221,6 +221,15 @@ pub fn success(plan: &Plan, check_seconds: u64, judges: Judges, hooks: &Hooks) -
         + worst_task("Finish")
         + STATE
         + FAILING;
+    // Each gate's approval, budgeted with the gate (not one of the commands): the command, a
+    // Parallel of its own when the step before has no bake, and the checks past a hold's end.
+    let without_commands = without_commands
+        + gates
+            * (per_command_worst
+                + PARALLEL
+                + watch_worst
+                + 2 * STATE
+                + OVERTIME_CHECKS * (STATE + worst_task("CheckAlarms") + STATE));
     // Operators' commands get what the history has left, up to MAX_COMMANDS.
     let commands = ((HISTORY_LIMIT - 1).saturating_sub(without_commands) / per_command_worst)
         .min(MAX_COMMANDS);
@@ -508,8 +517,13 @@ mod tests {
             c.events,
             plain.events + TASK + STATE + (PARALLEL + CALLBACK_TASK + 2 * STATE)
         );
-        // A day's gate checked every 2h24m at most: ten checks, each up to 39 events.
-        assert_eq!(c.worst_case_events, plain.worst_case_events + 10 * 39);
+        // A day's gate checked every 2h24m at most: ten checks, each up to 39 events; and its
+        // approval reserved: a command with every retry (120), a Parallel and watch of its own
+        // (44) and the overtime checks past its end (3 · 39).
+        assert_eq!(
+            c.worst_case_events,
+            plain.worst_case_events + 10 * 39 + 120 + 44 + 3 * 39
+        );
         let no_pause = Judges {
             pause_seconds: 0,
             ..ALARMS

@@ -12,7 +12,7 @@ use sluice_aws::{
     AlarmReader, AwsError, AwsErrorKind, Ledger, MetricReader, Saved, Tasks, Watches,
 };
 use sluice_core::analysis::{Figures, TargetAnalysis, figures_of, newest_minute, queries};
-use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, Status, Timestamp};
+use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, ErrorName, Status, Timestamp};
 
 pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T: Tasks>(
     alarms: &A,
@@ -23,7 +23,15 @@ pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T:
 ) -> Result<Deployment, Error> {
     refuse_if_settled(ledger, &doc).await?;
     if doc.interrupt.is_some() {
-        return apply(ledger, doc, now).await;
+        return apply(alarms, ledger, doc, now).await;
+    }
+    // An operator's command at the bake's meeting point that its watch did not end the bake with
+    // (the watch was lost, or the CLI stopped before it could): this check ends the bake with it.
+    let point = ledger
+        .meeting_point(&doc.deployment_id, &doc.bake_slot())
+        .await?;
+    if let Some(command) = point.command {
+        return Err(Error::new(ErrorName::OperatorCommand, command.describe()));
     }
     let before = doc.clone();
     match read(alarms, &doc).await {
@@ -48,7 +56,15 @@ pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T:
     // wins, and the bake waits for it instead (a breach of the alarms or the analysis does not
     // wait: it rolls back whatever was asked).
     if doc.bake_ends_here() && release_watch(ledger, tasks, &doc).await? == Released::Commanded {
+        // The command is applied to the bake as it was, its time up (ApplyCommand reads this
+        // record): this check ends the bake with it, whether or not the watch still waits.
         doc.wait_for_command(before, now);
+        save(ledger, &doc).await?;
+        let point = ledger
+            .meeting_point(&doc.deployment_id, &doc.bake_slot())
+            .await?;
+        let said = point.command.map_or(String::new(), |c| c.describe());
+        return Err(Error::new(ErrorName::OperatorCommand, said));
     }
     // Every check is recorded: a rollback the execution cannot finish keeps its reason, `sluice
     // status` shows the bake as it is, and an operator's command is applied to it.
@@ -65,27 +81,45 @@ async fn save<L: Ledger>(ledger: &L, doc: &Deployment) -> Result<(), Error> {
 
 /// An operator's command ended the bake (the state machine's Bake Catch wrote `interrupt`):
 /// applied to the bake as its last check recorded it, the command as the ledger holds it at the
-/// bake's meeting point (the interrupt's cause only names it).
-async fn apply<L: Ledger + Watches>(
+/// bake's meeting point (the interrupt's cause only names it). A retry finds it applied already;
+/// a breach the bake's check recorded as the command came wins over it; and a command that moves
+/// traffic on reads the alarms first (an alarm's event may have lost the race to the command).
+async fn apply<A: AlarmReader, L: Ledger + Watches>(
+    alarms: &A,
     ledger: &L,
     doc: Deployment,
     now: Timestamp,
 ) -> Result<Deployment, Error> {
-    let point = ledger
-        .meeting_point(&doc.deployment_id, &doc.bake_slot())
-        .await?;
+    let same_step = |r: &Deployment| r.step == doc.step && !r.status.is_settled();
     let mut latest = match ledger.load(&doc.deployment_id).await? {
+        // This ApplyCommand's own earlier try: applied already.
+        Some(r) if same_step(&r) && r.bake.round == doc.bake.round + 1 => return Ok(r),
+        // The bake's last check found a breach: it rolls back, whatever the command said.
         Some(r)
-            if r.status == Status::Baking
-                && r.step == doc.step
-                && r.bake.round == doc.bake.round =>
+            if same_step(&r)
+                && r.bake.round == doc.bake.round
+                && r.status == Status::AlarmBreached =>
+        {
+            return Ok(r);
+        }
+        Some(r)
+            if same_step(&r) && r.bake.round == doc.bake.round && r.status == Status::Baking =>
         {
             r
         }
-        _ => doc,
+        _ => doc.clone(),
     };
+    let point = ledger
+        .meeting_point(&doc.deployment_id, &doc.bake_slot())
+        .await?;
     latest.interrupt = None;
     latest.apply_command(point.command.as_ref(), now)?;
+    if matches!(latest.status, Status::ShiftNext | Status::AllShifted) && !latest.alarms.is_empty()
+    {
+        let readings = alarms.read_alarms(&latest.alarms).await?;
+        let breaches = latest.alarm_breaches(&readings);
+        latest.refuse_forward_if_firing(breaches, now)?;
+    }
     save(ledger, &latest).await?;
     Ok(latest)
 }
@@ -282,30 +316,72 @@ mod tests {
             aws.command("d-1", &d.bake_slot(), &approve).await.unwrap(),
             Ok(Some("tok".into()))
         );
-        while d.status == Status::Baking && aws.task("tok") == Some(Task::Waiting) {
-            d = run(&aws, d.to_json(), t(40)).await.unwrap();
-        }
-        assert_eq!(d.status, Status::Baking, "{:?}", d.failure);
-        assert!(d.failure.is_none());
+        // The check that finds the gate's time up (the CLI did not reach the watch): the command
+        // came first, so this check ends the bake with it instead of rolling back.
+        d.bake.elapsed_seconds = d.bake.required_seconds - 1;
+        d.next_wait_seconds = 1;
+        let err = run(&aws, d.to_json(), t(40)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::OperatorCommand);
+        let recorded = Deployment::from_json(aws.record("d-1").unwrap()).unwrap();
+        assert_eq!(recorded.status, Status::Baking, "{:?}", recorded.failure);
         assert!(
-            matches!(aws.task("tok"), Some(Task::Failed { error, .. }) if error == "OperatorCommand"),
-            "{:?}",
-            aws.task("tok")
+            recorded.failure.is_none(),
+            "no rollback for the gate's time out"
         );
+        // Any later check ends the bake with it too (a lost watch cannot hold it up).
+        let err = run(&aws, d.to_json(), t(41)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::OperatorCommand);
         // The state machine's Catch: the command is applied to the recorded bake.
         d.interrupt = Some(sluice_core::Failure::new(
             sluice_core::ErrorName::OperatorCommand,
             "approve by alice",
         ));
-        let d = run(&aws, d.to_json(), t(41)).await.unwrap();
-        assert_eq!(d.status, Status::ShiftNext);
-        assert_eq!(d.gates_passed, vec![1]);
+        let applied = run(&aws, d.to_json(), t(41)).await.unwrap();
+        assert_eq!(applied.status, Status::ShiftNext);
+        assert_eq!(applied.gates_passed, vec![1]);
+        assert_eq!(applied.commands, 0, "an approval is budgeted with its gate");
         assert_eq!(
             Deployment::from_json(aws.record("d-1").unwrap())
                 .unwrap()
                 .bake
                 .round,
             1
+        );
+        // ApplyCommand retried (its answer lost): the same outcome, not applied twice.
+        let again = run(&aws, d.to_json(), t(42)).await.unwrap();
+        assert_eq!(again, applied);
+    }
+
+    /// A command wins the race with an alarm event (alarm-event found the watch's task ended):
+    /// the alarm, read as the command is applied, rolls back instead of moving traffic on.
+    #[tokio::test]
+    async fn a_command_that_moves_traffic_on_reads_the_alarms_first() {
+        use sluice_core::ledger::{Command, CommandKind};
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let mut d = baking(&["errors"]);
+        d = run(&aws, d.to_json(), t(2)).await.unwrap();
+        let promote = Command {
+            kind: CommandKind::Promote,
+            by: "alice".into(),
+            reason: None,
+            at: t(3),
+        };
+        aws.command("d-1", &d.bake_slot(), &promote)
+            .await
+            .unwrap()
+            .unwrap();
+        aws.set_alarm("errors", AlarmState::Alarm);
+        d.interrupt = Some(sluice_core::Failure::new(
+            ErrorName::OperatorCommand,
+            "promote by alice",
+        ));
+        let d = run(&aws, d.to_json(), t(4)).await.unwrap();
+        assert_eq!(d.status, Status::AlarmBreached);
+        assert!(
+            d.failure
+                .unwrap()
+                .cause
+                .contains("read as an operator's command was applied"),
         );
     }
 

@@ -42,7 +42,12 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: 
     now: Timestamp,
 ) -> Result<Deployment, Error> {
     let start = StartInput::parse(call)?;
-    if let Some(record) = aws.ledger.load(&start.deployment_id).await? {
+    let earlier = aws.ledger.load(&start.deployment_id).await?;
+    // A retry of a validate that recorded its deployment already: the freezes were judged then.
+    let mut recorded = earlier
+        .as_ref()
+        .is_some_and(|r| r.execution_arn == start.execution_arn);
+    if let Some(record) = earlier {
         if let Some(started) = start.execution_start_time {
             record.refuse_reused_name(started)?;
         }
@@ -57,7 +62,6 @@ pub async fn validate<F: FunctionStore, A: AlarmReader, L: Ledger + Watches, X: 
         }
     }
     let mut locks = Vec::new();
-    let mut recorded = false;
     let result = start_deployment(aws, &start, now, &mut locks, &mut recorded).await;
     if result.is_err() && !recorded {
         // Refused or failed without a record (an earlier try's locks included: a retry may be
@@ -97,7 +101,11 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
         )?;
         scopes.push(FreezeScope::Function(arn));
     }
-    let freezes = aws.ledger.freezes(&scopes).await?;
+    let freezes = if *recorded {
+        Vec::new()
+    } else {
+        aws.ledger.freezes(&scopes).await?
+    };
     let overridden = judge_freezes(&freezes, now, request.provenance.override_freeze.as_deref())?;
     let mut doc = None;
     for _ in 0..TRIES {
@@ -965,6 +973,21 @@ mod tests {
         let err = run(&aws, input(good())).await.unwrap_err();
         assert_eq!(err.name, ErrorName::TransientAws);
         assert!(aws.writes().is_empty());
+    }
+
+    /// A retry of a validate that recorded its deployment (its journal write failed, say) is not
+    /// refused by a freeze set in between: the deployment exists, with its locks.
+    #[tokio::test]
+    async fn a_retry_after_the_record_is_not_refused_by_a_freeze_set_since() {
+        let aws = aws();
+        aws.fail_next("Journal", AwsErrorKind::Transient, false);
+        let err = run(&aws, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::TransientAws);
+        assert!(aws.record("d-1").is_some());
+        aws.set_freeze(freeze(FreezeScope::All, None));
+        let d = run(&aws, input(good())).await.unwrap();
+        assert_eq!(d.status, Status::Ready);
+        assert_eq!(aws.journal_entries().len(), 1);
     }
 }
 

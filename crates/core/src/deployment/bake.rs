@@ -87,7 +87,13 @@ impl Deployment {
             // Without alarms or analysis there is nothing to check: wait out the bake in one go.
             // A hold is checked more coarsely (at most ten checks; alarm events still stop it
             // at once), so a long gate or pause costs little history.
+            // (A pause's interval comes from the whole pause limit, so all of a deployment's
+            // pauses take about ten checks in all.)
             let interval = match &self.bake.hold {
+                Some(h) if h.kind == super::HoldKind::Pause => crate::budget::keep_baking_interval(
+                    self.check_interval_seconds,
+                    self.pause.limit_seconds,
+                ),
                 Some(h) => {
                     crate::budget::keep_baking_interval(self.check_interval_seconds, h.seconds)
                 }
@@ -493,6 +499,13 @@ impl Deployment {
 
     /// The alarms' readings as this deployment's policies sort them: alarms allowed to fire set
     /// aside until they leave ALARM, and no data a breach when the request says so.
+    /// What a reading of the alarms finds against this deployment's policies: the breaches, or
+    /// None when healthy.
+    pub fn alarm_breaches(&self, readings: &[AlarmReading]) -> Option<String> {
+        let summary = self.alarm_summary(readings);
+        (!summary.healthy()).then(|| summary.breaches())
+    }
+
     fn alarm_summary(&self, readings: &[AlarmReading]) -> AlarmSummary {
         AlarmSummary::of(&self.alarms, readings)
             .excusing(&self.excused_alarms)
@@ -922,7 +935,8 @@ mod tests {
             reason: "set by the test".into(),
         };
         let firing = reading("errors", AlarmState::Alarm, "the bug");
-        d.record_check(&[firing], std::slice::from_ref(&set), t(60)).unwrap();
+        d.record_check(&[firing], std::slice::from_ref(&set), t(60))
+            .unwrap();
         assert_eq!(d.status, Status::Baking, "{:?}", d.failure);
         // An alarm not allowed to fire that fires and clears within that second still counts.
         let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);

@@ -187,7 +187,12 @@ impl Deployment {
             ));
         }
         let allowed = self.cost.map_or(0, |c| c.commands).min(MAX_COMMANDS);
-        if self.commands >= allowed {
+        let at_gate = self.at_gate()
+            && matches!(
+                kind,
+                CommandKind::Approve | CommandKind::Reject | CommandKind::Promote
+            );
+        if !at_gate && self.commands >= allowed {
             return Err(format!(
                 "{} has taken {} commands, all its history budget holds",
                 self.deployment_id, self.commands
@@ -248,15 +253,22 @@ impl Deployment {
                 now,
                 "the bake was interrupted without a command in the ledger: baking on".into(),
             );
-            self.after_progress();
-            return Ok(());
+            return self.bake_on(now);
         };
+        // An approval (or a reject, or a promote) at a gate is budgeted with the gate; any other
+        // command, applied or not, spends one of `cost.commands`.
+        let at_gate = self.at_gate()
+            && matches!(
+                command.kind,
+                CommandKind::Approve | CommandKind::Reject | CommandKind::Promote
+            );
+        if !at_gate {
+            self.commands += 1;
+        }
         if let Err(why) = self.can_take(command.kind) {
             self.record(now, format!("{} not applied: {why}", command.describe()));
-            self.after_progress();
-            return Ok(());
+            return self.bake_on(now);
         }
-        self.commands += 1;
         let left = self
             .bake
             .required_seconds
@@ -362,6 +374,53 @@ impl Deployment {
             }
         }
         Ok(())
+    }
+
+    /// Whether the deployment waits at a gate.
+    fn at_gate(&self) -> bool {
+        self.bake
+            .hold
+            .as_ref()
+            .is_some_and(|h| h.kind == HoldKind::Approval)
+    }
+
+    /// The bake goes on as it was (no command applied): at its end, a hold's time out or a gate
+    /// ahead decide what comes next, as at any check.
+    fn bake_on(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.after_progress();
+        if self.status == Status::Baking {
+            return Ok(());
+        }
+        match self.bake.hold.take() {
+            Some(hold) => self.hold_ran_out(hold, now),
+            None => {
+                self.enter_gate(now);
+                Ok(())
+            }
+        }
+    }
+
+    /// An operator's command moves traffic on (approve, resume, promote): an alarm that is in
+    /// ALARM as it is applied (its event may have lost the race to the command) rolls back
+    /// instead. `breaches` is what the alarms' reading found (empty: healthy).
+    pub fn refuse_forward_if_firing(
+        &mut self,
+        breaches: Option<String>,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let Some(breaches) = breaches else {
+            return Ok(());
+        };
+        if !matches!(self.status, Status::ShiftNext | Status::AllShifted) {
+            return Ok(());
+        }
+        self.status = Status::Baking;
+        self.fail_bake(
+            ErrorName::AlarmBreached,
+            &breaches,
+            "; read as an operator's command was applied",
+            now,
+        )
     }
 
     fn pass_gate(&mut self, hold: Option<&Hold>) {
@@ -552,7 +611,7 @@ mod tests {
         d.apply_command(Some(&cmd(CommandKind::Resume)), t(10))
             .unwrap();
         assert_eq!(d.status, Status::Baking);
-        assert_eq!(d.commands, 0);
+        assert_eq!(d.commands, 1, "it cost its history events all the same");
         assert!(
             d.history.last().unwrap().message.contains("not applied"),
             "{:?}",

@@ -114,6 +114,14 @@ pub fn undo_point(
                      90 days): name the version (--to VERSION)"
                 )));
             };
+            if let Some(undone) = &entry.rollback_of {
+                return Err(refuse(format!(
+                    "the last deployment of {name}, {}, was itself a rollback (of {undone}): \
+                     rolling back again would bring back what it undid. Name the version (--to \
+                     VERSION) or the deployment to undo (--deployment ID)",
+                    entry.deployment_id
+                )));
+            }
             if entry.target_version != current.as_str() {
                 return Err(refuse(format!(
                     "{name} serves version {current}, not {} as its last deployment {} left it: it \
@@ -251,6 +259,20 @@ mod tests {
         assert!(e.message.contains("sluice abort d-3"), "{}", e.message);
         let e = undo_point("orders:live", &UndoAsked::Last, &[], Some(&on("3"))).unwrap_err();
         assert!(e.message.contains("--to VERSION"), "{}", e.message);
+        let mut undo_of_undo = entry("d-3", Some("3"), "2", 30);
+        undo_of_undo.rollback_of = Some("d-2".into());
+        let e = undo_point(
+            "orders:live",
+            &UndoAsked::Last,
+            &[(undo_of_undo, Some(Status::Deployed))],
+            Some(&on("2")),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("was itself a rollback (of d-2)"),
+            "{}",
+            e.message
+        );
         let created = vec![(entry("d-1", None, "1", 10), Some(Status::Deployed))];
         let e = undo_point("orders:live", &UndoAsked::Last, &created, Some(&on("1"))).unwrap_err();
         assert!(e.message.contains("created orders:live"), "{}", e.message);
