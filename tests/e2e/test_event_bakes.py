@@ -220,9 +220,9 @@ def test_a_week_of_bake_at_the_defaults_is_accepted_with_a_stretched_backstop(st
         return False
 
     wait_until(baking, what="the bake")
-    assert doc["checkIntervalSeconds"] == 970
+    assert doc["checkIntervalSeconds"] == 976
     # The analysis is on by default: its 1-minute checks are what is stretched.
-    assert doc["checkIntervalNote"].startswith("the bake is checked every 16m10s instead of the default 1m")
+    assert doc["checkIntervalNote"].startswith("the bake is checked every 16m16s instead of the default 1m")
     assert doc["cost"]["worstCaseEvents"] < 25_000
     stack.sfn.stop_execution(executionArn=arn)
     wait_until(lambda: a.alias() == ON_V1, what="the safety net's rollback")
