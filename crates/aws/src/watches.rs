@@ -6,13 +6,13 @@ use sluice_core::ledger::Command;
 use sluice_core::{Deployment, Error, ErrorName, Failure};
 
 /// How a bake's end met its meeting point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Released {
     /// The bake ended on its own; its watch was ended (or ends itself when it begins).
     Ended,
     /// An operator's command was recorded first: it wins. The watch's task was failed with it
     /// (when the watch has begun), which ends the bake so that the command is applied.
-    Commanded,
+    Commanded(Command),
 }
 
 /// The bake of this document has ended (its last check, a hold's time out, or a watch that
@@ -28,11 +28,11 @@ pub async fn release_watch<W: Watches, T: Tasks>(
     let point = ledger
         .bake_ended(&deployment.deployment_id, &deployment.bake_slot())
         .await?;
-    if let Some(command) = &point.command {
+    if let Some(command) = point.command {
         if let Some(token) = &point.token {
-            deliver(tasks, token, command).await?;
+            deliver(tasks, token, &command).await?;
         }
-        return Ok(Released::Commanded);
+        return Ok(Released::Commanded(command));
     }
     if let Some(token) = point.token {
         end_watch(ledger, tasks, deployment, &token).await?;

@@ -53,18 +53,16 @@ pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T:
         Err(e) => return Err(e.into()),
     }
     // The bake's own end meets its meeting point: an operator's command recorded there first
-    // wins, and the bake waits for it instead (a breach of the alarms or the analysis does not
-    // wait: it rolls back whatever was asked).
-    if doc.bake_ends_here() && release_watch(ledger, tasks, &doc).await? == Released::Commanded {
+    // wins, and the bake ends with it instead (a breach of the alarms or the analysis does not
+    // give way: it rolls back whatever was asked).
+    if doc.bake_ends_here()
+        && let Released::Commanded(command) = release_watch(ledger, tasks, &doc).await?
+    {
         // The command is applied to the bake as it was, its time up (ApplyCommand reads this
         // record): this check ends the bake with it, whether or not the watch still waits.
         doc.wait_for_command(before, now);
         save(ledger, &doc).await?;
-        let point = ledger
-            .meeting_point(&doc.deployment_id, &doc.bake_slot())
-            .await?;
-        let said = point.command.map_or(String::new(), |c| c.describe());
-        return Err(Error::new(ErrorName::OperatorCommand, said));
+        return Err(Error::new(ErrorName::OperatorCommand, command.describe()));
     }
     // Every check is recorded: a rollback the execution cannot finish keeps its reason, `sluice
     // status` shows the bake as it is, and an operator's command is applied to it.

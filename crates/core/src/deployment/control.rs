@@ -436,8 +436,8 @@ impl Deployment {
     }
 
     /// A check that found the bake over, but an operator's command recorded first at its meeting
-    /// point: the command wins. The bake waits for it to arrive (the watch's task fails with it,
-    /// ending the bake) rather than end on its own.
+    /// point: the command wins. The bake as it was before the check, its time up, is what the
+    /// command is applied to (the check then ends the bake with the command).
     pub fn wait_for_command(&mut self, before: Deployment, now: Timestamp) {
         *self = before;
         self.bake.elapsed_seconds = self.bake.required_seconds;
