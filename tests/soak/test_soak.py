@@ -232,6 +232,11 @@ def plan(k: int, seed: int, width: int) -> Plan:
     if rng.random() < 0.12:
         p.redrive = True
     operators(p, random.Random(f"{seed}:{k}:operators"))
+    # A dry run now and then (its own stream: the plans above stay as they were): it must write
+    # nothing, whatever the chaos; another writer's change is left to the real ones.
+    if random.Random(f"{seed}:{k}:dry").random() < 0.08:
+        request["dryRun"] = True
+        p.other_writer = None
     if p.race is not None:
         p.ids.append(f"{tag}-s{seed}-b")
     if p.restart:
@@ -684,6 +689,14 @@ def check(out: Outcome) -> None:
         for name, d in out.executions.items():
             if says_other_writer(d, out.records.get(name)):
                 v.append(f"{name}: stopped and started again, yet blames someone else: {d.get('cause')}")
+    if p.request.get("dryRun"):
+        # A dry run, stopped, crashed, redriven or raced: no alias write of sluice's, ever.
+        for f in p.functions:
+            if out.aliases[f] != ("1", {}):
+                v.append(f"{f}:live is {out.aliases[f]} after a dry run: it must stay on version 1")
+            if out.journal[f]:
+                v.append(f"{f}:live was written during a dry run: {out.journal[f]}")
+        return
     writer = p.other_writer
     for f in p.functions:
         version, weights = out.aliases[f]
@@ -853,6 +866,11 @@ def gated(p: Plan) -> bool:
     return isinstance(s, dict) and any("approval" in step for step in s.get("steps", []))
 
 
+def wrote_nothing(o: Outcome) -> bool:
+    """A dry run that kept every alias as it was (see `check`)."""
+    return bool(o.plan.request.get("dryRun")) and not any("dry run" in x for x in o.violations)
+
+
 def report(stack, outcomes: list[Outcome], errors: list[str], leftovers: dict, wall: float) -> str:
     executions = [d for o in outcomes for d in o.executions.values()]
     endings = collections.Counter(
@@ -878,6 +896,8 @@ def report(stack, outcomes: list[Outcome], errors: list[str], leftovers: dict, w
         f" functions crashed/timed out {len(function_faults)}; moments {dict(moment_kinds)};"
         f" status events {len(status_events)}, alarm events {len(alarm_events)} dropped/duplicated/delayed)",
         f"  rollbacks:         {sum(o.rollbacks for o in outcomes)} (executions that ran Rollback)",
+        f"  dry runs:          {sum(1 for o in outcomes if o.plan.request.get('dryRun'))}"
+        f" ({sum(1 for o in outcomes if wrote_nothing(o))} wrote no alias)",
         f"  operators:         {sum(1 for o in outcomes if gated(o.plan))} plans with a gate;"
         f" commands {dict(sorted(collections.Counter(w for o in outcomes for w, *_ in o.plan.commanded).items()))},"
         f" {sum(1 for o in outcomes for _, c, _ in o.plan.commanded if c == 0)} taken,"

@@ -127,13 +127,17 @@ pub enum Fence {
 /// Points every alias of `deployment` back as sluice-core's rollback rule allows, and only while
 /// the deployment holds the alias's lock: an alias another deployment has locked since, or whose
 /// lock this one released when it was settled, is left alone. An alias AWS fails is reported
-/// with where it was left, and the others are still restored.
+/// with where it was left, and the others are still restored. A dry run's are never written.
 pub async fn restore_all<F: FunctionStore, L: Ledger>(
     functions: &F,
     ledger: &L,
     deployment: &Deployment,
     fence: Fence,
 ) -> Vec<RollbackOutcome> {
+    // A dry run moved nothing, so nothing is written back: not even the safety net's fence.
+    if let Some(outcomes) = deployment.dry_rollback() {
+        return outcomes;
+    }
     let mut outcomes = Vec::with_capacity(deployment.targets.len());
     for target in &deployment.targets {
         let outcome = match target.restore_to() {

@@ -1,6 +1,6 @@
 //! A deployment's alias locks: clearing the way (a lock's running holder refuses the alias; one
 //! that ended without being settled is settled first), taking them all or none, and releasing
-//! them.
+//! them; and a dry run's look at them, which writes nothing.
 
 use crate::ending::{Settled, settle};
 use crate::ports::{Executions, FunctionStore, Ledger, Watches};
@@ -83,6 +83,52 @@ pub async fn clear_lock<F: FunctionStore, L: Ledger + Watches, X: Executions>(
                 },
             )
         }
+    }
+}
+
+/// A dry run's look at `lock`, writing nothing: it takes no lock and settles nobody's deployment.
+/// A lock another running deployment holds refuses it as it would refuse the real deployment (the
+/// alias is that deployment's now); so does one whose holder ended unsettled (a real deployment
+/// would settle it first, and start from where that leaves the alias); one with nothing left to
+/// settle is only said.
+pub async fn peek_lock<L: Ledger, X: Executions>(
+    ledger: &L,
+    executions: &X,
+    lock: &AliasLock,
+    me: &str,
+) -> Result<Option<String>, Error> {
+    let Some(held) = ledger.holder(&lock.key).await? else {
+        return Ok(None);
+    };
+    let running = executions.is_running(&held.execution_arn).await?;
+    match judge_lock(me, lock, &held, running) {
+        HeldLock::Ours => Ok(None),
+        HeldLock::Busy(e) => Err(e),
+        HeldLock::Stale(_) => match ledger.load(&held.deployment_id).await? {
+            // A real deployment would settle it first (roll it back), then start from where that
+            // left the alias: a dry run, which settles nobody, cannot tell what it would find.
+            Some(record)
+                if record.execution_arn == held.execution_arn && !record.status.is_settled() =>
+            {
+                Err(Error::new(
+                    ErrorName::AliasBusy,
+                    format!(
+                        "{}: deployment {} ended ({}) holding its lock and is not settled yet: a \
+                         real deployment would settle it first and start from where that leaves \
+                         the alias, which a dry run (it settles nothing) cannot know. The safety \
+                         net settles it within minutes; run the dry run again then",
+                        lock.alias,
+                        held.deployment_id,
+                        record.status.as_str()
+                    ),
+                ))
+            }
+            _ => Ok(Some(format!(
+                "dry run: {} is locked by deployment {}, whose execution ended with nothing left \
+                 to settle: a real deployment would take its lock over",
+                lock.alias, held.deployment_id
+            ))),
+        },
     }
 }
 

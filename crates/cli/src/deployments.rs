@@ -131,7 +131,11 @@ pub async fn deploy(ctx: &Context, request: &Value, name: &str) -> Result<String
         .await
         .map_err(CliError::aws("could not start the deployment"))?;
     let region = arn.split(':').nth(3).unwrap_or("us-east-1");
-    println!("deployment {name} started");
+    if request["dryRun"] == json!(true) {
+        println!("dry run {name} started: no alias will be written, no lock taken");
+    } else {
+        println!("deployment {name} started");
+    }
     println!("  execution: {arn}");
     println!(
         "  console:   https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
@@ -153,9 +157,11 @@ pub async fn watch(ctx: &Context, id: &str) -> Result<Ending, CliError> {
         bar
     });
     let mut shown: Vec<String> = Vec::new();
+    let mut dry_run = false;
     let info = loop {
         let info = ctx.describe(&arn).await?;
         if let Some(doc) = ctx.latest_document(&arn).await? {
+            dry_run |= doc.dry_run;
             let lines = describe(&doc);
             match &bar {
                 Some(bar) => bar.set_message(lines.join("\n  ")),
@@ -178,25 +184,76 @@ pub async fn watch(ctx: &Context, id: &str) -> Result<Ending, CliError> {
             println!("  {line}");
         }
     }
-    outcome(ctx, &info).await
+    outcome(ctx, &info, dry_run).await
 }
 
 /// How an ended execution left the aliases, once the safety net settled it: the record has the
 /// last word where the execution's status and the record disagree (a redrive that reached its end
 /// after the deployment was rolled back, a stop that came after Finish recorded it deployed).
-async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<Ending, CliError> {
+async fn outcome(ctx: &Context, info: &ExecutionInfo, dry: bool) -> Result<Ending, CliError> {
     let settled = settle(ctx, &info.name).await?;
     let recorded = settled.as_ref().map(|d| d.status);
+    // Known from the execution's own documents too: the CLI may know no ledger table.
+    let dry = dry || settled.as_ref().is_some_and(|d| d.dry_run);
+    let dry_run = settled.clone().filter(|_| dry);
+    let refused = settled
+        .as_ref()
+        .map(|d| d.would_refuse.clone())
+        .unwrap_or_default();
+    if dry
+        && matches!(recorded, Some(Status::Deployed))
+        && (info.status == ExecutionStatus::Succeeded || !refused.is_empty())
+    {
+        // A dry run whose every check passed: whether a real deployment would have gone through.
+        if refused.is_empty() {
+            println!(
+                "{} SUCCEEDED: dry run passed (no alias was written); a real deployment would have gone through",
+                info.name
+            );
+        } else {
+            println!(
+                "{} dry run over (no alias was written): every check passed, but a real deployment \
+                 would have been refused: {}",
+                info.name,
+                refused.join("; ")
+            );
+        }
+        for w in settled.iter().flat_map(|d| &d.warnings) {
+            println!("  warning: {w}");
+        }
+        print_report(dry_run.as_ref());
+        return Ok(if refused.is_empty() {
+            Ending::Deployed
+        } else {
+            Ending::RolledBack
+        });
+    }
     if info.status == ExecutionStatus::Succeeded
         && matches!(
             recorded,
             None | Some(Status::Deployed | Status::NothingToDeploy)
         )
     {
-        println!("{} SUCCEEDED: deployed", info.name);
+        if dry {
+            println!(
+                "{} SUCCEEDED: dry run passed (no alias was written); a real deployment would have gone through",
+                info.name
+            );
+        } else {
+            println!("{} SUCCEEDED: deployed", info.name);
+        }
         for w in settled.iter().flat_map(|d| &d.warnings) {
             println!("  warning: {w}");
         }
+        print_report(dry_run.as_ref());
+        return Ok(Ending::Deployed);
+    }
+    if recorded == Some(Status::Deployed) && dry {
+        println!(
+            "{} {} after the dry run was recorded as passed (no alias was written)",
+            info.name, info.status
+        );
+        print_report(dry_run.as_ref());
         return Ok(Ending::Deployed);
     }
     if recorded == Some(Status::Deployed) {
@@ -237,13 +294,35 @@ async fn outcome(ctx: &Context, info: &ExecutionInfo) -> Result<Ending, CliError
     {
         println!("  {}", f.cause);
     }
-    if ending == Ending::NotRolledBack {
+    if ending == Ending::NotRolledBack && !dry {
         println!(
             "  some alias may not be back on its previous version: check it (sluice status {})",
             info.name
         );
     }
-    Ok(ending)
+    if dry {
+        println!("  a dry run: no alias was written");
+    }
+    print_report(dry_run.as_ref());
+    // A dry run wrote no alias: whatever stopped it, every alias is where it was.
+    Ok(if dry { Ending::RolledBack } else { ending })
+}
+
+/// A dry run's report: what it did and what a real deployment would have done, step by step.
+fn print_report(dry_run: Option<&Deployment>) {
+    let Some(doc) = dry_run else {
+        return;
+    };
+    println!("dry run report (no alias was written):");
+    for (i, e) in doc.history.iter().enumerate() {
+        if i == sluice_core::bounds::HISTORY_HEAD && doc.history_dropped > 0 {
+            println!(
+                "  ... {} lines dropped here to keep the record small ...",
+                doc.history_dropped
+            );
+        }
+        println!("  {} {}", e.at, e.message);
+    }
 }
 
 /// The record once settled (the safety net may still be at work right after a stop).
@@ -301,7 +380,8 @@ pub async fn status(ctx: &Context, id: &str, as_json: bool) -> Result<String, Cl
         info.status,
         info.started,
         document.map_or(String::new(), |d| format!(
-            ", deployment {}",
+            ", {} {}",
+            if d.dry_run { "dry run" } else { "deployment" },
             d.status.as_str()
         ))
     );
@@ -333,20 +413,23 @@ pub async fn list(
         "deployment", "execution", "started"
     )];
     for e in executions {
-        let targets = match ctx.record(&e.name).await? {
-            Some(d) => d.targets,
-            None => Vec::new(),
-        };
+        let record = ctx.record(&e.name).await?;
+        let targets = record.as_ref().map_or_else(Vec::new, |d| d.targets.clone());
         if let Some(f) = function
             && !targets.iter().any(|t| t.function_name.name() == f)
         {
             continue;
         }
         rows.push(format!(
-            "{:<40} {:<10} {:<21} {}",
+            "{:<40} {:<10} {:<21} {}{}",
             e.name,
             e.status.as_str(),
             e.started.to_string(),
+            if record.as_ref().is_some_and(|d| d.dry_run) {
+                "(dry run) "
+            } else {
+                ""
+            },
             targets
                 .iter()
                 .map(|t| t.name())
@@ -384,6 +467,11 @@ pub async fn abort(
         println!("nothing was locked or moved yet");
         return Ok(Ending::RolledBack);
     };
+    if record.dry_run {
+        // It wrote no alias: where they are now is others' doing, not this one's to be back from.
+        println!("  a dry run: it wrote no alias and held no lock; nothing to put back");
+        return Ok(Ending::RolledBack);
+    }
     let mut weighted = false;
     for t in &record.targets {
         let line = match functions.get_alias(&t.function_name, &t.alias).await {

@@ -71,7 +71,10 @@ enum Command {
         after_help = "Examples:\n  sluice deploy --function orders --alias live --target-version alias:candidate \\\n      \
         --strategy Canary10Percent5Minutes --alarm orders-errors --pre-traffic orders-pre --wait\n  \
         sluice deploy --request request.json --name orders-release-42\n  \
-        sluice deploy --function orders --alias live --strategy Linear10PercentEvery3Minutes --approve-before-full --approval-timeout 2h"
+        sluice deploy --function orders --alias live --strategy Linear10PercentEvery3Minutes --approve-before-full --approval-timeout 2h\n  \
+        sluice deploy --function orders --alias live --target-version 42 --strategy Canary10Percent5Minutes \\\n      \
+        --alarm orders-errors --dry-run --wait\n\n\
+        Exit codes (with --wait): as `sluice watch`; a dry run exits 0 when the deployment would have gone through, 3 when it would have been refused or rolled back."
     )]
     Deploy {
         #[command(flatten)]
@@ -131,6 +134,10 @@ enum Command {
         /// Go through a freeze (sluice freeze), saying why; recorded.
         #[arg(long, value_name = "REASON")]
         override_freeze: Option<String>,
+        /// Run everything but the alias writes: validation, hooks, bakes, alarms and analysis,
+        /// reporting what each step would do; no alias written, no lock taken ("dryRun": true).
+        #[arg(long)]
+        dry_run: bool,
         /// The deployment id (the execution's name); default: function-alias-time.
         #[arg(long)]
         name: Option<String>,
@@ -408,6 +415,7 @@ async fn run(command: Command) -> Result<Done, CliError> {
             approval_on_timeout,
             reason,
             override_freeze,
+            dry_run,
             name,
             wait,
         } => {
@@ -453,6 +461,9 @@ async fn run(command: Command) -> Result<Done, CliError> {
             }
             if let Some(r) = override_freeze {
                 request["overrideFreeze"] = json!(r);
+            }
+            if dry_run {
+                request["dryRun"] = json!(true);
             }
             deployments::check(&request, from_flags)?;
             let ctx = context(sluice).await?;

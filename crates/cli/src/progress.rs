@@ -34,7 +34,15 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
                 doc.weight
             ),
         };
-        lines.push(line);
+        lines.push(
+            if doc.dry_run && t.action != Action::Unchanged && step.is_some() {
+                format!(
+                    "{line} (dry run: what a real deployment would route; the alias is untouched)"
+                )
+            } else {
+                line
+            },
+        );
     }
     let bake = &doc.bake;
     let left = bake.required_seconds.saturating_sub(bake.elapsed_seconds);

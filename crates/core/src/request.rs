@@ -55,6 +55,8 @@ struct RawRequest {
     rollback_of: Option<String>,
     #[serde(default, deserialize_with = "optional")]
     pause: Option<Object<RawPause>>,
+    #[serde(default, deserialize_with = "optional")]
+    dry_run: Option<bool>,
 }
 
 /// `pause`: `{"limit": "1h", "onTimeout": "rollback" | "resume"}`.
@@ -152,6 +154,9 @@ pub struct Request {
     pub provenance: Provenance,
     /// How long operators may pause it in all, and what then.
     pub pause: PausePolicy,
+    /// A dry run (`dryRun`): every check, hook and bake as the real deployment would run them,
+    /// but no alias written and no lock taken.
+    pub dry_run: bool,
 }
 
 /// Who started a deployment and why, as the request says it (the CLI fills `requestedBy` with
@@ -347,6 +352,7 @@ impl Request {
             check_interval,
             provenance,
             pause,
+            dry_run: raw.dry_run.unwrap_or(false),
         })
     }
 }

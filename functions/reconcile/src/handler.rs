@@ -100,6 +100,27 @@ mod tests {
         })
     }
 
+    /// A stopped dry run is settled with no alias written: not even the fence a real
+    /// deployment's settling writes.
+    #[tokio::test]
+    async fn a_stopped_dry_run_is_settled_writing_no_alias() {
+        let (aws, mut d) = stopped();
+        d.dry_run = true;
+        aws.set_record("d-1", d.to_json());
+        let before = aws.current("a", "live");
+        let out = run(&aws, event("ABORTED", EXECUTION), t(9))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.status, Status::RolledBack);
+        assert_eq!(aws.current("a", "live"), before);
+        assert!(
+            !aws.writes().iter().any(|w| w.contains("Alias")),
+            "{:?}",
+            aws.writes()
+        );
+    }
+
     #[tokio::test]
     async fn a_stopped_execution_is_rolled_back_and_unlocked() {
         let (aws, _) = stopped();

@@ -58,6 +58,25 @@ mod tests {
         assert!(out.failure.unwrap().cause.contains("a:live"));
     }
 
+    /// A dry run's rollback writes nothing (it moved nothing), and says where a real one would
+    /// have put each alias.
+    #[tokio::test]
+    async fn a_dry_runs_rollback_writes_nothing() {
+        let (aws, mut d) = breached();
+        d.dry_run = true;
+        let out = run(&aws, d.to_json(), t(2)).await.unwrap();
+        assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+        assert_eq!(out.status, Status::RolledBack);
+        let cause = out.failure.unwrap().cause;
+        assert!(
+            cause.contains(
+                "Dry run over, no alias written; a real deployment would have rolled back"
+            ) && cause.contains("a:live would go back to version 1")
+                && cause.contains("c:live left alone"),
+            "{cause}"
+        );
+    }
+
     #[tokio::test]
     async fn a_rollback_takes_the_deployments_watches_off_its_alarms() {
         let (aws, mut d) = breached();

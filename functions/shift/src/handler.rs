@@ -1,6 +1,7 @@
 //! shift: Deployment -> Deployment. Moves every target's alias to the next step's weight,
 //! conditional on the RevisionId sluice last saw (a first deployment's alias is created here,
 //! after its PreTraffic hook passed), then records the document in the ledger before returning.
+//! A dry run writes no alias: it reads each, and records what a real shift would have written.
 //! Idempotent under retry.
 
 use sluice_aws::alias::write_alias;
@@ -16,17 +17,30 @@ pub async fn shift<F: FunctionStore, L: Ledger>(
 ) -> Result<Deployment, Error> {
     let (index, step) = doc.next_step()?;
     refuse_if_settled(ledger, &doc).await?;
-    let mut revisions = Vec::new();
-    for target in doc.moving_targets() {
-        let wanted = target.wanted_routing(step.weight)?;
-        let decide = |observed: Option<&_>| target.decide_shift(observed, &wanted);
-        revisions.push(
-            write_alias(functions, target, &wanted, decide)
-                .await?
-                .revision()?,
-        );
+    if doc.dry_run {
+        // Nothing is written: each alias is read, to say so when something else moved it.
+        let mut observed = Vec::new();
+        for target in doc.moving_targets() {
+            observed.push(
+                functions
+                    .get_alias(&target.function_name, &target.alias)
+                    .await?,
+            );
+        }
+        doc.record_dry_shift(index, &observed, now)?;
+    } else {
+        let mut revisions = Vec::new();
+        for target in doc.moving_targets() {
+            let wanted = target.wanted_routing(step.weight)?;
+            let decide = |observed: Option<&_>| target.decide_shift(observed, &wanted);
+            revisions.push(
+                write_alias(functions, target, &wanted, decide)
+                    .await?
+                    .revision()?,
+            );
+        }
+        doc.record_shift(index, revisions, now)?;
     }
-    doc.record_shift(index, revisions, now)?;
     match ledger.save(&doc).await? {
         Saved::Written => Ok(doc),
         // The execution ended and the safety net rolled back while this ran: its writes are
@@ -75,6 +89,39 @@ mod tests {
         let err = run(&aws, d.to_json(), t(1)).await.unwrap_err();
         assert_eq!(err.name, ErrorName::AlreadySettled);
         assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+    }
+
+    /// A dry run walks the plan writing no alias: each step is recorded as what a real shift
+    /// would have written, and an alias something else moved meanwhile is said once.
+    #[tokio::test]
+    async fn a_dry_run_writes_no_alias_and_says_what_it_would_have() {
+        let (aws, mut d) = setup(json!({"canary": {"percent": 10, "interval": "1m"}}));
+        d.dry_run = true;
+        let before = (aws.current("a", "live"), aws.current("b", "live"));
+        let mut d = run(&aws, d.to_json(), t(1)).await.unwrap();
+        assert_eq!(d.status, Status::Baking);
+        assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+        let said = &d.history.last().unwrap().message;
+        assert!(
+            said.contains("dry run, no alias written")
+                && said.contains("a:live to version 1 with 10% on version 2"),
+            "{said}"
+        );
+        // Someone moves b while the dry run bakes (it holds no lock): said, as a warning.
+        aws.set_alias("b", "live", Routing::only(v("2")));
+        d.status = Status::ShiftNext;
+        let d = run(&aws, d.to_json(), t(2)).await.unwrap();
+        assert_eq!(d.status, Status::AllShifted);
+        assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+        assert_eq!(aws.current("a", "live"), before.0, "a untouched");
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(
+            d.warnings[0]
+                .starts_with("b:live changed (it routes to version 2 now) during the dry run"),
+            "{:?}",
+            d.warnings
+        );
+        assert_eq!(aws.record("d-1").unwrap(), d.to_json(), "recorded");
     }
 
     #[tokio::test]

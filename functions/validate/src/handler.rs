@@ -3,8 +3,11 @@
 //! under the locks that no alias moved since it was read, and records. An alias whose lock is
 //! held by a deployment that ended unsettled gets that deployment settled first, so every
 //! previous version this one records was fully live, and no late write of the ended one can land.
+//! A dry run takes no lock and settles nobody (it looks at the locks: one a running deployment
+//! holds refuses it), goes through a freeze saying so, publishes as a deployment would, and is
+//! not in the alias journal.
 
-use sluice_aws::locks::{LockPorts, clear_lock, lock_aliases, unlock_aliases};
+use sluice_aws::locks::{LockPorts, clear_lock, lock_aliases, peek_lock, unlock_aliases};
 use sluice_aws::{AlarmReader, Executions, FunctionStore, Ledger, Watches};
 use sluice_core::ledger::judge_freezes;
 use sluice_core::{
@@ -106,7 +109,20 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
     } else {
         aws.ledger.freezes(&scopes).await?
     };
-    let overridden = judge_freezes(&freezes, now, request.provenance.override_freeze.as_deref())?;
+    let (overridden, would_refuse) =
+        match judge_freezes(&freezes, now, request.provenance.override_freeze.as_deref()) {
+            // A dry run deploys nothing, so a freeze does not stop it: it goes on, and ends
+            // saying that a real deployment would have been refused.
+            Err(e) if request.dry_run && e.name == ErrorName::Frozen => (
+                Vec::new(),
+                freezes
+                    .iter()
+                    .filter(|f| f.in_force(now))
+                    .map(|f| f.describe())
+                    .collect(),
+            ),
+            judged => (judged?, Vec::new()),
+        };
     let mut doc = None;
     for _ in 0..TRIES {
         // 1. Read and check; nothing of this deployment's is written (a deployment that ended
@@ -118,12 +134,17 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
             let field = format!("targets[{i}].functionName");
             let arn = require_function(&field, function, functions.function_arn(function).await?)?;
             let lock = AliasLock::of(&arn, t.alias.as_str(), t.name());
-            if !locks.contains(&lock) {
-                locks.push(lock.clone());
+            if request.dry_run {
+                // A dry run takes no lock and settles no one: it only looks.
+                notes.extend(peek_lock(aws.ledger, aws.executions, &lock, execution_arn).await?);
+            } else {
+                if !locks.contains(&lock) {
+                    locks.push(lock.clone());
+                }
+                notes.extend(
+                    clear_lock(&aws.lock_ports(), &lock, execution_arn, deployment_id, now).await?,
+                );
             }
-            notes.extend(
-                clear_lock(&aws.lock_ports(), &lock, execution_arn, deployment_id, now).await?,
-            );
             let alias = functions.get_alias(function, &t.alias).await?;
             let source = match &t.version {
                 TargetVersion::Publish => VersionSource::Publish,
@@ -176,6 +197,7 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
         let mut next = Deployment::new(request, deployment_id, execution_arn, now, resolved)?;
         next.excuse_alarms(&alarms.excused, now);
         next.record_overridden_freezes(overridden.clone(), now);
+        next.record_would_refuse(would_refuse.clone(), now);
         for note in notes {
             next.record_takeover(now, note);
         }
@@ -184,7 +206,8 @@ async fn start_deployment<F: FunctionStore, A: AlarmReader, L: Ledger + Watches,
         // any refusal), then read each locked alias again: under the lock nothing of sluice's can
         // move it, so what it routes to now is what this deployment starts from.
         lock_aliases(&aws.lock_ports(), &mut next, now).await?;
-        if unmoved(functions, &next, &read).await? {
+        // A dry run locked nothing (it has no locks): nothing holds the aliases still for it.
+        if next.dry_run || unmoved(functions, &next, &read).await? {
             doc = Some(next);
             break;
         }
@@ -988,6 +1011,136 @@ mod tests {
         let d = run(&aws, input(good())).await.unwrap();
         assert_eq!(d.status, Status::Ready);
         assert_eq!(aws.journal_entries().len(), 1);
+    }
+
+    fn dry(mut request: Value) -> Value {
+        request["dryRun"] = json!(true);
+        request
+    }
+
+    /// A dry run is checked as its deployment would be, and recorded, but it takes no lock and
+    /// writes no journal entry: a real deployment of the same alias is not kept out by it.
+    #[tokio::test]
+    async fn a_dry_run_takes_no_lock_and_is_not_journaled() {
+        let aws = aws();
+        let d = run(&aws, input(dry(good()))).await.unwrap();
+        assert!(d.dry_run);
+        assert_eq!(d.status, Status::Ready);
+        assert!(d.locks().is_empty());
+        assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+        assert!(aws.journal_entries().is_empty());
+        assert_eq!(
+            aws.record("d-1").unwrap(),
+            d.to_json(),
+            "recorded all the same"
+        );
+        assert!(
+            d.history.iter().any(|e| e.message.starts_with("dry run:")),
+            "{:?}",
+            d.history
+        );
+        // A real deployment of the same alias goes through while the dry run runs.
+        let x = validated_x(&aws, good()).await;
+        assert_eq!(x.status, Status::Ready);
+        assert_eq!(
+            aws.lock_holder(&lock_of("orders")).unwrap().execution_arn,
+            X
+        );
+    }
+
+    /// A real deployment running on the alias refuses a dry run as it would refuse a deployment;
+    /// a lock an ended execution left is only said: not settled, not taken over.
+    #[tokio::test]
+    async fn a_dry_run_looks_at_the_locks_and_writes_none() {
+        let busy = aws().lock(&lock_of("orders"), other("arn:running"));
+        busy.running("arn:running");
+        let err = run(&busy, input(dry(good()))).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AliasBusy, "{}", err.message);
+        assert_eq!(busy.record("d-1"), None);
+
+        let aws = aws().lock(&lock_of("orders"), other("arn:dead"));
+        let d = run(&aws, input(dry(good()))).await.unwrap();
+        assert_eq!(
+            aws.lock_holder(&lock_of("orders")).unwrap().execution_arn,
+            "arn:dead",
+            "the dead execution's lock is left to the safety net"
+        );
+        assert!(
+            d.history.iter().any(|e| e
+                .message
+                .contains("a real deployment would take its lock over")),
+            "{:?}",
+            d.history
+        );
+        assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+
+        // The dead execution left its deployment unsettled: a real deployment would roll it back
+        // first and start from there, which a dry run cannot know. Refused, saying so; nothing
+        // settled, nothing written.
+        let unsettled = self::aws().lock(&lock_of("orders"), other("arn:dead"));
+        let mut left = sluice_core::testing::baking(&[]);
+        left.deployment_id = "d-0".into();
+        left.execution_arn = "arn:dead".into();
+        unsettled.set_record("d-0", left.to_json());
+        let err = run(&unsettled, input(dry(good()))).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AliasBusy);
+        assert!(
+            err.message
+                .contains("deployment d-0 ended (Baking) holding its lock and is not settled yet"),
+            "{}",
+            err.message
+        );
+        assert_eq!(unsettled.record("d-0").unwrap(), left.to_json());
+        assert!(unsettled.writes().is_empty(), "{:?}", unsettled.writes());
+    }
+
+    /// A freeze does not stop a dry run (it deploys nothing); it says a real deployment would be
+    /// refused, as a warning.
+    #[tokio::test]
+    async fn a_dry_run_goes_through_a_freeze_saying_so() {
+        let aws = aws();
+        aws.set_freeze(freeze(FreezeScope::All, None));
+        let d = run(&aws, input(dry(good()))).await.unwrap();
+        assert_eq!(d.status, Status::Ready);
+        assert_eq!(d.would_refuse.len(), 1, "{:?}", d.would_refuse);
+        assert!(
+            d.would_refuse[0].contains("\"holiday freeze\""),
+            "{:?}",
+            d.would_refuse
+        );
+        assert!(
+            d.history.iter().any(|e| e
+                .message
+                .starts_with("dry run: a real deployment would be refused now: ")),
+            "{:?}",
+            d.history
+        );
+        // And the real deployment is still refused.
+        let real = self::aws();
+        real.set_freeze(freeze(FreezeScope::All, None));
+        let err = run(&real, input(good())).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::Frozen);
+    }
+
+    /// A dry run is refused where the deployment would be: an alarm in ALARM, here.
+    #[tokio::test]
+    async fn a_dry_run_is_refused_where_its_deployment_would_be() {
+        let aws = aws();
+        let mut r = dry(good());
+        r["alarms"] = json!(["orders-firing"]);
+        let err = run(&aws, input(r)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::AlarmBreached, "{}", err.message);
+        assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+    }
+
+    #[tokio::test]
+    async fn dry_run_must_be_a_boolean() {
+        let aws = aws();
+        let mut r = good();
+        r["dryRun"] = json!("yes");
+        let err = run(&aws, input(r)).await.unwrap_err();
+        assert_eq!(err.name, ErrorName::InvalidRequest);
+        assert_eq!(err.field.as_deref(), Some("dryRun"), "{}", err.message);
     }
 }
 

@@ -444,6 +444,29 @@ impl Deployment {
             let Some(policy) = inconclusive else {
                 return Ok(());
             };
+            if self.dry_run {
+                // The aliases never route to the new version in a dry run: baking on for traffic
+                // that cannot come would only wait. Said, with what a real deployment would do.
+                let then = if policy.pass {
+                    "pass with a warning"
+                } else {
+                    "roll back"
+                };
+                let would = match policy.keep_baking_seconds {
+                    0 => then.to_string(),
+                    keep => format!(
+                        "bake on up to {} for one, then {then}",
+                        format_seconds(keep)
+                    ),
+                };
+                let message = format!(
+                    "{}: no verdict on the new version ({no_verdict}): a dry run routes it no \
+                     traffic; a real deployment would {would}",
+                    self.step_label()
+                );
+                self.record(now, message);
+                return self.bake_passed(now);
+            }
             let left = policy
                 .keep_baking_seconds
                 .saturating_sub(self.bake.kept_baking_seconds);
@@ -476,6 +499,11 @@ impl Deployment {
             self.warnings.push(clip(&warning, MAX_REASON_CHARS));
             self.record(now, warning);
         }
+        self.bake_passed(now)
+    }
+
+    /// The bake over, every judge satisfied: said, then the gate ahead (if any) is met.
+    fn bake_passed(&mut self, now: Timestamp) -> Result<(), Error> {
         let judged = self
             .last_check
             .as_ref()
@@ -812,6 +840,36 @@ mod tests {
         assert!(!verdict.healthy);
         assert_eq!(verdict.analysis[0].new.errors, 8);
         assert_eq!(verdict.analysis[0].served_share, Some(0.1));
+    }
+
+    /// A dry run routes the new version no traffic through the aliases: its analysis has no
+    /// verdict by construction, so it does not bake on for one, nor fail for lack of one; it
+    /// says what a real deployment would do.
+    #[test]
+    fn a_dry_runs_bake_ends_without_waiting_for_a_verdict_that_cannot_come() {
+        let mut d = crate::testing::analysed(
+            &[],
+            json!({"inconclusive": {"keepBaking": "10m", "then": "fail"}}),
+        );
+        d.dry_run = true;
+        let required = d.bake.required_seconds;
+        while d.status == Status::Baking {
+            check(&mut d, (0, 0), (40, 0), 2);
+        }
+        assert_eq!(d.status, Status::ShiftNext);
+        assert_eq!(d.bake.required_seconds, required, "no baking on");
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        let said: Vec<&str> = d.history.iter().map(|e| e.message.as_str()).collect();
+        assert!(
+            said.iter().any(|m| m.contains(
+                "a dry run routes it no traffic; a real deployment would bake on up to 10m for one, then roll back"
+            )),
+            "{said:?}"
+        );
+        assert!(
+            said.last().unwrap().starts_with("step 1/2 baked"),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -86,6 +86,20 @@ impl Deployment {
         let Some((next, gate)) = self.gate_ahead() else {
             return;
         };
+        if self.dry_run {
+            // Nobody is asked to approve what will not happen: said, and passed.
+            self.gates_passed.push(next);
+            let message = format!(
+                "dry run: a real deployment would wait here for approval before {} at {} (up to {}, \
+                 then {}); passed without waiting",
+                self.step_name(next),
+                self.weight,
+                format_seconds(gate.timeout_seconds),
+                gate.on_timeout.as_str()
+            );
+            self.record(now, message);
+            return;
+        }
         self.bake.hold = Some(Hold {
             kind: HoldKind::Approval,
             since: now,
@@ -485,6 +499,22 @@ mod tests {
                 d.enter_gate(now);
             }
         }
+    }
+
+    /// Nobody is asked to approve a dry run: its gate is said, and passed at once.
+    #[test]
+    fn a_dry_run_passes_its_gates_saying_what_a_real_deployment_would_wait_for() {
+        let mut d = gated();
+        d.dry_run = true;
+        bake_out(&mut d, t(61));
+        assert_eq!(d.status, Status::ShiftNext);
+        assert!(d.bake.hold.is_none());
+        assert_eq!(d.gates_passed, vec![1]);
+        assert_eq!(
+            d.history.last().unwrap().message,
+            "dry run: a real deployment would wait here for approval before step 2/2 at 10% (up \
+             to 10m, then rollback); passed without waiting"
+        );
     }
 
     #[test]

@@ -78,7 +78,13 @@ impl Deployment {
             ),
             None => "before any traffic moved".to_string(),
         };
-        let happened = format!("{} {at}; {}", what_happened(ended), by.rolled_back());
+        let settled = if self.dry_run {
+            // Nothing to roll back: the record's ending says what a real rollback would do.
+            "sluice's safety net settled the dry run".to_string()
+        } else {
+            by.rolled_back()
+        };
+        let happened = format!("{} {at}; {settled}", what_happened(ended));
         let (error, cause) = match &self.failure {
             Some(f) => (
                 f.error.clone(),
@@ -110,9 +116,13 @@ impl Deployment {
     /// The execution stopped while validate ran (the safety net found no record then): nothing
     /// moved, and validate gives back the locks it took.
     pub fn stopped_while_validating(&mut self, now: Timestamp) {
-        let cause = "the execution stopped while validate ran, before any traffic moved; validate \
-                     released the aliases' locks"
-            .to_string();
+        let cause = if self.dry_run {
+            "the execution stopped while validate ran: the dry run is over (it held no lock)"
+        } else {
+            "the execution stopped while validate ran, before any traffic moved; validate \
+             released the aliases' locks"
+        }
+        .to_string();
         self.record(now, cause.clone());
         self.status = Status::RolledBack;
         self.failure = Some(Failure::new(ErrorName::ExecutionAborted, cause));
@@ -169,19 +179,34 @@ impl Deployment {
             )));
         }
         self.status = Status::Deployed;
+        if let Some(hook) = self.hooks.post_traffic.clone() {
+            // Finish runs after the PostTraffic hook returned.
+            self.record(now, format!("PostTraffic hook {hook} passed"));
+        }
         let warnings = match self.warnings.len() {
             0 => String::new(),
             1 => " (1 warning: see warnings)".to_string(),
             n => format!(" ({n} warnings: see warnings)"),
         };
-        let message = format!(
-            "deployed: {}{warnings}",
-            self.targets
-                .iter()
-                .map(|t| format!("{} on version {}", t.name(), t.target_version))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+        let on_new: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| format!("{} on version {}", t.name(), t.target_version))
+            .collect();
+        let message = if self.dry_run && !self.would_refuse.is_empty() {
+            format!(
+                "dry run over, no alias written: every check passed, but a real deployment would \
+                 have been refused: {}{warnings}",
+                self.would_refuse.join("; ")
+            )
+        } else if self.dry_run {
+            format!(
+                "dry run passed, no alias written: a real deployment would have deployed {}{warnings}",
+                on_new.join("; ")
+            )
+        } else {
+            format!("deployed: {}{warnings}", on_new.join("; "))
+        };
         self.record(now, message);
         Ok(())
     }
@@ -227,6 +252,47 @@ mod tests {
 
     fn ended(status: &str) -> ExecutionEnded {
         ExecutionEnded::from_event(&event(status)).unwrap()
+    }
+
+    /// A dry run ends saying what a real deployment would have done, and that it wrote nothing;
+    /// it holds no lock, and the alias journal does not list it.
+    #[test]
+    fn a_dry_run_ends_saying_it_wrote_nothing() {
+        let mut d = one_target(json!("AllAtOnce"), &[]);
+        d.dry_run = true;
+        assert!(d.locks().is_empty());
+        assert!(d.journal_entries().is_empty());
+        d.record_shift(0, vec![String::new()], t(1)).unwrap();
+        d.finish(t(2)).unwrap();
+        assert_eq!(d.status, Status::Deployed);
+        assert!(
+            d.history.last().unwrap().message.starts_with(
+                "dry run passed, no alias written: a real deployment would have deployed"
+            ),
+            "{:?}",
+            d.history
+        );
+        // Through a freeze: every check passed, and the ending says a real one would be refused.
+        let mut frozen = one_target(json!("AllAtOnce"), &[]);
+        frozen.dry_run = true;
+        frozen.record_would_refuse(vec!["all functions frozen by alice".into()], t(0));
+        frozen.record_shift(0, vec![String::new()], t(1)).unwrap();
+        frozen.finish(t(2)).unwrap();
+        assert_eq!(
+            frozen.history.last().unwrap().message,
+            "dry run over, no alias written: every check passed, but a real deployment would have \
+             been refused: all functions frozen by alice"
+        );
+        let mut stopped = one_target(json!("Canary10Percent5Minutes"), &[]);
+        stopped.dry_run = true;
+        stopped.fail_from(&ended("ABORTED"), &SettledBy::SafetyNet);
+        assert!(
+            stopped
+                .failure
+                .unwrap()
+                .cause
+                .ends_with("; sluice's safety net settled the dry run")
+        );
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub enum Action {
 /// The shape of the document this code writes. Later shapes only add fields (with defaults), so
 /// every phase, and reconcile after an upgrade of sluice, reads the documents of earlier ones;
 /// fields a phase does not know are ignored.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 fn schema_v1() -> u32 {
     1
@@ -272,6 +272,15 @@ pub struct Deployment {
     /// The deployment this one undoes (`sluice rollback`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<String>,
+    /// A dry run (`dryRun`): validation, hooks, bakes, alarms and analysis as the deployment would
+    /// have them, but no alias is ever written and no lock taken (`locks` is empty), and the
+    /// alias journal does not list it. Always written: the hooks' payloads name it.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// What would refuse the real deployment that a dry run goes through (a freeze in scope): its
+    /// ending says so, and the CLI exits as for a refusal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub would_refuse: Vec<String>,
     /// How long an operator may pause the deployment in all, and what then (`pause`).
     #[serde(default, skip_serializing_if = "PausePolicy::is_default")]
     pub pause: PausePolicy,
@@ -359,8 +368,12 @@ impl Deployment {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    /// The locks this deployment holds while it runs, one per alias it moves.
+    /// The locks this deployment holds while it runs, one per alias it moves (none in a dry
+    /// run: it moves none, and must not keep a real deployment out).
     pub fn locks(&self) -> Vec<AliasLock> {
+        if self.dry_run {
+            return Vec::new();
+        }
         self.targets.iter().filter_map(TargetState::lock).collect()
     }
 

@@ -26,6 +26,8 @@ pub enum RollbackOutcome {
         error: Error,
         left_at: Option<Routing>,
     },
+    /// A dry run: nothing was written; a real rollback would point the alias here.
+    WouldRollBack(Routing),
 }
 
 impl From<AliasWrite> for RollbackOutcome {
@@ -60,6 +62,23 @@ impl TargetState {
 }
 
 impl Deployment {
+    /// A dry run's rollback: nothing to write (it moved nothing); where a real rollback would
+    /// point each alias, or why it would leave it alone. None for a real deployment.
+    pub fn dry_rollback(&self) -> Option<Vec<RollbackOutcome>> {
+        self.dry_run.then(|| {
+            self.targets
+                .iter()
+                .map(|t| match (t.action, t.restore_to()) {
+                    (_, Ok(to)) => RollbackOutcome::WouldRollBack(to),
+                    (Action::Created, Err(_)) => {
+                        RollbackOutcome::NotTouched("a dry run did not create it".into())
+                    }
+                    (_, Err(why)) => why,
+                })
+                .collect()
+        })
+    }
+
     /// Rollback's rule for one alias: point it back to `wanted` (from `restore_to`) only if it
     /// still looks as sluice left it.
     pub fn decide_rollback(
@@ -191,12 +210,25 @@ impl Deployment {
                     done.push(format!("{} left alone ({why})", t.name()))
                 }
                 RollbackOutcome::Conflict(why) => conflicts.push(why),
+                RollbackOutcome::WouldRollBack(to) => {
+                    done.push(format!("{} would go back to {}", t.name(), to.describe()))
+                }
                 RollbackOutcome::Failed { .. } => {}
             }
         }
         self.next_wait_seconds = 0;
         let cause = failure.plain_cause();
-        let (status, error, summary) = if conflicts.is_empty() {
+        let (status, error, summary) = if conflicts.is_empty() && self.dry_run {
+            (
+                Status::RolledBack,
+                failure.error,
+                format!(
+                    "{cause}. Dry run over, no alias written; a real deployment would have rolled \
+                     back: {}",
+                    done.join("; ")
+                ),
+            )
+        } else if conflicts.is_empty() {
             (
                 Status::RolledBack,
                 failure.error,
@@ -251,6 +283,9 @@ impl Deployment {
                 }
                 RollbackOutcome::NotTouched(why) => format!("{} left alone ({why})", t.name()),
                 RollbackOutcome::Conflict(why) => why.clone(),
+                RollbackOutcome::WouldRollBack(to) => {
+                    format!("{} would go back to {}", t.name(), to.describe())
+                }
                 RollbackOutcome::Failed { error, left_at } => {
                     if error.name == ErrorName::TransientAws {
                         name = ErrorName::TransientAws;

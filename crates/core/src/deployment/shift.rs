@@ -45,6 +45,12 @@ impl Deployment {
             .get(index)
             .cloned()
             .ok_or_else(|| Error::internal(format!("no step {}", index + 1)))?;
+        if self.step.is_none()
+            && let Some(hook) = self.hooks.pre_traffic.clone()
+        {
+            // Shift runs after the PreTraffic hook returned: said, for the history and reports.
+            self.record(now, format!("PreTraffic hook {hook} passed"));
+        }
         let mut revisions = revisions.into_iter();
         for t in self.targets.iter_mut().filter(|t| t.moves()) {
             t.revision_id = revisions
@@ -74,11 +80,30 @@ impl Deployment {
         } else {
             String::new()
         };
-        let message = format!(
-            "{}: {} of traffic on the new version{baking}",
-            self.step_label(),
-            step.weight
-        );
+        let message = if self.dry_run {
+            let routes: Vec<String> = self
+                .moving_targets()
+                .map(|t| {
+                    t.wanted_routing(step.weight).map_or_else(
+                        |e| e.message,
+                        |r| format!("{} to {}", t.name(), r.describe()),
+                    )
+                })
+                .collect();
+            format!(
+                "{}: dry run, no alias written; a real deployment would put {} of traffic on the new \
+                 version here ({}){baking}",
+                self.step_label(),
+                step.weight,
+                routes.join("; ")
+            )
+        } else {
+            format!(
+                "{}: {} of traffic on the new version{baking}",
+                self.step_label(),
+                step.weight
+            )
+        };
         self.record(now, message);
         self.after_progress();
         // A step without a bake meets the next step's gate at once.
@@ -91,9 +116,78 @@ impl Deployment {
     pub fn moving_targets(&self) -> impl Iterator<Item = &TargetState> {
         self.targets.iter().filter(|t| t.moves())
     }
+
+    /// A dry run's shift to step `index`: nothing is written; `observed[i]` is the `i`th moving
+    /// target's alias as read now. An alias something else moved meanwhile (a dry run holds no
+    /// lock) is said once per move, as a warning: what the dry run reports is judged on the alias
+    /// as validate read it.
+    pub fn record_dry_shift(
+        &mut self,
+        index: usize,
+        observed: &[Option<AliasSnapshot>],
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        if !self.dry_run {
+            return Err(Error::internal("a dry shift of a real deployment"));
+        }
+        let mut revisions = Vec::new();
+        let mut notes = Vec::new();
+        for (t, seen) in self.moving_targets().zip(observed) {
+            let (revision, note) = t.dry_shift(seen.as_ref());
+            revisions.push(revision);
+            notes.extend(note);
+        }
+        if revisions.len() != self.moving_targets().count() {
+            return Err(Error::internal("a dry shift without every alias read"));
+        }
+        for note in notes {
+            if !self.warnings.contains(&note) {
+                self.warnings.push(note.clone());
+                self.record(now, note);
+            }
+        }
+        self.record_shift(index, revisions, now)
+    }
 }
 
+/// The revision a dry run records for an alias a real deployment would have created.
+const DRY_CREATED: &str = "(dry run: not created)";
+
 impl TargetState {
+    /// What a dry run records for this alias as it is now: the revision to compare the next read
+    /// with, and what to say when something else moved it since the last read.
+    fn dry_shift(&self, observed: Option<&AliasSnapshot>) -> (String, Option<String>) {
+        let moved = |now: &str| {
+            format!(
+                "{} {now} during the dry run (a dry run holds no lock, so a real deployment or a \
+                 person may move it); what the dry run reports is judged on the alias as validate \
+                 read it",
+                self.name()
+            )
+        };
+        // A real deployment creates an alias at its first shift, once: a dry run marks it as if
+        // created (a revision no alias has), so that later steps do not create it again.
+        match (self.action, observed) {
+            (Action::Created, None) => (DRY_CREATED.to_string(), None),
+            (Action::Created, Some(o)) => (
+                DRY_CREATED.to_string(),
+                Some(moved(&format!(
+                    "was created (it routes to {})",
+                    o.routing.describe()
+                ))),
+            ),
+            (_, None) => (self.revision_id.clone(), Some(moved("was deleted"))),
+            (_, Some(o)) if o.revision_id == self.revision_id => (o.revision_id.clone(), None),
+            (_, Some(o)) => (
+                o.revision_id.clone(),
+                Some(moved(&format!(
+                    "changed (it routes to {} now)",
+                    o.routing.describe()
+                ))),
+            ),
+        }
+    }
+
     fn moves(&self) -> bool {
         match self.action {
             Action::Shift => true,
@@ -187,6 +281,45 @@ mod tests {
         assert_eq!(d.status, Status::AllShifted);
         assert!(d.next_step().is_err(), "no shift after the last step");
         assert_eq!(d.targets[0].revision_id, "r2");
+    }
+
+    /// A dry run "creates" a new alias once, at its first shift, as a real deployment would; and
+    /// a real deployment is never shifted the dry way.
+    #[test]
+    fn a_dry_run_creates_a_new_alias_once_and_writes_nothing_for_real() {
+        let mut d = crate::testing::two_targets(
+            json!({"canary": {"percent": 10, "interval": "1m"}}),
+            ["r1", "r2"],
+        );
+        assert!(
+            d.record_dry_shift(0, &[None, None], t(1)).is_err(),
+            "not a dry run"
+        );
+        d.dry_run = true;
+        d.targets[1].action = Action::Created;
+        d.targets[1].previous_version = None;
+        d.targets[1].revision_id = String::new();
+        let seen = AliasSnapshot {
+            routing: Routing::only(v("1")),
+            revision_id: "r1".into(),
+        };
+        d.record_dry_shift(0, &[Some(seen.clone()), None], t(1))
+            .unwrap();
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        assert_eq!(
+            d.moving_targets().count(),
+            1,
+            "the new alias is not created again"
+        );
+        d.status = Status::ShiftNext;
+        d.record_dry_shift(1, &[Some(seen)], t(2)).unwrap();
+        assert_eq!(d.status, Status::AllShifted);
+        let said = &d.history.last().unwrap().message;
+        assert!(
+            said.contains("a real deployment would put 100% of traffic")
+                && !said.contains("b:live"),
+            "{said}"
+        );
     }
 
     #[test]

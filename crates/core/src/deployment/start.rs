@@ -348,6 +348,16 @@ impl Deployment {
                 },
             );
         }
+        if request.dry_run && status == Status::Ready {
+            history.push(Event {
+                at: now,
+                message:
+                    "dry run: validation, hooks, bakes, alarms and analysis as this deployment \
+                          would have them; no alias is written and no lock taken, so the new \
+                          version gets no traffic through the aliases"
+                        .into(),
+            });
+        }
         let check_interval_note = request.check_interval.note();
         if let Some(note) = &check_interval_note {
             history.push(Event {
@@ -378,6 +388,8 @@ impl Deployment {
             requested_by: p.requested_by.clone(),
             reason: p.reason.clone(),
             rollback_of: p.rollback_of.clone(),
+            dry_run: request.dry_run,
+            would_refuse: Vec::new(),
             pause: request.pause,
             paused_seconds: 0,
             gates_passed: Vec::new(),
@@ -413,11 +425,25 @@ impl Deployment {
         }
     }
 
+    /// Records what would refuse the real deployment a dry run stands for (the freezes in scope,
+    /// as `Freeze::describe` words them): in the history, and in `would_refuse` for its ending.
+    pub fn record_would_refuse(&mut self, lines: Vec<String>, now: Timestamp) {
+        for line in lines {
+            let line = clip(&line, MAX_REASON_CHARS);
+            self.record(
+                now,
+                format!("dry run: a real deployment would be refused now: {line}"),
+            );
+            self.would_refuse.push(line);
+        }
+    }
+
     /// The alias journal's entries of this deployment: one per alias it moves.
+    /// A dry run has none: it moved no alias, and `sluice rollback` must not go back from it.
     pub fn journal_entries(&self) -> Vec<crate::ledger::AliasEntry> {
         self.targets
             .iter()
-            .filter(|t| t.action != Action::Unchanged)
+            .filter(|t| t.action != Action::Unchanged && !self.dry_run)
             .map(|t| crate::ledger::AliasEntry {
                 deployment_id: self.deployment_id.clone(),
                 execution_arn: self.execution_arn.clone(),

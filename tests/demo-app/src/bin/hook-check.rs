@@ -1,5 +1,6 @@
 //! A traffic hook that passes only when sluice hands it what a hook needs: the deployment id,
-//! the phase, the weight, and each target's function, alias, current and target version.
+//! the phase, whether it is a dry run, the weight, and each target's function, alias, current
+//! and target version.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -10,6 +11,7 @@ fn check(p: &Value) -> Result<Value, String> {
         return Err(format!("unknown phase {phase}"));
     }
     p["deploymentId"].as_str().ok_or("no deploymentId")?;
+    p["dryRun"].as_bool().ok_or("no dryRun")?;
     let weight = p["weight"].as_f64().ok_or("no weight")?;
     let expected = if phase == "PreTraffic" { 0.0 } else { 100.0 };
     if weight != expected {
