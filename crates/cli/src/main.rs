@@ -274,16 +274,22 @@ enum Command {
         sluice: SluiceStack,
         id: String,
     },
-    /// Show what a strategy does, step by step, and what it costs in Step Functions (no AWS calls).
+    /// Show what a strategy (or a whole request) does, step by step, and what it costs in Step
+    /// Functions and CloudWatch (no AWS calls).
     #[command(
         after_help = "Examples:\n  sluice plan --strategy Canary10Percent5Minutes\n  \
-        sluice plan --strategy '{\"steps\": [{\"weight\": 5, \"bake\": \"10m\"}, {\"weight\": 100}]}' --alarms --check-interval 1m"
+        sluice plan --strategy '{\"steps\": [{\"weight\": 5, \"bake\": \"10m\"}, {\"weight\": 100}]}' --alarms --check-interval 1m\n  \
+        sluice from-sam template.yaml > requests.json && sluice plan --request requests.json"
     )]
     Plan {
         /// A preset name (Canary10Percent5Minutes, Linear10PercentEvery3Minutes, AllAtOnce, ...)
         /// or a JSON strategy ({"canary": ...}, {"linear": ...}, {"steps": [...]}).
-        #[arg(long)]
-        strategy: String,
+        #[arg(long, required_unless_present = "request")]
+        strategy: Option<String>,
+        /// A request file instead (one request, a list, or what `sluice from-sam` printed): each
+        /// is shown as validate will run it, with its own alarms, analysis, hooks and interval.
+        #[arg(long, conflicts_with_all = ["strategy", "check_interval", "alarms", "no_analysis"])]
+        request: Option<PathBuf>,
         /// How often the bake's backstop reads the alarms, as the request would say it
         /// (default 5m, stretched as validate stretches it when a plan would not fit).
         #[arg(long, alias = "poll-interval")]
@@ -296,14 +302,24 @@ enum Command {
         #[arg(long)]
         no_analysis: bool,
     },
-    /// Print the sluice request for each function of a SAM template with a DeploymentPreference.
-    #[command(after_help = "Example:\n  sluice from-sam template.yaml > requests.json")]
+    /// Print the sluice request for each function of a SAM template with a DeploymentPreference
+    /// (Globals merged, intrinsics read with the parameters' defaults or --parameter values);
+    /// what it cannot map is named in each entry's notes.
+    #[command(
+        after_help = "Examples:\n  sluice from-sam template.yaml > requests.json\n  \
+        sluice from-sam template.yaml --parameter Environment=prod --parameter Stage=live > requests.json\n  \
+        sluice plan --request requests.json"
+    )]
     FromSam {
         /// The SAM template (YAML or JSON).
         template: PathBuf,
         /// The alias SAM publishes each new version to (AutoPublishAlias), which sluice deploys from.
         #[arg(long, default_value = "candidate")]
         candidate_alias: String,
+        /// A template parameter's value, as the stack is deployed with it (repeat); without it,
+        /// a parameter's Default is used.
+        #[arg(long = "parameter", value_name = "NAME=VALUE")]
+        parameters: Vec<String>,
     },
 }
 
@@ -387,14 +403,31 @@ async fn run(command: Command) -> Result<Done, CliError> {
     match command {
         Command::Plan {
             strategy,
+            request,
             check_interval,
             alarms,
             no_analysis,
-        } => plan::run(&strategy, check_interval.as_deref(), alarms, !no_analysis).map(Done::Print),
+        } => match request {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                plan::run_request(&text, &path.display().to_string()).map(Done::Print)
+            }
+            None => plan::run(
+                &strategy.unwrap_or_default(),
+                check_interval.as_deref(),
+                alarms,
+                !no_analysis,
+            )
+            .map(Done::Print),
+        },
         Command::FromSam {
             template,
             candidate_alias,
-        } => sam::run(&template, &candidate_alias).map(Done::Print),
+            parameters,
+        } => sam::run(&template, &candidate_alias, &parameters).map(Done::Print),
         Command::Deploy {
             sluice,
             request,

@@ -84,6 +84,113 @@ pub fn run(
             Some("Too long for one execution at any interval".to_string()),
         ),
     };
+    Ok(render(
+        &name,
+        &plan,
+        &Shown {
+            check,
+            stretched,
+            judges,
+            alarms,
+            analysis: analysis.as_ref(),
+            hooks: &hooks,
+        },
+    ) + &too_long.map_or(String::new(), |why| format!("\n{why}")))
+}
+
+/// What a plan's cost is shown for: the check interval and what the bakes judge.
+struct Shown<'a> {
+    check: u64,
+    stretched: bool,
+    judges: Judges,
+    alarms: bool,
+    analysis: Option<&'a Analysis>,
+    hooks: &'a Hooks,
+}
+
+/// `sluice plan --request FILE`: each request's plan and cost, as validate will run it (its
+/// strategy, alarms, analysis, hooks and check interval). The file holds one request, a list of
+/// them, or what `sluice from-sam` printed.
+pub fn run_request(text: &str, path: &str) -> Result<String, CliError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| CliError::refused(format!("{path} is not JSON: {e}")))?;
+    let entries: Vec<(String, Value)> = match &value {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item.get("request") {
+                // from-sam's output: {"resource", "request", "notes"}.
+                Some(request) => (
+                    item["resource"].as_str().unwrap_or("?").to_string(),
+                    request.clone(),
+                ),
+                None => (format!("request {}", i + 1), item.clone()),
+            })
+            .collect(),
+        other => vec![(path.to_string(), other.clone())],
+    };
+    let mut out = Vec::new();
+    for (label, request) in entries {
+        if request.is_null() {
+            out.push(format!("{label}: no request (see its notes)"));
+            continue;
+        }
+        let parsed = sluice_core::Request::parse(&request).map_err(|e| {
+            CliError::refused(format!("{label}: the request is refused: {}", e.message))
+        })?;
+        let targets: Vec<String> = parsed.targets.iter().map(|t| t.name()).collect();
+        let shown = Shown {
+            check: parsed.check_interval.seconds,
+            stretched: parsed.check_interval.stretched,
+            judges: parsed.judges(),
+            alarms: !parsed.alarms.is_empty(),
+            analysis: parsed.analysis.as_ref(),
+            hooks: &parsed.hooks,
+        };
+        let hooks: Vec<String> = parsed
+            .hooks
+            .named()
+            .map(|(field, f)| format!("{} {f}", field.trim_start_matches("hooks.")))
+            .collect();
+        let mut lines = format!(
+            "{label}: {}{}{}{}\n",
+            targets.join(", "),
+            if parsed.alarms.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; alarms {}",
+                    parsed
+                        .alarms
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            if hooks.is_empty() {
+                String::new()
+            } else {
+                format!("; hooks {}", hooks.join(", "))
+            },
+            if parsed.dry_run { "; a dry run" } else { "" }
+        );
+        lines.push_str(&render(&parsed.strategy_name, &parsed.plan, &shown));
+        out.push(lines);
+    }
+    Ok(out.join("\n\n"))
+}
+
+/// A plan's timeline, then what it costs.
+fn render(name: &str, plan: &sluice_core::Plan, shown: &Shown<'_>) -> String {
+    let Shown {
+        check,
+        stretched,
+        judges,
+        alarms,
+        analysis,
+        hooks,
+    } = *shown;
     let mut out = format!(
         "{name}: {} step{}, {} of bake\n{:>8}  {:>7}  bake\n",
         plan.step_count(),
@@ -112,7 +219,7 @@ pub fn run(
             step.weight.to_string()
         ));
     }
-    let cost = budget::success(&plan, check, judges, &hooks);
+    let cost = budget::success(plan, check, judges, hooks);
     let every = if stretched {
         format!(
             "every {} (the default {}, stretched to fit)",
@@ -135,7 +242,7 @@ pub fn run(
         cost.transitions,
         cost.transitions as f64 * DOLLARS_PER_TRANSITION
     ));
-    if let Some(a) = &analysis {
+    if let Some(a) = analysis {
         let metrics = cost.checks * a.metrics_per_target();
         out.push_str(&format!(
             "\nCanary analysis: {}\nCloudWatch, per target: {} checks, one GetMetricData call each ({} metrics), {metrics} metrics, ${:.4}",
@@ -145,11 +252,7 @@ pub fn run(
             metrics as f64 * DOLLARS_PER_METRIC
         ));
     }
-    if let Some(why) = too_long {
-        out.push('\n');
-        out.push_str(&why);
-    }
-    Ok(out)
+    out
 }
 
 /// The strategy as explicit steps, with an approval (`gate`, as a request writes it) before each
@@ -195,8 +298,57 @@ pub fn with_gates(
 
 #[cfg(test)]
 mod tests {
-    use super::{Strategy, run, with_gates};
+    use super::{Strategy, run, run_request, with_gates};
     use serde_json::json;
+
+    /// A request is shown as validate runs it: the same timeline and cost `--strategy` shows for
+    /// its strategy, alarms and analysis, with its targets, alarms and hooks; from-sam's output
+    /// too, one request per resource (none for one it left out).
+    #[test]
+    fn a_request_file_is_previewed_as_validate_will_run_it() {
+        let request = json!({
+            "targets": [{"functionName": "orders", "alias": "live", "targetVersion": "7"}],
+            "strategy": "Canary10Percent30Minutes",
+            "alarms": ["orders-errors"],
+            "hooks": {"preTraffic": "orders-pre"},
+            "analysis": false
+        });
+        let out = run_request(&request.to_string(), "r.json").unwrap();
+        let (head, rest) = out.split_once('\n').unwrap();
+        assert_eq!(
+            head,
+            "r.json: orders:live; alarms orders-errors; hooks preTraffic orders-pre"
+        );
+        let by_flags = run("Canary10Percent30Minutes", None, true, false).unwrap();
+        assert!(rest.starts_with(by_flags.lines().next().unwrap()), "{rest}");
+        assert!(
+            rest.ends_with(
+                "107 history events (an execution stops at 25000), 33 state transitions, $0.0008"
+            ),
+            "the hook's events are counted: {rest}"
+        );
+        let sam = json!([
+            {"resource": "Orders", "request": request, "notes": []},
+            {"resource": "Off", "request": null, "notes": ["Enabled is false"]}
+        ]);
+        let out = run_request(&sam.to_string(), "requests.json").unwrap();
+        assert!(out.starts_with("Orders: orders:live"), "{out}");
+        assert!(out.ends_with("Off: no request (see its notes)"), "{out}");
+        let bad = json!({"targets": [], "strategy": "AllAtOnce"});
+        let err = run_request(&bad.to_string(), "bad.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("bad.json: the request is refused: targets"),
+            "{err}"
+        );
+        assert!(
+            run_request("{", "x.json")
+                .unwrap_err()
+                .to_string()
+                .starts_with("x.json is not JSON")
+        );
+    }
 
     #[test]
     fn linear_every_three_minutes_is_ten_increments_three_minutes_apart() {
