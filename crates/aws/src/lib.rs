@@ -14,6 +14,7 @@ mod errors;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod lambda;
+pub mod lifecycle;
 pub mod locks;
 pub mod ports;
 pub mod retry;

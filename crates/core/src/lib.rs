@@ -31,9 +31,10 @@ pub mod weight;
 pub use alarms::{AlarmReading, AlarmState, AlarmSummary, AlarmTransition};
 pub use budget::CheckInterval;
 pub use deployment::{
-    Action, AliasDecision, AliasSnapshot, AliasWrite, CheckedTarget, Deployment, ResolvedTarget,
-    RollbackOutcome, Routing, SettledBy, Settlement, Status, TargetState, VersionInfo,
-    VersionSource, VersionState, WatchCall, WatchOutcome, require_function,
+    Action, AliasDecision, AliasSnapshot, AliasWrite, CheckedTarget, Deployment, Lifecycle,
+    LifecycleEvent, ResolvedTarget, RollbackOutcome, Routing, SettledBy, Settlement, Status,
+    TargetState, VersionInfo, VersionSource, VersionState, WatchCall, WatchOutcome,
+    require_function,
 };
 pub use error::{Error, ErrorName, FailureName, Invalid};
 pub use events::{

@@ -5,12 +5,17 @@ mod handler;
 
 use sluice_aws::clock::now;
 use sluice_aws::dynamodb::DynamoLedger;
+use sluice_aws::lifecycle::EventBus;
+use sluice_core::Lifecycle;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let ledger = &DynamoLedger::from_env()?;
+    let bus = &EventBus::from_env();
     sluice_aws::runtime::run("finish", |doc| async move {
-        handler::finish(ledger, doc, now()).await
+        let doc = handler::finish(ledger, doc, now()).await?;
+        bus.announce(Lifecycle::DeploymentSucceeded, &doc).await;
+        Ok(doc)
     })
     .await
 }

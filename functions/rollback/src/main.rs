@@ -6,13 +6,18 @@ mod handler;
 use sluice_aws::clock::now;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
+use sluice_aws::lifecycle::EventBus;
+use sluice_core::Lifecycle;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let functions = &LambdaFunctions::from_env();
     let ledger = &DynamoLedger::from_env()?;
+    let bus = &EventBus::from_env();
     sluice_aws::runtime::run("rollback", |doc| async move {
-        handler::rollback(functions, ledger, doc, now()).await
+        let doc = handler::rollback(functions, ledger, doc, now()).await?;
+        bus.announce(Lifecycle::of_rollback(doc.status), &doc).await;
+        Ok(doc)
     })
     .await
 }

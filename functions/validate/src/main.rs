@@ -8,8 +8,9 @@ use sluice_aws::clock::now;
 use sluice_aws::cloudwatch::CloudWatchAlarms;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
+use sluice_aws::lifecycle::EventBus;
 use sluice_aws::sfn::StepFunctions;
-use sluice_core::StartInput;
+use sluice_core::{ErrorName, Lifecycle, StartInput, deployment::lifecycle::refused};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -19,9 +20,24 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ledger: &DynamoLedger::from_env()?,
         executions: &StepFunctions::from_env(),
     };
+    let bus = &EventBus::from_env();
     // The request comes from users: a payload too deep to read is refused as InvalidRequest.
     sluice_aws::runtime::run_reading("validate", StartInput::unreadable, |call| async move {
-        handler::validate(aws, call, now()).await
+        let asked = bus.enabled().then(|| sluice_core::StartCall::clone(&call));
+        let result = handler::validate(aws, call, now()).await;
+        match (&result, asked) {
+            (Ok(doc), _) if doc.status == sluice_core::Status::Ready => {
+                bus.announce(Lifecycle::DeploymentStarted, doc).await
+            }
+            // Refused (a transient failure is retried; a settled one was announced before).
+            (Err(e), Some(call))
+                if !matches!(e.name, ErrorName::TransientAws | ErrorName::AlreadySettled) =>
+            {
+                bus.put(refused(&call, e)).await
+            }
+            _ => {}
+        }
+        result
     })
     .await
 }

@@ -3,13 +3,15 @@
 //! does I/O, so every rule is unit-tested without AWS.
 //!
 //! This file holds the document's types and what every phase uses; each phase has its own file
-//! (start, shift, bake, control, rollback, ending, undo), adding one `impl` block per type for that phase's
+//! (start, shift, bake, control, rollback, ending, undo; lifecycle: the events each phase puts on
+//! EventBridge), adding one `impl` block per type for that phase's
 //! rules, and routing.rs holds where an alias routes and how one is written. No other module
 //! adds methods to these types.
 
 mod bake;
 mod control;
 mod ending;
+pub mod lifecycle;
 mod rollback;
 mod routing;
 mod shift;
@@ -19,6 +21,7 @@ mod undo;
 pub use bake::{OVERTIME_SECONDS, Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome};
 pub use control::{Hold, HoldKind};
 pub use ending::{SettledBy, Settlement};
+pub use lifecycle::{Lifecycle, LifecycleEvent};
 pub use rollback::RollbackOutcome;
 pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
 pub use start::{
