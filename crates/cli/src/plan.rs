@@ -114,30 +114,44 @@ struct Shown<'a> {
 pub fn run_request(text: &str, path: &str) -> Result<String, CliError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| CliError::refused(format!("{path} is not JSON: {e}")))?;
+    // from-sam's output: {"resource", "request", "notes"} (one, or a list of them).
+    let entry = |item: &Value, fallback: String| match item.get("request") {
+        Some(request) if item.get("resource").is_some() => (
+            item["resource"].as_str().unwrap_or("?").to_string(),
+            request.clone(),
+        ),
+        _ => (fallback, item.clone()),
+    };
     let entries: Vec<(String, Value)> = match &value {
+        Value::Array(items) if items.is_empty() => {
+            return Err(CliError::refused(format!(
+                "{path} holds no request (an empty list)"
+            )));
+        }
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| match item.get("request") {
-                // from-sam's output: {"resource", "request", "notes"}.
-                Some(request) => (
-                    item["resource"].as_str().unwrap_or("?").to_string(),
-                    request.clone(),
-                ),
-                None => (format!("request {}", i + 1), item.clone()),
-            })
+            .map(|(i, item)| entry(item, format!("request {}", i + 1)))
             .collect(),
-        other => vec![(path.to_string(), other.clone())],
+        other => vec![entry(other, path.to_string())],
     };
     let mut out = Vec::new();
+    let mut refused = Vec::new();
     for (label, request) in entries {
         if request.is_null() {
             out.push(format!("{label}: no request (see its notes)"));
             continue;
         }
-        let parsed = sluice_core::Request::parse(&request).map_err(|e| {
-            CliError::refused(format!("{label}: the request is refused: {}", e.message))
-        })?;
+        let parsed = match sluice_core::Request::parse(&request) {
+            Ok(p) => p,
+            Err(e) => {
+                // Said in its place; the others are still shown.
+                let why = format!("{label}: the request is refused: {}", e.message);
+                out.push(why.clone());
+                refused.push(why);
+                continue;
+            }
+        };
         let targets: Vec<String> = parsed.targets.iter().map(|t| t.name()).collect();
         let shown = Shown {
             check: parsed.check_interval.seconds,
@@ -178,7 +192,17 @@ pub fn run_request(text: &str, path: &str) -> Result<String, CliError> {
         lines.push_str(&render(&parsed.strategy_name, &parsed.plan, &shown));
         out.push(lines);
     }
-    Ok(out.join("\n\n"))
+    let shown = out.join("\n\n");
+    if refused.is_empty() {
+        Ok(shown)
+    } else {
+        println!("{shown}\n");
+        Err(CliError::refused(format!(
+            "{} of the requests in {path} refused: {}",
+            refused.len(),
+            refused.join("; ")
+        )))
+    }
 }
 
 /// A plan's timeline, then what it costs.
@@ -339,8 +363,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("bad.json: the request is refused: targets"),
+            err.contains("bad.json: the request is refused: targets"),
             "{err}"
+        );
+        let some = json!([request, bad]);
+        let err = run_request(&some.to_string(), "some.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("1 of the requests in some.json refused: request 2"),
+            "{err}"
+        );
+        let one = json!({"resource": "Orders", "request": request, "notes": []});
+        assert!(
+            run_request(&one.to_string(), "one.json")
+                .unwrap()
+                .starts_with("Orders: orders:live")
+        );
+        assert!(
+            run_request("[]", "e.json")
+                .unwrap_err()
+                .to_string()
+                .contains("no request")
         );
         assert!(
             run_request("{", "x.json")

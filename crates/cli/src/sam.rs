@@ -39,6 +39,10 @@ pub fn run(path: &Path, candidate_alias: &str, parameters: &[String]) -> Result<
     serde_json::to_string_pretty(&converted).map_err(|e| CliError::Other(e.to_string()))
 }
 
+/// How a note begins that keeps the request from being printed: a request without what it names
+/// (the strategy, an alarm, a hook) would be less safe than what CodeDeploy ran.
+const CANNOT: &str = "cannot map:";
+
 /// The properties a SAM `DeploymentPreference` has.
 const PREFERENCE_KEYS: [&str; 7] = [
     "Type",
@@ -133,6 +137,14 @@ fn function(t: &Template, logical: &str, resource: &Value, candidate_alias: &str
     }
     let preference = match t.resolve(&preference) {
         Resolved::Known(Value::Object(p)) => p,
+        Resolved::Known(Value::Null) => {
+            notes.push(format!(
+                "DeploymentPreference {} is AWS::NoValue with these parameters: SAM runs no \
+                 CodeDeploy deployment for it; no request",
+                describe(&preference)
+            ));
+            return Some(entry(logical, None, notes, t));
+        }
         other => {
             notes.push(format!(
                 "DeploymentPreference {} cannot be read: {}",
@@ -200,6 +212,13 @@ fn function(t: &Template, logical: &str, resource: &Value, candidate_alias: &str
             "live".into()
         }
     };
+    if alias == candidate_alias {
+        notes.push(format!(
+            "{CANNOT} AutoPublishAlias is {alias}, the alias sluice deploys from \
+             (--candidate-alias): convert the template as it was (AutoPublishAlias naming the \
+             alias traffic moves on), or give another --candidate-alias"
+        ));
+    }
     let strategy = strategy_of(t, &field("Type"), &mut notes);
 
     // Alarms and Hooks: inside the preference, or (as the seed guide's template writes them)
@@ -248,7 +267,17 @@ fn function(t: &Template, logical: &str, resource: &Value, candidate_alias: &str
             ));
         }
     }
-    let alarms = alarms_of(t, &alarms_value, &mut notes);
+    let mut alarms = Vec::new();
+    for alarm in alarms_of(t, &alarms_value, &mut notes) {
+        if alarms.contains(&alarm) {
+            // Globals' alarms and the function's own add up, as SAM adds them.
+            notes.push(format!(
+                "alarm {alarm} is named twice (Globals and the function's own): once"
+            ));
+        } else {
+            alarms.push(alarm);
+        }
+    }
     let hooks = hooks_of(t, &hooks_value, &mut notes);
     for unsupported in ["TriggerConfigurations", "Role", "PassthroughCondition"] {
         if !field(unsupported).is_null() {
@@ -285,7 +314,15 @@ fn entry(logical: &str, request: Option<Value>, mut notes: Vec<String>, t: &Temp
             defaults.join(", ")
         ));
     }
-    let request = request.filter(|r| match Request::parse(r) {
+    let blocked = notes.iter().any(|n| n.starts_with(CANNOT));
+    if blocked && request.is_some() {
+        notes.push(format!(
+            "no request printed: without what the \"{CANNOT}\" notes name it would be less safe \
+             than what CodeDeploy ran; fix the template, give --parameter values, or write the \
+             request by hand"
+        ));
+    }
+    let request = request.filter(|_| !blocked).filter(|r| match Request::parse(r) {
         Ok(_) => true,
         Err(e) => {
             notes.push(format!("the converted request is refused: {}; fix the template or write the request by hand", e.message));
@@ -329,9 +366,9 @@ fn strategy_of(t: &Template, kind: &Value, notes: &mut Vec<String>) -> Value {
                 Some((logical, _)) => logical.clone(),
                 None => {
                     notes.push(format!(
-                        "Type {name} is a custom CodeDeploy configuration the template does not \
-                         define: write it as {{\"canary\": ...}}, {{\"linear\": ...}} or \
-                         {{\"steps\": [...]}}; AllAtOnce used meanwhile"
+                        "{CANNOT} Type {name}, a custom CodeDeploy configuration the template does \
+                         not define: write the strategy as {{\"canary\": ...}}, {{\"linear\": ...}} \
+                         or {{\"steps\": [...]}}"
                     ));
                     return json!("AllAtOnce");
                 }
@@ -339,15 +376,14 @@ fn strategy_of(t: &Template, kind: &Value, notes: &mut Vec<String>) -> Value {
         }
         Resolved::Resource { logical, .. } => logical,
         Resolved::Known(Value::Null) => {
-            notes.push(
-                "DeploymentPreference has no Type (SAM requires one); AllAtOnce used meanwhile"
-                    .into(),
-            );
+            notes.push(format!(
+                "{CANNOT} DeploymentPreference has no Type (SAM requires one)"
+            ));
             return json!("AllAtOnce");
         }
         other => {
             notes.push(format!(
-                "Type {} cannot be read ({}): put the configuration's name; AllAtOnce used meanwhile",
+                "{CANNOT} Type {}: {} (give the parameters' values with --parameter, or put the configuration's name)",
                 describe(kind),
                 why(&other)
             ));
@@ -360,8 +396,7 @@ fn strategy_of(t: &Template, kind: &Value, notes: &mut Vec<String>) -> Value {
         }
         _ => {
             notes.push(format!(
-                "Type refers to {config}, which is not an AWS::CodeDeploy::DeploymentConfig; \
-                 AllAtOnce used meanwhile"
+                "{CANNOT} Type refers to {config}, which is not an AWS::CodeDeploy::DeploymentConfig"
             ));
             json!("AllAtOnce")
         }
@@ -372,9 +407,7 @@ fn strategy_of(t: &Template, kind: &Value, notes: &mut Vec<String>) -> Value {
 /// (CodeDeploy's intervals are minutes).
 fn deployment_config(t: &Template, logical: &str, props: &Value, notes: &mut Vec<String>) -> Value {
     let unreadable = |notes: &mut Vec<String>, why: String| {
-        notes.push(format!(
-            "the DeploymentConfig {logical} cannot be converted ({why}); AllAtOnce used meanwhile"
-        ));
+        notes.push(format!("{CANNOT} the DeploymentConfig {logical} ({why})"));
         json!("AllAtOnce")
     };
     if let Ok(platform) = t.string(&props["ComputePlatform"])
@@ -432,7 +465,7 @@ fn alarms_of(t: &Template, value: &Value, notes: &mut Vec<String>) -> Vec<String
         Resolved::Known(Value::Array(items)) => items,
         other => {
             notes.push(format!(
-                "Alarms {} cannot be read as a list ({}); none mapped: name them by hand",
+                "{CANNOT} Alarms {}: {} (give the parameters' values with --parameter, or name them by hand)",
                 describe(value),
                 why(&other)
             ));
@@ -462,7 +495,7 @@ fn alarms_of(t: &Template, value: &Value, notes: &mut Vec<String>) -> Vec<String
                 names.push(name);
             }
             other => notes.push(format!(
-                "alarm {} cannot be read ({}): left out; add its name by hand",
+                "{CANNOT} alarm {}: {} (give the parameters' values with --parameter, or name it by hand)",
                 describe(item),
                 why(&other)
             )),
@@ -483,7 +516,7 @@ fn hooks_of(
         Resolved::Known(Value::Object(o)) => o,
         other => {
             notes.push(format!(
-                "Hooks {} cannot be read ({}); none mapped: name them by hand",
+                "{CANNOT} Hooks {}: {} (name them by hand)",
                 describe(value),
                 why(&other)
             ));
@@ -521,7 +554,7 @@ fn hooks_of(
                 hooks.insert(ours.into(), json!(name));
             }
             other => notes.push(format!(
-                "hook {key} {} cannot be read ({}): left out; add it by hand",
+                "{CANNOT} hook {key} {}: {} (give the parameters' values with --parameter, or name it by hand)",
                 describe(hook),
                 why(&other)
             )),
@@ -921,9 +954,12 @@ Resources:
             by("B")["request"]["strategy"],
             json!({"linear": {"percent": 20.0, "interval": "3m"}})
         );
-        assert_eq!(by("C")["request"]["strategy"], "AllAtOnce");
+        assert!(
+            by("C")["request"].is_null(),
+            "no weaker request than CodeDeploy ran"
+        );
         assert!(notes(&by("C")).contains(
-            "Type NotHere is a custom CodeDeploy configuration the template does not define"
+            "cannot map: Type NotHere, a custom CodeDeploy configuration the template does not define"
         ));
     }
 

@@ -3,20 +3,27 @@
 
 mod handler;
 
+use sluice_aws::Ledger;
 use sluice_aws::clock::now;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 use sluice_aws::lifecycle::EventBus;
-use sluice_core::Lifecycle;
+use sluice_core::{Deployment, Lifecycle};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let functions = &LambdaFunctions::from_env();
     let ledger = &DynamoLedger::from_env()?;
     let bus = &EventBus::from_env();
-    sluice_aws::runtime::run("rollback", |doc| async move {
+    sluice_aws::runtime::run("rollback", |doc: Deployment| async move {
+        // A record settled already (a redrive, a Rollback that outlived its stop) was told by
+        // its own ending (the safety net's SafetyNetRepaired): this one is not told again.
+        let told = bus.enabled()
+            && matches!(ledger.load(&doc.deployment_id).await, Ok(Some(r)) if r.status.is_settled());
         let doc = handler::rollback(functions, ledger, doc, now()).await?;
-        bus.announce(Lifecycle::of_rollback(doc.status), &doc).await;
+        if !told {
+            bus.announce(Lifecycle::of_rollback(doc.status), &doc).await;
+        }
         Ok(doc)
     })
     .await

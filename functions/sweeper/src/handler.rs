@@ -5,14 +5,19 @@
 //! to settle is released (`sluice_aws::sweep`).
 
 use serde::Deserialize;
-use sluice_aws::sweep::{Swept, sweep};
-use sluice_aws::{Executions, FunctionStore, Ledger, Watches};
-use sluice_core::{Error, ErrorName, Timestamp};
+use sluice_aws::sweep::Swept;
+#[cfg(test)]
+use sluice_aws::{Executions, FunctionStore, Ledger, Watches, sweep::sweep};
+#[cfg(test)]
+use sluice_core::Timestamp;
+use sluice_core::{Error, ErrorName};
 
 /// The schedule's event: its content does not matter, only that it came.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Tick {}
 
+/// One sweep, judged (main.rs runs the two halves itself, telling EventBridge in between).
+#[cfg(test)]
 pub async fn sweeper<F: FunctionStore, L: Ledger + Watches, X: Executions>(
     functions: &F,
     ledger: &L,
@@ -20,11 +25,15 @@ pub async fn sweeper<F: FunctionStore, L: Ledger + Watches, X: Executions>(
     _tick: Tick,
     now: Timestamp,
 ) -> Result<Swept, Error> {
-    let swept = sweep(functions, ledger, executions, now).await?;
+    judged(sweep(functions, ledger, executions, now).await?)
+}
+
+/// A sweep's result as its invocation ends: a sweep that could not settle something is a failed
+/// invocation (its record reaches the SafetyNetFailures queue, and its alarm).
+pub fn judged(swept: Swept) -> Result<Swept, Error> {
     if swept.failed.is_empty() {
         return Ok(swept);
     }
-    // A failed invocation: its record reaches the SafetyNetFailures queue (and its alarm).
     Err(Error::new(
         ErrorName::AwsFailure,
         format!(

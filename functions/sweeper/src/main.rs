@@ -10,6 +10,11 @@ use sluice_aws::lambda::LambdaFunctions;
 use sluice_aws::lifecycle::EventBus;
 use sluice_aws::sfn::StepFunctions;
 use sluice_core::{Settlement, Status};
+use std::time::Duration;
+
+/// The longest a sweep spends telling EventBridge what it settled (well inside the function's
+/// 90 s timeout, after the sweep's 60 s).
+const ANNOUNCE_SECONDS: u64 = 10;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,25 +22,27 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ledger = &DynamoLedger::from_env()?;
     let executions = &StepFunctions::from_env();
     let bus = &EventBus::from_env();
-    sluice_aws::runtime::run("sweeper", |tick| async move {
-        let result = handler::sweeper(functions, ledger, executions, tick, now()).await;
-        // What it settled, as its records now say (a failed sweep settled some all the same).
-        let settled = match &result {
-            Ok(swept) => swept.settled.clone(),
-            Err(_) => Vec::new(),
-        };
-        for id in settled.iter().filter(|_| bus.enabled()) {
-            if let Ok(Some(doc)) = ledger.load(id).await {
-                // It was unsettled (the open index): its record now says how it was settled.
-                let how = match doc.status {
-                    Status::Deployed => Settlement::Finish,
-                    Status::RolledBack | Status::RollbackIncomplete => Settlement::RollBack,
-                    _ => continue,
-                };
-                bus.put(doc.repaired(how)).await;
+    sluice_aws::runtime::run("sweeper", |_tick: handler::Tick| async move {
+        let swept = sluice_aws::sweep::sweep(functions, ledger, executions, now()).await?;
+        // Each deployment it settled, told as its record now says (it was unsettled: the open
+        // index), within ANNOUNCE_SECONDS in all, after the sweep's own SWEEP_SECONDS.
+        let settled = swept.settled.clone();
+        let tell = async {
+            for id in &settled {
+                if let Ok(Some(doc)) = ledger.load(id).await {
+                    let how = match doc.status {
+                        Status::Deployed => Settlement::Finish,
+                        Status::RolledBack | Status::RollbackIncomplete => Settlement::RollBack,
+                        _ => continue,
+                    };
+                    bus.put(doc.repaired(how)).await;
+                }
             }
+        };
+        if bus.enabled() {
+            let _ = tokio::time::timeout(Duration::from_secs(ANNOUNCE_SECONDS), tell).await;
         }
-        result
+        handler::judged(swept)
     })
     .await
 }

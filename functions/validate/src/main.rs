@@ -10,7 +10,7 @@ use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 use sluice_aws::lifecycle::EventBus;
 use sluice_aws::sfn::StepFunctions;
-use sluice_core::{ErrorName, Lifecycle, StartInput, deployment::lifecycle::refused};
+use sluice_core::{ErrorName, Lifecycle, StartInput, Status, deployment::lifecycle::refused};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -26,9 +26,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let asked = bus.enabled().then(|| sluice_core::StartCall::clone(&call));
         let result = handler::validate(aws, call, now()).await;
         match (&result, asked) {
-            (Ok(doc), _) if doc.status == sluice_core::Status::Ready => {
-                bus.announce(Lifecycle::DeploymentStarted, doc).await
-            }
+            (Ok(doc), _) => match doc.status {
+                Status::Ready => bus.announce(Lifecycle::DeploymentStarted, doc).await,
+                Status::NothingToDeploy => bus.announce(Lifecycle::DeploymentSucceeded, doc).await,
+                // Stopped while validate ran: settled here, nothing moved.
+                Status::RolledBack => bus.announce(Lifecycle::DeploymentRolledBack, doc).await,
+                _ => {}
+            },
             // Refused (a transient failure is retried; a settled one was announced before).
             (Err(e), Some(call))
                 if !matches!(e.name, ErrorName::TransientAws | ErrorName::AlreadySettled) =>

@@ -107,6 +107,8 @@ pub fn merge_globals(global: &Value, local: &Value) -> Value {
             let mut merged = g.clone();
             for (k, lv) in l {
                 let v = match g.get(k) {
+                    // Written without a value: SAM keeps the resource's none, not the global.
+                    Some(_) if lv.is_null() => Value::Null,
                     Some(gv) => merge_globals(gv, lv),
                     None => lv.clone(),
                 };
@@ -160,6 +162,7 @@ impl Template {
     pub fn unknown_parameters(&self) -> Vec<String> {
         self.given
             .keys()
+            .filter(|k| !k.starts_with("AWS::"))
             .filter(|k| {
                 self.root
                     .get("Parameters")
@@ -281,6 +284,8 @@ impl Template {
                         };
                         items
                             .iter()
+                            // AWS::NoValue leaves an item out.
+                            .filter(|i| self.resolve_at(i, next) != Resolved::Known(Value::Null))
                             .map(|i| self.string_at(i, next))
                             .collect::<Result<Vec<_>, _>>()
                             .map(|parts| parts.join(&d))
@@ -292,6 +297,25 @@ impl Template {
                 }
                 _ => Resolved::Unknown(format!(
                     "Fn::Join {} is not [delimiter, list]",
+                    describe(arg)
+                )),
+            },
+            "Fn::Split" => match arg.as_array().map(Vec::as_slice) {
+                Some([delimiter, text]) => {
+                    match (self.string_at(delimiter, next), self.string_at(text, next)) {
+                        (Ok(d), Ok(t)) if !d.is_empty() => Resolved::Known(Value::Array(
+                            t.split(d.as_str())
+                                .map(|p| Value::String(p.to_string()))
+                                .collect(),
+                        )),
+                        (Err(why), _) | (_, Err(why)) => {
+                            Resolved::Unknown(format!("Fn::Split: {why}"))
+                        }
+                        _ => Resolved::Unknown("Fn::Split with an empty delimiter".into()),
+                    }
+                }
+                _ => Resolved::Unknown(format!(
+                    "Fn::Split {} is not [delimiter, string]",
                     describe(arg)
                 )),
             },
@@ -352,12 +376,34 @@ impl Template {
         if name == "AWS::NoValue" {
             return Resolved::Known(Value::Null);
         }
+        if name.starts_with("AWS::")
+            && let Some(value) = self.given.get(name)
+        {
+            return Resolved::Known(Value::String(value.clone()));
+        }
         if name.starts_with("AWS::") {
             return Resolved::Unknown(format!("{name} is known only once the stack is deployed"));
         }
         if let Some(parameter) = self.root.get("Parameters").and_then(|p| p.get(name)) {
-            if let Some(value) = self.given.get(name) {
-                return Resolved::Known(Value::String(value.clone()));
+            // A list parameter's value is its items, comma-separated.
+            let kind = parameter
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or("String");
+            let listed = kind == "CommaDelimitedList" || kind.starts_with("List<");
+            let value = |text: String| {
+                if listed {
+                    Value::Array(
+                        text.split(',')
+                            .map(|i| Value::String(i.trim().to_string()))
+                            .collect(),
+                    )
+                } else {
+                    Value::String(text)
+                }
+            };
+            if let Some(given) = self.given.get(name) {
+                return Resolved::Known(value(given.clone()));
             }
             return match parameter.get("Default") {
                 Some(default) => {
@@ -365,7 +411,8 @@ impl Template {
                         .borrow_mut()
                         .insert(format!("{name}={}", describe(default)));
                     Resolved::Known(match default {
-                        Value::Number(n) => Value::String(n.to_string()),
+                        Value::Number(n) => value(n.to_string()),
+                        Value::String(s) => value(s.clone()),
                         other => other.clone(),
                     })
                 }
@@ -378,6 +425,15 @@ impl Template {
             return Resolved::Resource {
                 logical: name.to_string(),
                 attribute: None,
+            };
+        }
+        // SAM's `!Ref Function.Alias` / `!Ref Function.Version`: the function's alias or version.
+        if let Some((logical, attribute)) = name.split_once('.')
+            && self.resource(logical).is_some()
+        {
+            return Resolved::Resource {
+                logical: logical.to_string(),
+                attribute: Some(attribute.to_string()),
             };
         }
         Resolved::Unknown(format!("Ref to {name}, which the template does not define"))
@@ -471,12 +527,19 @@ impl Template {
                 [inner] => self.condition_at(inner, next).map(|b| !b),
                 _ => Err(format!("Fn::Not {} is not [condition]", describe(arg))),
             },
-            "Fn::And" => items
-                .iter()
-                .try_fold(true, |all, i| Ok(self.condition_at(i, next)? && all)),
-            "Fn::Or" => items
-                .iter()
-                .try_fold(false, |any, i| Ok(self.condition_at(i, next)? || any)),
+            // Decided as soon as one arm decides it, whatever the others are.
+            "Fn::And" | "Fn::Or" => {
+                let decisive = function == "Fn::Or";
+                let mut unknown = None;
+                for i in items {
+                    match self.condition_at(i, next) {
+                        Ok(b) if b == decisive => return Ok(decisive),
+                        Ok(_) => {}
+                        Err(why) => unknown = unknown.or(Some(why)),
+                    }
+                }
+                unknown.map_or(Ok(!decisive), Err)
+            }
             other => Err(format!("{other} is not a condition function")),
         }
     }
@@ -598,6 +661,74 @@ Resources:
         assert!(
             t.string(&json!({"Fn::Sub": "${AWS::StackName}-x"}))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn lists_splits_pseudo_parameters_and_conditions_one_arm_decides() {
+        let t = Template::with_parameters(
+            to_json(
+                &yaml_serde::from_str(
+                    r#"
+Parameters:
+  Alarms: {Type: CommaDelimitedList, Default: "a, b"}
+  Secret: {Type: String}
+Conditions:
+  Prod: !Equals [x, x]
+  Either: !Or [Prod, !Equals [!Ref Secret, y]]
+  Both: !And [!Not [Prod], !Equals [!Ref Secret, y]]
+  InUs: !Equals [!Ref "AWS::Region", us-east-1]
+Resources:
+  Fn: {Type: AWS::Serverless::Function}
+"#,
+                )
+                .unwrap(),
+            ),
+            BTreeMap::from([("AWS::Region".into(), "us-east-1".into())]),
+        );
+        assert_eq!(
+            t.resolve(&json!({"Ref": "Alarms"})),
+            Resolved::Known(json!(["a", "b"]))
+        );
+        assert_eq!(
+            t.resolve(&json!({"Fn::Split": [",", "x,y"]})),
+            Resolved::Known(json!(["x", "y"]))
+        );
+        assert_eq!(
+            t.string(&json!({"Fn::Join": ["-", ["a", {"Ref": "AWS::NoValue"}, "b"]]}))
+                .unwrap(),
+            "a-b"
+        );
+        assert_eq!(
+            t.condition(&json!("Either")),
+            Ok(true),
+            "one arm decides an Or"
+        );
+        assert_eq!(
+            t.condition(&json!("Both")),
+            Ok(false),
+            "one arm decides an And"
+        );
+        assert_eq!(
+            t.condition(&json!("InUs")),
+            Ok(true),
+            "a pseudo parameter given"
+        );
+        assert!(t.unknown_parameters().is_empty());
+        assert_eq!(
+            t.resolve(&json!({"Ref": "Fn.Alias"})),
+            Resolved::Resource {
+                logical: "Fn".into(),
+                attribute: Some("Alias".into())
+            }
+        );
+        assert_eq!(
+            merge_globals(
+                &json!({"DeploymentPreference": {"Type": "AllAtOnce"}}),
+                &json!({"DeploymentPreference": null})
+            ),
+            json!({"DeploymentPreference": null}),
+            "written without a value: none, as SAM keeps it"
         );
     }
 

@@ -87,6 +87,20 @@ pub struct LifecycleEvent {
     pub detail: Value,
 }
 
+/// The detail's `summary`: one line a notification can show as it is (no template quoting).
+fn summarize(detail: &mut Value, kind: Lifecycle) {
+    let said = detail["cause"]
+        .as_str()
+        .or(detail["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    detail["summary"] = json!(format!(
+        "sluice {}: {}: {said}",
+        kind.detail_type(),
+        detail["deploymentId"].as_str().unwrap_or("-")
+    ));
+}
+
 fn failure_fields(detail: &mut Value, failure: Option<&Failure>) {
     if let Some(f) = failure {
         detail["error"] = json!(f.error.as_str());
@@ -164,6 +178,7 @@ impl Deployment {
             | Lifecycle::DeploymentFailed => failure_fields(&mut detail, self.failure.as_ref()),
             _ => {}
         }
+        summarize(&mut detail, kind);
         LifecycleEvent {
             detail_type: kind.detail_type(),
             detail,
@@ -180,6 +195,7 @@ impl Deployment {
             Settlement::Release => "release",
         });
         failure_fields(&mut event.detail, self.failure.as_ref());
+        summarize(&mut event.detail, Lifecycle::SafetyNetRepaired);
         event
     }
 }
@@ -209,6 +225,10 @@ pub fn refused(call: &StartCall, error: &crate::error::Error) -> LifecycleEvent 
             "error": error.name.as_str(),
             "cause": error.message,
             "message": error.message,
+            "summary": format!(
+                "sluice DeploymentFailed: {}: {}",
+                call.deployment_id, error.message
+            ),
         }),
     }
 }
