@@ -12,9 +12,9 @@ cargo test --workspace
 
 step "Linters: Python (ruff), template and state machine"
 ensure_venv .venv-lint tests/requirements-lint.txt
-.venv-lint/bin/ruff check tests
-.venv-lint/bin/ruff format --check tests
-.venv-lint/bin/cfn-lint template.yaml examples/pipeline/pipeline.yaml examples/notifications/template.yaml
+.venv-lint/bin/ruff check tests examples
+.venv-lint/bin/ruff format --check tests examples
+.venv-lint/bin/cfn-lint template.yaml examples/pipeline/pipeline.yaml examples/notifications/template.yaml examples/check-prometheus/template.yaml
 .venv-lint/bin/sam validate --lint --template-file template.yaml
 if [ ! -x tests/.tools/node_modules/.bin/asl-validator ]; then
   npm install --silent --no-audit --no-fund --prefix tests/.tools asl-validator@4.0.0

@@ -113,6 +113,9 @@ struct State {
     metric_reads: Vec<(usize, Timestamp, Timestamp, i64)>,
     freezes: HashMap<String, Freeze>,
     journal: Vec<AliasEntry>,
+    /// What the next invocations answer, in turn (none left: it returns null); and each made.
+    answers: VecDeque<Result<crate::ports::Invoked, AwsErrorKind>>,
+    invocations: Vec<(String, serde_json::Value)>,
 }
 
 impl State {
@@ -347,6 +350,37 @@ impl FakeAws {
     /// Every write that landed, in order ("UpdateAlias f:live -> version 3 with 10% on version 4").
     pub fn writes(&self) -> Vec<String> {
         self.with(|s| s.writes.clone())
+    }
+}
+
+impl FakeAws {
+    /// The next invocation answers `answer` (after the ones queued before it).
+    pub fn answer_next(&self, answer: Result<crate::ports::Invoked, AwsErrorKind>) {
+        self.state.lock().unwrap().answers.push_back(answer);
+    }
+
+    /// Every invocation made: (function, payload).
+    pub fn invocations(&self) -> Vec<(String, serde_json::Value)> {
+        self.state.lock().unwrap().invocations.clone()
+    }
+}
+
+impl crate::ports::Invoker for FakeAws {
+    async fn invoke(
+        &self,
+        function: &FunctionRef,
+        payload: &serde_json::Value,
+    ) -> Result<crate::ports::Invoked, AwsError> {
+        let mut s = self.state.lock().unwrap();
+        s.invocations.push((function.to_string(), payload.clone()));
+        match s.answers.pop_front() {
+            Some(Ok(invoked)) => Ok(invoked),
+            Some(Err(kind)) => Err(AwsError::new(kind, "Invoke", "injected")),
+            None => Ok(crate::ports::Invoked {
+                payload: serde_json::Value::Null,
+                function_error: None,
+            }),
+        }
     }
 }
 

@@ -99,6 +99,29 @@ fn routing_of(
     })
 }
 
+impl crate::ports::Invoker for LambdaFunctions {
+    async fn invoke(
+        &self,
+        function: &FunctionRef,
+        payload: &serde_json::Value,
+    ) -> Result<crate::ports::Invoked, AwsError> {
+        let out = self
+            .client()
+            .await
+            .invoke()
+            .function_name(function.as_str())
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            .send()
+            .await
+            .map_err(|e| classify("Invoke", e))?;
+        let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+        Ok(crate::ports::Invoked {
+            payload: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+            function_error: out.function_error().map(str::to_string),
+        })
+    }
+}
+
 impl FunctionStore for LambdaFunctions {
     async fn get_alias(
         &self,

@@ -25,6 +25,6 @@ pub mod sweep;
 pub mod watches;
 
 pub use ports::{
-    AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Ledger, MetricReader, Saved,
-    Tasks, Watches,
+    AlarmReader, AwsError, AwsErrorKind, Executions, FunctionStore, Invoked, Invoker, Ledger,
+    MetricReader, Saved, Tasks, Watches,
 };

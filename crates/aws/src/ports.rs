@@ -59,6 +59,23 @@ impl From<AwsError> for Error {
     }
 }
 
+/// What an invocation returned: its payload (JSON; null when empty), and Lambda's
+/// `FunctionError` when the function raised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invoked {
+    pub payload: serde_json::Value,
+    pub function_error: Option<String>,
+}
+
+/// Invokes the user's functions synchronously (the check hook, at each check of a bake).
+pub trait Invoker: Send + Sync {
+    fn invoke(
+        &self,
+        function: &FunctionRef,
+        payload: &serde_json::Value,
+    ) -> impl Future<Output = Result<Invoked, AwsError>> + Send;
+}
+
 /// Lambda functions, versions and aliases.
 pub trait FunctionStore: Send + Sync {
     /// The alias, or None when it does not exist.

@@ -480,6 +480,7 @@ mod tests {
         let hooks = Hooks {
             pre_traffic: Some(crate::testing::function("pre")),
             post_traffic: Some(crate::testing::function("post")),
+            check: None,
         };
         let without = success(&p, 300, NONE, &Hooks::default());
         assert_eq!(without.checks, 9, "one Wait per bake without alarms");

@@ -1,5 +1,5 @@
-//! The PreTraffic and PostTraffic hooks: the user's functions that judge a release before any
-//! traffic moves and after all of it has.
+//! The hooks: the user's functions that judge a release before any traffic moves (PreTraffic),
+//! after all of it has (PostTraffic), and at every check of every bake (check).
 
 use crate::names::FunctionRef;
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,10 @@ pub struct Hooks {
     pub pre_traffic: Option<FunctionRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_traffic: Option<FunctionRef>,
+    /// Asked at every check of a bake, beside the alarms and the analysis: its `Failed` is a
+    /// breach (check-alarms invokes it; no state of the state machine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<FunctionRef>,
 }
 
 impl Hooks {
@@ -21,12 +25,15 @@ impl Hooks {
         [
             ("hooks.preTraffic", &self.pre_traffic),
             ("hooks.postTraffic", &self.post_traffic),
+            ("hooks.check", &self.check),
         ]
         .into_iter()
         .filter_map(|(field, hook)| hook.as_ref().map(|h| (field, h)))
     }
 
+    /// The traffic hooks: each a Task state of its own in the state machine (the check hook runs
+    /// inside check-alarms, and costs no history events).
     pub fn count(&self) -> usize {
-        self.named().count()
+        self.pre_traffic.iter().chain(&self.post_traffic).count()
     }
 }

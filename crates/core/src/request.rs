@@ -94,6 +94,8 @@ struct RawHooks {
     pre_traffic: Option<String>,
     #[serde(default, deserialize_with = "optional")]
     post_traffic: Option<String>,
+    #[serde(default, deserialize_with = "optional")]
+    check: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -314,6 +316,10 @@ impl Request {
                 .post_traffic
                 .map(|h| function_ref("hooks.postTraffic", &h, Role::Hook, home))
                 .transpose()?,
+            check: raw_hooks
+                .check
+                .map(|h| function_ref("hooks.check", &h, Role::Hook, home))
+                .transpose()?,
         };
         let (field, asked) = match (raw.check_interval, raw.poll_interval) {
             (Some(_), Some(_)) => {
@@ -337,7 +343,7 @@ impl Request {
                 ));
             }
         };
-        let judges = judges(&alarms, analysis.as_ref(), &pause);
+        let judges = judges(&alarms, analysis.as_ref(), &pause, &hooks);
         let check_interval =
             CheckInterval::choose(&plan, asked, judges, &hooks).map_err(|no| no.refusal(field))?;
         Ok(Request {
@@ -358,9 +364,15 @@ impl Request {
 }
 
 /// What a request's bakes judge, for the history budget.
-fn judges(alarms: &[AlarmName], analysis: Option<&Analysis>, pause: &PausePolicy) -> Judges {
+fn judges(
+    alarms: &[AlarmName],
+    analysis: Option<&Analysis>,
+    pause: &PausePolicy,
+    hooks: &Hooks,
+) -> Judges {
     Judges {
-        alarms: !alarms.is_empty(),
+        // A check hook is asked at each backstop check, as the alarms are read.
+        alarms: !alarms.is_empty() || hooks.check.is_some(),
         analysis: analysis.is_some(),
         keep_baking_seconds: analysis.map_or(0, |a| a.inconclusive.keep_baking_seconds),
         pause_seconds: pause.limit_seconds,
@@ -370,7 +382,12 @@ fn judges(alarms: &[AlarmName], analysis: Option<&Analysis>, pause: &PausePolicy
 impl Request {
     /// What this request's bakes judge, for the history budget.
     pub fn judges(&self) -> Judges {
-        judges(&self.alarms, self.analysis.as_ref(), &self.pause)
+        judges(
+            &self.alarms,
+            self.analysis.as_ref(),
+            &self.pause,
+            &self.hooks,
+        )
     }
 }
 

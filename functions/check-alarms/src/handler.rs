@@ -9,15 +9,27 @@
 use sluice_aws::ending::refuse_if_settled;
 use sluice_aws::watches::{Released, release_watch};
 use sluice_aws::{
-    AlarmReader, AwsError, AwsErrorKind, Ledger, MetricReader, Saved, Tasks, Watches,
+    AlarmReader, AwsError, AwsErrorKind, Invoker, Ledger, MetricReader, Saved, Tasks, Watches,
 };
+use sluice_core::FunctionRef;
 use sluice_core::analysis::{Figures, TargetAnalysis, figures_of, newest_minute, queries};
+use sluice_core::deployment::CheckAnswer;
 use sluice_core::{AlarmReading, AlarmTransition, Deployment, Error, ErrorName, Status, Timestamp};
 
-pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T: Tasks>(
+/// The longest a check waits for its check hook: longer is no answer (the check counts without
+/// it), well inside the function's own 90 s.
+pub const CHECK_HOOK_SECONDS: u64 = 30;
+
+pub async fn check_alarms<
+    A: AlarmReader + MetricReader,
+    L: Ledger + Watches,
+    T: Tasks,
+    I: Invoker,
+>(
     alarms: &A,
     ledger: &L,
     tasks: &T,
+    hooks: &I,
     mut doc: Deployment,
     now: Timestamp,
 ) -> Result<Deployment, Error> {
@@ -52,6 +64,13 @@ pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T:
         }
         Err(e) => return Err(e.into()),
     }
+    // The check hook judges beside the alarms and the analysis (a breach already found stands).
+    if let Some(hook) = doc.hooks.check.clone()
+        && doc.status != Status::AlarmBreached
+    {
+        let answer = ask(hooks, &hook, &doc).await;
+        doc.judge_check_hook(answer, now)?;
+    }
     // The bake's own end meets its meeting point: an operator's command recorded there first
     // wins, and the bake ends with it instead (a breach of the alarms or the analysis does not
     // give way: it rolls back whatever was asked).
@@ -68,6 +87,19 @@ pub async fn check_alarms<A: AlarmReader + MetricReader, L: Ledger + Watches, T:
     // status` shows the bake as it is, and an operator's command is applied to it.
     save(ledger, &doc).await?;
     Ok(doc)
+}
+
+/// Asks the check hook about this check: its answer, or why there is none (a function that
+/// cannot be invoked at all fails the check, as a hook that raises does).
+async fn ask<I: Invoker>(hooks: &I, hook: &FunctionRef, doc: &Deployment) -> CheckAnswer {
+    let payload = doc.check_hook_payload();
+    let call = hooks.invoke(hook, &payload);
+    match tokio::time::timeout(std::time::Duration::from_secs(CHECK_HOOK_SECONDS), call).await {
+        Ok(Ok(invoked)) => CheckAnswer::of(&invoked.payload, invoked.function_error.as_deref()),
+        Ok(Err(e)) if e.kind == AwsErrorKind::Transient => CheckAnswer::Unanswered(e.to_string()),
+        Ok(Err(e)) => CheckAnswer::Failed(format!("it could not be invoked: {e}")),
+        Err(_) => CheckAnswer::Unanswered(format!("no answer within {CHECK_HOOK_SECONDS}s")),
+    }
 }
 
 async fn save<L: Ledger>(ledger: &L, doc: &Deployment) -> Result<(), Error> {
@@ -176,7 +208,7 @@ mod tests {
 
     /// check-alarms, handed `input` as the runtime hands it over.
     async fn run(aws: &FakeAws, input: Value, now: Timestamp) -> Result<Deployment, Error> {
-        check_alarms(aws, aws, aws, read_input("check-alarms", input)?, now).await
+        check_alarms(aws, aws, aws, aws, read_input("check-alarms", input)?, now).await
     }
 
     /// A redriven execution resumes its bake after the safety net settled the deployment: the
@@ -195,6 +227,48 @@ mod tests {
             err.message
         );
         assert_eq!(aws.record("d-1"), settled);
+    }
+
+    /// The check hook is asked at each check with the bake's context: it passes, it cannot be
+    /// asked (the check counts without it, said once), then it fails: a breach with its reason.
+    #[tokio::test]
+    async fn the_check_hook_is_asked_at_each_check_and_its_failure_rolls_back() {
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let mut d = baking(&["errors"]);
+        d.hooks.check = Some(sluice_core::testing::function("orders-check"));
+        let d = run(&aws, d.to_json(), t(0)).await.unwrap();
+        assert_eq!(d.status, Status::Baking);
+        aws.answer_next(Err(AwsErrorKind::Transient));
+        let d = run(&aws, d.to_json(), t(0)).await.unwrap();
+        assert_eq!(d.status, Status::Baking, "no answer is not a verdict");
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        aws.answer_next(Ok(sluice_aws::Invoked {
+            payload: serde_json::json!({"status": "Failed", "reason": "p99 850 ms over 500 ms"}),
+            function_error: None,
+        }));
+        let d = run(&aws, d.to_json(), t(0)).await.unwrap();
+        assert_eq!(d.status, Status::AlarmBreached);
+        let f = d.failure.clone().unwrap();
+        assert_eq!(f.error, "HookFailed");
+        assert!(
+            f.cause
+                .contains("the check hook orders-check failed: p99 850 ms over 500 ms"),
+            "{}",
+            f.cause
+        );
+        let asked = aws.invocations();
+        assert_eq!(asked.len(), 3);
+        assert_eq!(asked[0].0, "orders-check");
+        assert_eq!(asked[0].1["phase"], "Check");
+        assert_eq!(
+            asked[0].1["check"]["healthy"], true,
+            "this check's verdict so far"
+        );
+        assert_eq!(
+            aws.record("d-1").unwrap()["status"],
+            "AlarmBreached",
+            "recorded"
+        );
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let alarms = &CloudWatchAlarms::from_env();
     let ledger = &DynamoLedger::from_env()?;
     let tasks = &StepFunctions::from_env();
+    let hooks = &sluice_aws::lambda::LambdaFunctions::from_env();
     let bus = &EventBus::from_env();
     sluice_aws::runtime::run("check-alarms", |doc: Deployment| async move {
         let paused = |d: &Deployment| {
@@ -25,7 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .is_some_and(|h| h.kind == HoldKind::Pause)
         };
         let (applying, was_paused) = (doc.interrupt.is_some(), paused(&doc));
-        let doc = handler::check_alarms(alarms, ledger, tasks, doc, now()).await?;
+        let doc = handler::check_alarms(alarms, ledger, tasks, hooks, doc, now()).await?;
         let kind = match (applying, was_paused, paused(&doc)) {
             (true, false, true) => Some(Lifecycle::DeploymentPaused),
             (true, true, false) => Some(Lifecycle::DeploymentResumed),

@@ -133,7 +133,7 @@ impl Deployment {
 
     /// Whether a bake reads anything at its checks: alarms, or the versions' metrics.
     pub fn checks_bakes(&self) -> bool {
-        !self.alarms.is_empty() || self.analysis.is_some()
+        !self.alarms.is_empty() || self.analysis.is_some() || self.hooks.check.is_some()
     }
 
     /// The targets the analysis compares at a check: each alias shifting from a previous
@@ -657,6 +657,79 @@ impl Deployment {
         (clip(&failed.join("; "), MAX_CAUSE_CHARS - 200), how)
     }
 
+    /// What the check hook (`hooks.check`) is asked at a check: the deployment, the step and the
+    /// bake, each target with its stable and new version (and the new version's qualified ARN,
+    /// to call it directly), and this check's verdict as far as it went (alarms, analysis).
+    pub fn check_hook_payload(&self) -> serde_json::Value {
+        let targets: Vec<serde_json::Value> = self
+            .targets
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "functionName": t.function_name.to_string(),
+                    "alias": t.alias.to_string(),
+                    "stableVersion": t.previous_version.as_ref().map(|v| v.to_string()),
+                    "newVersion": t.target_version.to_string(),
+                    "newVersionArn": t.function_arn.as_ref().map(|a| format!("{a}:{}", t.target_version)),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "deploymentId": self.deployment_id,
+            "phase": "Check",
+            "dryRun": self.dry_run,
+            "step": self.step.map(|s| s + 1),
+            "steps": self.plan.step_count(),
+            "weight": self.weight.percent(),
+            "bakedSeconds": self.bake.elapsed_seconds,
+            "bakeSeconds": self.bake.required_seconds,
+            "targets": targets,
+            "check": self.last_check,
+        })
+    }
+
+    /// Records what the check hook answered at this check: `Failed` ends the bake as a breach
+    /// (`HookFailed`, its reason in the cause); one that could not be asked is said (once per
+    /// step) and the check counts without it, as an alarm that could not be read does.
+    pub fn judge_check_hook(&mut self, answer: CheckAnswer, now: Timestamp) -> Result<(), Error> {
+        let Some(hook) = self.hooks.check.clone() else {
+            return Ok(());
+        };
+        if self.status == Status::AlarmBreached {
+            return Ok(());
+        }
+        match answer {
+            CheckAnswer::Passed => Ok(()),
+            CheckAnswer::Failed(reason) => self.fail_bake(
+                ErrorName::HookFailed,
+                &format!(
+                    "the check hook {hook} failed: {}",
+                    clip(&reason, MAX_REASON_CHARS)
+                ),
+                "",
+                now,
+            ),
+            CheckAnswer::Unanswered(why) => {
+                let warning = clip(
+                    &format!(
+                        "{}: the check hook {hook} could not be asked ({why}); this check counted without it",
+                        self.step_label()
+                    ),
+                    MAX_REASON_CHARS,
+                );
+                let said = format!(
+                    "{}: the check hook {hook} could not be asked",
+                    self.step_label()
+                );
+                if !self.warnings.iter().any(|w| w.starts_with(&said)) {
+                    self.warnings.push(warning.clone());
+                    self.record(now, warning);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Ends a bake unhealthy: recorded, and the state machine rolls back.
     pub(crate) fn fail_bake(
         &mut self,
@@ -674,6 +747,46 @@ impl Deployment {
         self.next_wait_seconds = 0;
         self.failure = Some(Failure::new(name, cause));
         Ok(())
+    }
+}
+
+/// What a check hook answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckAnswer {
+    /// It returned, without `"status": "Failed"`.
+    Passed,
+    /// `{"status": "Failed", "reason": ...}`, or the function raised an error (its message).
+    Failed(String),
+    /// It could not be asked now (throttled, timed out, AWS failing): not a verdict.
+    Unanswered(String),
+}
+
+impl CheckAnswer {
+    /// What the invocation returned: its payload, and Lambda's `FunctionError` when it raised.
+    pub fn of(payload: &serde_json::Value, function_error: Option<&str>) -> CheckAnswer {
+        if function_error.is_some() {
+            let message = payload["errorMessage"]
+                .as_str()
+                .or(payload["errorType"].as_str())
+                .unwrap_or("it raised an error")
+                .to_string();
+            return CheckAnswer::Failed(message);
+        }
+        let reason = || {
+            payload["reason"]
+                .as_str()
+                .unwrap_or("no reason given")
+                .to_string()
+        };
+        match payload.get("status").and_then(|s| s.as_str()) {
+            None | Some("Succeeded") => CheckAnswer::Passed,
+            Some("Failed") => CheckAnswer::Failed(reason()),
+            Some(other) => CheckAnswer::Failed(format!(
+                "it answered status {} (a check hook answers \"Succeeded\" or \"Failed\"): {}",
+                crate::bounds::quote(other),
+                reason()
+            )),
+        }
     }
 }
 
@@ -840,6 +953,58 @@ mod tests {
         assert!(!verdict.healthy);
         assert_eq!(verdict.analysis[0].new.errors, 8);
         assert_eq!(verdict.analysis[0].served_share, Some(0.1));
+    }
+
+    /// The check hook's `Failed` is a breach with its reason; an error it raised too; one that
+    /// could not be asked is said once and the bake goes on.
+    #[test]
+    fn a_check_hooks_answer_is_judged_with_the_alarms() {
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &[]);
+        d.hooks.check = Some(crate::testing::function("orders-check"));
+        assert!(d.checks_bakes(), "a check hook is a reason to check");
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        d.record_check(&[], &[], t(2)).unwrap();
+        let payload = d.check_hook_payload();
+        assert_eq!(
+            (payload["phase"].clone(), payload["step"].clone()),
+            (json!("Check"), json!(1))
+        );
+        assert_eq!(
+            payload["targets"][0]["newVersion"],
+            d.targets[0].target_version.to_string()
+        );
+        for _ in 0..2 {
+            d.judge_check_hook(CheckAnswer::Unanswered("throttled".into()), t(3))
+                .unwrap();
+        }
+        assert_eq!(d.warnings.len(), 1, "said once: {:?}", d.warnings);
+        assert_eq!(d.status, Status::Baking);
+        let answer = CheckAnswer::of(
+            &json!({"status": "Failed", "reason": "p99 850 ms > 500 ms"}),
+            None,
+        );
+        d.judge_check_hook(answer, t(4)).unwrap();
+        assert_eq!(d.status, Status::AlarmBreached);
+        let f = d.failure.clone().unwrap();
+        assert_eq!(f.error, "HookFailed");
+        assert!(
+            f.cause
+                .contains("the check hook orders-check failed: p99 850 ms > 500 ms"),
+            "{}",
+            f.cause
+        );
+        assert_eq!(CheckAnswer::of(&json!(null), None), CheckAnswer::Passed);
+        assert_eq!(
+            CheckAnswer::of(
+                &json!({"errorMessage": "boom", "errorType": "E"}),
+                Some("Unhandled")
+            ),
+            CheckAnswer::Failed("boom".into())
+        );
+        assert!(matches!(
+            CheckAnswer::of(&json!({"status": "Maybe"}), None),
+            CheckAnswer::Failed(_)
+        ));
     }
 
     /// A dry run routes the new version no traffic through the aliases: its analysis has no

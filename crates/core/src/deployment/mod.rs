@@ -18,7 +18,9 @@ mod shift;
 mod start;
 mod undo;
 
-pub use bake::{OVERTIME_SECONDS, Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome};
+pub use bake::{
+    CheckAnswer, OVERTIME_SECONDS, Verdict, WATCH_GRACE_SECONDS, WatchCall, WatchOutcome,
+};
 pub use control::{Hold, HoldKind};
 pub use ending::{SettledBy, Settlement};
 pub use lifecycle::{Lifecycle, LifecycleEvent};
