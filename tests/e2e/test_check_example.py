@@ -13,8 +13,9 @@ import pytest
 
 from processes import ROOT
 
-# The p99 the fake API answers per version of the query.
-P99 = {"2": 0.21, "3": 0.93}
+# The p99 the fake API answers per version of the query: one series each, two for version 4
+# (the worse one must count), NaN for version 5 (no traffic), a scalar for version 6.
+P99 = {"2": [0.21], "3": [0.93], "4": [0.2, 0.71], "5": ["NaN"]}
 
 
 class Prometheus(http.server.BaseHTTPRequestHandler):
@@ -22,12 +23,18 @@ class Prometheus(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlparse(self.path)
         promql = urllib.parse.parse_qs(url.query).get("query", [""])[0]
         if url.path != "/api/v1/query" or "bad(" in promql:
-            body = {"status": "error", "errorType": "bad_data", "error": "parse error"}
+            body = {"status": "error", "errorType": "bad_data", "error": "parse error at char 4"}
             code = 400 if url.path == "/api/v1/query" else 404
         else:
             version = promql.split('version="', 1)[1].split('"', 1)[0]
-            result = [{"metric": {}, "value": [1764870000, str(P99[version])]}] if version in P99 else []
-            body, code = {"status": "success", "data": {"resultType": "vector", "result": result}}, 200
+            if version == "6":
+                data = {"resultType": "scalar", "result": [1764870000, "0.8"]}
+            else:
+                series = [
+                    {"metric": {"i": str(i)}, "value": [1764870000, str(v)]} for i, v in enumerate(P99.get(version, []))
+                ]
+                data = {"resultType": "vector", "result": series}
+            body, code = {"status": "success", "data": data}, 200
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -73,9 +80,14 @@ def test_the_example_check_hook_judges_each_new_version_on_the_query(api, exampl
     assert example.handler(payload("2")) == {"status": "Succeeded", "reason": "orders:live v2: 0.21 <= 0.5"}
     failed = example.handler(payload("3"))
     assert failed["status"] == "Failed" and "orders:live v3: 0.93 > 0.5" in failed["reason"], failed
+    assert "0.71 > 0.5" in example.handler(payload("4"))["reason"], "the worst series counts"
+    assert "0.8 > 0.5" in example.handler(payload("6"))["reason"], "a scalar result"
     assert example.handler(payload("9"))["status"] == "Succeeded", "no data passes by default"
+    assert example.handler(payload("5"))["status"] == "Succeeded", "NaN is no data"
     monkeypatch.setenv("NO_DATA", "fail")
     assert example.handler(payload("9"))["status"] == "Failed"
+    assert example.handler(payload("5"))["status"] == "Failed"
+    assert example.handler({**payload("9"), "dryRun": True})["status"] == "Succeeded", "a dry run has no traffic"
     monkeypatch.setenv("QUERY", 'bad({version="{version}"}')
-    with pytest.raises(Exception, match="bad_data|400"):
+    with pytest.raises(RuntimeError, match="bad_data: parse error at char 4"):
         example.handler(payload("2"))

@@ -74,7 +74,8 @@ fn service_of(operation: &str) -> (&'static str, &'static str) {
         | "UpdateAlias"
         | "CreateAlias"
         | "GetFunctionConfiguration"
-        | "PublishVersion" => ("Lambda", "lambda"),
+        | "PublishVersion"
+        | "Invoke" => ("Lambda", "lambda"),
         "DescribeAlarms" | "DescribeAlarmHistory" | "GetMetricData" => ("CloudWatch", "monitoring"),
         "GetItem" | "PutItem" | "DeleteItem" | "UpdateItem" | "Query" => ("DynamoDB", "dynamodb"),
         "DescribeStacks" => ("CloudFormation", "cloudformation"),

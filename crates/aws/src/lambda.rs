@@ -111,6 +111,21 @@ impl crate::ports::Invoker for LambdaFunctions {
             .invoke()
             .function_name(function.as_str())
             .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            // A hook may take its time: one attempt (a retry would run it again), bounded by
+            // the caller's own limit rather than the shared config's 10 s per attempt.
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default()
+                    .timeout_config(
+                        aws_smithy_types::timeout::TimeoutConfig::builder()
+                            .operation_attempt_timeout(std::time::Duration::from_secs(31))
+                            .operation_timeout(std::time::Duration::from_secs(31))
+                            .build(),
+                    )
+                    .retry_config(
+                        aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1),
+                    ),
+            )
             .send()
             .await
             .map_err(|e| classify("Invoke", e))?;

@@ -92,6 +92,7 @@ pub fn run(
             stretched,
             judges,
             alarms,
+            check_hook: false,
             analysis: analysis.as_ref(),
             hooks: &hooks,
         },
@@ -104,6 +105,8 @@ struct Shown<'a> {
     stretched: bool,
     judges: Judges,
     alarms: bool,
+    /// A check hook asked at each check (`hooks.check`).
+    check_hook: bool,
     analysis: Option<&'a Analysis>,
     hooks: &'a Hooks,
 }
@@ -158,6 +161,7 @@ pub fn run_request(text: &str, path: &str) -> Result<String, CliError> {
             stretched: parsed.check_interval.stretched,
             judges: parsed.judges(),
             alarms: !parsed.alarms.is_empty(),
+            check_hook: parsed.hooks.check.is_some(),
             analysis: parsed.analysis.as_ref(),
             hooks: &parsed.hooks,
         };
@@ -212,6 +216,7 @@ fn render(name: &str, plan: &sluice_core::Plan, shown: &Shown<'_>) -> String {
         stretched,
         judges,
         alarms,
+        check_hook,
         analysis,
         hooks,
     } = *shown;
@@ -254,6 +259,7 @@ fn render(name: &str, plan: &sluice_core::Plan, shown: &Shown<'_>) -> String {
         format!("every {}", format_seconds(check))
     };
     let checks = match (alarms, analysis.is_some()) {
+        (false, false) if check_hook => format!("check hook {every}"),
         (false, false) => "without alarms or analysis".to_string(),
         (true, false) => format!("alarm events, backstop check {every}"),
         (false, true) => format!("canary analysis {every}"),

@@ -321,6 +321,12 @@ impl Request {
                 .map(|h| function_ref("hooks.check", &h, Role::Hook, home))
                 .transpose()?,
         };
+        if hooks.check.is_some() && plan.total_bake_seconds() == 0 {
+            return Err(Error::invalid(
+                "hooks.check",
+                "no step of the strategy bakes, so the check hook would never be asked: give a step a bake",
+            ));
+        }
         let (field, asked) = match (raw.check_interval, raw.poll_interval) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(

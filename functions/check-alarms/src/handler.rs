@@ -46,11 +46,32 @@ pub async fn check_alarms<
         return Err(Error::new(ErrorName::OperatorCommand, command.describe()));
     }
     let before = doc.clone();
+    // The check hook first (told the last check's verdict): a hook that gives no answer makes
+    // this check unread, so that a bake never ends without its verdict.
+    let answer = match doc.hooks.check.clone() {
+        Some(hook) => Some(ask(hooks, &hook, &doc).await),
+        None => None,
+    };
+    let unanswered = match &answer {
+        Some(CheckAnswer::Unanswered(why)) => {
+            Some(format!("the check hook gave no answer ({why})"))
+        }
+        _ => None,
+    };
     match read(alarms, &doc).await {
         Ok((readings, fired)) => match analyse(alarms, &doc, now).await {
             Ok((judged, newest)) => {
-                doc.record_metrics_until(newest);
-                doc.record_check_with(&readings, &fired, judged, now)?
+                let mut checked = doc.clone();
+                checked.record_metrics_until(newest);
+                checked.record_check_with(&readings, &fired, judged, now)?;
+                match &unanswered {
+                    // Unread for want of the hook's answer, unless the alarms or the analysis
+                    // found a breach: that rolls back all the same.
+                    Some(why) if checked.status != Status::AlarmBreached => {
+                        doc.record_check_unanalysed(&readings, &fired, why, now)?
+                    }
+                    _ => doc = checked,
+                }
             }
             // The metrics are not known yet, but an alarm in ALARM is acted on all the same.
             Err(e) if e.kind == AwsErrorKind::Transient => {
@@ -64,11 +85,8 @@ pub async fn check_alarms<
         }
         Err(e) => return Err(e.into()),
     }
-    // The check hook judges beside the alarms and the analysis (a breach already found stands).
-    if let Some(hook) = doc.hooks.check.clone()
-        && doc.status != Status::AlarmBreached
-    {
-        let answer = ask(hooks, &hook, &doc).await;
+    // The check hook's verdict, beside the alarms' and the analysis' (a breach found stands).
+    if let Some(answer) = answer {
         doc.judge_check_hook(answer, now)?;
     }
     // The bake's own end meets its meeting point: an operator's command recorded there first
@@ -261,14 +279,38 @@ mod tests {
         assert_eq!(asked[0].0, "orders-check");
         assert_eq!(asked[0].1["phase"], "Check");
         assert_eq!(
-            asked[0].1["check"]["healthy"], true,
-            "this check's verdict so far"
+            asked[0].1["check"],
+            Value::Null,
+            "no check before the first"
+        );
+        assert_eq!(
+            asked[1].1["check"]["healthy"], true,
+            "the last check's verdict"
         );
         assert_eq!(
             aws.record("d-1").unwrap()["status"],
             "AlarmBreached",
             "recorded"
         );
+
+        // A hook that never answers: the bake never ends on an unanswered check; past its
+        // overtime the deployment fails (rolled back), never passes unjudged.
+        let aws = FakeAws::new().alarm("errors", AlarmState::Ok);
+        let mut d = baking(&["errors"]);
+        d.hooks.check = Some(sluice_core::testing::function("orders-check"));
+        let mut checks = 0;
+        while d.status == Status::Baking && checks < 100 {
+            aws.answer_next(Err(AwsErrorKind::Transient));
+            d = run(&aws, d.to_json(), t(0)).await.unwrap();
+            checks += 1;
+        }
+        assert_eq!(
+            d.status,
+            Status::AlarmBreached,
+            "after {checks} checks: {:?}",
+            d.history.last()
+        );
+        assert_eq!(d.failure.unwrap().error, "AwsFailure");
     }
 
     #[tokio::test]

@@ -666,7 +666,8 @@ impl Deployment {
             .iter()
             .map(|t| {
                 serde_json::json!({
-                    "functionName": t.function_name.to_string(),
+                    "functionName": t.function_name.name(),
+                    "functionArn": t.function_arn,
                     "alias": t.alias.to_string(),
                     "stableVersion": t.previous_version.as_ref().map(|v| v.to_string()),
                     "newVersion": t.target_version.to_string(),
@@ -778,14 +779,27 @@ impl CheckAnswer {
                 .unwrap_or("no reason given")
                 .to_string()
         };
-        match payload.get("status").and_then(|s| s.as_str()) {
-            None | Some("Succeeded") => CheckAnswer::Passed,
-            Some("Failed") => CheckAnswer::Failed(reason()),
-            Some(other) => CheckAnswer::Failed(format!(
-                "it answered status {} (a check hook answers \"Succeeded\" or \"Failed\"): {}",
-                crate::bounds::quote(other),
-                reason()
-            )),
+        // Passing is returning nothing, or an object without a status or with "Succeeded":
+        // anything else it answered is not understood, and fails the check.
+        let not_understood = |what: String| {
+            CheckAnswer::Failed(format!(
+                "it answered {what}; a check hook returns nothing, or {{\"status\": \"Succeeded\" | \"Failed\", \"reason\": ...}}"
+            ))
+        };
+        match payload {
+            serde_json::Value::Null => CheckAnswer::Passed,
+            serde_json::Value::Object(o) => match o.get("status") {
+                None => CheckAnswer::Passed,
+                Some(serde_json::Value::String(s)) if s == "Succeeded" => CheckAnswer::Passed,
+                Some(serde_json::Value::String(s)) if s == "Failed" => {
+                    CheckAnswer::Failed(reason())
+                }
+                Some(other) => not_understood(format!(
+                    "status {}",
+                    crate::bounds::clip(&other.to_string(), 80)
+                )),
+            },
+            other => not_understood(crate::bounds::clip(&other.to_string(), 80)),
         }
     }
 }
@@ -1001,10 +1015,20 @@ mod tests {
             ),
             CheckAnswer::Failed("boom".into())
         );
-        assert!(matches!(
-            CheckAnswer::of(&json!({"status": "Maybe"}), None),
-            CheckAnswer::Failed(_)
-        ));
+        for not_understood in [
+            json!({"status": "Maybe"}),
+            json!({"status": false}),
+            json!("{\"status\": \"Failed\"}"),
+            json!(true),
+        ] {
+            assert!(
+                matches!(
+                    CheckAnswer::of(&not_understood, None),
+                    CheckAnswer::Failed(_)
+                ),
+                "{not_understood}"
+            );
+        }
     }
 
     /// A dry run routes the new version no traffic through the aliases: its analysis has no
