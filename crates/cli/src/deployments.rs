@@ -200,33 +200,19 @@ async fn outcome(ctx: &Context, info: &ExecutionInfo, dry: bool) -> Result<Endin
         .as_ref()
         .map(|d| d.would_refuse.clone())
         .unwrap_or_default();
-    if dry
-        && matches!(recorded, Some(Status::Deployed))
-        && (info.status == ExecutionStatus::Succeeded || !refused.is_empty())
-    {
-        // A dry run whose every check passed: whether a real deployment would have gone through.
-        if refused.is_empty() {
-            println!(
-                "{} SUCCEEDED: dry run passed (no alias was written); a real deployment would have gone through",
-                info.name
-            );
-        } else {
-            println!(
-                "{} dry run over (no alias was written): every check passed, but a real deployment \
-                 would have been refused: {}",
-                info.name,
-                refused.join("; ")
-            );
-        }
+    if dry && recorded == Some(Status::Deployed) && !refused.is_empty() {
+        // A dry run whose every check passed, through a freeze a real deployment would meet.
+        println!(
+            "{} dry run over (no alias was written): every check passed, but a real deployment \
+             would have been refused: {}",
+            info.name,
+            refused.join("; ")
+        );
         for w in settled.iter().flat_map(|d| &d.warnings) {
             println!("  warning: {w}");
         }
         print_report(dry_run.as_ref());
-        return Ok(if refused.is_empty() {
-            Ending::Deployed
-        } else {
-            Ending::RolledBack
-        });
+        return Ok(Ending::RolledBack);
     }
     if info.status == ExecutionStatus::Succeeded
         && matches!(

@@ -486,19 +486,20 @@ fn alarms_of(t: &Template, value: &Value, notes: &mut Vec<String>) -> Vec<String
                     .map_or(&Value::Null, |r| &r["Properties"]);
                 names.push(name_of(t, props, "AlarmName", &logical, "alarm", notes));
             }
-            _ if undefined_ref(t, item).is_some() => {
-                let name = undefined_ref(t, item).unwrap_or_default();
-                notes.push(format!(
-                    "alarm !Ref {name}: the template does not define {name}; using {name} as the \
-                     alarm's name (validate refuses it if no such alarm exists)"
-                ));
-                names.push(name);
-            }
-            other => notes.push(format!(
-                "{CANNOT} alarm {}: {} (give the parameters' values with --parameter, or name it by hand)",
-                describe(item),
-                why(&other)
-            )),
+            other => match undefined_ref(t, item) {
+                Some(name) => {
+                    notes.push(format!(
+                        "alarm !Ref {name}: the template does not define {name}; using {name} as \
+                         the alarm's name (validate refuses it if no such alarm exists)"
+                    ));
+                    names.push(name);
+                }
+                None => notes.push(format!(
+                    "{CANNOT} alarm {}: {} (give the parameters' values with --parameter, or name it by hand)",
+                    describe(item),
+                    why(&other)
+                )),
+            },
         }
     }
     names
@@ -545,19 +546,21 @@ fn hooks_of(
                 let name = name_of(t, props, "FunctionName", &logical, "hook", notes);
                 hooks.insert(ours.into(), json!(name));
             }
-            _ if undefined_ref(t, hook).is_some() => {
-                let name = undefined_ref(t, hook).unwrap_or_default();
-                notes.push(format!(
-                    "hook {key} !Ref {name}: the template does not define {name}; using {name} as \
-                     the function's name (validate refuses it if no such function exists)"
-                ));
-                hooks.insert(ours.into(), json!(name));
-            }
-            other => notes.push(format!(
-                "{CANNOT} hook {key} {}: {} (give the parameters' values with --parameter, or name it by hand)",
-                describe(hook),
-                why(&other)
-            )),
+            other => match undefined_ref(t, hook) {
+                Some(name) => {
+                    notes.push(format!(
+                        "hook {key} !Ref {name}: the template does not define {name}; using \
+                         {name} as the function's name (validate refuses it if no such function \
+                         exists)"
+                    ));
+                    hooks.insert(ours.into(), json!(name));
+                }
+                None => notes.push(format!(
+                    "{CANNOT} hook {key} {}: {} (give the parameters' values with --parameter, or name it by hand)",
+                    describe(hook),
+                    why(&other)
+                )),
+            },
         }
     }
     hooks
