@@ -436,7 +436,32 @@ fn every_task_that_can_shift_traffic_is_caught_into_rollback() {
             assert_eq!(catch["Next"], "ExplainSettled", "{name}");
         }
     }
-    assert_eq!(states(&asl)["PostTrafficHookFailed"]["Next"], "Rollback");
+    // After all traffic moved, the PostTraffic hook's loop: the states starting and judging it
+    // roll back on any error, a call's error is judged (HookFailed), and a failed hook rolls back.
+    for name in ["PostTrafficHook", "JudgeHook"] {
+        let catch = &states(&asl)[name]["Catch"];
+        assert_eq!(
+            catch,
+            &serde_json::json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Rollback"}]),
+            "{name}"
+        );
+    }
+    for name in ["CallHook", "CallHookWithToken"] {
+        assert_eq!(
+            states(&asl)[name]["Catch"],
+            serde_json::json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.hookRun.error", "Next": "JudgeHook"}]),
+            "{name}"
+        );
+    }
+    let failed: Vec<_> = states(&asl)["HookNext"]["Choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["StringEquals"] == "Failed")
+        .map(|c| c["Next"].clone())
+        .collect();
+    assert_eq!(failed, [serde_json::json!("Rollback")]);
+    assert_eq!(states(&asl)["UnexpectedHookStep"]["Next"], "Rollback");
 }
 
 #[test]
@@ -474,6 +499,7 @@ fn every_function_of_the_template_is_a_binary_of_the_workspace() {
             "check-alarms",
             "explain",
             "finish",
+            "hook",
             "reconcile",
             "rollback",
             "shift",
@@ -618,9 +644,9 @@ fn every_task_names_the_function_it_runs() {
         tasks += 1;
         let params = &state["Parameters"];
         if let Some(hook) = params["FunctionName.$"].as_str() {
-            assert!(
-                hook.starts_with("$.hooks."),
-                "{name} invokes {hook}, which is not a hook of the document"
+            assert_eq!(
+                hook, "$.hookRun.function",
+                "{name} invokes {hook}, which is not the hook the hook function started"
             );
             continue;
         }
@@ -910,6 +936,9 @@ fn every_retry_is_jittered_and_throttled_phases_wait() {
             "Watch",
             "PreTrafficHook",
             "PostTrafficHook",
+            "CallHook",
+            "CallHookWithToken",
+            "JudgeHook",
         ];
         if waits.contains(&name.as_str()) {
             assert!(

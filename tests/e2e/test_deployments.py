@@ -157,7 +157,8 @@ def test_post_traffic_hook_failure_rolls_back(stack, app):
     )
     assert d["status"] == "FAILED" and d["error"] == "HookFailed", d
     assert d["cause"].startswith(
-        f"PostTraffic hook {post} failed: SmokeTestFailed: PostTraffic smoke test: GET /orders/42 returned 500. "
+        f"PostTraffic hook {post} failed: it raised SmokeTestFailed: "
+        "PostTraffic smoke test: GET /orders/42 returned 500. "
         f"Rolled back: {a.name}:live back on version 1"
     ), d["cause"]
     assert a.journal() == [("1", W(10)), ON_V2, ON_V1]

@@ -11,6 +11,7 @@ from scenario import ON_V1, ON_V2, lock, record
 from test_cli import deployment_name, sluice
 
 from conftest import wait_until
+from executions import history
 
 
 def revision(stack, app) -> str:
@@ -81,8 +82,15 @@ def test_a_dry_run_writes_no_alias_takes_no_lock_and_reports_each_step(stack, ap
 
     # Both hooks ran, told it was a dry run.
     arn = next(line.split()[-1] for line in out.stdout.splitlines() if line.strip().startswith("execution:"))
-    for state in ("PreTrafficHook", "PostTrafficHook"):
-        assert stack.task_token(arn, state, key="dryRun") is True, state
+    events = history(stack.sfn, arn)
+    calls = {e["id"] for e in events if e.get("stateEnteredEventDetails", {}).get("name") == "CallHook"}
+    payloads = [
+        json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"]
+        for e in events
+        if e["type"] == "TaskScheduled" and e["previousEventId"] in calls
+    ]
+    assert sorted(p["phase"] for p in payloads) == ["PostTraffic", "PreTraffic"], payloads
+    assert all(p["dryRun"] is True for p in payloads), payloads
 
     # Nothing written: the revision is the one before, no alias write landed, no lock was taken.
     assert revision(stack, a) == before

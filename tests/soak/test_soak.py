@@ -167,7 +167,9 @@ def plan(k: int, seed: int, width: int) -> Plan:
     hooks = {}
     for phase in ("preTraffic", "postTraffic"):
         if rng.random() < 0.25:
-            binary = rng.choices(["hook-check", "hook-reject", "hook-slow"], [16, 3, 1])[0]
+            binary = rng.choices(
+                ["hook-check", "hook-reject", "hook-slow", "hook-progress", "hook-callback-approve"], [14, 3, 1, 2, 2]
+            )[0]
             hooks[phase] = (f"{tag}-{phase}", binary)
     request = {
         "targets": [{"functionName": f, "alias": "live", "targetVersion": "2"} for f in functions],
@@ -177,7 +179,13 @@ def plan(k: int, seed: int, width: int) -> Plan:
         request["alarms"] = alarms
         request["checkInterval"] = rng.choice(["10s", "20s", "30s", "1m"])
     if hooks:
-        request["hooks"] = {phase: name for phase, (name, _) in hooks.items()}
+        # Hooks that take their time: InProgress three times (called again with their state), or
+        # a report through the task token; the others are named alone (invoked, an hour).
+        forms = {
+            "hook-progress": lambda name: {"function": name, "timeout": "2m"},
+            "hook-callback-approve": lambda name: {"function": name, "mode": "callback", "timeout": "2m"},
+        }
+        request["hooks"] = {phase: forms.get(binary, lambda n: n)(name) for phase, (name, binary) in hooks.items()}
     p = Plan(k, tag, [f"{tag}-s{seed}"], functions, alarms, hooks, request)
     writes = steps_of(request)
     if rng.random() < 0.55:

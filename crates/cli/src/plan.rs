@@ -165,10 +165,14 @@ pub fn run_request(text: &str, path: &str) -> Result<String, CliError> {
             analysis: parsed.analysis.as_ref(),
             hooks: &parsed.hooks,
         };
-        let hooks: Vec<String> = parsed
-            .hooks
-            .named()
-            .map(|(field, f)| format!("{} {f}", field.trim_start_matches("hooks.")))
+        let traffic = [
+            ("preTraffic", parsed.hooks.pre_traffic.as_ref()),
+            ("postTraffic", parsed.hooks.post_traffic.as_ref()),
+        ];
+        let hooks: Vec<String> = traffic
+            .into_iter()
+            .filter_map(|(field, h)| h.map(|h| format!("{field} {}", h.describe())))
+            .chain(parsed.hooks.check.iter().map(|f| format!("check {f}")))
             .collect();
         let mut lines = format!(
             "{label}: {}{}{}{}\n",
@@ -347,13 +351,13 @@ mod tests {
         let (head, rest) = out.split_once('\n').unwrap();
         assert_eq!(
             head,
-            "r.json: orders:live; alarms orders-errors; hooks preTraffic orders-pre"
+            "r.json: orders:live; alarms orders-errors; hooks preTraffic orders-pre (invoke, timeout 1h)"
         );
         let by_flags = run("Canary10Percent30Minutes", None, true, false).unwrap();
         assert!(rest.starts_with(by_flags.lines().next().unwrap()), "{rest}");
         assert!(
             rest.ends_with(
-                "107 history events (an execution stops at 25000), 33 state transitions, $0.0008"
+                "123 history events (an execution stops at 25000), 38 state transitions, $0.0009"
             ),
             "the hook's events are counted: {rest}"
         );

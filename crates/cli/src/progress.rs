@@ -194,7 +194,7 @@ mod tests {
             vec![
                 "orders:live 10% on v4 (step 1/2), v3 serves the rest",
                 "billing:live 10% on v2 (step 1/2), v1 serves the rest",
-                "alarm events not watched since 2026-11-27T10:00:01Z (States.Timeout): the backstop checks every 16m19s only",
+                "alarm events not watched since 2026-11-27T10:00:01Z (States.Timeout): the backstop checks every 18m49s only",
                 "its execution has ended, but the safety net could not settle it yet (2026-11-27T10:00:03Z, orders:live could not be rolled back: Rate exceeded): the sweeper tries again on its schedule",
                 "alarms FIRING: orders-errors (no data yet: orders-p99), checked 2026-11-27T10:00:02Z",
             ]

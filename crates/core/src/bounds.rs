@@ -111,7 +111,7 @@ mod tests {
     }
 
     /// The largest request validate accepts (100 steps, 10 targets, 50 alarms with 255-character
-    /// names, hooks), breached by every alarm with a 1,023-character reason, then rolled back:
+    /// names, callback hooks), breached by every alarm with a 1,023-character reason, then rolled back:
     /// every document on the way stays under 200 KiB (Step Functions' limit is 256).
     #[test]
     fn the_largest_legal_deployment_stays_small_through_a_breach_and_a_rollback() {
@@ -130,7 +130,11 @@ mod tests {
             "targets": targets,
             "strategy": {"steps": steps},
             "alarms": alarms,
-            "hooks": {"preTraffic": "h".repeat(140), "postTraffic": "p".repeat(140)},
+            // Callback hooks: an invoked hook's calls take history a plan this long has not left.
+            "hooks": {
+                "preTraffic": {"function": "h".repeat(140), "mode": "callback"},
+                "postTraffic": {"function": "p".repeat(140), "mode": "callback"}
+            },
             "checkInterval": "1h"
         }))
         .expect("the largest legal request");

@@ -5,17 +5,20 @@
 //! count to a real execution's history.
 //!
 //! The shape counted (statemachine/deployment.asl.json): Validate, AnythingToDeploy,
-//! HasPreTrafficHook, [PreTrafficHook], then per step Shift and Progress; a step that bakes runs
+//! HasPreTrafficHook, [the PreTraffic hook's loop], then per step Shift and Progress; a step that bakes runs
 //! one Bake, a Parallel state of two branches — the backstop (BakeWait, CheckAlarms and
 //! BakeProgress once per check, then BakeDone) and the watch (Watch, a task that waits for its
 //! token until the bake ends, an alarm event fails it, or an operator's command does) — and
-//! Progress again; then HasPostTrafficHook, [PostTrafficHook], Finish and Deployed. A gate holds
+//! Progress again; then HasPostTrafficHook, [the PostTraffic hook's loop], Finish and Deployed.
+//! A hook's loop is PreTrafficHook (or PostTrafficHook: the hook function starts it) and HookNext,
+//! then per call CallHook (or CallHookWithToken), JudgeHook and HookNext, with HookWait between
+//! calls, and HookPassed once it passed; an invoked hook takes up to `MAX_HOOK_CALLS` calls. A gate holds
 //! a bake on for up to its timeout, a pause for up to the pause limit; each operator's command
 //! ends the bake's Parallel, runs ApplyCommand and Progress, and starts the bake anew.
 
 use crate::duration::format_seconds;
 use crate::error::Error;
-use crate::hooks::Hooks;
+use crate::hooks::{HookMode, Hooks, MAX_HOOK_CALLS, TrafficHook};
 use crate::strategy::Plan;
 
 /// Checks a bake may take past its end when its alarms could not be read (AWS throttled or failed
@@ -44,9 +47,12 @@ const EXECUTION: u64 = 2;
 
 /// Retries the state machine allows each task, every retrier of it added up (its Retry's
 /// MaxAttempts). A contract test holds these to statemachine/deployment.asl.json.
-pub const RETRIES: [(&str, u64); 11] = [
+pub const RETRIES: [(&str, u64); 14] = [
     ("Validate", 10),
     ("PreTrafficHook", 10),
+    ("CallHook", 6),
+    ("CallHookWithToken", 6),
+    ("JudgeHook", 6),
     ("Shift", 10),
     ("CheckAlarms", 10),
     ("ApplyCommand", 10),
@@ -87,6 +93,40 @@ const fn str_eq(a: &str, b: &str) -> bool {
 /// A task's events when it uses every retry it has.
 const fn worst_task(task: &str) -> u64 {
     TASK + retries(task) * RETRY
+}
+
+/// A traffic hook that answers at its first call: the state starting it, HookNext, the call,
+/// JudgeHook, HookNext and HookPassed.
+fn hook_events(hook: &TrafficHook) -> u64 {
+    let call = match hook.mode {
+        HookMode::Invoke => TASK,
+        HookMode::Callback => CALLBACK_TASK,
+    };
+    TASK + STATE + call + TASK + STATE + STATE
+}
+
+/// The states a hook's first call passes through (as `hook_events`).
+const HOOK_TRANSITIONS: u64 = 6;
+
+/// A traffic hook's worst case: every call it may take (an invoked hook answering InProgress
+/// until its deadline), each task with every retry.
+fn hook_worst(hook: &TrafficHook) -> u64 {
+    let start = worst_task("PreTrafficHook").max(worst_task("PostTrafficHook")) + STATE;
+    match hook.mode {
+        HookMode::Invoke => {
+            start
+                + MAX_HOOK_CALLS
+                    * (worst_task("CallHook") + worst_task("JudgeHook") + STATE + STATE)
+                + STATE
+        }
+        HookMode::Callback => {
+            start
+                + CALLBACK_TASK
+                + retries("CallHookWithToken") * RETRY
+                + worst_task("JudgeHook")
+                + 2 * STATE
+        }
+    }
 }
 
 /// What a deployment's bakes judge: the alarms (watched by events, read by the backstop), and
@@ -173,19 +213,19 @@ pub fn success(plan: &Plan, check_seconds: u64, judges: Judges, hooks: &Hooks) -
     let events = EXECUTION
         + TASK // Validate
         + 3 * STATE // AnythingToDeploy, HasPreTrafficHook, HasPostTrafficHook
-        + hook_tasks * TASK
+        + hooks.traffic().map(hook_events).sum::<u64>()
         + steps * (TASK + STATE) // Shift, Progress
         + bakes * per_bake
         + checks * per_check
         + gates * per_command // each gate approved as it is reached
         + TASK // Finish
         + STATE; // Deployed
-    // Validate, three Choices, the hooks, Shift and Progress per step; per bake the Parallel,
+    // Validate, three Choices, each hook's loop, Shift and Progress per step; per bake the Parallel,
     // the watch branch's states, BakeDone and Progress; three per check; per approval
     // ApplyCommand, Progress and the bake again; Finish and Deployed.
     let transitions = 1
         + 3
-        + hook_tasks
+        + hook_tasks * HOOK_TRANSITIONS
         + steps * 2
         + (bakes + gates) * (1 + watch_states + 2)
         + gates * 2
@@ -212,8 +252,7 @@ pub fn success(plan: &Plan, check_seconds: u64, judges: Judges, hooks: &Hooks) -
     let without_commands = EXECUTION
         + worst_task("Validate")
         + 3 * STATE
-        + hooks.pre_traffic.iter().count() as u64 * worst_task("PreTrafficHook")
-        + hooks.post_traffic.iter().count() as u64 * worst_task("PostTrafficHook")
+        + hooks.traffic().map(hook_worst).sum::<u64>()
         + steps * (worst_task("Shift") + STATE)
         + bakes * (PARALLEL + watch_worst + STATE + STATE)
         + (checks + hold_checks + overtime(plan, check_seconds, judges))
@@ -477,16 +516,36 @@ mod tests {
     #[test]
     fn hooks_and_alarmless_bakes() {
         let p = plan("Linear10PercentEvery1Minute");
+        let invoked = |name| TrafficHook::invoked(crate::testing::function(name));
         let hooks = Hooks {
-            pre_traffic: Some(crate::testing::function("pre")),
-            post_traffic: Some(crate::testing::function("post")),
+            pre_traffic: Some(invoked("pre")),
+            post_traffic: Some(TrafficHook {
+                mode: HookMode::Callback,
+                ..invoked("post")
+            }),
             check: None,
         };
         let without = success(&p, 300, NONE, &Hooks::default());
         assert_eq!(without.checks, 9, "one Wait per bake without alarms");
+        let with = success(&p, 300, NONE, &hooks);
+        // Each hook: its start, HookNext, the call (a callback task writes TaskSubmitted too),
+        // JudgeHook, HookNext and HookPassed.
+        assert_eq!(with.events, without.events + 2 * (3 * TASK + 3 * STATE) + 1);
+        assert_eq!(with.transitions, without.transitions + 2 * 6);
+        // The worst case holds every call an invoked hook may take: 32 calls of up to 50 events.
+        let pre_only = Hooks {
+            post_traffic: None,
+            ..hooks.clone()
+        };
+        let d = |h: &Hooks| success(&p, 300, NONE, h).worst_case_events;
         assert_eq!(
-            success(&p, 300, NONE, &hooks).events,
-            without.events + 2 * TASK
+            d(&pre_only) - d(&Hooks::default()),
+            (35 + 2) + 32 * (23 + 23 + 2 + 2) + 2
+        );
+        assert_eq!(
+            d(&hooks) - d(&pre_only),
+            (35 + 2) + (6 + 18) + 23 + 4,
+            "a callback hook is called once"
         );
         let with_alarms = success(&p, 300, ALARMS, &Hooks::default());
         assert_eq!(

@@ -7,7 +7,7 @@ use crate::budget::{CheckInterval, Judges};
 use crate::duration::HumanDuration;
 use crate::error::{Error, Invalid};
 use crate::fields::{Object, optional, required};
-use crate::hooks::Hooks;
+use crate::hooks::{Hooks, TrafficHook};
 use crate::names::{AlarmName, AliasName, FunctionRef, Home, Role};
 use crate::strategy::{
     DEFAULT_PAUSE_SECONDS, MAX_PAUSE_SECONDS, OnTimeout, PausePolicy, Plan, RawStrategy,
@@ -90,10 +90,11 @@ fn read_pause(raw: Option<Object<RawPause>>) -> Result<PausePolicy, Error> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawHooks {
+    /// A function, or `{"function", "mode", "timeout"}`: read by `TrafficHook::read`.
     #[serde(default, deserialize_with = "optional")]
-    pre_traffic: Option<String>,
+    pre_traffic: Option<Value>,
     #[serde(default, deserialize_with = "optional")]
-    post_traffic: Option<String>,
+    post_traffic: Option<Value>,
     #[serde(default, deserialize_with = "optional")]
     check: Option<String>,
 }
@@ -310,11 +311,11 @@ impl Request {
         let hooks = Hooks {
             pre_traffic: raw_hooks
                 .pre_traffic
-                .map(|h| function_ref("hooks.preTraffic", &h, Role::Hook, home))
+                .map(|h| traffic_hook("hooks.preTraffic", &h, home))
                 .transpose()?,
             post_traffic: raw_hooks
                 .post_traffic
-                .map(|h| function_ref("hooks.postTraffic", &h, Role::Hook, home))
+                .map(|h| traffic_hook("hooks.postTraffic", &h, home))
                 .transpose()?,
             check: raw_hooks
                 .check
@@ -523,6 +524,12 @@ fn read_allowed_firing(raw: Vec<String>, alarms: &[AlarmName]) -> Result<Vec<Ala
 
 /// A target's or hook's function, refused naming `field` when malformed, qualified, or (when
 /// sluice knows where it runs) elsewhere.
+fn traffic_hook(field: &str, raw: &Value, home: Option<&Home>) -> Result<TrafficHook, Error> {
+    TrafficHook::read(field, raw, |field, text| {
+        function_ref(field, text, Role::Hook, home)
+    })
+}
+
 fn function_ref(
     field: &str,
     text: &str,
@@ -562,7 +569,7 @@ mod tests {
         assert_eq!(r.plan.step_count(), 2);
         assert_eq!(r.check_interval.seconds, 30);
         assert_eq!(
-            r.hooks.pre_traffic.as_ref().map(FunctionRef::as_str),
+            r.hooks.pre_traffic.as_ref().map(|h| h.function.as_str()),
             Some("orders-pre")
         );
         assert_eq!(r.strategy_name, "Canary10Percent5Minutes");
@@ -856,14 +863,14 @@ mod tests {
             (
                 with(json!({"strategy": "Linear10PercentEvery10Minutes", "pollInterval": "1s"})),
                 "pollInterval",
-                "Use \"10s\" or longer",
+                "Use \"12s\" or longer", // the hooks' calls take their share
             ),
             (
                 with(
                     json!({"strategy": {"canary": {"percent": 10, "interval": "168h"}}, "pollInterval": "5m"}),
                 ),
                 "pollInterval",
-                "Use \"16m19s\" or longer",
+                "Use \"18m49s\" or longer",
             ),
             (
                 with(json!({"checkInterval": "5m"})),

@@ -227,6 +227,14 @@ pub fn every_field() -> Deployment {
         ],
     )
     .expect("a valid document");
+    d.start_hook(crate::deployment::HookPhase::PreTraffic, t(0))
+        .expect("a PreTraffic hook");
+    if let Some(run) = d.hook_run.as_mut() {
+        run.answer = Some(crate::deployment::HookAnswer {
+            payload: json!({"status": "Succeeded"}),
+        });
+    }
+    d.judge_hook(t(1)).expect("an answer");
     d.record_shift(0, vec!["r1".into(), "b1".into()], t(1))
         .expect("step 1 exists");
     d.record_check(

@@ -33,6 +33,14 @@ impl Timestamp {
         self.millis.div_euclid(1000)
     }
 
+    /// This moment plus `seconds`.
+    pub fn plus_seconds(self, seconds: u64) -> Timestamp {
+        let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+        Timestamp {
+            millis: self.millis.saturating_add(seconds.saturating_mul(1000)),
+        }
+    }
+
     /// Whole seconds from `earlier` to this moment; 0 when `earlier` is later.
     pub fn seconds_since(self, earlier: Timestamp) -> u64 {
         u64::try_from((self.millis - earlier.millis).div_euclid(1000)).unwrap_or(0)

@@ -661,20 +661,8 @@ impl Deployment {
     /// bake, each target with its stable and new version (and the new version's qualified ARN,
     /// to call it directly), and this check's verdict as far as it went (alarms, analysis).
     pub fn check_hook_payload(&self) -> serde_json::Value {
-        let targets: Vec<serde_json::Value> = self
-            .targets
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "functionName": t.function_name.name(),
-                    "functionArn": t.function_arn,
-                    "alias": t.alias.to_string(),
-                    "stableVersion": t.previous_version.as_ref().map(|v| v.to_string()),
-                    "newVersion": t.target_version.to_string(),
-                    "newVersionArn": t.function_arn.as_ref().map(|a| format!("{a}:{}", t.target_version)),
-                })
-            })
-            .collect();
+        let targets: Vec<serde_json::Value> =
+            self.targets.iter().map(super::hook::hook_target).collect();
         serde_json::json!({
             "deploymentId": self.deployment_id,
             "phase": "Check",
@@ -684,6 +672,7 @@ impl Deployment {
             "weight": self.weight.percent(),
             "bakedSeconds": self.bake.elapsed_seconds,
             "bakeSeconds": self.bake.required_seconds,
+            "target": targets.first().cloned().unwrap_or(serde_json::Value::Null),
             "targets": targets,
             "check": self.last_check,
         })

@@ -165,7 +165,7 @@ impl Deployment {
     /// Whether every alias serves its new version as recorded: the last shift is recorded
     /// (`AllShifted`), or its final bake is under way (`Baking` at 100 %: a bake's end is not
     /// recorded, so a success whose Finish failed leaves the record there).
-    fn all_shifted(&self) -> bool {
+    pub(crate) fn all_shifted(&self) -> bool {
         self.status == Status::AllShifted
             || (self.status == Status::Baking && self.weight.is_full())
     }
@@ -179,10 +179,6 @@ impl Deployment {
             )));
         }
         self.status = Status::Deployed;
-        if let Some(hook) = self.hooks.post_traffic.clone() {
-            // Finish runs after the PostTraffic hook returned.
-            self.record(now, format!("PostTraffic hook {hook} passed"));
-        }
         let warnings = match self.warnings.len() {
             0 => String::new(),
             1 => " (1 warning: see warnings)".to_string(),

@@ -3,7 +3,7 @@
 //! does I/O, so every rule is unit-tested without AWS.
 //!
 //! This file holds the document's types and what every phase uses; each phase has its own file
-//! (start, shift, bake, control, rollback, ending, undo; lifecycle: the events each phase puts on
+//! (start, hook, shift, bake, control, rollback, ending, undo; lifecycle: the events each phase puts on
 //! EventBridge), adding one `impl` block per type for that phase's
 //! rules, and routing.rs holds where an alias routes and how one is written. No other module
 //! adds methods to these types.
@@ -11,6 +11,7 @@
 mod bake;
 mod control;
 mod ending;
+mod hook;
 pub mod lifecycle;
 mod rollback;
 mod routing;
@@ -23,6 +24,10 @@ pub use bake::{
 };
 pub use control::{Hold, HoldKind};
 pub use ending::{SettledBy, Settlement};
+pub use hook::{
+    DEFAULT_RETRY_AFTER_SECONDS, HOOK_INVOCATION_SECONDS, HookAnswer, HookNext, HookPhase, HookRun,
+    MAX_HOOK_STATE_BYTES,
+};
 pub use lifecycle::{Lifecycle, LifecycleEvent};
 pub use rollback::RollbackOutcome;
 pub use routing::{AliasDecision, AliasSnapshot, AliasWrite, Routing};
@@ -126,7 +131,7 @@ pub enum Action {
 /// The shape of the document this code writes. Later shapes only add fields (with defaults), so
 /// every phase, and reconcile after an upgrade of sluice, reads the documents of earlier ones;
 /// fields a phase does not know are ignored.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 fn schema_v1() -> u32 {
     1
@@ -331,6 +336,10 @@ pub struct Deployment {
     pub watch_timeout_seconds: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<Verdict>,
+    /// The traffic hook being run (or last run): what the state machine's hook loop calls, waits
+    /// for and branches on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_run: Option<HookRun>,
     /// A bake whose watch was lost (it failed, or outlived the bake): alarm events did not stop
     /// it, only the backstop's checks did (written by the state machine's WatchLost state).
     #[serde(default, skip_serializing_if = "Option::is_none")]

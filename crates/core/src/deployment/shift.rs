@@ -45,12 +45,6 @@ impl Deployment {
             .get(index)
             .cloned()
             .ok_or_else(|| Error::internal(format!("no step {}", index + 1)))?;
-        if self.step.is_none()
-            && let Some(hook) = self.hooks.pre_traffic.clone()
-        {
-            // Shift runs after the PreTraffic hook returned: said, for the history and reports.
-            self.record(now, format!("PreTraffic hook {hook} passed"));
-        }
         let mut revisions = revisions.into_iter();
         for t in self.targets.iter_mut().filter(|t| t.moves()) {
             t.revision_id = revisions

@@ -406,6 +406,7 @@ impl Deployment {
             next_wait_seconds: 0,
             watch_timeout_seconds: 0,
             last_check: None,
+            hook_run: None,
             watch_lost: None,
             safety_net: None,
             history,

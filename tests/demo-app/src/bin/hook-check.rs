@@ -1,6 +1,6 @@
 //! A traffic hook that passes only when sluice hands it what a hook needs: the deployment id,
-//! the phase, whether it is a dry run, the weight, and each target's function, alias, current
-//! and target version.
+//! the phase, how it answers and by when, which call this is, whether it is a dry run, the
+//! weight, and each target's function, alias, stable and new version and the new version's ARN.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -19,17 +19,26 @@ fn check(p: &Value) -> Result<Value, String> {
             "{phase} hook got weight {weight}, expected {expected}"
         ));
     }
+    for field in ["mode", "deadline"] {
+        p[field].as_str().ok_or(format!("no {field}"))?;
+    }
+    p["call"].as_u64().ok_or("no call")?;
     let targets = p["targets"].as_array().ok_or("no targets")?;
+    if p["target"] != targets[0] {
+        return Err("target is not the first of targets".into());
+    }
     for t in targets {
-        for field in ["functionName", "alias", "targetVersion"] {
+        for field in ["functionName", "alias", "newVersion", "newVersionArn"] {
             t[field]
                 .as_str()
                 .ok_or(format!("a target has no {field}"))?;
         }
-        if t["action"] == "Shift" {
-            t["previousVersion"]
-                .as_str()
-                .ok_or("a shifted target has no previousVersion")?;
+        // The stable version: null only for an alias the deployment creates.
+        if !(t["stableVersion"].is_string() || t["stableVersion"].is_null()) {
+            return Err(format!(
+                "a target's stableVersion is {}",
+                t["stableVersion"]
+            ));
         }
     }
     Ok(json!({"checked": targets.len(), "phase": phase}))
