@@ -4,6 +4,7 @@ hook reports with its task token (SendTaskSuccess / SendTaskFailure, through slu
 Reporter in the demo's hooks) within its timeout. Every ending: success, failure, timeout,
 crash."""
 
+import re
 import time
 
 from scenario import ON_V1, ON_V2, W, name_of, output, record, run
@@ -51,12 +52,37 @@ def test_an_invoked_hook_that_never_finishes_times_out_and_rolls_back(stack, app
     }
     arn, d = run(stack, request)
     assert (d["status"], d["error"]) == ("FAILED", "HookFailed"), d
+    # 12 s of waits asked (the local stack's Waits are shorter; the calls take real time): about
+    # 13 calls, one a second, whatever the clock says.
+    said = re.match(
+        rf"PostTraffic hook {hook} failed: it was still in progress after 1[2-9]s "
+        rf"\((\d+) calls; its timeout is 12s\)\. "
+        rf"Rolled back: {a.name}:live back on version 1",
+        d["cause"],
+    )
+    assert said and 2 <= int(said.group(1)) <= 13, d["cause"]
+    assert a.journal() == [("1", W(10)), ON_V2, ON_V1]
+    assert record(stack, name_of(arn))["status"] == "RolledBack"
+
+
+def test_an_invoked_hook_that_answers_failed_after_taking_its_time_rolls_back_with_its_reason(stack, app):
+    a = app()
+    hook = f"{a.name}-load"
+    stack.create_function(hook, "hook-progress-fails")  # InProgress, then Failed
+    request = {
+        "targets": [a.target()],
+        "strategy": {"canary": {"percent": 10, "interval": "5s"}},
+        "hooks": {"postTraffic": {"function": hook, "timeout": "1m"}},
+    }
+    arn, d = run(stack, request)
+    assert (d["status"], d["error"]) == ("FAILED", "HookFailed"), d
     assert d["cause"].startswith(
-        f"PostTraffic hook {hook} failed: it was still in progress after 12s (13 calls; its timeout is 12s). "
+        f"PostTraffic hook {hook} failed: it answered Failed: load test: p99 1.4 s at 200 rps, over its 800 ms. "
         f"Rolled back: {a.name}:live back on version 1"
     ), d["cause"]
     assert a.journal() == [("1", W(10)), ON_V2, ON_V1]
-    assert record(stack, name_of(arn))["status"] == "RolledBack"
+    said = [e["message"] for e in record(stack, name_of(arn))["history"]]
+    assert f"PostTraffic hook {hook} in progress (call 1); called again in 2s" in said, said
 
 
 def callback(function, timeout):

@@ -77,9 +77,23 @@ PHASES = [
     "RollbackFunction",
     "FinishFunction",
     "ReconcileFunction",
+    "HookFunction",
 ]
-TASK_STATES = ["Validate", "Shift", "CheckAlarms", "Watch", "Rollback", "Finish", "PreTrafficHook"]
-STOP_STATES = ["Shift", "BakeWait", "Watch", "CheckAlarms", "PreTrafficHook", "PostTrafficHook", "Rollback", "Finish"]
+TASK_STATES = ["Validate", "Shift", "CheckAlarms", "Watch", "Rollback", "Finish"]
+TASK_STATES += ["PreTrafficHook", "CallHook", "JudgeHook"]  # a hook's loop
+STOP_STATES = [
+    "Shift",
+    "BakeWait",
+    "Watch",
+    "CheckAlarms",
+    "PreTrafficHook",
+    "PostTrafficHook",
+    "CallHook",
+    "HookWait",
+    "CallHookWithToken",
+    "Rollback",
+    "Finish",
+]
 # Calls that, held past the SDK's 10 s attempt timeout, land after sluice's SDK gave up on them.
 SLOW_CALLS = ["UpdateAlias", "GetAlias", "PutItem", "GetItem", "UpdateItem", "DescribeAlarms"]
 

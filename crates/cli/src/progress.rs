@@ -2,7 +2,7 @@
 //! rendered from sluice-core's `Deployment` (a renamed field breaks the build, not the display).
 
 use sluice_core::analysis::Outcome;
-use sluice_core::deployment::HoldKind;
+use sluice_core::deployment::{HoldKind, HookNext};
 use sluice_core::duration::format_seconds;
 use sluice_core::strategy::OnTimeout;
 use sluice_core::{Action, Deployment, Status};
@@ -43,6 +43,29 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
                 line
             },
         );
+    }
+    if let Some(run) = &doc.hook_run {
+        let hook = format!("{} hook {}", run.phase.as_str(), run.function);
+        match run.next {
+            HookNext::Callback => lines.push(format!(
+                "{hook} called with a task token: waiting for its report until {} (SendTaskSuccess / SendTaskFailure)",
+                run.deadline
+            )),
+            HookNext::Invoke | HookNext::Wait => lines.push(format!(
+                "{hook} in progress: {} so far, called again {}, times out at {}",
+                match run.calls {
+                    1 => "1 call".to_string(),
+                    n => format!("{n} calls"),
+                },
+                if run.next == HookNext::Wait {
+                    format!("in {}", format_seconds(run.wait_seconds))
+                } else {
+                    "now".to_string()
+                },
+                run.deadline
+            )),
+            HookNext::Passed | HookNext::Failed => {}
+        }
     }
     let bake = &doc.bake;
     let left = bake.required_seconds.saturating_sub(bake.elapsed_seconds);
@@ -198,6 +221,27 @@ mod tests {
                 "its execution has ended, but the safety net could not settle it yet (2026-11-27T10:00:03Z, orders:live could not be rolled back: Rate exceeded): the sweeper tries again on its schedule",
                 "alarms FIRING: orders-errors (no data yet: orders-p99), checked 2026-11-27T10:00:02Z",
             ]
+        );
+    }
+
+    /// A hook taking its time is shown with its calls and its deadline.
+    #[test]
+    fn a_running_hook_is_shown() {
+        use sluice_core::deployment::{HookAnswer, HookPhase};
+        use sluice_core::testing::{one_target, t};
+        let mut d = one_target(json!("AllAtOnce"), &[]);
+        d.hooks.pre_traffic = Some(sluice_core::hooks::TrafficHook::invoked(
+            sluice_core::testing::function("smoke"),
+        ));
+        d.start_hook(HookPhase::PreTraffic, t(0)).unwrap();
+        d.hook_run.as_mut().unwrap().answer = Some(HookAnswer {
+            payload: json!({"status": "InProgress", "retryAfterSeconds": 300}).to_string(),
+        });
+        d.judge_hook(t(1)).unwrap();
+        let lines = describe(&read(d.to_json()));
+        assert_eq!(
+            lines[1],
+            "PreTraffic hook smoke in progress: 1 call so far, called again in 5m, times out at 2026-11-27T11:00:00Z"
         );
     }
 

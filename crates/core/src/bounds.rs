@@ -156,7 +156,23 @@ mod tests {
             .collect();
         let at = Timestamp::parse("2026-11-27T00:00:00Z").unwrap();
         let mut d = Deployment::new(&request, "d-1", EXECUTION, at, resolved).unwrap();
+        // The PreTraffic hook's run stays in the document from here on: its payload (every
+        // target, the first twice) with the most state a hook may carry, and, between a call
+        // and its judging, the largest answer sluice reads and a caught error's 32,768 characters.
+        d.start_hook(crate::deployment::HookPhase::PreTraffic, at)
+            .unwrap();
+        let hook_run = d.hook_run.as_mut().unwrap();
+        hook_run.payload["state"] = json!("s".repeat(crate::deployment::MAX_HOOK_STATE_BYTES));
+        hook_run.answer = Some(crate::deployment::HookAnswer {
+            payload: "a".repeat(crate::deployment::MAX_HOOK_ANSWER_BYTES),
+        });
+        hook_run.error = Some(Failure {
+            error: "HookCrashed".into(),
+            cause: "x".repeat(32_768),
+        });
         let mut largest = size(&d);
+        let hook_run = d.hook_run.as_mut().unwrap();
+        (hook_run.answer, hook_run.error) = (None, None);
         let readings = |state| -> Vec<AlarmReading> {
             request
                 .alarms

@@ -55,12 +55,35 @@ impl HookMode {
 }
 
 /// A PreTraffic or PostTraffic hook: the function, how it answers, and how long it may take.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrafficHook {
     pub function: FunctionRef,
     pub mode: HookMode,
     pub timeout_seconds: u64,
+}
+
+/// In the document, a hook invoked with the default timeout is its function's name alone, as
+/// every earlier shape wrote it (a CLI not upgraded yet still reads it); any other is
+/// `{"function", "mode", "timeoutSeconds"}`.
+impl Serialize for TrafficHook {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.mode == HookMode::Invoke && self.timeout_seconds == DEFAULT_HOOK_TIMEOUT_SECONDS {
+            return self.function.serialize(s);
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Full<'a> {
+            function: &'a FunctionRef,
+            mode: HookMode,
+            timeout_seconds: u64,
+        }
+        Full {
+            function: &self.function,
+            mode: self.mode,
+            timeout_seconds: self.timeout_seconds,
+        }
+        .serialize(s)
+    }
 }
 
 /// Documents written before hooks took their time name the function alone.
@@ -315,11 +338,23 @@ mod tests {
     fn documents_of_earlier_shapes_name_the_function_alone() {
         let h: TrafficHook = serde_json::from_value(json!("pre")).unwrap();
         assert_eq!(h, TrafficHook::invoked(crate::testing::function("pre")));
-        let full = serde_json::to_value(&h).unwrap();
+        assert_eq!(
+            serde_json::to_value(&h).unwrap(),
+            json!("pre"),
+            "as earlier shapes wrote it"
+        );
+        let callback = TrafficHook {
+            mode: HookMode::Callback,
+            ..h
+        };
+        let full = serde_json::to_value(&callback).unwrap();
         assert_eq!(
             full,
-            json!({"function": "pre", "mode": "invoke", "timeoutSeconds": 3600})
+            json!({"function": "pre", "mode": "callback", "timeoutSeconds": 3600})
         );
-        assert_eq!(serde_json::from_value::<TrafficHook>(full).unwrap(), h);
+        assert_eq!(
+            serde_json::from_value::<TrafficHook>(full).unwrap(),
+            callback
+        );
     }
 }

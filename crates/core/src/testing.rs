@@ -231,7 +231,7 @@ pub fn every_field() -> Deployment {
         .expect("a PreTraffic hook");
     if let Some(run) = d.hook_run.as_mut() {
         run.answer = Some(crate::deployment::HookAnswer {
-            payload: json!({"status": "Succeeded"}),
+            payload: json!({"status": "Succeeded"}).to_string(),
         });
     }
     d.judge_hook(t(1)).expect("an answer");

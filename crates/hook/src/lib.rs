@@ -162,7 +162,10 @@ pub enum ReportError {
     NoToken,
     /// The task is over already (it timed out, or was reported): nothing is left to do.
     Ended(String),
-    /// Step Functions refused or could not be reached: worth another try.
+    /// Step Functions refused the report itself (an output that is not JSON, or too large):
+    /// sending it again will not help.
+    Refused(String),
+    /// Step Functions could not be reached, or throttled: worth another try.
     Failed(String),
 }
 
@@ -173,6 +176,7 @@ impl fmt::Display for ReportError {
                 "the event has no taskToken: only a hook with \"mode\": \"callback\" reports",
             ),
             ReportError::Ended(why) => write!(f, "the hook's task is over already: {why}"),
+            ReportError::Refused(why) => write!(f, "Step Functions refused the report: {why}"),
             ReportError::Failed(why) => write!(f, "the report did not reach Step Functions: {why}"),
         }
     }
@@ -240,6 +244,7 @@ where
     let text = DisplayErrorContext(&e).to_string();
     match code.as_deref() {
         Some("TaskTimedOut" | "InvalidToken" | "TaskDoesNotExist") => ReportError::Ended(text),
+        Some("InvalidOutput" | "ValidationException") => ReportError::Refused(text),
         _ => ReportError::Failed(text),
     }
 }

@@ -53,8 +53,9 @@ mod tests {
         let mut doc = started.to_json();
         assert_eq!(doc["hookRun"]["next"], "Invoke");
         assert_eq!(doc["hookRun"]["function"], "smoke");
+        // As JSON text: the state machine's States.JsonToString($.Payload).
         doc["hookRun"]["answer"] =
-            json!({"payload": {"status": "InProgress", "state": {"job": 7}}});
+            json!({"payload": json!({"status": "InProgress", "state": {"job": 7}}).to_string()});
         let judged = run(json!({"document": doc, "deploymentId": "d-1"}), t(5))
             .unwrap()
             .to_json();

@@ -56,12 +56,16 @@ pub enum HookNext {
 }
 
 /// What one call returned, as the state machine wrote it: the invocation's payload (or the
-/// callback's SendTaskSuccess output).
+/// callback's SendTaskSuccess output) as JSON text (`States.JsonToString`), so that an answer
+/// sluice cannot read (too deep, too large) is the hook's failure, not the document's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookAnswer {
     #[serde(default)]
-    pub payload: Value,
+    pub payload: String,
 }
+
+/// The most of an answer sluice reads: the state it may carry and room for a reason.
+pub const MAX_HOOK_ANSWER_BYTES: usize = 16 * 1024;
 
 /// A traffic hook being run: what the hook loop reads, and what its last call answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +110,8 @@ impl HookRun {
 /// A hook's answer, read.
 #[derive(Debug, Clone, PartialEq)]
 enum Said {
-    Passed,
+    /// Passed; with a note when what it answered was not one of the answers.
+    Passed(Option<String>),
     Failed(String),
     InProgress {
         retry_after: u64,
@@ -128,6 +133,17 @@ pub(crate) fn hook_target(t: &TargetState) -> Value {
     })
 }
 
+/// A target as a traffic hook is handed it: every hook's fields, and the names traffic hooks
+/// were handed before (`action`, `previousVersion`, `targetVersion`), which hooks written then
+/// read.
+fn traffic_hook_target(t: &TargetState) -> Value {
+    let mut v = hook_target(t);
+    v["action"] = json!(t.action);
+    v["previousVersion"] = json!(t.previous_version);
+    v["targetVersion"] = json!(t.target_version);
+    v
+}
+
 impl Deployment {
     /// The hook the phase runs.
     fn traffic_hook(&self, phase: HookPhase) -> Option<&TrafficHook> {
@@ -146,7 +162,7 @@ impl Deployment {
     /// when, the step and weight, the first target (the only one of most deployments) and every
     /// target, which call this is and the state it returned last time.
     fn hook_payload(&self, run: &HookRun, state: Value) -> Value {
-        let targets: Vec<Value> = self.targets.iter().map(hook_target).collect();
+        let targets: Vec<Value> = self.targets.iter().map(traffic_hook_target).collect();
         json!({
             "deploymentId": self.deployment_id,
             "phase": run.phase.as_str(),
@@ -226,7 +242,10 @@ impl Deployment {
         run.calls += 1;
         let said = match (run.error.take(), run.answer.take()) {
             (Some(error), _) => Said::Failed(why_it_failed(&run, &error)),
-            (None, Some(answer)) => read_answer(run.mode, &answer.payload),
+            (None, Some(answer)) => match parse_answer(&answer.payload) {
+                Ok(payload) => read_answer(run.mode, &payload),
+                Err(why) => Said::Failed(why),
+            },
             (None, None) => {
                 self.hook_run = Some(run);
                 return Err(Error::internal(
@@ -246,9 +265,10 @@ impl Deployment {
             String::new()
         };
         match said {
-            Said::Passed => {
+            Said::Passed(note) => {
                 run.next = HookNext::Passed;
-                self.record(now, format!("{hook} passed{took}"));
+                let note = note.map_or(String::new(), |n| format!(" ({n})"));
+                self.record(now, format!("{hook} passed{took}{note}"));
             }
             Said::Failed(why) => self.fail_hook(&mut run, &why),
             Said::InProgress { .. }
@@ -326,7 +346,9 @@ fn why_it_failed(run: &HookRun, error: &Failure) -> String {
     // A Rust panic's error type is a type's path ("&alloc::boxed::Box<dyn ...>"): its message
     // says it all.
     let named = !name.contains("::") && !name.contains('<');
-    let what = if plain.trim().is_empty() {
+    let what = if plain.trim().is_empty() && name.trim().is_empty() {
+        "a failure without an error or a cause".to_string()
+    } else if plain.trim().is_empty() {
         name.to_string()
     } else if !named || plain.starts_with(name) {
         plain
@@ -348,9 +370,29 @@ fn why_it_failed(run: &HookRun, error: &Failure) -> String {
     format!("{how} {}", clip(&what, MAX_CAUSE_CHARS - 300))
 }
 
-/// Reads an answer: nothing, or an object without a status or with "Succeeded", passes;
-/// "Failed" fails with its reason; "InProgress" (an invoked hook only) asks to be called again.
-/// Anything else is not understood, and fails.
+/// The answer's text as JSON, within sluice's bounds.
+fn parse_answer(text: &str) -> Result<Value, String> {
+    if text.len() > MAX_HOOK_ANSWER_BYTES {
+        return Err(format!(
+            "it answered {} bytes, more than the {MAX_HOOK_ANSWER_BYTES} sluice reads; keep the answer \
+             small (a status, a reason, a state of an id or a cursor)",
+            text.len()
+        ));
+    }
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(text).map_err(|e| {
+        format!(
+            "it answered what sluice cannot read as JSON ({})",
+            clip(&e.to_string(), 120)
+        )
+    })
+}
+
+/// Reads an answer: anything but an object, or an object without a status or with "Succeeded",
+/// passes; "Failed" fails with its reason; "InProgress" (an invoked hook only) asks to be called
+/// again. Any other status is not understood, and fails.
 fn read_answer(mode: HookMode, payload: &Value) -> Said {
     let not_understood = |what: String| {
         let shape = match mode {
@@ -366,26 +408,36 @@ fn read_answer(mode: HookMode, payload: &Value) -> Said {
         Said::Failed(format!("it answered {what}; {shape}"))
     };
     let object = match payload {
-        Value::Null => return Said::Passed,
         Value::Object(o) => o,
-        other => return not_understood(clip(&other.to_string(), 80)),
+        // A hook that returns something else (a string, a number, a list) passes, as returning
+        // always did: only an object speaks the answers' language.
+        _ => return Said::Passed(None),
     };
     let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_string);
-    match object.get("status") {
-        None => Said::Passed,
-        Some(Value::String(s)) if s == "Succeeded" => Said::Passed,
-        Some(Value::String(s)) if s == "Failed" => Said::Failed(format!(
-            "it answered Failed: {}",
+    // The statuses are read whatever their case; "fail", "failure" and "error" fail too. Another
+    // status passes, noted: a hook that returns what the function it tested answered
+    // (`{"status": "accepted"}`) passed before hooks had answers, and still does.
+    let status = match object.get("status") {
+        None => return Said::Passed(None),
+        Some(Value::String(s)) => s.to_ascii_lowercase(),
+        Some(other) => return not_understood(format!("status {}", clip(&other.to_string(), 80))),
+    };
+    match status.as_str() {
+        "succeeded" => Said::Passed(None),
+        "failed" | "fail" | "failure" | "error" => Said::Failed(format!(
+            "it answered {}: {}",
+            clip(object["status"].as_str().unwrap_or("Failed"), 40),
             clip(
                 &text("reason").unwrap_or_else(|| "no reason given".into()),
                 MAX_REASON_CHARS
             )
         )),
-        Some(Value::String(s)) if s == "InProgress" && mode == HookMode::Invoke => {
+        "inprogress" if mode == HookMode::Invoke => {
             let retry_after = match object.get("retryAfterSeconds") {
                 None => DEFAULT_RETRY_AFTER_SECONDS,
-                Some(n) => match n.as_u64() {
-                    Some(n) if n >= 1 => n,
+                Some(n) => match n.as_f64() {
+                    // 30.0, as Python's arithmetic writes it, is 30; 2.5 waits 3.
+                    Some(f) if (1.0..=1e9).contains(&f) => f.ceil() as u64,
                     _ => {
                         return not_understood(format!(
                             "retryAfterSeconds {}, not a whole number of seconds from 1",
@@ -408,7 +460,11 @@ fn read_answer(mode: HookMode, payload: &Value) -> Said {
                 message: text("message").or_else(|| text("reason")),
             }
         }
-        Some(other) => not_understood(format!("status {}", clip(&other.to_string(), 80))),
+        "inprogress" => not_understood("InProgress".to_string()),
+        _ => Said::Passed(Some(format!(
+            "it answered status {}, which is not Succeeded, Failed or InProgress: read as passed",
+            clip(&object["status"].to_string(), 40)
+        ))),
     }
 }
 
@@ -432,7 +488,9 @@ mod tests {
     }
 
     fn answer(d: &mut Deployment, payload: Value, now: Timestamp) {
-        d.hook_run.as_mut().unwrap().answer = Some(HookAnswer { payload });
+        d.hook_run.as_mut().unwrap().answer = Some(HookAnswer {
+            payload: payload.to_string(),
+        });
         d.judge_hook(now).unwrap();
     }
 
@@ -461,7 +519,11 @@ mod tests {
             p["target"]["newVersionArn"],
             "arn:aws:lambda:us-east-1:1:function:orders:4"
         );
-        assert_eq!(p["targets"][0], p["target"]);
+        assert_eq!(p["targets"][0]["newVersion"], p["target"]["newVersion"]);
+        // What traffic hooks were handed before, for the hooks written then.
+        assert_eq!(p["targets"][0]["targetVersion"], "4");
+        assert_eq!(p["targets"][0]["previousVersion"], "3");
+        assert_eq!(p["targets"][0]["action"], "Shift");
         assert_eq!(p["timeoutSeconds"], 3600);
         assert!(p["state"].is_null());
     }
@@ -542,8 +604,15 @@ mod tests {
                 json!({"status": "Failed"}),
                 "it answered Failed: no reason given",
             ),
-            (json!("ok"), "it answered \"ok\"; a hook returns nothing"),
-            (json!({"status": "Done"}), "it answered status \"Done\""),
+            (
+                json!({"status": "failed", "reason": "x"}),
+                "it answered failed: x",
+            ),
+            (
+                json!({"status": "ERROR"}),
+                "it answered ERROR: no reason given",
+            ),
+            (json!({"status": 3}), "it answered status 3"),
             (
                 json!({"status": "InProgress", "retryAfterSeconds": 0}),
                 "retryAfterSeconds 0",
@@ -574,7 +643,43 @@ mod tests {
             d.start_hook(HookPhase::PreTraffic, t(0)).unwrap();
             answer(&mut d, payload.clone(), t(1));
             assert_eq!(run(&d).next == HookNext::Passed, passes, "{payload}");
+            if payload == json!({"status": "accepted"}) {
+                let said = &d.history.last().unwrap().message;
+                assert!(said.ends_with("(it answered status \"accepted\", which is not Succeeded, Failed or InProgress: read as passed)"), "{said}");
+            }
         }
+    }
+
+    /// An answer sluice cannot read fails the hook, never the document (rollback reads it next).
+    #[test]
+    fn answers_too_deep_or_too_large_fail_the_hook_not_the_document() {
+        for (text, says) in [
+            ("[".repeat(200) + &"]".repeat(200), "cannot read as JSON"),
+            (
+                format!(
+                    "{{\"status\": \"Succeeded\", \"x\": \"{}\"}}",
+                    "y".repeat(20_000)
+                ),
+                "more than the 16384",
+            ),
+            ("{\"status\": ".to_string(), "cannot read as JSON"),
+        ] {
+            let mut d = with_hooks(invoked(3600), None);
+            d.start_hook(HookPhase::PreTraffic, t(0)).unwrap();
+            d.hook_run.as_mut().unwrap().answer = Some(HookAnswer { payload: text });
+            d.judge_hook(t(1)).unwrap();
+            assert_eq!(run(&d).next, HookNext::Failed);
+            let cause = d.failure.clone().unwrap().cause;
+            assert!(cause.contains(says), "{cause}");
+            assert!(Deployment::from_json(d.to_json()).is_ok());
+        }
+        let mut d = with_hooks(invoked(3600), None);
+        d.start_hook(HookPhase::PreTraffic, t(0)).unwrap();
+        d.hook_run.as_mut().unwrap().answer = Some(HookAnswer {
+            payload: String::new(),
+        });
+        d.judge_hook(t(1)).unwrap();
+        assert_eq!(run(&d).next, HookNext::Passed, "an empty result is nothing");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use control::{Hold, HoldKind};
 pub use ending::{SettledBy, Settlement};
 pub use hook::{
     DEFAULT_RETRY_AFTER_SECONDS, HOOK_INVOCATION_SECONDS, HookAnswer, HookNext, HookPhase, HookRun,
-    MAX_HOOK_STATE_BYTES,
+    MAX_HOOK_ANSWER_BYTES, MAX_HOOK_STATE_BYTES,
 };
 pub use lifecycle::{Lifecycle, LifecycleEvent};
 pub use rollback::RollbackOutcome;

@@ -33,6 +33,15 @@ fn check(p: &Value) -> Result<Value, String> {
                 .as_str()
                 .ok_or(format!("a target has no {field}"))?;
         }
+        // The names traffic hooks were handed before, still there for the hooks written then.
+        for field in ["targetVersion", "action"] {
+            t[field]
+                .as_str()
+                .ok_or(format!("a target has no {field}"))?;
+        }
+        if t["action"] == "Shift" && !t["previousVersion"].is_string() {
+            return Err("a shifted target has no previousVersion".into());
+        }
         // The stable version: null only for an alias the deployment creates.
         if !(t["stableVersion"].is_string() || t["stableVersion"].is_null()) {
             return Err(format!(
