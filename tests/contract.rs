@@ -1088,3 +1088,78 @@ fn the_permission_table_matches_the_template() {
     }
     assert_eq!(documented, granted);
 }
+
+/// The stack's dashboard draws what the functions write: every metric it names in sluice's
+/// namespace is one `sluice_aws::metrics` emits (and every one emitted is drawn), each on the
+/// stack's own `Stack` dimension; failed phases are drawn for every function (a function's phase
+/// is its binary's name); every `${...}` of the body is a resource of the template or a pseudo
+/// parameter.
+#[test]
+fn the_dashboard_draws_the_metrics_the_functions_write() {
+    let t = template();
+    let dashboard = &resources(&t)["SluiceDashboard"];
+    assert_eq!(
+        dashboard["Type"].as_str(),
+        Some("AWS::CloudWatch::Dashboard")
+    );
+    let Yaml::Tagged(sub) = &dashboard["Properties"]["DashboardBody"] else {
+        panic!("the body is a !Sub");
+    };
+    let text = sub.value.as_str().expect("a !Sub of a string");
+    for name in placeholders(text) {
+        let logical = name.split('.').next().unwrap();
+        assert!(
+            name.starts_with("AWS::") || resources(&t).contains_key(logical),
+            "the dashboard names ${{{name}}}, which the template does not have"
+        );
+    }
+    let mut resolved = text.to_string();
+    for name in placeholders(text) {
+        resolved = resolved.replace(&format!("${{{name}}}"), "x");
+    }
+    let body: Value = serde_json::from_str(&resolved).expect("the body is JSON");
+    let mut drawn = BTreeSet::new();
+    let mut phases = BTreeSet::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        for metric in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let parts = metric.as_array().expect("a metric is a list");
+            if parts[0] != "sluice" {
+                continue;
+            }
+            let name = parts[1].as_str().unwrap().to_string();
+            assert_eq!(
+                &parts[2..4],
+                &[serde_json::json!("Stack"), serde_json::json!("x")],
+                "{name}"
+            );
+            if name == sluice_aws::metrics::PHASE_FAILED {
+                assert_eq!(parts[4], "Phase");
+                phases.insert(parts[5].as_str().unwrap().to_string());
+            }
+            drawn.insert(name);
+        }
+    }
+    let written: BTreeSet<String> = sluice_aws::metrics::names()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(drawn, written);
+    let binaries: BTreeSet<String> = resources(&t)
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|r| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        phases, binaries,
+        "a failed phase of every function is drawn"
+    );
+}

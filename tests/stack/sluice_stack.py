@@ -178,6 +178,7 @@ class SluiceStack:
         self.queues: dict[str, Queue] = {}
         self.topics: dict[str, Topic] = {}
         self.functions: dict[str, Function] = {}
+        self.dashboards: dict[str, str] = {}
         self.alarms: dict[str, Alarm] = {}
         self.rules: dict[str, Rule] = {}
         self.state_machine_logical: str | None = None
@@ -243,6 +244,8 @@ class SluiceStack:
             self._create_alarm(logical, res.get("Properties") or {}, composite=False)
         for logical, res in self.template.of_type("AWS::CloudWatch::CompositeAlarm"):
             self._create_alarm(logical, res.get("Properties") or {}, composite=True)
+        for logical, res in self.template.of_type("AWS::CloudWatch::Dashboard"):
+            self._create_dashboard(logical, res.get("Properties") or {})
         return self
 
     def redeploy(self, binaries: dict[str, str] | None = None) -> dict[str, str]:
@@ -445,6 +448,15 @@ class SluiceStack:
         self.rules[f"{logical}{event}"] = Rule(
             f"{logical}{event}", name, arn, bus, props.get("Pattern"), [target], props.get("Schedule")
         )
+
+    def _create_dashboard(self, logical: str, raw: dict) -> None:
+        """PutDashboard, with the body as the template resolves it (its !Sub names the stack's own
+        functions, queues and state machine): a body that is not JSON fails the deployment."""
+        props = self.template.resolve(raw)
+        name = props.get("DashboardName") or f"{self.prefix}-{logical}"
+        json.loads(props["DashboardBody"])
+        self.local.cloudwatch.put_dashboard(DashboardName=name, DashboardBody=props["DashboardBody"])
+        self.dashboards[logical] = name
 
     def _create_alarm(self, logical: str, raw: dict, composite: bool) -> None:
         """A metric alarm (PutMetricAlarm) or a composite one (PutCompositeAlarm), its properties

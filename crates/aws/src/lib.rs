@@ -16,6 +16,7 @@ pub mod fake;
 pub mod lambda;
 pub mod lifecycle;
 pub mod locks;
+pub mod metrics;
 pub mod ports;
 pub mod retry;
 pub mod runtime;

@@ -45,8 +45,11 @@ impl EventBus {
         self.put(deployment.lifecycle(kind)).await;
     }
 
-    /// Puts `event`, best effort: never an error, never longer than `PUT_TIMEOUT`.
+    /// Counts `event` (sluice's metrics) and puts it, best effort: never an error, never longer
+    /// than `PUT_TIMEOUT`.
     pub async fn put(&self, event: LifecycleEvent) {
+        // Counted on the dashboard whether or not it goes to a bus (no API call: a log line).
+        crate::metrics::count(event.detail_type);
         let Some(bus) = &self.bus else {
             return;
         };

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sluice_core::Error;
+use sluice_core::{Error, ErrorName};
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -98,6 +98,19 @@ where
                 }
                 Err(e) => {
                     tracing::warn!(error = e.name.as_str(), message = %e.message, "failed");
+                    // AWS or sluice failing, not a verdict or a refusal (InvalidRequest,
+                    // AliasBusy, AlreadySettled, ...: the deployment's own story).
+                    if matches!(
+                        e.name,
+                        ErrorName::TransientAws | ErrorName::AwsFailure | ErrorName::InternalError
+                    ) {
+                        crate::metrics::emit(
+                            crate::metrics::PHASE_FAILED,
+                            crate::metrics::Unit::Count,
+                            1.0,
+                            &[("Phase", phase)],
+                        );
+                    }
                     Err(PhaseError(e))
                 }
             }

@@ -8,6 +8,7 @@ use sluice_aws::clock::now;
 use sluice_aws::dynamodb::DynamoLedger;
 use sluice_aws::lambda::LambdaFunctions;
 use sluice_aws::lifecycle::EventBus;
+use sluice_aws::metrics;
 use sluice_core::{Deployment, Lifecycle};
 
 #[tokio::main(flavor = "current_thread")]
@@ -20,7 +21,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // its own ending (the safety net's SafetyNetRepaired): this one is not told again.
         let told = bus.enabled()
             && matches!(ledger.load(&doc.deployment_id).await, Ok(Some(r)) if r.status.is_settled());
-        let doc = handler::rollback(functions, ledger, doc, now()).await?;
+        let started = now();
+        let doc = handler::rollback(functions, ledger, doc, started).await?;
+        if doc.status == sluice_core::Status::RolledBack {
+            let took = (now().unix_millis() - started.unix_millis()) as f64 / 1000.0;
+            metrics::emit(metrics::ROLLBACK_SECONDS, metrics::Unit::Seconds, took, &[]);
+        }
         if !told {
             bus.announce(Lifecycle::of_rollback(doc.status), &doc).await;
         }
