@@ -1136,10 +1136,19 @@ fn the_dashboard_draws_the_metrics_the_functions_write() {
                 &[serde_json::json!("Stack"), serde_json::json!("x")],
                 "{name}"
             );
-            if name == sluice_aws::metrics::PHASE_FAILED {
+            // The dimensions drawn are exactly those written (a metric drawn with another set
+            // of dimensions is another metric, and draws nothing).
+            let dims = if name == sluice_aws::metrics::PHASE_FAILED {
                 assert_eq!(parts[4], "Phase");
                 phases.insert(parts[5].as_str().unwrap().to_string());
-            }
+                6
+            } else {
+                4
+            };
+            assert!(
+                parts[dims..].iter().all(Value::is_object),
+                "{name} is drawn with other dimensions: {metric}"
+            );
             drawn.insert(name);
         }
     }

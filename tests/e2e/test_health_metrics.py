@@ -50,7 +50,7 @@ def test_a_rolled_back_deployment_is_counted_in_sluices_own_metrics(stack, app):
 
 
 def test_the_dashboard_is_deployed_and_names_the_stacks_own_resources(stack):
-    body = json.loads(stack.cloudwatch.get_dashboard(DashboardName="sluice-local-sluice")["DashboardBody"])
+    body = json.loads(stack.cloudwatch.get_dashboard(DashboardName="sluice-local-us-east-1-sluice")["DashboardBody"])
     metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
     functions = {m[3] for m in metrics if m[0] == "AWS/Lambda"}
     assert any("RollbackFunction" in f for f in functions), functions

@@ -12,3 +12,12 @@ pub fn now() -> Timestamp {
         .unwrap_or(0);
     Timestamp::from_unix_seconds(i64::try_from(secs).unwrap_or(0))
 }
+
+/// The current time to the millisecond (a metric's timestamp; the phases' clock is `now`).
+pub fn now_precise() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Timestamp::from_unix_millis(i64::try_from(millis).unwrap_or(0))
+}

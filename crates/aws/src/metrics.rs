@@ -77,6 +77,9 @@ pub fn line(
             }],
         },
         "Stack": stack,
+        // Lambda filters a JSON log line by its level (none reads as INFO): a metric is written
+        // at the function's own level, so `LogLevel` WARN or ERROR does not drop it.
+        "level": log_level(),
         name: value,
     });
     for (k, v) in dimensions {
@@ -85,12 +88,28 @@ pub fn line(
     line.to_string()
 }
 
-/// Writes one metric (standard output: Lambda's log, where CloudWatch Logs extracts it).
+/// The function's application log level (`AWS_LAMBDA_LOG_LEVEL`), INFO when Lambda sets none.
+fn log_level() -> String {
+    std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .ok()
+        .filter(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| "INFO".to_string())
+        .to_ascii_uppercase()
+}
+
+/// Writes one metric (standard output: Lambda's log, where CloudWatch Logs extracts it). A
+/// failed write is dropped: a metric never fails a phase.
 pub fn emit(name: &str, unit: Unit, value: f64, dimensions: &[(&str, &str)]) {
-    println!(
-        "{}",
-        line(name, unit, value, dimensions, &stack(), crate::clock::now())
+    use std::io::Write;
+    let text = line(
+        name,
+        unit,
+        value,
+        dimensions,
+        &stack(),
+        crate::clock::now_precise(),
     );
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 /// Counts one lifecycle event.
@@ -119,6 +138,10 @@ mod tests {
         .unwrap();
         let directive = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(v["_aws"]["Timestamp"], at.unix_millis());
+        assert!(
+            v["level"].is_string(),
+            "Lambda filters a line without a level as INFO"
+        );
         assert_eq!(directive["Namespace"], "sluice");
         assert_eq!(
             directive["Dimensions"],

@@ -19,12 +19,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     sluice_aws::runtime::run("rollback", |doc: Deployment| async move {
         // A record settled already (a redrive, a Rollback that outlived its stop) was told by
         // its own ending (the safety net's SafetyNetRepaired): this one is not told again.
-        let told = bus.enabled()
-            && matches!(ledger.load(&doc.deployment_id).await, Ok(Some(r)) if r.status.is_settled());
-        let started = now();
-        let doc = handler::rollback(functions, ledger, doc, started).await?;
-        if doc.status == sluice_core::Status::RolledBack {
-            let took = (now().unix_millis() - started.unix_millis()) as f64 / 1000.0;
+        // (Read with or without a bus: the event is counted in sluice's metrics either way.)
+        let told =
+            matches!(ledger.load(&doc.deployment_id).await, Ok(Some(r)) if r.status.is_settled());
+        let started = std::time::Instant::now();
+        let doc = handler::rollback(functions, ledger, doc, now()).await?;
+        // A rerun over a settled record, or a dry run (it writes no alias), is no rollback's time.
+        if doc.status == sluice_core::Status::RolledBack && !told && !doc.dry_run {
+            let took = started.elapsed().as_secs_f64();
             metrics::emit(metrics::ROLLBACK_SECONDS, metrics::Unit::Seconds, took, &[]);
         }
         if !told {

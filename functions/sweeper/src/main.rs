@@ -39,9 +39,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 }
             }
         };
-        if bus.enabled() {
-            let _ = tokio::time::timeout(Duration::from_secs(ANNOUNCE_SECONDS), tell).await;
-        }
+        // Told (or, without a bus, counted in sluice's metrics) either way.
+        let _ = tokio::time::timeout(Duration::from_secs(ANNOUNCE_SECONDS), tell).await;
         handler::judged(swept)
     })
     .await

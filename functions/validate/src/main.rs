@@ -23,7 +23,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let bus = &EventBus::from_env();
     // The request comes from users: a payload too deep to read is refused as InvalidRequest.
     sluice_aws::runtime::run_reading("validate", StartInput::unreadable, |call| async move {
-        let asked = bus.enabled().then(|| sluice_core::StartCall::clone(&call));
+        // Kept for a refusal's event (counted in sluice's metrics even without a bus).
+        let asked = Some(sluice_core::StartCall::clone(&call));
         let result = handler::validate(aws, call, now()).await;
         match (&result, asked) {
             (Ok(doc), _) => match doc.status {
