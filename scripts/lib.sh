@@ -21,6 +21,18 @@ ensure_venv() {
   cp "$reqs" "$dir/.requirements"
 }
 
+# Debian's Chromium, for the tests that load sluice report's pages (tests/e2e/test_report.py).
+ensure_chromium() {
+  if command -v chromium > /dev/null; then
+    return
+  fi
+  step "apt-get install chromium (headless, for the report tests)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium > /dev/null
+}
+
 # The Rust functions and the demo app, built once (dev profile) for cargo-lambda to serve.
 build_functions() {
   step "cargo build --workspace --bins"

@@ -22,6 +22,7 @@ fi
 tests/.tools/node_modules/.bin/asl-validator --json-path statemachine/deployment.asl.json
 
 ensure_venv .venv tests/requirements.txt
+ensure_chromium
 build_functions
 step "End to end on the local AWS stack (launcher patches, then deployments)"
 cd tests

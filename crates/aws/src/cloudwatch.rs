@@ -37,6 +37,72 @@ impl CloudWatchAlarms {
     }
 }
 
+/// One move of an alarm's state, from its history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmChange {
+    pub name: AlarmName,
+    pub at: Timestamp,
+    /// "OK", "ALARM", "INSUFFICIENT_DATA", as CloudWatch writes them.
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+impl CloudWatchAlarms {
+    /// Every state move of the named alarms in `[since, until]`, oldest first (one call per
+    /// alarm and page: the history of every alarm in the account could be long).
+    pub async fn state_changes(
+        &self,
+        names: &[AlarmName],
+        since: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<AlarmChange>, AwsError> {
+        let mut changes = Vec::new();
+        for name in names {
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client()
+                    .await
+                    .describe_alarm_history()
+                    .alarm_name(name.as_str())
+                    // Without AlarmTypes, CloudWatch returns metric alarms' history only.
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .alarm_types(AlarmType::CompositeAlarm)
+                    .history_item_type(HistoryItemType::StateUpdate)
+                    .start_date(DateTime::from_millis(since.unix_millis()))
+                    .set_end_date(until.map(|u| DateTime::from_millis(u.unix_millis())))
+                    .max_records(100)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeAlarmHistory", e))?;
+                for item in out.alarm_history_items() {
+                    if let Some((from, to, reason)) =
+                        state_move(item.history_data().unwrap_or_default())
+                    {
+                        // An item without a time still counts: it is within the window.
+                        let at = item.timestamp().and_then(|t| t.to_millis().ok());
+                        changes.push(AlarmChange {
+                            name: name.clone(),
+                            at: at.map_or(since, Timestamp::from_unix_millis),
+                            from,
+                            to,
+                            reason,
+                        });
+                    }
+                }
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        changes.sort_by_key(|c| c.at);
+        Ok(changes)
+    }
+}
+
 fn state_of(value: Option<&StateValue>) -> AlarmState {
     match value {
         Some(StateValue::Alarm) => AlarmState::Alarm,
@@ -97,42 +163,14 @@ impl AlarmReader for CloudWatchAlarms {
         names: &[AlarmName],
         since: Timestamp,
     ) -> Result<Vec<AlarmTransition>, AwsError> {
-        let start = DateTime::from_millis(since.unix_millis());
         let mut moves = Vec::new();
-        // One alarm a call: the history of every alarm in the account could be long.
-        for name in names {
-            let mut token: Option<String> = None;
-            loop {
-                let out = self
-                    .client()
-                    .await
-                    .describe_alarm_history()
-                    .alarm_name(name.as_str())
-                    // Without AlarmTypes, CloudWatch returns metric alarms' history only.
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
-                    .history_item_type(HistoryItemType::StateUpdate)
-                    .start_date(start)
-                    .max_records(100)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| classify("DescribeAlarmHistory", e))?;
-                for item in out.alarm_history_items() {
-                    if let Some(reason) = into_alarm(item.history_data().unwrap_or_default()) {
-                        // An item without a time still counts: it is within the window.
-                        let at = item.timestamp().and_then(|t| t.to_millis().ok());
-                        moves.push(AlarmTransition {
-                            name: name.clone(),
-                            at: at.map_or(since, Timestamp::from_unix_millis),
-                            reason,
-                        });
-                    }
-                }
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                    _ => break,
-                }
+        for change in self.state_changes(names, since, None).await? {
+            if change.to == "ALARM" {
+                moves.push(AlarmTransition {
+                    name: change.name,
+                    at: change.at,
+                    reason: change.reason,
+                });
             }
         }
         // Oldest first, as they happened.
@@ -151,6 +189,21 @@ impl MetricReader for CloudWatchAlarms {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<HashMap<String, Series>, AwsError> {
+        self.read_metrics_every(queries, start, end, PERIOD_SECONDS)
+            .await
+    }
+}
+
+impl CloudWatchAlarms {
+    /// As [`MetricReader::read_metrics`], one point per `period` seconds (CloudWatch keeps
+    /// 1-minute points 15 days, 5-minute points 63 days, 1-hour points 455 days).
+    pub async fn read_metrics_every(
+        &self,
+        queries: &[MetricQuery],
+        start: Timestamp,
+        end: Timestamp,
+        period: i64,
+    ) -> Result<HashMap<String, Series>, AwsError> {
         let mut values: HashMap<String, Series> = HashMap::new();
         for chunk in queries.chunks(QUERIES_PER_CALL) {
             let mut token: Option<String> = None;
@@ -159,7 +212,7 @@ impl MetricReader for CloudWatchAlarms {
                     .client()
                     .await
                     .get_metric_data()
-                    .set_metric_data_queries(Some(chunk.iter().map(query).collect()))
+                    .set_metric_data_queries(Some(chunk.iter().map(|q| query(q, period)).collect()))
                     .start_time(DateTime::from_secs(start.unix_seconds()))
                     .end_time(DateTime::from_secs(end.unix_seconds()))
                     .scan_by(ScanBy::TimestampAscending)
@@ -201,8 +254,8 @@ impl MetricReader for CloudWatchAlarms {
 }
 
 /// One query as GetMetricData takes it: AWS/Lambda's metric of one version through one alias,
-/// per minute.
-fn query(q: &MetricQuery) -> MetricDataQuery {
+/// per `period` seconds.
+fn query(q: &MetricQuery, period: i64) -> MetricDataQuery {
     let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
     let metric = Metric::builder()
         .namespace("AWS/Lambda")
@@ -216,7 +269,7 @@ fn query(q: &MetricQuery) -> MetricDataQuery {
         .metric_stat(
             MetricStat::builder()
                 .metric(metric)
-                .period(PERIOD_SECONDS as i32)
+                .period(period as i32)
                 .stat(&q.stat)
                 .build(),
         )
@@ -224,23 +277,36 @@ fn query(q: &MetricQuery) -> MetricDataQuery {
         .build()
 }
 
-/// The reason of a StateUpdate history item's move into ALARM (its HistoryData JSON:
-/// `{"oldState": {...}, "newState": {"stateValue": "ALARM", "stateReason": ...}}`); None for
-/// any other move.
-fn into_alarm(history_data: &str) -> Option<String> {
+/// A StateUpdate history item's move (its HistoryData JSON: `{"oldState": {"stateValue": ...},
+/// "newState": {"stateValue": ..., "stateReason": ...}}`): from, to and the reason.
+fn state_move(history_data: &str) -> Option<(String, String, String)> {
     let data: serde_json::Value = serde_json::from_str(history_data).ok()?;
-    let new = data.get("newState")?;
-    (new.get("stateValue")?.as_str()? == "ALARM").then(|| {
-        new.get("stateReason")
-            .and_then(|r| r.as_str())
-            .unwrap_or_default()
-            .to_string()
-    })
+    let value = |state: &str| {
+        data.get(state)
+            .and_then(|s| s.get("stateValue"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let reason = data
+        .get("newState")
+        .and_then(|n| n.get("stateReason"))
+        .and_then(|r| r.as_str())
+        .unwrap_or_default()
+        .to_string();
+    Some((
+        value("oldState").unwrap_or_default(),
+        value("newState")?,
+        reason,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::into_alarm;
+    use super::state_move;
+
+    fn into_alarm(data: &str) -> Option<String> {
+        state_move(data).and_then(|(_, to, reason)| (to == "ALARM").then_some(reason))
+    }
 
     #[test]
     fn only_moves_into_alarm_count() {

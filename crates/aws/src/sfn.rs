@@ -160,7 +160,21 @@ pub struct ExecutionInfo {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub output: Option<String>,
+    /// The execution's input: the request as it was started.
+    pub input: Option<String>,
     pub started: Timestamp,
+    /// When it ended (absent while it runs).
+    pub stopped: Option<Timestamp>,
+}
+
+/// One run of one state of an execution, from its history: when it began and ended, and the
+/// deployment document it output (absent for a state that outputs none, or has not ended).
+#[derive(Debug, Clone)]
+pub struct StateRun {
+    pub name: String,
+    pub entered: Timestamp,
+    pub exited: Option<Timestamp>,
+    pub document: Option<Deployment>,
 }
 
 fn started(date: &aws_sdk_sfn::primitives::DateTime) -> Timestamp {
@@ -205,7 +219,9 @@ impl StepFunctions {
             error: out.error().map(str::to_string),
             cause: out.cause().map(str::to_string),
             output: out.output().map(str::to_string),
+            input: out.input().map(str::to_string),
             started: started(out.start_date()),
+            stopped: out.stop_date().map(started),
         })
     }
 
@@ -264,6 +280,55 @@ impl StepFunctions {
         Ok(scan.document())
     }
 
+    /// Every state the execution ran, in the order they began, each with the document it output:
+    /// what `sluice report` draws. Reads the whole history, oldest first.
+    pub async fn state_runs(&self, execution_arn: &str) -> Result<Vec<StateRun>, AwsError> {
+        let mut runs: Vec<StateRun> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client()
+                .await
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .reverse_order(false)
+                .max_results(1000)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify("GetExecutionHistory", e))?;
+            for event in out.events() {
+                let at = Timestamp::from_unix_millis(event.timestamp().to_millis().unwrap_or(0));
+                if let Some(d) = event.state_entered_event_details() {
+                    runs.push(StateRun {
+                        name: d.name().to_string(),
+                        entered: at,
+                        exited: None,
+                        document: None,
+                    });
+                } else if let Some(d) = event.state_exited_event_details() {
+                    // A state's exit closes its latest run still open (a loop enters it again).
+                    if let Some(run) = runs
+                        .iter_mut()
+                        .rev()
+                        .find(|r| r.name == d.name() && r.exited.is_none())
+                    {
+                        run.exited = Some(at);
+                        run.document = d
+                            .output()
+                            .and_then(|o| serde_json::from_str(o).ok())
+                            .and_then(|v| Deployment::from_json(v).ok());
+                    }
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(runs)
+    }
+
     /// The state machine's executions, newest first (at most `limit`).
     pub async fn list(
         &self,
@@ -294,7 +359,9 @@ impl StepFunctions {
                 error: None,
                 cause: None,
                 output: None,
+                input: None,
                 started: started(e.start_date()),
+                stopped: e.stop_date().map(started),
             })
             .collect())
     }

@@ -3,7 +3,7 @@
 //! same sluice-core parser the state machine's validate runs.
 
 use crate::error::{CliError, Ending};
-use crate::progress::describe;
+use crate::progress::{describe, live};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use sluice_aws::clock::now;
@@ -39,7 +39,7 @@ impl Context {
     }
 
     /// An execution ARN from a deployment id (the execution's name) or an ARN.
-    fn execution_arn(&self, id: &str) -> Result<String, CliError> {
+    pub(crate) fn execution_arn(&self, id: &str) -> Result<String, CliError> {
         if id.starts_with("arn:") {
             return Ok(id.to_string());
         }
@@ -57,7 +57,7 @@ impl Context {
             .map_err(CliError::aws("could not read the execution"))
     }
 
-    async fn record(&self, id: &str) -> Result<Option<Deployment>, CliError> {
+    pub(crate) async fn record(&self, id: &str) -> Result<Option<Deployment>, CliError> {
         let Some(ledger) = &self.ledger else {
             return Ok(None);
         };
@@ -67,7 +67,7 @@ impl Context {
             .map_err(CliError::aws(format!("could not read the record of {id}")))
     }
 
-    async fn latest_document(&self, arn: &str) -> Result<Option<Deployment>, CliError> {
+    pub(crate) async fn latest_document(&self, arn: &str) -> Result<Option<Deployment>, CliError> {
         self.sfn
             .latest_document(arn)
             .await
@@ -164,7 +164,8 @@ pub async fn watch(ctx: &Context, id: &str) -> Result<Ending, CliError> {
             dry_run |= doc.dry_run;
             let lines = describe(&doc);
             match &bar {
-                Some(bar) => bar.set_message(lines.join("\n  ")),
+                // On a terminal, the compact view redrawn in place; in a log, each new line once.
+                Some(bar) => bar.set_message(live(&doc).join("\n  ")),
                 None => {
                     for line in lines.iter().filter(|l| !shown.contains(l)) {
                         println!("{} {line}", now());

@@ -5,6 +5,7 @@ mod error;
 mod operate;
 mod plan;
 mod progress;
+mod report;
 mod sam;
 
 use clap::{Args, Parser, Subcommand};
@@ -257,6 +258,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One self-contained HTML page of a deployment (running or ended): its verdict, a timeline
+    /// of weights, bakes, gates, pauses, hooks, checks and alarm moves, each version's own
+    /// metrics against the analysis's lines, who did what, the request, the plan and the cost.
+    #[command(
+        after_help = "Examples:\n  sluice report orders-live-20261127T100000Z\n  \
+        sluice report orders-live-20261127T100000Z --out /tmp/orders.html\n\n\
+        The page needs no network to open (no script, no URL). What could not be read (an execution past Step \
+        Functions' 90 days, metrics past CloudWatch's retention) is said on the page."
+    )]
+    Report {
+        #[command(flatten)]
+        sluice: SluiceStack,
+        /// The deployment id, or the execution ARN.
+        id: String,
+        /// Where to write it (default: ID.html in the current directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The state machine's deployments, newest first.
     #[command(after_help = "Example:\n  sluice list --function orders --running")]
     List {
@@ -340,6 +359,7 @@ fn main() -> ExitCode {
         Command::Deploy { sluice, .. }
         | Command::Watch { sluice, .. }
         | Command::Status { sluice, .. }
+        | Command::Report { sluice, .. }
         | Command::List { sluice, .. }
         | Command::Abort { sluice, .. }
         | Command::Rollback { sluice, .. }
@@ -579,6 +599,9 @@ async fn run(command: Command) -> Result<Done, CliError> {
                 .await
                 .map(Done::Print)
         }
+        Command::Report { sluice, id, out } => report::run(&context(sluice).await?, &id, out)
+            .await
+            .map(Done::Print),
         Command::List {
             sluice,
             function,

@@ -159,6 +159,145 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
     lines
 }
 
+/// How wide `sluice watch`'s weight bar is, in characters.
+const BAR: usize = 24;
+
+/// A weight as a bar: "[██████░░░░░░░░░░░░░░░░░░]".
+pub fn bar(percent: f64) -> String {
+    let filled = ((percent.clamp(0.0, 100.0) / 100.0) * BAR as f64).round() as usize;
+    format!("[{}{}]", "█".repeat(filled), "░".repeat(BAR - filled))
+}
+
+/// One version's figures at a check, short: "v7 0.4% errors (1 of 250), p99 120 ms".
+fn figures(version: &str, f: &sluice_core::analysis::Figures, statistic: Option<&str>) -> String {
+    let mut out = format!(
+        "v{version} {} errors ({} of {})",
+        percent(f.error_rate()),
+        f.errors,
+        f.invocations
+    );
+    if let (Some(ms), Some(stat)) = (f.latency_ms, statistic) {
+        out.push_str(&format!(", {stat} {ms:.0} ms"));
+    }
+    out
+}
+
+fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == 0.0 {
+        "0%".into()
+    } else if p < 0.1 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// `sluice watch` on a terminal: the same facts as [`describe`], compact and redrawn in place:
+/// each target's weight bar, the step and time left, what the deployment waits for, and the last
+/// verdict with both versions' figures.
+pub fn live(doc: &Deployment) -> Vec<String> {
+    let steps = doc.plan.step_count();
+    let step = doc.step.map(|s| s + 1);
+    let mut lines = Vec::new();
+    let bake = &doc.bake;
+    let left = bake.required_seconds.saturating_sub(bake.elapsed_seconds);
+    for t in doc.targets.iter().filter(|t| t.action != Action::Unchanged) {
+        let percent = if step.is_some() {
+            doc.weight.percent()
+        } else {
+            0.0
+        };
+        lines.push(format!(
+            "{} {} {:>5} on v{}  step {}/{steps}{}",
+            t.name(),
+            bar(percent),
+            doc.weight.to_string(),
+            t.target_version,
+            step.unwrap_or(0),
+            if doc.dry_run { "  (dry run)" } else { "" }
+        ));
+    }
+    let waits = match (doc.status, &doc.hook_run, &bake.hold) {
+        (_, Some(run), _)
+            if matches!(
+                run.next,
+                HookNext::Invoke | HookNext::Wait | HookNext::Callback
+            ) =>
+        {
+            format!(
+                "waiting for: the {} hook {} (until {})",
+                run.phase.as_str(),
+                run.function,
+                run.deadline
+            )
+        }
+        (Status::Ready, _, _) => "waiting for: the first shift".to_string(),
+        (Status::Baking, _, Some(hold)) if hold.kind == HoldKind::Approval => format!(
+            "waiting for: approval before step {}/{steps} (sluice approve {}), {} left",
+            hold.before_step.map_or(0, |s| s + 1),
+            doc.deployment_id,
+            format_seconds(left)
+        ),
+        (Status::Baking, _, Some(hold)) => format!(
+            "waiting for: resume (paused by {}), {} of the pause limit left",
+            hold.by.as_deref().unwrap_or("an operator"),
+            format_seconds(left)
+        ),
+        (Status::Baking, _, None) => format!(
+            "waiting for: the bake, {} of {} left (as of the last check; next check in {})",
+            format_seconds(left),
+            format_seconds(bake.required_seconds),
+            format_seconds(doc.next_wait_seconds)
+        ),
+        (Status::ShiftNext, _, _) => format!(
+            "waiting for: the shift to step {}/{steps}",
+            step.unwrap_or(0) + 1
+        ),
+        (Status::AllShifted, _, _) => {
+            "waiting for: the PostTraffic hook and the finish".to_string()
+        }
+        (Status::AlarmBreached, _, _) => "waiting for: the rollback".to_string(),
+        (status, _, _) => format!("ended: {}", status.as_str()),
+    };
+    lines.push(waits);
+    if let Some(check) = &doc.last_check {
+        let alarms = if check.unread.is_some() {
+            "alarms not read".to_string()
+        } else if !check.firing.is_empty() {
+            let names: Vec<String> = check.firing.iter().map(|a| a.name.to_string()).collect();
+            format!("alarms FIRING: {}", names.join(", "))
+        } else if doc.alarms.is_empty() {
+            "no alarms".to_string()
+        } else {
+            "alarms healthy".to_string()
+        };
+        lines.push(format!("last check {}: {alarms}", check.checked_at));
+        let statistic = doc
+            .analysis
+            .as_ref()
+            .and_then(|a| a.latency.as_ref())
+            .map(|l| l.statistic.as_str());
+        for a in &check.analysis {
+            let outcome = match a.outcome {
+                Outcome::Pass => "pass",
+                Outcome::Fail => "FAIL",
+                Outcome::Inconclusive => "no verdict yet",
+            };
+            lines.push(format!(
+                "  {} {outcome}: {} vs {}",
+                a.target,
+                figures(a.new_version.as_str(), &a.new, statistic),
+                figures(a.stable_version.as_str(), &a.stable, statistic)
+            ));
+        }
+    }
+    for w in &doc.warnings {
+        lines.push(format!("warning: {w}"));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::describe;
@@ -281,6 +420,53 @@ mod tests {
             lines
                 .iter()
                 .any(|l| l.starts_with("warning: step 1/2: passed without a verdict")),
+            "{lines:#?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::{bar, live};
+    use serde_json::json;
+    use sluice_core::analysis::Figures;
+    use sluice_core::testing::{analysed, t};
+
+    #[test]
+    fn the_bar_fills_with_the_weight() {
+        assert_eq!(bar(0.0).matches('█').count(), 0);
+        assert_eq!(bar(50.0).matches('█').count(), 12);
+        assert_eq!(bar(100.0).matches('░').count(), 0);
+        assert_eq!(bar(250.0).chars().count(), 26, "clamped");
+    }
+
+    /// A bake with the analysis: the bar, the step, what it waits for and both versions' figures.
+    #[test]
+    fn a_bake_with_its_verdict_and_both_versions() {
+        let mut d = analysed(&[], json!({"latency": {"statistic": "p99"}}));
+        let f = |invocations, errors, ms| Figures {
+            invocations,
+            errors,
+            throttles: 0,
+            latency_ms: Some(ms),
+            latency_calls: invocations,
+        };
+        let judged = d.judge_versions(&[(f(41, 0, 120.0), f(359, 2, 118.0))]);
+        d.record_check_with(&[], &[], judged, t(2)).unwrap();
+        let lines = live(&d);
+        assert!(lines[0].starts_with("a:live [██"), "{lines:#?}");
+        assert!(lines[0].contains("10% on v2  step 1/2"), "{lines:#?}");
+        assert!(
+            lines[1].starts_with("waiting for: the bake, "),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[2].starts_with("last check 2026-11-27T10:00:02Z: no alarms"),
+            "{lines:#?}"
+        );
+        assert_eq!(
+            lines[3],
+            "  a:live pass: v2 0% errors (0 of 41), p99 120 ms vs v1 0.6% errors (2 of 359), p99 118 ms",
             "{lines:#?}"
         );
     }

@@ -1,0 +1,686 @@
+//! `sluice report ID`: one self-contained HTML page of what a deployment did and why. It reads
+//! the execution (every state it ran and the document each output), the record in the ledger,
+//! the alarms' history and each version's own AWS/Lambda metrics, and draws what it could read:
+//! what it could not is said on the page, never left blank without a word.
+
+mod html;
+pub mod timeline;
+
+use crate::deployments::Context;
+use crate::error::CliError;
+use sluice_aws::AwsErrorKind;
+use sluice_aws::clock::now_precise;
+use sluice_aws::cloudwatch::CloudWatchAlarms;
+use sluice_aws::sfn::ExecutionInfo;
+use sluice_core::analysis::{Metric, MetricQuery, Series};
+use sluice_core::duration::format_seconds;
+use sluice_core::ledger::CommandKind;
+use sluice_core::{Action, Deployment, ExecutionStatus, Status, Timestamp};
+use std::path::{Path, PathBuf};
+use timeline::Timeline;
+
+/// CloudWatch keeps 1-minute points 15 days, 5-minute points 63 days, 1-hour points 455 days.
+const RETENTION: [(i64, i64); 3] = [(15, 60), (63, 300), (455, 3600)];
+
+/// One version's figures over the deployment, a point per period.
+#[derive(Debug, Clone, Default)]
+pub struct VersionSeries {
+    pub version: String,
+    pub invocations: Series,
+    pub errors: Series,
+    pub p90: Series,
+    pub p99: Series,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetMetrics {
+    pub name: String,
+    /// Absent for an alias the deployment created (no version served before it).
+    pub stable: Option<VersionSeries>,
+    pub new: VersionSeries,
+    /// The analysis's error-rate lines, in percent.
+    pub error_thresholds: Vec<(String, f64)>,
+    /// The analysis's latency line, in milliseconds, from the stable's own figures.
+    pub latency_thresholds: Vec<(String, f64)>,
+}
+
+/// Everything the page shows.
+pub struct Report {
+    pub id: String,
+    pub subtitle: String,
+    pub generated_at: Timestamp,
+    pub running: bool,
+    /// One sentence: the Fail cause, "deployed", or where a running deployment is.
+    pub verdict: String,
+    pub verdict_class: &'static str,
+    /// What could not be read, and what that leaves out.
+    pub notes: Vec<String>,
+    pub timeline: Timeline,
+    pub metrics: Result<Vec<TargetMetrics>, String>,
+    /// Who asked for the deployment and every operator's command, with who and why.
+    pub actions: Vec<(Timestamp, String)>,
+    pub history: Vec<(Timestamp, String)>,
+    pub plan: Vec<Vec<String>>,
+    pub cost: Option<String>,
+    pub request: Option<String>,
+}
+
+/// Writes the report of `id` to `out` (default `<id>.html`); says what it drew.
+pub async fn run(ctx: &Context, id: &str, out: Option<PathBuf>) -> Result<String, CliError> {
+    let report = gather(ctx, &CloudWatchAlarms::from_env(), id).await?;
+    let path = out.unwrap_or_else(|| PathBuf::from(format!("{}.html", report.id)));
+    write(&path, &html::render(&report))?;
+    let t = &report.timeline;
+    let mut said = format!(
+        "report of {} written to {}: {} shift{}, {} check{}, {} alarm move{}{}",
+        report.id,
+        path.display(),
+        t.weights.iter().filter(|w| w.step.is_some()).count(),
+        plural(t.weights.iter().filter(|w| w.step.is_some()).count()),
+        t.checks.len(),
+        plural(t.checks.len()),
+        t.alarms.len(),
+        plural(t.alarms.len()),
+        match &report.metrics {
+            Ok(targets) => format!(
+                ", metrics of {} target{}",
+                targets.len(),
+                plural(targets.len())
+            ),
+            Err(_) => ", no metrics".to_string(),
+        }
+    );
+    said.push_str(&format!("\n  {}", report.verdict));
+    for note in &report.notes {
+        said.push_str(&format!("\n  note: {note}"));
+    }
+    Ok(said)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Written whole or not at all: to a file beside it, then renamed over it.
+fn write(path: &Path, page: &str) -> Result<(), CliError> {
+    let partial = path.with_extension("html.partial");
+    let failed = |e: std::io::Error| {
+        CliError::Other(format!(
+            "could not write the report to {}: {e}",
+            path.display()
+        ))
+    };
+    std::fs::write(&partial, page).map_err(failed)?;
+    std::fs::rename(&partial, path).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        failed(e)
+    })
+}
+
+async fn gather(ctx: &Context, cw: &CloudWatchAlarms, id: &str) -> Result<Report, CliError> {
+    let arn = ctx.execution_arn(id)?;
+    let mut notes = Vec::new();
+    let execution = match ctx.sfn.describe(&arn).await {
+        Ok(info) => Some(info),
+        Err(e) if e.kind == AwsErrorKind::NotFound => {
+            notes.push(
+                "Step Functions no longer has this execution (it keeps them 90 days after they \
+                 end): the timeline shows the record's lines only."
+                    .to_string(),
+            );
+            None
+        }
+        Err(e) => return Err(CliError::aws("could not read the execution")(e)),
+    };
+    let name = execution.as_ref().map_or_else(
+        || id.rsplit(':').next().unwrap_or(id).to_string(),
+        |e| e.name.clone(),
+    );
+    let record = ctx.record(&name).await?.or(match &execution {
+        Some(_) => ctx.latest_document(&arn).await?,
+        None => None,
+    });
+    if execution.is_none() && record.is_none() {
+        return Err(CliError::refused(format!(
+            "{name}: no such deployment (neither Step Functions nor the ledger knows it)"
+        )));
+    }
+    let runs = match &execution {
+        Some(_) => match ctx.sfn.state_runs(&arn).await {
+            Ok(runs) => Some(runs),
+            Err(e) => {
+                notes.push(format!(
+                    "the execution's history could not be read ({e}): the timeline shows the record's lines only"
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let generated_at = now_precise();
+    let running = execution
+        .as_ref()
+        .is_some_and(|e| e.status == ExecutionStatus::Running);
+    let start = execution
+        .as_ref()
+        .map(|e| e.started)
+        .or(record.as_ref().map(|d| d.started_at))
+        .unwrap_or(generated_at);
+    let end = match (&execution, &record) {
+        (Some(e), _) if running => generated_at.max(e.started),
+        (Some(e), Some(d)) => e.stopped.unwrap_or(generated_at).max(d.updated_at),
+        (Some(e), None) => e.stopped.unwrap_or(generated_at),
+        (None, Some(d)) => d.updated_at,
+        (None, None) => generated_at,
+    }
+    .max(start);
+    let alarm_names = record
+        .as_ref()
+        .map(|d| d.alarms.clone())
+        .unwrap_or_default();
+    let alarms = match cw.state_changes(&alarm_names, start, Some(end)).await {
+        Ok(changes) => changes,
+        Err(e) => {
+            notes.push(format!("the alarms' history could not be read ({e})"));
+            Vec::new()
+        }
+    };
+    let timeline = timeline::build(runs.as_deref(), record.as_ref(), alarms, start, end);
+    let metrics = match &record {
+        Some(doc) => metrics(cw, doc, start, end, generated_at).await,
+        None => Err("the deployment was refused before it had targets: no metrics to draw".into()),
+    };
+    let (verdict, verdict_class) = verdict(execution.as_ref(), record.as_ref(), running);
+    Ok(Report {
+        subtitle: subtitle(execution.as_ref(), record.as_ref(), start, end),
+        id: name,
+        generated_at,
+        running,
+        verdict,
+        verdict_class,
+        notes,
+        metrics,
+        actions: record.as_ref().map(actions).unwrap_or_default(),
+        history: record
+            .as_ref()
+            .map(|d| {
+                d.history
+                    .iter()
+                    .map(|e| (e.at, e.message.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        plan: record.as_ref().map(plan).unwrap_or_default(),
+        cost: record.as_ref().and_then(cost),
+        request: execution
+            .as_ref()
+            .and_then(|e| e.input.as_deref())
+            .map(
+                |input| match serde_json::from_str::<serde_json::Value>(input) {
+                    Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_else(|_| input.to_string()),
+                    Err(_) => input.to_string(),
+                },
+            ),
+        timeline,
+    })
+}
+
+fn subtitle(
+    execution: Option<&ExecutionInfo>,
+    record: Option<&Deployment>,
+    start: Timestamp,
+    end: Timestamp,
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(doc) = record {
+        let targets: Vec<String> = doc
+            .targets
+            .iter()
+            .map(|t| match &t.previous_version {
+                Some(from) if t.action == Action::Shift => {
+                    format!("{} v{from} -> v{}", t.name(), t.target_version)
+                }
+                _ => format!("{} v{}", t.name(), t.target_version),
+            })
+            .collect();
+        parts.push(targets.join(", "));
+        parts.push(doc.strategy_name.clone());
+        if doc.dry_run {
+            parts.push("dry run".into());
+        }
+    }
+    if let Some(e) = execution {
+        parts.push(format!("execution {}", e.status));
+    }
+    parts.push(format!(
+        "started {start}, {} long",
+        format_seconds(((end.unix_millis() - start.unix_millis()) / 1000).max(0) as u64)
+    ));
+    parts.join(" · ")
+}
+
+/// The one sentence at the top.
+fn verdict(
+    execution: Option<&ExecutionInfo>,
+    record: Option<&Deployment>,
+    running: bool,
+) -> (String, &'static str) {
+    if running {
+        let at = record
+            .map(|d| crate::progress::describe(d).join("; "))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "starting".into());
+        return (format!("Running: {at}"), "running");
+    }
+    let failure = record.and_then(|d| d.failure.clone());
+    match record.map(|d| d.status) {
+        Some(Status::Deployed) if record.is_some_and(|d| d.dry_run) => (
+            "Dry run passed: no alias was written; a real deployment would have gone through."
+                .into(),
+            "good",
+        ),
+        Some(Status::Deployed) => {
+            let to: Vec<String> = record
+                .map(|d| {
+                    d.targets
+                        .iter()
+                        .map(|t| format!("{} serves v{}", t.name(), t.target_version))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (format!("Deployed: {}.", to.join(", ")), "good")
+        }
+        Some(Status::NothingToDeploy) => (
+            "Nothing to deploy: every alias already served its new version.".into(),
+            "good",
+        ),
+        Some(Status::RolledBack) => (
+            match failure {
+                Some(f) => format!("Rolled back ({}): {}", f.error, f.cause),
+                None => "Rolled back: every alias is on its previous version.".into(),
+            },
+            "bad",
+        ),
+        Some(Status::RollbackIncomplete) => (
+            format!(
+                "Rollback incomplete: {}",
+                failure.map_or("some alias is not back".into(), |f| f.cause)
+            ),
+            "bad",
+        ),
+        _ => {
+            let (error, cause) =
+                execution.map_or((None, None), |e| (e.error.clone(), e.cause.clone()));
+            let why = failure
+                .map(|f| format!("{}: {}", f.error, f.cause))
+                .or_else(|| cause.map(|c| format!("{}: {c}", error.unwrap_or_default())))
+                .unwrap_or_else(|| "no cause was recorded".into());
+            let status = execution.map_or("-", |e| e.status.as_str());
+            let refused = record.is_none();
+            (
+                format!(
+                    "{} ({status}): {why}",
+                    if refused { "Refused" } else { "Failed" }
+                ),
+                "bad",
+            )
+        }
+    }
+}
+
+/// Who asked, and every operator's command (with who and why), in order.
+fn actions(doc: &Deployment) -> Vec<(Timestamp, String)> {
+    let mut out = Vec::new();
+    let mut asked = format!(
+        "{} asked for it",
+        doc.requested_by
+            .as_deref()
+            .unwrap_or("someone (no caller recorded)")
+    );
+    if let Some(reason) = &doc.reason {
+        asked.push_str(&format!(": \"{reason}\""));
+    }
+    if let Some(of) = &doc.rollback_of {
+        asked.push_str(&format!(" (a rollback of {of})"));
+    }
+    out.push((doc.started_at, asked));
+    let commands = [
+        CommandKind::PromoteFull,
+        CommandKind::Approve,
+        CommandKind::Reject,
+        CommandKind::Pause,
+        CommandKind::Resume,
+        CommandKind::Promote,
+    ];
+    for e in &doc.history {
+        if commands
+            .iter()
+            .any(|k| e.message.starts_with(&format!("{} by ", k.as_str())))
+        {
+            out.push((e.at, e.message.clone()));
+        }
+    }
+    out
+}
+
+fn plan(doc: &Deployment) -> Vec<Vec<String>> {
+    doc.plan
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            vec![
+                format!("{}/{}", i + 1, doc.plan.step_count()),
+                s.weight.to_string(),
+                format_seconds(s.bake_seconds),
+                s.approval.as_ref().map_or(String::new(), |g| {
+                    format!("approval, {}", format_seconds(g.timeout_seconds))
+                }),
+            ]
+        })
+        .collect()
+}
+
+fn cost(doc: &Deployment) -> Option<String> {
+    doc.cost.as_ref().map(|c| {
+        format!(
+            "{} history events in a successful run ({} at worst, of Step Functions' 25,000), {} state transitions, {} backstop checks, room for {} operator commands",
+            c.events, c.worst_case_events, c.transitions, c.checks, c.commands
+        )
+    })
+}
+
+/// Each target's versions over the deployment, from AWS/Lambda's metrics by ExecutedVersion.
+async fn metrics(
+    cw: &CloudWatchAlarms,
+    doc: &Deployment,
+    start: Timestamp,
+    end: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<TargetMetrics>, String> {
+    let age_days = (now.unix_seconds() - start.unix_seconds()) / 86_400;
+    let Some(&(_, period)) = RETENTION.iter().find(|(days, _)| age_days < *days) else {
+        return Err(format!(
+            "the metrics have expired: CloudWatch keeps them 455 days, and this deployment began {age_days} days ago. The timeline above is drawn from what the ledger and Step Functions hold."
+        ));
+    };
+    let mut queries = Vec::new();
+    let targets: Vec<_> = doc
+        .targets
+        .iter()
+        .filter(|t| t.action != Action::Unchanged)
+        .collect();
+    for (i, t) in targets.iter().enumerate() {
+        let mut versions = vec![("new", t.target_version.clone())];
+        if let Some(v) = t
+            .previous_version
+            .clone()
+            .filter(|_| t.action == Action::Shift)
+        {
+            versions.push(("stable", v));
+        }
+        for (side, version) in versions {
+            for (metric, stat) in [
+                (Metric::Invocations, "Sum"),
+                (Metric::Errors, "Sum"),
+                (Metric::Duration, "p90"),
+                (Metric::Duration, "p99"),
+            ] {
+                queries.push(MetricQuery {
+                    id: query_id(i, side, metric, stat),
+                    function_name: t.function_name.name().to_string(),
+                    resource: format!("{}:{}", t.function_name.name(), t.alias),
+                    version: version.clone(),
+                    metric,
+                    stat: stat.to_string(),
+                });
+            }
+        }
+    }
+    if queries.is_empty() {
+        return Err("no alias moved: no versions to compare".into());
+    }
+    // From the minute before the first shift to the minute after the end.
+    let from = Timestamp::from_unix_seconds(start.unix_seconds() / period * period - period);
+    let to = end.plus_seconds(period as u64);
+    let mut read = cw
+        .read_metrics_every(&queries, from, to, period)
+        .await
+        .map_err(|e| format!("the versions' metrics could not be read: {e}"))?;
+    if read.is_empty() {
+        return Err(format!(
+            "CloudWatch has no AWS/Lambda figures for these versions over the deployment: no traffic reached them through the alias, or the data has expired (1-minute points are kept 15 days, 5-minute 63, 1-hour 455). Period asked: {}.",
+            format_seconds(period as u64)
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let mut take = |side: &str, version: String| VersionSeries {
+            invocations: read
+                .remove(&query_id(i, side, Metric::Invocations, "Sum"))
+                .unwrap_or_default(),
+            errors: read
+                .remove(&query_id(i, side, Metric::Errors, "Sum"))
+                .unwrap_or_default(),
+            p90: read
+                .remove(&query_id(i, side, Metric::Duration, "p90"))
+                .unwrap_or_default(),
+            p99: read
+                .remove(&query_id(i, side, Metric::Duration, "p99"))
+                .unwrap_or_default(),
+            version,
+        };
+        let new = take("new", t.target_version.to_string());
+        let stable = t
+            .previous_version
+            .as_ref()
+            .filter(|_| t.action == Action::Shift)
+            .map(|v| take("stable", v.to_string()));
+        let (error_thresholds, latency_thresholds) = thresholds(doc, stable.as_ref());
+        out.push(TargetMetrics {
+            name: t.name(),
+            stable,
+            new,
+            error_thresholds,
+            latency_thresholds,
+        });
+    }
+    Ok(out)
+}
+
+fn query_id(target: usize, side: &str, metric: Metric, stat: &str) -> String {
+    format!(
+        "t{target}{side}{}{}",
+        metric.name().to_ascii_lowercase(),
+        stat.to_ascii_lowercase().replace('.', "_")
+    )
+}
+
+/// The analysis's lines: the error floor and maximum; the latency the new version fails above,
+/// from the stable's mean over the deployment.
+type Lines = Vec<(String, f64)>;
+
+fn thresholds(doc: &Deployment, stable: Option<&VersionSeries>) -> (Lines, Lines) {
+    let Some(a) = &doc.analysis else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut errors = vec![(
+        format!(
+            "floor {}%: never failed at or below",
+            short_pct(a.errors.floor)
+        ),
+        a.errors.floor * 100.0,
+    )];
+    if let Some(max) = a.errors.max {
+        errors.push((
+            format!(
+                "max {}%: failed above, whatever the stable's",
+                short_pct(max)
+            ),
+            max * 100.0,
+        ));
+    }
+    let mut latency = Vec::new();
+    if let (Some(rule), Some(stable)) = (&a.latency, stable) {
+        let points = match rule.statistic.as_str() {
+            "p90" => Some(&stable.p90),
+            "p99" => Some(&stable.p99),
+            _ => None,
+        };
+        if let Some(points) = points.filter(|p| !p.is_empty()) {
+            let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
+            let line = (mean * (1.0 + rule.tolerance)).max(mean + rule.min_ms);
+            latency.push((
+                format!(
+                    "{} fails above ~{line:.0} ms (the stable's {:.0} ms +{:.0}%, at least +{:.0} ms)",
+                    rule.statistic,
+                    mean,
+                    rule.tolerance * 100.0,
+                    rule.min_ms
+                ),
+                line,
+            ));
+        }
+    }
+    (errors, latency)
+}
+
+fn short_pct(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p.fract() == 0.0 {
+        format!("{p:.0}")
+    } else {
+        format!("{p}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sluice_aws::sfn::StateRun;
+    use sluice_core::testing::{analysed, one_target, t};
+
+    fn report(doc: &Deployment, metrics: Result<Vec<TargetMetrics>, String>) -> Report {
+        let runs = vec![StateRun {
+            name: "Shift".into(),
+            entered: t(1),
+            exited: Some(t(2)),
+            document: Some(doc.clone()),
+        }];
+        Report {
+            id: "d-1".into(),
+            subtitle: "orders".into(),
+            generated_at: t(100),
+            running: false,
+            verdict: "Rolled back (AlarmBreached): <errors> fired".into(),
+            verdict_class: "bad",
+            notes: vec![],
+            timeline: timeline::build(Some(&runs), Some(doc), vec![], t(0), t(100)),
+            metrics,
+            actions: actions(doc),
+            history: vec![],
+            plan: plan(doc),
+            cost: cost(doc),
+            request: Some("{\"a\": \"<b>\"}".into()),
+        }
+    }
+
+    /// The page carries no URL and no script: it opens with the network off; what it quotes is
+    /// escaped.
+    #[test]
+    fn the_page_is_self_contained_and_escaped() {
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
+        d.record_shift(0, vec!["r1".into()], t(2)).unwrap();
+        let page = html::render(&report(&d, Err("no metrics <yet>".into())));
+        assert!(!page.contains("://"), "no URL");
+        assert!(!page.contains("<script"), "no script");
+        assert!(page.contains("&lt;errors&gt; fired"));
+        assert!(page.contains("no metrics &lt;yet&gt;"));
+        assert_eq!(page.matches("class=\"shift\"").count(), 1);
+        assert!(
+            page.contains("<td>1/2</td><td>10%</td><td>5m</td>"),
+            "the plan"
+        );
+    }
+
+    #[test]
+    fn each_version_is_charted_with_the_analysis_lines() {
+        let d = analysed(
+            &[],
+            json!({"latency": {"statistic": "p99", "tolerance": 0.2}}),
+        );
+        let series = |v: &str, p99: f64| VersionSeries {
+            version: v.into(),
+            invocations: vec![(60, 10.0), (120, 12.0)],
+            errors: vec![(120, 1.0)],
+            p90: vec![(60, p99 / 2.0)],
+            p99: vec![(60, p99)],
+        };
+        let stable = series("1", 100.0);
+        let (errors, latency) = thresholds(&d, Some(&stable));
+        assert!(errors[0].0.starts_with("floor 1%"), "{errors:?}");
+        assert_eq!(latency.len(), 1, "{latency:?}");
+        let metrics = vec![TargetMetrics {
+            name: "a:live".into(),
+            stable: Some(stable),
+            new: series("2", 300.0),
+            error_thresholds: errors,
+            latency_thresholds: latency,
+        }];
+        let page = html::render(&report(&d, Ok(metrics)));
+        assert_eq!(page.matches("<svg class=\"chart\"").count(), 3);
+        assert_eq!(
+            page.matches("class=\"series new\"").count(),
+            4,
+            "a line per chart, two for latency"
+        );
+        assert_eq!(page.matches("class=\"threshold\"").count(), 2);
+    }
+
+    #[test]
+    fn commands_and_who_asked_are_the_actions() {
+        use sluice_core::ledger::Command;
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &[]);
+        d.requested_by = Some("arn:aws:iam::1:user/ann".into());
+        d.reason = Some("release 42".into());
+        d.record_shift(0, vec!["r1".into()], t(2)).unwrap();
+        let pause = Command {
+            kind: CommandKind::Pause,
+            by: "arn:aws:iam::1:user/bob".into(),
+            reason: Some("a ticket".into()),
+            at: t(3),
+        };
+        d.apply_command(Some(&pause), t(3)).unwrap();
+        let said: Vec<String> = actions(&d).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert_eq!(
+            said[0],
+            "arn:aws:iam::1:user/ann asked for it: \"release 42\""
+        );
+        assert!(
+            said[1].starts_with("pause by arn:aws:iam::1:user/bob"),
+            "{said:?}"
+        );
+        assert!(said[1].contains("a ticket"), "{said:?}");
+    }
+
+    #[test]
+    fn metrics_past_their_keeping_are_said_to_have_expired() {
+        let d = one_target(json!("AllAtOnce"), &[]);
+        let old = Timestamp::from_unix_seconds(0);
+        let now = old.plus_seconds(500 * 86_400);
+        let got = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(metrics(&CloudWatchAlarms::from_env(), &d, old, old, now));
+        assert!(got.unwrap_err().starts_with("the metrics have expired"));
+    }
+
+    #[test]
+    fn query_ids_are_what_cloudwatch_takes() {
+        let id = query_id(3, "stable", Metric::Duration, "p99.9");
+        assert_eq!(id, "t3stabledurationp99_9");
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    }
+}
