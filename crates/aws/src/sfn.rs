@@ -167,8 +167,9 @@ pub struct ExecutionInfo {
     pub stopped: Option<Timestamp>,
 }
 
-/// One run of one state of an execution, from its history: when it began and ended, and the
-/// deployment document it output (absent for a state that outputs none, or has not ended).
+/// One run of one state of an execution, from its history: when it began and ended (or the
+/// execution's end cut it off), and the deployment document it output, its history lines left out
+/// (absent for a state that outputs none, or has not ended).
 #[derive(Debug, Clone)]
 pub struct StateRun {
     pub name: String,
@@ -299,7 +300,18 @@ impl StepFunctions {
                 .map_err(|e| classify("GetExecutionHistory", e))?;
             for event in out.events() {
                 let at = Timestamp::from_unix_millis(event.timestamp().to_millis().unwrap_or(0));
-                if let Some(d) = event.state_entered_event_details() {
+                if matches!(
+                    event.r#type(),
+                    HistoryEventType::ExecutionAborted
+                        | HistoryEventType::ExecutionFailed
+                        | HistoryEventType::ExecutionTimedOut
+                        | HistoryEventType::ExecutionRedriven
+                ) {
+                    // What the execution's end cut off never exits: it ended here.
+                    for run in runs.iter_mut().filter(|r| r.exited.is_none()) {
+                        run.exited = Some(at);
+                    }
+                } else if let Some(d) = event.state_entered_event_details() {
                     runs.push(StateRun {
                         name: d.name().to_string(),
                         entered: at,
@@ -314,10 +326,16 @@ impl StepFunctions {
                         .find(|r| r.name == d.name() && r.exited.is_none())
                     {
                         run.exited = Some(at);
+                        // Without its history lines: the record has them, and a long bake's
+                        // thousands of documents would otherwise each carry them all.
                         run.document = d
                             .output()
                             .and_then(|o| serde_json::from_str(o).ok())
-                            .and_then(|v| Deployment::from_json(v).ok());
+                            .and_then(|v| Deployment::from_json(v).ok())
+                            .map(|mut doc| {
+                                doc.history = Vec::new();
+                                doc
+                            });
                     }
                 }
             }

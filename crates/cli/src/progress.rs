@@ -203,6 +203,18 @@ pub fn live(doc: &Deployment) -> Vec<String> {
     let bake = &doc.bake;
     let left = bake.required_seconds.saturating_sub(bake.elapsed_seconds);
     for t in doc.targets.iter().filter(|t| t.action != Action::Unchanged) {
+        if doc.status == Status::RolledBack && !doc.dry_run {
+            lines.push(format!(
+                "{} {}    0% on v{}  rolled back{}",
+                t.name(),
+                bar(0.0),
+                t.target_version,
+                t.previous_version
+                    .as_ref()
+                    .map_or(String::new(), |v| format!(", back on v{v}"))
+            ));
+            continue;
+        }
         let percent = if step.is_some() {
             doc.weight.percent()
         } else {

@@ -378,12 +378,18 @@ fn target_charts(t: &TargetMetrics, tl: &Timeline) -> String {
         .iter()
         .map(|(c, v, col)| (*c, v.invocations.clone(), *col))
         .collect();
+    let per = match t.period {
+        60 => "a minute".to_string(),
+        3600 => "an hour".to_string(),
+        p => format!("per {}", sluice_core::duration::format_seconds(p as u64)),
+    };
     s.push_str(&chart(
         &t.name,
         "invocations",
-        "invocations a minute",
+        &format!("invocations {per}"),
         &invocations,
         &[],
+        t.period,
         tl,
     ));
     let rates: Vec<(&str, Series, &str)> = sides
@@ -396,6 +402,7 @@ fn target_charts(t: &TargetMetrics, tl: &Timeline) -> String {
         "error rate, %",
         &rates,
         &t.error_thresholds,
+        t.period,
         tl,
     ));
     let mut latency: Vec<(&str, Series, &str)> = Vec::new();
@@ -409,19 +416,22 @@ fn target_charts(t: &TargetMetrics, tl: &Timeline) -> String {
         "latency p90 (thin) and p99 (thick), ms",
         &latency,
         &t.latency_thresholds,
+        t.period,
         tl,
     ));
     s.push_str("</section>");
     s
 }
 
-/// A line chart of per-minute series over the deployment, with threshold lines.
+/// A line chart of series of a point per `period` seconds over the deployment, with threshold
+/// lines; each point drawn at the middle of its period.
 fn chart(
     target: &str,
     metric: &str,
     label: &str,
     series: &[(&str, Series, &str)],
     thresholds: &[(String, f64)],
+    period: i64,
     tl: &Timeline,
 ) -> String {
     const TOP: f64 = 18.0;
@@ -433,7 +443,7 @@ fn chart(
         .min();
     let last = series
         .iter()
-        .flat_map(|(_, s, _)| s.last().map(|p| p.0 + 60))
+        .flat_map(|(_, s, _)| s.last().map(|p| p.0 + period))
         .max();
     let start = first.map_or(tl.start, |f| tl.start.min(Timestamp::from_unix_seconds(f)));
     let end = last.map_or(tl.end, |l| tl.end.max(Timestamp::from_unix_seconds(l)));
@@ -492,7 +502,6 @@ fn chart(
         if points.is_empty() {
             continue;
         }
-        // Each minute's value drawn across its minute, the point at its middle.
         let d: Vec<String> = points
             .iter()
             .enumerate()
@@ -500,7 +509,7 @@ fn chart(
                 format!(
                     "{}{:.1},{:.1}",
                     if i == 0 { "M" } else { "L" },
-                    axis.x_ms(at * 1000 + 30_000),
+                    axis.x_ms((at * 2 + period) * 500),
                     y(*v)
                 )
             })
@@ -514,7 +523,7 @@ fn chart(
             let _ = write!(
                 s,
                 r#"<circle class="point {class}" cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}"><title>{}: {}</title></circle>"#,
-                axis.x_ms(at * 1000 + 30_000),
+                axis.x_ms((at * 2 + period) * 500),
                 y(*v),
                 Timestamp::from_unix_seconds(*at),
                 short(*v)

@@ -42,6 +42,8 @@ pub struct TargetMetrics {
     pub error_thresholds: Vec<(String, f64)>,
     /// The analysis's latency line, in milliseconds, from the stable's own figures.
     pub latency_thresholds: Vec<(String, f64)>,
+    /// Seconds per point.
+    pub period: i64,
 }
 
 /// Everything the page shows.
@@ -273,12 +275,35 @@ fn verdict(
         return (format!("Running: {at}"), "running");
     }
     let failure = record.and_then(|d| d.failure.clone());
+    let dry = record.is_some_and(|d| d.dry_run);
+    let succeeded = execution.is_some_and(|e| e.status == ExecutionStatus::Succeeded);
+    // What the execution says went wrong: the rollback failing, the record settled before.
+    let execution_why = execution
+        .and_then(|e| {
+            e.error
+                .clone()
+                .map(|error| (error, e.cause.clone().unwrap_or_default()))
+        })
+        .map(|(error, cause)| format!("{error}: {cause}"));
     match record.map(|d| d.status) {
-        Some(Status::Deployed) if record.is_some_and(|d| d.dry_run) => (
-            "Dry run passed: no alias was written; a real deployment would have gone through."
-                .into(),
-            "good",
-        ),
+        Some(Status::Deployed) if dry => {
+            let refused = record.map(|d| d.would_refuse.clone()).unwrap_or_default();
+            if refused.is_empty() {
+                (
+                    "Dry run passed: no alias was written; a real deployment would have gone through."
+                        .into(),
+                    "good",
+                )
+            } else {
+                (
+                    format!(
+                        "Dry run over: no alias was written; every check passed, but a real deployment would have been refused: {}",
+                        refused.join("; ")
+                    ),
+                    "bad",
+                )
+            }
+        }
         Some(Status::Deployed) => {
             let to: Vec<String> = record
                 .map(|d| {
@@ -294,6 +319,16 @@ fn verdict(
             "Nothing to deploy: every alias already served its new version.".into(),
             "good",
         ),
+        Some(Status::RolledBack) if dry => (
+            match failure {
+                Some(f) => format!(
+                    "Dry run over ({}), no alias was written; a real deployment would have rolled back: {}",
+                    f.error, f.cause
+                ),
+                None => "Dry run over: no alias was written.".into(),
+            },
+            "bad",
+        ),
         Some(Status::RolledBack) => (
             match failure {
                 Some(f) => format!("Rolled back ({}): {}", f.error, f.cause),
@@ -308,19 +343,32 @@ fn verdict(
             ),
             "bad",
         ),
-        _ => {
-            let (error, cause) =
-                execution.map_or((None, None), |e| (e.error.clone(), e.cause.clone()));
-            let why = failure
-                .map(|f| format!("{}: {}", f.error, f.cause))
-                .or_else(|| cause.map(|c| format!("{}: {c}", error.unwrap_or_default())))
+        // The execution ended well but the record was not settled as deployed (Finish failed):
+        // as `sluice watch` says it, some alias may not be where it should.
+        Some(status) if succeeded => (
+            format!(
+                "The execution SUCCEEDED, but its record says {}: check every alias (sluice status).",
+                status.as_str()
+            ),
+            "bad",
+        ),
+        Some(_) => {
+            // Not settled: the execution's own failure (a rollback that failed) comes first.
+            let why = execution_why
+                .or_else(|| failure.map(|f| format!("{}: {}", f.error, f.cause)))
                 .unwrap_or_else(|| "no cause was recorded".into());
             let status = execution.map_or("-", |e| e.status.as_str());
-            let refused = record.is_none();
+            (
+                format!("Failed ({status}), some alias may not be back: {why}"),
+                "bad",
+            )
+        }
+        None => {
+            let status = execution.map_or("-", |e| e.status.as_str());
             (
                 format!(
-                    "{} ({status}): {why}",
-                    if refused { "Refused" } else { "Failed" }
+                    "Refused ({status}): {}",
+                    execution_why.unwrap_or_else(|| "no cause was recorded".into())
                 ),
                 "bad",
             )
@@ -353,9 +401,15 @@ fn actions(doc: &Deployment) -> Vec<(Timestamp, String)> {
         CommandKind::Promote,
     ];
     for e in &doc.history {
+        // Each command's line names it as `Command::describe` does ("reject by ARN (why)"), at
+        // its start or after what it did ("rejected at the gate ...: reject by ...").
+        // The rollback's summary repeats the reject's line: it is said once.
         if commands
             .iter()
-            .any(|k| e.message.starts_with(&format!("{} by ", k.as_str())))
+            .any(|k| e.message.contains(&format!("{} by ", k.as_str())))
+            && !out
+                .iter()
+                .any(|(_, said)| e.message.starts_with(said.as_str()))
         {
             out.push((e.at, e.message.clone()));
         }
@@ -398,7 +452,8 @@ async fn metrics(
     end: Timestamp,
     now: Timestamp,
 ) -> Result<Vec<TargetMetrics>, String> {
-    let age_days = (now.unix_seconds() - start.unix_seconds()) / 86_400;
+    // From the window's start (an hour before the deployment's, to be safe at a boundary).
+    let age_days = (now.unix_seconds() - start.unix_seconds() + 3600) / 86_400;
     let Some(&(_, period)) = RETENTION.iter().find(|(days, _)| age_days < *days) else {
         return Err(format!(
             "the metrics have expired: CloudWatch keeps them 455 days, and this deployment began {age_days} days ago. The timeline above is drawn from what the ledger and Step Functions hold."
@@ -483,6 +538,7 @@ async fn metrics(
             new,
             error_thresholds,
             latency_thresholds,
+            period,
         });
     }
     Ok(out)
@@ -627,6 +683,7 @@ mod tests {
             new: series("2", 300.0),
             error_thresholds: errors,
             latency_thresholds: latency,
+            period: 60,
         }];
         let page = html::render(&report(&d, Ok(metrics)));
         assert_eq!(page.matches("<svg class=\"chart\"").count(), 3);
@@ -682,5 +739,59 @@ mod tests {
         let id = query_id(3, "stable", Metric::Duration, "p99.9");
         assert_eq!(id, "t3stabledurationp99_9");
         assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    }
+
+    /// A reject's line says what it did first ("rejected at the gate before ...: reject by ..."):
+    /// it is still who did what.
+    #[test]
+    fn a_reject_at_a_gate_is_an_action() {
+        use sluice_core::ledger::Command;
+        let strategy = json!({"steps": [
+            {"weight": 10, "bake": "1m"},
+            {"approval": {"timeout": "10m", "onTimeout": "rollback"}},
+            {"weight": 100}
+        ]});
+        let mut d = one_target(strategy, &[]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        let mut n = 2;
+        while d.bake.hold.is_none() {
+            d.record_check(&[], &[], t(n)).unwrap();
+            n += 60;
+            assert!(n < 2000, "never reached the gate: {:?}", d.status);
+        }
+        let reject = Command {
+            kind: CommandKind::Reject,
+            by: "arn:aws:iam::1:user/carol".into(),
+            reason: Some("p99 up 30%".into()),
+            at: t(n),
+        };
+        d.apply_command(Some(&reject), t(n)).unwrap();
+        // The rollback's summary line repeats the cause, as rollback.rs writes it.
+        let cause = d.failure.clone().unwrap().cause;
+        d.history.push(sluice_core::deployment::Event {
+            at: t(n + 1),
+            message: format!("{cause}. Rolled back: a:live back on version 1"),
+        });
+        let said: Vec<String> = actions(&d).into_iter().map(|(_, s)| s).collect();
+        let rejects: Vec<&String> = said
+            .iter()
+            .filter(|s| s.contains("reject by arn:aws:iam::1:user/carol"))
+            .collect();
+        assert_eq!(rejects.len(), 1, "{said:#?}");
+        assert!(rejects[0].contains("p99 up 30%"), "{said:?}");
+    }
+
+    #[test]
+    fn a_dry_run_a_real_deployment_would_have_been_refused_is_not_called_passed() {
+        let mut d = one_target(json!("AllAtOnce"), &[]);
+        d.dry_run = true;
+        d.status = Status::Deployed;
+        d.would_refuse = vec!["orders is frozen".into()];
+        let (said, class) = verdict(None, Some(&d), false);
+        assert_eq!(class, "bad");
+        assert!(
+            said.contains("would have been refused: orders is frozen"),
+            "{said}"
+        );
     }
 }

@@ -96,17 +96,14 @@ pub struct Timeline {
     pub from_execution: bool,
 }
 
-/// The verdict of one check, as its document recorded it.
+/// The verdict of one check, as its document recorded it: a breach is what ended the bake
+/// (`healthy` false), a rule failing under its `failAfter` is no verdict yet.
 pub fn verdict_of(doc: &Deployment) -> Option<(Timestamp, Verdict, String)> {
     let check = doc.last_check.as_ref()?;
-    let failed = check.analysis.iter().any(|a| a.outcome == Outcome::Fail);
-    let undecided = check
-        .analysis
-        .iter()
-        .any(|a| a.outcome == Outcome::Inconclusive);
+    let undecided = check.analysis.iter().any(|a| a.outcome != Outcome::Pass);
     let verdict = if check.unread.is_some() {
         Verdict::Unread
-    } else if !check.firing.is_empty() || failed || !check.healthy {
+    } else if !check.healthy {
         Verdict::Breach
     } else if undecided {
         Verdict::Undecided
@@ -120,8 +117,20 @@ pub fn verdict_of(doc: &Deployment) -> Option<(Timestamp, Verdict, String)> {
     for a in &check.firing {
         text.push(format!("{} in ALARM", a.name));
     }
+    for a in &check.fired {
+        text.push(format!(
+            "{} went to ALARM and out of it ({})",
+            a.name, a.reason
+        ));
+    }
+    for a in &check.missing {
+        text.push(format!("{a} no longer exists"));
+    }
     for a in &check.analysis {
         text.push(format!("analysis {}: {}", a.target, a.summary));
+    }
+    if let Some(f) = doc.failure.as_ref().filter(|_| !check.healthy) {
+        text.push(format!("{}: {}", f.error, f.plain_cause()));
     }
     if text.is_empty() {
         text.push(if doc.alarms.is_empty() {
@@ -195,6 +204,7 @@ fn from_runs(t: &mut Timeline, runs: &[StateRun], record: Option<&Deployment>) {
     let end = t.end;
     let mut hook: Option<Span> = None;
     let mut hold: Option<(HoldKind, Timestamp, String)> = None;
+    let mut last_check: Option<Timestamp> = None;
     for run in runs {
         let exited = run.exited.unwrap_or(end);
         let in_hook = HOOK_STATES.contains(&run.name.as_str());
@@ -228,7 +238,12 @@ fn from_runs(t: &mut Timeline, runs: &[StateRun], record: Option<&Deployment>) {
                 });
             }
             "Shift" => {
-                if let Some(doc) = run.document.as_ref().filter(|d| d.step.is_some()) {
+                // A Shift caught into Rollback outputs its input with `failure`: not a shift.
+                if let Some(doc) = run
+                    .document
+                    .as_ref()
+                    .filter(|d| d.step.is_some() && d.failure.is_none())
+                {
                     let step = doc.step.map(|s| s + 1);
                     t.weights.push(WeightMark {
                         at: exited,
@@ -254,23 +269,36 @@ fn from_runs(t: &mut Timeline, runs: &[StateRun], record: Option<&Deployment>) {
                 label: "bake".into(),
             }),
             "Rollback" => {
-                if let Some(doc) = &run.document {
+                // Caught (the rollback failed), its output is its input: nothing was put back.
+                let done = run.document.as_ref().filter(|d| {
+                    matches!(d.status, Status::RolledBack | Status::RollbackIncomplete)
+                });
+                if let Some(doc) = done {
                     t.weights.push(WeightMark {
                         at: exited,
                         percent: 0.0,
                         step: None,
                         label: match doc.status {
+                            _ if doc.dry_run => {
+                                "dry run over: no alias was written (a real rollback would put every alias back)"
+                                    .into()
+                            }
                             Status::RolledBack => {
                                 "rolled back: every alias on its previous version".into()
                             }
-                            other => format!("rollback: {}", other.as_str()),
+                            _ => "rollback incomplete: some alias was left alone".into(),
                         },
                     });
                 }
             }
             name if CHECK_STATES.contains(&name) => {
                 let Some(doc) = &run.document else { continue };
-                if let Some((_, verdict, text)) = verdict_of(doc) {
+                // ApplyCommand carries the last check on unless it read the alarms itself: a
+                // check is drawn once, when its time is new.
+                if let Some((at, verdict, text)) = verdict_of(doc)
+                    && last_check.is_none_or(|seen| at > seen || name == "CheckAlarms")
+                {
+                    last_check = Some(at);
                     t.checks.push(CheckMark {
                         at: exited,
                         verdict,
@@ -282,6 +310,12 @@ fn from_runs(t: &mut Timeline, runs: &[StateRun], record: Option<&Deployment>) {
                     .hold
                     .as_ref()
                     .filter(|_| doc.status == Status::Baking);
+                // A hold may end and another begin in one document (a resume into a gate).
+                if let (Some((kind, since, _)), Some(h)) = (&hold, now)
+                    && (*kind != h.kind || *since != h.since)
+                {
+                    close_hold(t, hold.take(), exited);
+                }
                 match (&hold, now) {
                     (None, Some(h)) => {
                         let label = match h.kind {
@@ -436,5 +470,65 @@ mod tests {
         assert_eq!(tl.pauses.len(), 1, "{tl:?}");
         assert_eq!((tl.pauses[0].from, tl.pauses[0].to), (at(20), at(40)));
         assert!(tl.pauses[0].label.contains("ann"), "{:?}", tl.pauses);
+    }
+
+    /// A pause that ends into a gate within one document: the pause's span closes, the gate's
+    /// opens. An ApplyCommand that read no alarms draws no second mark for the last check.
+    #[test]
+    fn a_hold_that_becomes_another_and_a_check_carried_on() {
+        use sluice_core::deployment::{Hold, HoldKind};
+        use sluice_core::strategy::OnTimeout;
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &[]);
+        d.record_shift(0, vec!["r1".into()], at(2)).unwrap();
+        d.record_check(&[], &[], at(10)).unwrap();
+        let checked = d.clone();
+        let hold = |kind, since| Hold {
+            kind,
+            since,
+            from_elapsed: 0,
+            on_timeout: OnTimeout::Rollback,
+            seconds: 600,
+            before_step: Some(1),
+            bake_left: 0,
+            by: Some("ann".into()),
+        };
+        let mut paused = checked.clone();
+        paused.status = Status::Baking;
+        paused.bake.hold = Some(hold(HoldKind::Pause, at(20)));
+        let mut gated = checked.clone();
+        gated.status = Status::Baking;
+        gated.bake.hold = Some(hold(HoldKind::Approval, at(40)));
+        let runs = vec![
+            run("CheckAlarms", 9, 10, Some(&checked)),
+            run("ApplyCommand", 19, 20, Some(&paused)),
+            run("ApplyCommand", 39, 40, Some(&gated)),
+        ];
+        let tl = build(Some(&runs), None, vec![], at(0), at(60));
+        assert_eq!(tl.checks.len(), 1, "one check: {:?}", tl.checks);
+        let spans = |list: &[Span]| list.iter().map(|s| (s.from, s.to)).collect::<Vec<_>>();
+        assert_eq!(spans(&tl.pauses), vec![(at(20), at(40))]);
+        assert_eq!(spans(&tl.gates), vec![(at(40), at(60))]);
+    }
+
+    /// A state caught into the rollback outputs its input (with `failure`, or `rollbackFailure`):
+    /// neither is drawn as a shift, nor a failed rollback as the weight back to 0.
+    #[test]
+    fn caught_states_are_not_drawn_as_what_they_failed_to_do() {
+        let mut d = one_target(json!("Linear10PercentEvery1Minute"), &[]);
+        d.record_shift(0, vec!["r1".into()], at(2)).unwrap();
+        let shifted = d.clone();
+        let mut caught = d.clone();
+        caught.failure = Some(sluice_core::Failure::new(
+            sluice_core::ErrorName::AwsFailure,
+            "Rate exceeded",
+        ));
+        let runs = vec![
+            run("Shift", 1, 2, Some(&shifted)),
+            run("Shift", 70, 71, Some(&caught)),
+            run("Rollback", 71, 72, Some(&caught)),
+        ];
+        let tl = build(Some(&runs), None, vec![], at(0), at(80));
+        let weights: Vec<f64> = tl.weights.iter().map(|w| w.percent).collect();
+        assert_eq!(weights, vec![10.0], "{:?}", tl.weights);
     }
 }
