@@ -30,7 +30,7 @@ ensure_chromium() {
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium > /dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium > /dev/null
 }
 
 # The Rust functions and the demo app, built once (dev profile) for cargo-lambda to serve.

@@ -284,7 +284,7 @@ impl StepFunctions {
     /// Every state the execution ran, in the order they began, each with the document it output:
     /// what `sluice report` draws. Reads the whole history, oldest first.
     pub async fn state_runs(&self, execution_arn: &str) -> Result<Vec<StateRun>, AwsError> {
-        let mut runs: Vec<StateRun> = Vec::new();
+        let mut log = RunLog::default();
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -300,43 +300,19 @@ impl StepFunctions {
                 .map_err(|e| classify("GetExecutionHistory", e))?;
             for event in out.events() {
                 let at = Timestamp::from_unix_millis(event.timestamp().to_millis().unwrap_or(0));
-                if matches!(
+                let ended = matches!(
                     event.r#type(),
                     HistoryEventType::ExecutionAborted
                         | HistoryEventType::ExecutionFailed
                         | HistoryEventType::ExecutionTimedOut
                         | HistoryEventType::ExecutionRedriven
-                ) {
-                    // What the execution's end cut off never exits: it ended here.
-                    for run in runs.iter_mut().filter(|r| r.exited.is_none()) {
-                        run.exited = Some(at);
-                    }
+                );
+                if ended {
+                    log.ended(at);
                 } else if let Some(d) = event.state_entered_event_details() {
-                    runs.push(StateRun {
-                        name: d.name().to_string(),
-                        entered: at,
-                        exited: None,
-                        document: None,
-                    });
+                    log.entered(d.name(), at);
                 } else if let Some(d) = event.state_exited_event_details() {
-                    // A state's exit closes its latest run still open (a loop enters it again).
-                    if let Some(run) = runs
-                        .iter_mut()
-                        .rev()
-                        .find(|r| r.name == d.name() && r.exited.is_none())
-                    {
-                        run.exited = Some(at);
-                        // Without its history lines: the record has them, and a long bake's
-                        // thousands of documents would otherwise each carry them all.
-                        run.document = d
-                            .output()
-                            .and_then(|o| serde_json::from_str(o).ok())
-                            .and_then(|v| Deployment::from_json(v).ok())
-                            .map(|mut doc| {
-                                doc.history = Vec::new();
-                                doc
-                            });
-                    }
+                    log.exited(d.name(), at, d.output());
                 }
             }
             match out.next_token() {
@@ -344,7 +320,7 @@ impl StepFunctions {
                 _ => break,
             }
         }
-        Ok(runs)
+        Ok(log.runs)
     }
 
     /// The state machine's executions, newest first (at most `limit`).
@@ -382,6 +358,51 @@ impl StepFunctions {
                 stopped: e.stop_date().map(started),
             })
             .collect())
+    }
+}
+
+/// The states of an execution as its history events come, oldest first.
+#[derive(Default)]
+struct RunLog {
+    runs: Vec<StateRun>,
+}
+
+impl RunLog {
+    fn entered(&mut self, name: &str, at: Timestamp) {
+        self.runs.push(StateRun {
+            name: name.to_string(),
+            entered: at,
+            exited: None,
+            document: None,
+        });
+    }
+
+    /// A state's exit closes its latest run still open (a loop enters it again).
+    fn exited(&mut self, name: &str, at: Timestamp, output: Option<&str>) {
+        if let Some(run) = self
+            .runs
+            .iter_mut()
+            .rev()
+            .find(|r| r.name == name && r.exited.is_none())
+        {
+            run.exited = Some(at);
+            // Without its history lines: the record has them, and a long bake's thousands of
+            // documents would otherwise each carry them all.
+            run.document = output
+                .and_then(|o| serde_json::from_str(o).ok())
+                .and_then(|v| Deployment::from_json(v).ok())
+                .map(|mut doc| {
+                    doc.history = Vec::new();
+                    doc
+                });
+        }
+    }
+
+    /// The execution ended (or was redriven): what it cut off never exits, it ended here.
+    fn ended(&mut self, at: Timestamp) {
+        for run in self.runs.iter_mut().filter(|r| r.exited.is_none()) {
+            run.exited = Some(at);
+        }
     }
 }
 
@@ -447,7 +468,7 @@ impl HistoryScan {
 
 #[cfg(test)]
 mod tests {
-    use super::HistoryScan;
+    use super::{HistoryScan, RunLog};
     use serde_json::json;
     use sluice_core::testing::baking;
 
@@ -491,5 +512,33 @@ mod tests {
         scan.see(500, true, None);
         assert!(scan.found_all());
         assert!(scan.document().unwrap().watch_lost.is_none());
+    }
+
+    /// A loop's runs pair with their own exits, outputs are read as documents (without their
+    /// history lines), and what an abort cut off ends at the abort.
+    #[test]
+    fn state_runs_pair_exits_and_end_at_the_execution_s_end() {
+        use sluice_core::testing::t;
+        let doc = baking(&["errors"]).to_json().to_string();
+        let mut log = RunLog::default();
+        log.entered("Bake", t(1));
+        log.entered("CheckAlarms", t(2));
+        log.exited("CheckAlarms", t(3), Some(&doc));
+        log.entered("CheckAlarms", t(4));
+        log.exited("CheckAlarms", t(5), Some("{\"not\": \"a document\"}"));
+        log.entered("Watch", t(2));
+        log.ended(t(9));
+        let runs = log.runs;
+        assert_eq!(runs.len(), 4);
+        assert_eq!((runs[1].entered, runs[1].exited), (t(2), Some(t(3))));
+        let first = runs[1].document.as_ref().expect("a document");
+        assert!(first.history.is_empty(), "kept without its lines");
+        assert!(runs[2].document.is_none());
+        assert_eq!(
+            runs[0].exited,
+            Some(t(9)),
+            "the bake ended with the execution"
+        );
+        assert_eq!(runs[3].exited, Some(t(9)));
     }
 }

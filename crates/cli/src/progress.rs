@@ -215,6 +215,16 @@ pub fn live(doc: &Deployment) -> Vec<String> {
             ));
             continue;
         }
+        if doc.status == Status::RollbackIncomplete && !doc.dry_run {
+            lines.push(format!(
+                "{} {} {:>5} on v{}  ROLLBACK INCOMPLETE: look at the alias",
+                t.name(),
+                bar(doc.weight.percent()),
+                doc.weight.to_string(),
+                t.target_version
+            ));
+            continue;
+        }
         let percent = if step.is_some() {
             doc.weight.percent()
         } else {
@@ -481,5 +491,18 @@ mod live_tests {
             "  a:live pass: v2 0% errors (0 of 41), p99 120 ms vs v1 0.6% errors (2 of 359), p99 118 ms",
             "{lines:#?}"
         );
+    }
+
+    #[test]
+    fn a_rolled_back_deployment_is_shown_back_on_its_version() {
+        let mut d = sluice_core::testing::one_target(json!("Canary10Percent5Minutes"), &[]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        d.status = sluice_core::Status::RolledBack;
+        let lines = live(&d);
+        assert!(
+            lines[0].contains("0% on v4  rolled back, back on v3"),
+            "{lines:#?}"
+        );
+        assert!(!lines[0].contains('█'), "{lines:#?}");
     }
 }

@@ -74,9 +74,17 @@ impl Axis {
             } else {
                 clock[11..19].to_string()
             };
+            // A label at either edge is kept inside the drawing.
+            let anchor = if x > WIDTH - RIGHT - 24.0 {
+                "end"
+            } else if x < LEFT + 24.0 {
+                "start"
+            } else {
+                "middle"
+            };
             let _ = write!(
                 out,
-                r#"<line class="tick" x1="{x:.1}" x2="{x:.1}" y1="{y0:.1}" y2="{y:.1}"/><text class="tick-label" x="{x:.1}" y="{ty:.1}" text-anchor="middle">{label}</text>"#,
+                r#"<line class="tick" x1="{x:.1}" x2="{x:.1}" y1="{y0:.1}" y2="{y:.1}"/><text class="tick-label" x="{x:.1}" y="{ty:.1}" text-anchor="{anchor}">{label}</text>"#,
                 y0 = y - 4.0,
                 ty = y + 12.0,
             );
@@ -553,7 +561,7 @@ h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:24px 0 8px;border-bott
 .verdict{font-size:16px;padding:10px 12px;border-radius:6px}.verdict.good{background:#e3f4e8}.verdict.bad{background:#fbe4e4}.verdict.running{background:#e7eefa}\
 .meta{color:#666}.note{background:#fff7dc;padding:6px 10px;border-radius:4px}\
 svg{display:block;max-width:100%;height:auto}.grid{stroke:#eee}.tick{stroke:#999}.tick-label,.lane-label,.chart-label,.threshold-label{font-size:11px;fill:#666}\
-.check.healthy{fill:#2e9d55}.check.breach{fill:#d63031}.check.unread{fill:#aaa}.check.no-verdict{fill:#f0b429}\
+.check.healthy{fill:#2e9d55}.check.breach{fill:#d63031}.check.unread{fill:#aaa}.check.no-verdict{fill:#f0b429}.check.failing{fill:#e17055}\
 .shift{fill:#e67e22}.rollback{fill:#d63031}.line-mark{fill:#888}.to-alarm{fill:#d63031}.to-other{fill:#2e9d55}\
 .ending line{stroke-width:2;stroke-dasharray:4 3}.ending.good line{stroke:#2e9d55}.ending.bad line{stroke:#d63031}.ending text{font-size:12px}\
 .threshold{stroke:#d63031;stroke-dasharray:5 4}.shift-line{stroke:#e67e22;stroke-opacity:.35}\
@@ -566,7 +574,7 @@ const LEGEND: &str = "<p class=\"legend\"><span class=\"key\" style=\"border-col
 <span class=\"key\" style=\"border-color:#dfe9f3\">bake</span><span class=\"key\" style=\"border-color:#fce8b2\">gate</span>\
 <span class=\"key\" style=\"border-color:#e0e0e0\">pause</span><span class=\"key\" style=\"border-color:#8e44ad\">hook</span>\
 checks: <span class=\"key\" style=\"border-color:#2e9d55\">healthy</span><span class=\"key\" style=\"border-color:#d63031\">breach</span>\
-<span class=\"key\" style=\"border-color:#f0b429\">no verdict yet</span><span class=\"key\" style=\"border-color:#aaa\">not read</span>\
+<span class=\"key\" style=\"border-color:#e17055\">failing, not yet rolled back</span><span class=\"key\" style=\"border-color:#f0b429\">no verdict yet</span><span class=\"key\" style=\"border-color:#aaa\">not read</span>\
 alarms: ▲ into ALARM, ▼ out of it. Hover a mark for its time and what it says.</p>";
 
 #[cfg(test)]
@@ -603,10 +611,14 @@ mod tests {
             Verdict::Breach,
             Verdict::Unread,
             Verdict::Undecided,
+            Verdict::Failing,
         ]
         .iter()
         .map(|v| v.class())
         .collect();
-        assert_eq!(classes, vec!["healthy", "breach", "unread", "no-verdict"]);
+        assert_eq!(
+            classes,
+            vec!["healthy", "breach", "unread", "no-verdict", "failing"]
+        );
     }
 }

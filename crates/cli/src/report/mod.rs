@@ -319,12 +319,10 @@ fn verdict(
             "Nothing to deploy: every alias already served its new version.".into(),
             "good",
         ),
-        Some(Status::RolledBack) if dry => (
+        // The dry run's recorded cause says what a real deployment would have done.
+        Some(Status::RolledBack | Status::RollbackIncomplete) if dry => (
             match failure {
-                Some(f) => format!(
-                    "Dry run over ({}), no alias was written; a real deployment would have rolled back: {}",
-                    f.error, f.cause
-                ),
+                Some(f) => format!("Dry run ({}): {}", f.error, f.cause),
                 None => "Dry run over: no alias was written.".into(),
             },
             "bad",
@@ -345,6 +343,13 @@ fn verdict(
         ),
         // The execution ended well but the record was not settled as deployed (Finish failed):
         // as `sluice watch` says it, some alias may not be where it should.
+        Some(status) if succeeded && dry => (
+            format!(
+                "The dry run's execution SUCCEEDED, but its record says {} (no alias was written).",
+                status.as_str()
+            ),
+            "bad",
+        ),
         Some(status) if succeeded => (
             format!(
                 "The execution SUCCEEDED, but its record says {}: check every alias (sluice status).",
@@ -409,7 +414,7 @@ fn actions(doc: &Deployment) -> Vec<(Timestamp, String)> {
             .any(|k| e.message.contains(&format!("{} by ", k.as_str())))
             && !out
                 .iter()
-                .any(|(_, said)| e.message.starts_with(said.as_str()))
+                .any(|(_, said)| e.message.starts_with(&format!("{said}. ")))
         {
             out.push((e.at, e.message.clone()));
         }
@@ -793,5 +798,135 @@ mod tests {
             said.contains("would have been refused: orders is frozen"),
             "{said}"
         );
+    }
+
+    /// Each ending says in one sentence what the execution and the record say together.
+    #[test]
+    fn the_verdict_of_each_ending() {
+        use sluice_core::{ErrorName, Failure};
+        let info = |status: &str, error: Option<&str>, cause: Option<&str>| ExecutionInfo {
+            execution_arn: "arn:aws:states:us-east-1:1:execution:sm:d-1".into(),
+            name: "d-1".into(),
+            status: ExecutionStatus::of(status),
+            error: error.map(str::to_string),
+            cause: cause.map(str::to_string),
+            output: None,
+            input: None,
+            started: t(0),
+            stopped: Some(t(9)),
+        };
+        let mut d = one_target(json!("AllAtOnce"), &[]);
+        // Finish failed after every alias was shifted: the execution succeeded, the record not.
+        d.status = Status::AllShifted;
+        let (said, class) = verdict(Some(&info("SUCCEEDED", None, None)), Some(&d), false);
+        assert!(
+            said.starts_with("The execution SUCCEEDED, but its record says AllShifted"),
+            "{said}"
+        );
+        assert_eq!(class, "bad");
+        // The rollback failed: the execution's error comes before the reason it rolled back.
+        d.status = Status::AlarmBreached;
+        d.failure = Some(Failure::new(ErrorName::AlarmBreached, "errors fired"));
+        let failed = info("FAILED", Some("RollbackFailed"), Some("Rate exceeded"));
+        let (said, _) = verdict(Some(&failed), Some(&d), false);
+        assert_eq!(
+            said,
+            "Failed (FAILED), some alias may not be back: RollbackFailed: Rate exceeded"
+        );
+        // A dry run's rollback says the recorded cause, once.
+        d.status = Status::RolledBack;
+        d.dry_run = true;
+        d.failure = Some(Failure::new(
+            ErrorName::AlarmBreached,
+            "errors fired. Dry run over, no alias written; a real deployment would have rolled back",
+        ));
+        let (said, _) = verdict(Some(&info("FAILED", None, None)), Some(&d), false);
+        assert_eq!(said.matches("Dry run").count(), 2, "{said}");
+        assert!(
+            said.starts_with("Dry run (AlarmBreached): errors fired."),
+            "{said}"
+        );
+        // Refused before any record: the execution's own error.
+        let refused = info(
+            "FAILED",
+            Some("InvalidRequest"),
+            Some("strategy: unknown preset"),
+        );
+        let (said, _) = verdict(Some(&refused), None, false);
+        assert_eq!(
+            said,
+            "Refused (FAILED): InvalidRequest: strategy: unknown preset"
+        );
+    }
+
+    /// An ApplyCommand whose own read of the alarms found one firing is a breach mark; a caught
+    /// ApplyCommand ends the pause it held; an unread check that ended the bake is a breach.
+    #[test]
+    fn a_command_s_own_alarm_read_and_an_unread_ending_are_breaches() {
+        use sluice_aws::sfn::StateRun;
+        use sluice_core::deployment::{Hold, HoldKind};
+        use sluice_core::strategy::OnTimeout;
+        use sluice_core::{ErrorName, Failure};
+        let run = |name: &str, at: u32, doc: &Deployment| StateRun {
+            name: name.into(),
+            entered: t(at),
+            exited: Some(t(at + 1)),
+            document: Some(doc.clone()),
+        };
+        let ok = sluice_core::testing::reading("errors", sluice_core::AlarmState::Ok, "fine");
+        let mut d = one_target(json!("Canary10Percent5Minutes"), &["errors"]);
+        d.record_shift(0, vec!["r1".into()], t(1)).unwrap();
+        d.record_check(&[ok], &[], t(10)).unwrap();
+        let checked = d.clone();
+        let mut breached = d.clone();
+        breached.status = Status::AlarmBreached;
+        breached.failure = Some(Failure::new(ErrorName::AlarmBreached, "errors fired"));
+        if let Some(c) = breached.last_check.as_mut() {
+            c.healthy = false;
+        }
+        let runs = vec![
+            run("CheckAlarms", 9, &checked),
+            run("ApplyCommand", 20, &breached),
+        ];
+        let tl = timeline::build(Some(&runs), None, vec![], t(0), t(40));
+        let verdicts: Vec<_> = tl.checks.iter().map(|c| c.verdict).collect();
+        assert_eq!(
+            verdicts,
+            vec![timeline::Verdict::Healthy, timeline::Verdict::Breach]
+        );
+
+        let mut paused = checked.clone();
+        paused.status = Status::Baking;
+        paused.bake.hold = Some(Hold {
+            kind: HoldKind::Pause,
+            since: t(15),
+            from_elapsed: 0,
+            on_timeout: OnTimeout::Rollback,
+            seconds: 600,
+            before_step: None,
+            bake_left: 60,
+            by: Some("ann".into()),
+        });
+        let mut caught = paused.clone();
+        caught.failure = Some(Failure::new(ErrorName::AwsFailure, "Rate exceeded"));
+        let runs = vec![
+            run("ApplyCommand", 14, &paused),
+            run("ApplyCommand", 30, &caught),
+        ];
+        let tl = timeline::build(Some(&runs), None, vec![], t(0), t(60));
+        let spans: Vec<_> = tl.pauses.iter().map(|s| (s.from, s.to)).collect();
+        assert_eq!(spans, vec![(t(15), t(31))], "ended by the caught command");
+
+        let mut unread = checked.clone();
+        unread.status = Status::AlarmBreached;
+        if let Some(c) = unread.last_check.as_mut() {
+            c.unread = Some("Rate exceeded".into());
+            c.healthy = false;
+        }
+        let (_, verdict, _) = timeline::verdict_of(&unread).unwrap();
+        assert_eq!(verdict, timeline::Verdict::Breach);
+        unread.status = Status::Baking;
+        let (_, verdict, _) = timeline::verdict_of(&unread).unwrap();
+        assert_eq!(verdict, timeline::Verdict::Unread);
     }
 }

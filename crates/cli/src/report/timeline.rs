@@ -7,7 +7,7 @@ use sluice_aws::cloudwatch::AlarmChange;
 use sluice_aws::sfn::StateRun;
 use sluice_core::analysis::Outcome;
 use sluice_core::deployment::HoldKind;
-use sluice_core::{Deployment, Status, Timestamp};
+use sluice_core::{Deployment, ErrorName, Status, Timestamp};
 
 /// The states of the hook loop: a hook's span runs from its first to its last.
 const HOOK_STATES: [&str; 8] = [
@@ -32,6 +32,8 @@ pub enum Verdict {
     Unread,
     /// The analysis had no verdict yet (too little traffic), nothing failed.
     Undecided,
+    /// A rule of the analysis failed, fewer times in a row than its `failAfter`: not yet a breach.
+    Failing,
 }
 
 impl Verdict {
@@ -41,6 +43,7 @@ impl Verdict {
             Verdict::Breach => "breach",
             Verdict::Unread => "unread",
             Verdict::Undecided => "no-verdict",
+            Verdict::Failing => "failing",
         }
     }
 }
@@ -100,12 +103,16 @@ pub struct Timeline {
 /// (`healthy` false), a rule failing under its `failAfter` is no verdict yet.
 pub fn verdict_of(doc: &Deployment) -> Option<(Timestamp, Verdict, String)> {
     let check = doc.last_check.as_ref()?;
-    let undecided = check.analysis.iter().any(|a| a.outcome != Outcome::Pass);
-    let verdict = if check.unread.is_some() {
+    let outcome = |o: Outcome| check.analysis.iter().any(|a| a.outcome == o);
+    // An unread check is never healthy; it ends the bake only past its overtime.
+    let ended_bake = doc.status == Status::AlarmBreached;
+    let verdict = if check.unread.is_some() && !ended_bake {
         Verdict::Unread
     } else if !check.healthy {
         Verdict::Breach
-    } else if undecided {
+    } else if outcome(Outcome::Fail) {
+        Verdict::Failing
+    } else if outcome(Outcome::Inconclusive) {
         Verdict::Undecided
     } else {
         Verdict::Healthy
@@ -269,6 +276,8 @@ fn from_runs(t: &mut Timeline, runs: &[StateRun], record: Option<&Deployment>) {
                 label: "bake".into(),
             }),
             "Rollback" => {
+                // A hold ends where the rollback begins.
+                close_hold(t, hold.take(), run.entered);
                 // Caught (the rollback failed), its output is its input: nothing was put back.
                 let done = run.document.as_ref().filter(|d| {
                     matches!(d.status, Status::RolledBack | Status::RollbackIncomplete)
@@ -293,10 +302,23 @@ fn from_runs(t: &mut Timeline, runs: &[StateRun], record: Option<&Deployment>) {
             }
             name if CHECK_STATES.contains(&name) => {
                 let Some(doc) = &run.document else { continue };
-                // ApplyCommand carries the last check on unless it read the alarms itself: a
-                // check is drawn once, when its time is new.
+                // Caught into the rollback, its output is its input with `failure`: the hold it
+                // held ends here, and it judged nothing.
+                if doc.failure.is_some() && doc.status == Status::Baking {
+                    close_hold(t, hold.take(), exited);
+                    continue;
+                }
+                // ApplyCommand carries the last check on unless it read the alarms itself (a
+                // newer check), or its read of them found one firing and ended the bake.
+                let alarm_read_ended = name == "ApplyCommand"
+                    && doc.status == Status::AlarmBreached
+                    && doc
+                        .failure
+                        .as_ref()
+                        .is_some_and(|f| f.error.as_str() == ErrorName::AlarmBreached.as_str());
                 if let Some((at, verdict, text)) = verdict_of(doc)
-                    && last_check.is_none_or(|seen| at > seen || name == "CheckAlarms")
+                    && (last_check.is_none_or(|seen| at > seen || name == "CheckAlarms")
+                        || alarm_read_ended)
                 {
                     last_check = Some(at);
                     t.checks.push(CheckMark {
