@@ -7,6 +7,15 @@ use sluice_core::duration::format_seconds;
 use sluice_core::strategy::OnTimeout;
 use sluice_core::{Action, Deployment, Status};
 
+/// An analysis verdict as `watch` and `status` say it.
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::Inconclusive => "no verdict yet",
+    }
+}
+
 /// One line per target, and one for the bake and the alarms: where the deployment is now.
 pub fn describe(doc: &Deployment) -> Vec<String> {
     let steps = doc.plan.step_count();
@@ -142,11 +151,7 @@ pub fn describe(doc: &Deployment) -> Vec<String> {
             lines.push(format!("{verdict}, checked {}", check.checked_at));
         }
         for t in &check.analysis {
-            let outcome = match t.outcome {
-                Outcome::Pass => "pass",
-                Outcome::Fail => "FAIL",
-                Outcome::Inconclusive => "no verdict yet",
-            };
+            let outcome = outcome_word(t.outcome);
             lines.push(format!(
                 "analysis {}: {outcome}: {}, checked {}",
                 t.target, t.summary, check.checked_at
@@ -301,11 +306,7 @@ pub fn live(doc: &Deployment) -> Vec<String> {
             .and_then(|a| a.latency.as_ref())
             .map(|l| l.statistic.as_str());
         for a in &check.analysis {
-            let outcome = match a.outcome {
-                Outcome::Pass => "pass",
-                Outcome::Fail => "FAIL",
-                Outcome::Inconclusive => "no verdict yet",
-            };
+            let outcome = outcome_word(a.outcome);
             lines.push(format!(
                 "  {} {outcome}: {} vs {}",
                 a.target,
